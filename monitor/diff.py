@@ -1,0 +1,279 @@
+"""Two records -> field deltas (pure; the only module that imports deepdiff).
+
+Records are first projected into a *comparison form* in which nothing that is
+not news can differ:
+
+* text is compared NFKC-normalized with whitespace collapsed and markdown
+  escapes undone;
+* lists whose order means nothing (sites, conditions, keywords, collaborators,
+  ids, references, arms, interventions, outcomes, criteria) become mappings
+  keyed by the item's identity, so a reorder is no change and one inserted
+  site is one change, not hundreds;
+* sites are keyed by facility, city, state and country in a form that survives
+  re-encoding and capitalisation; repeated identities ("Research Site") are
+  numbered in order;
+* bookkeeping (last-update dates, the source) is left out; geoPoints and
+  ``derivedSection`` never reach a record at all.
+
+DeepDiff finds the differing paths in that form; each path is then reduced to
+its *unit* (a field, or one item of a keyed field) and reported once, with the
+display values of both sides.  An item removed and another added in the same
+field are paired when similar enough (a reworded criterion, a renamed site),
+and reported as one modification.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from monitor.model import ChangeKind, TrialRecord
+from monitor.normalize.text import comparable, identity
+
+# Fields that are mappings of items: a unit is one item.
+KEYED = {
+    "secondary_ids", "conditions", "keywords", "interventions", "arms",
+    "eligibility.inclusion", "eligibility.exclusion", "collaborators", "officials",
+    "central_contacts", "locations", "site_contacts", "primary_outcomes",
+    "secondary_outcomes", "other_outcomes", "references", "design_info", "results", "other",
+}
+# How alike a removed and an added item must be to count as one item changed.
+PAIRING = {
+    "eligibility.inclusion": 0.6, "eligibility.exclusion": 0.6, "primary_outcomes": 0.6,
+    "secondary_outcomes": 0.6, "other_outcomes": 0.6, "arms": 0.7, "interventions": 0.7,
+    "locations": 0.8, "site_contacts": 0.8, "conditions": 0.8, "keywords": 0.8, "references": 0.7,
+    "officials": 0.8, "central_contacts": 0.8, "collaborators": 0.8,
+}
+_TEXT_FIELDS = {
+    "brief_title", "official_title", "acronym", "organization", "why_stopped", "brief_summary",
+    "detailed_description", "responsible_party", "eligibility.study_population",
+}
+_SCALAR_FIELDS = _TEXT_FIELDS | {
+    "nct_id", "org_study_id", "overall_status", "last_known_status", "study_type",
+    "eligibility.minimum_age", "eligibility.maximum_age", "eligibility.sex",
+    "eligibility.healthy_volunteers",
+}
+
+
+@dataclass(frozen=True)
+class Delta:
+    """One unit that differs: a field, or one item of a keyed field."""
+
+    field: str
+    key: str | None
+    change: ChangeKind
+    old: Any
+    new: Any
+    parts: tuple[str, ...] = ()  # sub-fields of a modified item that differ
+
+
+def _cmp(value: Any) -> Any:
+    """A value in comparison form."""
+    if isinstance(value, str):
+        return comparable(value)
+    if isinstance(value, dict):
+        return {k: _cmp(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_cmp(v) for v in value]
+    return value
+
+
+def _keyed(pairs: list[tuple[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(comparison, display) mappings of ``(key, item)`` pairs; repeats of one
+    key are numbered in order."""
+    compare: dict[str, Any] = {}
+    show: dict[str, Any] = {}
+    for base, item in pairs:
+        base = base or "?"
+        key, n = base, 1
+        while key in compare:
+            n += 1
+            key = f"{base} #{n}"
+        compare[key] = _cmp(item)
+        show[key] = item
+    return compare, show
+
+
+def _site_key(site: dict) -> str:
+    """Facility | city | state | country, each without spaces, so that a name
+    re-encoded with a stray character still matches."""
+    return " | ".join(identity(site.get(k)).replace(" ", "") for k in ("facility", "city", "state", "country"))
+
+
+def _person_key(person: dict) -> str:
+    return identity(person.get("name")) or identity(person.get("email")) or identity(person.get("phone"))
+
+
+def project(record: TrialRecord) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The record in (comparison, display) form, field by field."""
+    data = record.to_dict()
+    compare: dict[str, Any] = {}
+    show: dict[str, Any] = {}
+
+    def put(name: str, value: Any) -> None:
+        compare[name], show[name] = _cmp(value), value
+
+    def put_keyed(name: str, items: list, key_of) -> None:
+        compare[name], show[name] = _keyed([(key_of(item), item) for item in items])
+
+    for name in ("nct_id", "org_study_id", "brief_title", "official_title", "acronym", "organization",
+                 "overall_status", "last_known_status", "why_stopped", "study_type", "brief_summary",
+                 "detailed_description", "responsible_party", "enrollment", "start_date",
+                 "primary_completion_date", "completion_date", "lead_sponsor"):
+        put(name, data[name])
+    put("phases", sorted(data["phases"]))
+    for name in ("secondary_ids", "conditions", "keywords"):
+        put_keyed(name, data[name], identity)
+    for name in ("design_info", "results", "other"):
+        compare[name], show[name] = _cmp(data[name]), data[name]
+    put_keyed("interventions", data["interventions"], lambda i: identity(i["name"]))
+    put_keyed("arms", data["arms"], lambda a: identity(a["label"]))
+    eligibility = data["eligibility"]
+    put_keyed("eligibility.inclusion", eligibility["inclusion"], comparable)
+    put_keyed("eligibility.exclusion", eligibility["exclusion"], comparable)
+    for name in ("minimum_age", "maximum_age", "sex", "healthy_volunteers", "study_population"):
+        put(f"eligibility.{name}", eligibility[name])
+    put("eligibility.std_ages", sorted(eligibility["std_ages"]))
+    put_keyed("collaborators", data["collaborators"], lambda s: identity(s["name"]))
+    put_keyed("officials", data["officials"], _person_key)
+    put_keyed("central_contacts", data["central_contacts"], _person_key)
+    sites = data["locations"]
+    # A site's name and place are its key; only its status is compared, so a
+    # facility name that changes only in encoding or capitals is no change.
+    compare["locations"], show["locations"] = _keyed([(_site_key(s), {"status": s["status"]}) for s in sites])
+    show["locations"] = dict(zip(show["locations"], ({k: v for k, v in s.items() if k != "contacts"} for s in sites)))
+    compare["site_contacts"], show["site_contacts"] = _keyed(
+        [(_site_key(s), {"site": _site_label(s), "contacts": s["contacts"]}) for s in sites if s["contacts"]]
+    )
+    for name in ("primary_outcomes", "secondary_outcomes", "other_outcomes"):
+        put_keyed(name, data[name], lambda o: identity(o["measure"]))
+    put_keyed("references", data["references"], lambda r: r.get("pmid") or identity(r.get("citation")))
+    return compare, show
+
+
+def _site_label(site: dict) -> str:
+    return ", ".join(p for p in (site.get("facility"), site.get("city"), site.get("state"), site.get("country")) if p)
+
+
+def fingerprint(record: TrialRecord) -> str:
+    """A hash of the record's comparison form: equal exactly when
+    :func:`field_deltas` finds nothing."""
+    compare, _ = project(record)
+    canonical = json.dumps(compare, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def field_deltas(old: TrialRecord, new: TrialRecord) -> list[Delta]:
+    """Every unit that differs between ``old`` and ``new``.
+
+    When the two records come from different formats (a registry page and the
+    API, say), a field that either format leaves empty is not compared: one
+    format not showing a field is not a change of the trial.
+    """
+    old_cmp, old_show = project(old)
+    new_cmp, new_show = project(new)
+    across_formats = old.source != new.source
+    deltas: list[Delta] = []
+    for name in old_cmp:
+        if old_cmp[name] == new_cmp[name]:
+            continue
+        if across_formats and (_empty(old_cmp[name]) or _empty(new_cmp[name])):
+            continue
+        if name in KEYED:
+            deltas.extend(_keyed_deltas(name, old_cmp[name], new_cmp[name], old_show[name], new_show[name]))
+        else:
+            deltas.append(Delta(name, None, _kind(old_cmp[name], new_cmp[name]), old_show[name], new_show[name],
+                                _changed_parts(old_cmp[name], new_cmp[name])))
+    return deltas
+
+
+def _empty(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(_empty(v) for v in value.values())
+    return value in (None, "", [], ())
+
+
+def _kind(old: Any, new: Any) -> ChangeKind:
+    if _empty(old):
+        return ChangeKind.ADDED
+    if _empty(new):
+        return ChangeKind.REMOVED
+    return ChangeKind.MODIFIED
+
+
+def _changed_parts(old: Any, new: Any) -> tuple[str, ...]:
+    """The sub-fields (first path step) that DeepDiff finds different."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return ()
+    from deepdiff import DeepDiff
+
+    report = DeepDiff(old, new, verbose_level=0, view="tree", threshold_to_diff_deeper=0)
+    parts: list[str] = []
+    for items in report.values():
+        for item in items:
+            path = item.path(output_format="list")
+            if path and str(path[0]) not in parts:
+                parts.append(str(path[0]))
+    return tuple(sorted(parts))
+
+
+def _keyed_deltas(name: str, old_cmp: dict, new_cmp: dict, old_show: dict, new_show: dict) -> list[Delta]:
+    from deepdiff import DeepDiff
+
+    report = DeepDiff(old_cmp, new_cmp, verbose_level=0, view="tree", threshold_to_diff_deeper=0)
+    units: dict[str, set[str]] = {}
+    for items in report.values():
+        for item in items:
+            path = item.path(output_format="list")
+            units.setdefault(str(path[0]), set())
+            if len(path) > 1:
+                units[str(path[0])].add(str(path[1]))
+    added = [k for k in units if k not in old_cmp]
+    removed = [k for k in units if k not in new_cmp]
+    deltas = [
+        Delta(name, key, ChangeKind.MODIFIED, old_show[key], new_show[key], tuple(sorted(parts)))
+        for key, parts in units.items()
+        if key in old_cmp and key in new_cmp
+    ]
+    pairs = _pairs(removed, added, PAIRING.get(name), same_place=name in ("locations", "site_contacts"))
+    for old_key, new_key in pairs:
+        parts = _changed_parts(old_cmp[old_key], new_cmp[new_key]) if isinstance(old_cmp[old_key], dict) else ()
+        deltas.append(Delta(name, new_key, ChangeKind.MODIFIED, old_show[old_key], new_show[new_key], parts))
+    paired_old = {o for o, _ in pairs}
+    paired_new = {n for _, n in pairs}
+    deltas += [Delta(name, k, ChangeKind.REMOVED, old_show[k], None) for k in removed if k not in paired_old]
+    deltas += [Delta(name, k, ChangeKind.ADDED, None, new_show[k]) for k in added if k not in paired_new]
+    return deltas
+
+
+def _pairs(removed: list[str], added: list[str], threshold: float | None, same_place: bool = False) -> list[tuple[str, str]]:
+    """Removed and added keys alike enough to be one item changed, best first.
+    Sites pair only within the same city, state and country (a renamed site)."""
+    if threshold is None or not removed or not added:
+        return []
+    if len(removed) * len(added) > 40_000:  # a wholesale rewrite: report items as they are
+        return []
+    scored = []
+    for old in removed:
+        for new in added:
+            if same_place and _place_of(old) != _place_of(new):
+                continue
+            matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+            if matcher.real_quick_ratio() >= threshold and matcher.quick_ratio() >= threshold:
+                ratio = matcher.ratio()
+                if ratio >= threshold:
+                    scored.append((ratio, old, new))
+    pairs, used_old, used_new = [], set(), set()
+    for _, old, new in sorted(scored, key=lambda s: -s[0]):
+        if old not in used_old and new not in used_new:
+            pairs.append((old, new))
+            used_old.add(old)
+            used_new.add(new)
+    return pairs
+
+
+def _place_of(site_key: str) -> str:
+    return site_key.split(" #")[0].partition(" | ")[2]

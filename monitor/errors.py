@@ -1,0 +1,53 @@
+"""One exception tree for everything a user can get wrong.
+
+Every error carries the exit code the CLI uses and a message that names the
+trial, file or setting at fault and, where it helps, what to do next::
+
+    MonitorError (exit 2)      base class; never raised directly
+    +-- UsageError             bad arguments: a malformed NCT id, a bad version
+    +-- ConfigError            a configuration file or setting is wrong
+    +-- SourceError            an input could not be read or fetched
+    |   +-- ParseError         an input was read but is not a trial record we know
+    +-- NotFoundError          an unknown trial or version
+    +-- StoreError             the database cannot be opened or written
+
+The library raises these; only :mod:`monitor.cli` turns them into
+``error: ...`` lines and exit codes.
+"""
+
+from __future__ import annotations
+
+
+class MonitorError(Exception):
+    exit_code = 2
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(MonitorError):
+    pass
+
+
+class ConfigError(MonitorError):
+    pass
+
+
+class SourceError(MonitorError):
+    pass
+
+
+class ParseError(SourceError):
+    pass
+
+
+class NotFoundError(MonitorError):
+    pass
+
+
+class StoreError(MonitorError):
+    pass

@@ -1,0 +1,158 @@
+"""Pure text helpers shared by every normalizer: clean text, enum spelling,
+dates, and eligibility criteria split into single criteria."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import datetime
+
+_MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>^~|=])")
+_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
+
+
+def clean(text: str | None) -> str | None:
+    """Display text: markdown escapes undone, runs of spaces collapsed per line,
+    blank lines dropped at the ends. ``None`` for empty text."""
+    if text is None:
+        return None
+    text = _MD_ESCAPE.sub(r"\1", str(text))
+    lines = [_SPACES.sub(" ", line).strip() for line in text.replace("\r", "").split("\n")]
+    out = "\n".join(lines).strip()
+    out = re.sub(r"\n{3,}", "\n\n", out)
+    return out or None
+
+
+def comparable(text: str | None) -> str:
+    """The form two texts are compared in: NFKC, markdown escapes undone,
+    all whitespace collapsed to single spaces."""
+    if not text:
+        return ""
+    text = unicodedata.normalize("NFKC", _MD_ESCAPE.sub(r"\1", str(text)))
+    return " ".join(text.split())
+
+
+def identity(text: str | None) -> str:
+    """A matching key that survives re-encoding, capitalisation and punctuation:
+    accents stripped, casefolded, only letters and digits kept."""
+    if not text:
+        return ""
+    decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text))
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return re.sub(r"[\W_]+", " ", bare.casefold()).strip()
+
+
+# --- enum spelling -------------------------------------------------------------
+
+_PHASE_WORDS = {
+    "early phase 1": "EARLY_PHASE1",
+    "early phase i": "EARLY_PHASE1",
+    "phase 0": "EARLY_PHASE1",
+    "phase 1": "PHASE1",
+    "phase i": "PHASE1",
+    "phase 2": "PHASE2",
+    "phase ii": "PHASE2",
+    "phase 3": "PHASE3",
+    "phase iii": "PHASE3",
+    "phase 4": "PHASE4",
+    "phase iv": "PHASE4",
+    "not applicable": "NA",
+    "n/a": "NA",
+    "na": "NA",
+}
+
+
+def enum_spelling(value: str | None) -> str | None:
+    """``Not yet recruiting`` -> ``NOT_YET_RECRUITING``; enum spellings pass."""
+    if not value:
+        return None
+    value = value.strip()
+    if re.fullmatch(r"[A-Z0-9_]+", value):
+        return value
+    return re.sub(r"[^A-Za-z0-9]+", "_", value).strip("_").upper() or None
+
+
+def phases(value: str | None) -> list[str]:
+    """Every phase named in ``value``: ``Phase 1/Phase 2`` -> [PHASE1, PHASE2]."""
+    if not value:
+        return []
+    found: list[str] = []
+    for part in re.split(r"\s*(?:/|,|\band\b|\|)\s*", value.strip()):
+        part = part.strip()
+        if not part:
+            continue
+        if re.fullmatch(r"(EARLY_)?PHASE\d|NA", part):
+            code = part
+        else:
+            code = _PHASE_WORDS.get(re.sub(r"\s+", " ", part.lower()))
+            if code is None and re.fullmatch(r"\d", part) and found:
+                code = f"PHASE{part}"  # "Phase 1/2"
+        if code and code not in found:
+            found.append(code)
+    return found
+
+
+# --- dates -----------------------------------------------------------------------
+
+_DATE_FORMATS = (
+    ("%Y-%m-%d", "%Y-%m-%d"),
+    ("%Y-%m", "%Y-%m"),
+    ("%B %d, %Y", "%Y-%m-%d"),
+    ("%b %d, %Y", "%Y-%m-%d"),
+    ("%d %B %Y", "%Y-%m-%d"),
+    ("%B %Y", "%Y-%m"),
+    ("%b %Y", "%Y-%m"),
+)
+
+
+def parse_date(value: str | None) -> str | None:
+    """A registry date as ``YYYY-MM-DD`` or ``YYYY-MM``; None when unreadable."""
+    if not value:
+        return None
+    value = value.strip().rstrip(".")
+    for pattern, out in _DATE_FORMATS:
+        try:
+            return datetime.strptime(value, pattern).strftime(out)
+        except ValueError:
+            continue
+    return None
+
+
+# --- eligibility criteria ----------------------------------------------------------
+
+_BULLET = re.compile(r"^\s*(?:[*\-+\u2022\u25aa\u25cf\u2023\u2043\u00b7o]|\d{1,3}[.)]|[a-zA-Z][.)]|\(\w{1,4}\))\s+")
+_HEADING = re.compile(
+    r"^\s*(?:key\s+|main\s+|general\s+|major\s+)?(inclusion|exclusion)\s+criteria\b[^:]{0,60}:?\s*$",
+    re.IGNORECASE,
+)
+
+
+def criterion_text(line: str) -> str:
+    """One criterion without its bullet marker or number."""
+    previous = None
+    while previous != line:
+        previous = line
+        line = _BULLET.sub("", line, count=1)
+    return clean(line) or ""
+
+
+def split_criteria(text: str | None) -> tuple[list[str], list[str]]:
+    """Eligibility criteria text -> (inclusion, exclusion), one criterion each.
+
+    Every non-blank line is one criterion with its bullet or number removed.
+    Lines before any heading count as inclusion criteria.
+    """
+    inclusion: list[str] = []
+    exclusion: list[str] = []
+    current = inclusion
+    for raw in clean(text or "").split("\n") if text else []:
+        if not raw.strip():
+            continue
+        heading = _HEADING.match(criterion_text(raw))
+        if heading:
+            current = inclusion if heading.group(1).lower() == "inclusion" else exclusion
+            continue
+        item = criterion_text(raw)
+        if item:
+            current.append(item)
+    return inclusion, exclusion

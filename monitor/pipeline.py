@@ -1,0 +1,210 @@
+"""The one place where the stages run in order: read -> normalize -> store -> diff.
+
+The CLI and the daemon both call these functions; so can any Python caller::
+
+    from monitor.pipeline import load
+    from monitor.store import Store
+    results = load(Store.open("monitor.db"), ["seeds/"])
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from monitor.classify import diff_records
+from monitor.diff import fingerprint
+from monitor.errors import NotFoundError, SourceError, UsageError
+from monitor.model import Change, TrialRecord
+from monitor.sources.files import Snapshot, read_snapshots, snapshot_files
+
+if TYPE_CHECKING:
+    from monitor.store import Store, StoredVersion
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Result:
+    """What storing one snapshot did.
+
+    ``status`` is ``new`` (first version of a trial), ``changed`` (a new version
+    with changes), ``refreshed`` (a new version whose differences are only in
+    fields one of the two formats does not show), ``unchanged`` (identical to a
+    stored version; nothing written) or ``stale`` (older than the latest stored
+    version; nothing written).
+    """
+
+    key: str
+    title: str
+    status: str
+    version: int | None
+    origin: str
+    changes: tuple[Change, ...] = ()
+    note: str | None = None
+
+
+def ingest(store: Store, snapshot: Snapshot, now: Clock = utc_now) -> Result:
+    """Store ``snapshot`` as a new version of its trial when it differs from
+    every stored version, with the changes against the latest one."""
+    record = snapshot.record
+    latest = store.latest_version(record.key)
+    content_hash = fingerprint(record)
+
+    def result(status: str, version: int | None, changes=(), note=None) -> Result:
+        return Result(record.key, record.title, status, version, snapshot.origin, tuple(changes), note)
+
+    if latest is None:
+        number = store.add_version(record, snapshot.raw, content_hash, snapshot.origin, now(), [], 1)
+        return result("new", number)
+    if content_hash == latest.content_hash:
+        return result("unchanged", latest.number, note=f"same as version {latest.number}")
+    same = store.known_hashes(record.key).get((content_hash, record.last_update_posted))
+    if same is not None:
+        return result("unchanged", same, note=f"same as version {same}")
+    if _older(record, latest):
+        return result(
+            "stale",
+            None,
+            note=f"last updated {record.last_update_posted}, older than version {latest.number} "
+            f"({latest.last_update_posted}); not stored",
+        )
+    changes = diff_records(latest.record, record)
+    number = store.add_version(record, snapshot.raw, content_hash, snapshot.origin, now(), changes, latest.number + 1)
+    return result("changed" if changes else "refreshed", number, changes)
+
+
+def _older(record: TrialRecord, latest: StoredVersion) -> bool:
+    return bool(record.last_update_posted and latest.last_update_posted
+                and record.last_update_posted < latest.last_update_posted)
+
+
+def read_all(paths: Iterable[str | Path]) -> list[Snapshot]:
+    """Every snapshot under ``paths``, read and checked before anything is
+    stored; every unreadable file is reported, in one error."""
+    snapshots: list[Snapshot] = []
+    problems: list[str] = []
+    for path in snapshot_files(list(paths)):
+        try:
+            snapshots.extend(read_snapshots(path))
+        except SourceError as exc:
+            problems.append(exc.message)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise SourceError(f"{problems[0]}{more}; nothing was stored")
+    return snapshots
+
+
+def load(store: Store, paths: Iterable[str | Path], now: Clock = utc_now) -> list[Result]:
+    """Load snapshot files and folders into the store, oldest registry date
+    first within each trial, so a folder of versions is stored in order."""
+    snapshots = read_all(paths)
+    ordered = sorted(
+        enumerate(snapshots), key=lambda p: (p[1].record.key, p[1].record.last_update_posted or "", p[0])
+    )
+    return [ingest(store, snapshot, now) for _, snapshot in ordered]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two versions of one trial and the changes between them."""
+
+    key: str
+    old: TrialRecord
+    new: TrialRecord
+    old_label: dict
+    new_label: dict
+    changes: tuple[Change, ...]
+
+
+def compare_files(old_path: str | Path, new_path: str | Path) -> Comparison:
+    """Diff two snapshot files of any supported format; nothing is stored."""
+    old, new = read_single(old_path), read_single(new_path)
+    if old.record.key != new.record.key:
+        raise UsageError(
+            f"{old_path} is {old.record.key} but {new_path} is {new.record.key}: diff compares two versions of one trial"
+        )
+    return Comparison(
+        old.record.key, old.record, new.record,
+        _file_label(old), _file_label(new), tuple(diff_records(old.record, new.record)),
+    )
+
+
+def compare_file_to_store(store: Store, path: str | Path) -> Comparison:
+    """A snapshot file against the latest stored version of its trial."""
+    snap = read_single(path)
+    latest = store.latest_version(snap.record.key)
+    if latest is None:
+        raise NotFoundError(f"{snap.record.key} (from {path}) is not in the store: nothing to compare it with")
+    return Comparison(
+        snap.record.key, latest.record, snap.record, version_label(latest), _file_label(snap),
+        tuple(diff_records(latest.record, snap.record)),
+    )
+
+
+def compare_versions(store: Store, key: str, old_ref: str | None = None, new_ref: str | None = None) -> Comparison:
+    """Two stored versions of a trial: by default the latest and the one before."""
+    history = store.versions(key)
+    new = pick_version(history, new_ref) if new_ref else history[-1]
+    if old_ref:
+        old = pick_version(history, old_ref)
+    elif new.number > 1:
+        old = history[new.number - 2]
+    else:
+        raise NotFoundError(f"{key} has only one stored version: nothing to compare yet")
+    if old.number == new.number:
+        changes: tuple[Change, ...] = ()
+    elif old.number == new.number - 1:
+        changes = new.changes  # stored when the version was
+    else:
+        changes = tuple(diff_records(old.record, new.record))
+    return Comparison(key, old.record, new.record, version_label(old), version_label(new), changes)
+
+
+def pick_version(history: list[StoredVersion], ref: str) -> StoredVersion:
+    """A version by number (``3``) or date (``2026-02-09``: the version
+    current on that day)."""
+    ref = ref.strip()
+    key = history[0].trial_key
+    if ref.isdigit():
+        number = int(ref)
+        if 1 <= number <= len(history):
+            return history[number - 1]
+        raise NotFoundError(f"{key} has no version {number} (versions 1 to {len(history)})")
+    from monitor.normalize.text import parse_date
+
+    day = parse_date(ref)
+    if not day:
+        raise UsageError(f"{ref!r} is not a version number or a date (YYYY-MM-DD)")
+    current = [v for v in history if v.date <= day]
+    if not current:
+        raise NotFoundError(f"{key} has no version on or before {day} (the first is from {history[0].date})")
+    return current[-1]
+
+
+def version_label(version: StoredVersion) -> dict:
+    return {"version": version.number, "date": version.date, "source": version.source}
+
+
+def _file_label(snapshot: Snapshot) -> dict:
+    return {"version": None, "date": snapshot.record.last_update_posted, "source": snapshot.origin}
+
+
+def read_single(path: str | Path) -> Snapshot:
+    found = read_snapshots(Path(path)) if Path(path).is_file() else None
+    if found is None:
+        raise SourceError(f"{path}: no such file")
+    if len(found) != 1:
+        raise UsageError(f"{path} holds {len(found)} trials: diff compares files that hold one trial each")
+    return found[0]
+

@@ -1,0 +1,211 @@
+"""Results, comparisons, histories and records -> text, Markdown or JSON (pure).
+
+``FORMATS`` maps each output format users name with ``--format`` to its
+renderers.  Renderers return strings; printing is the CLI's job.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from monitor.model import Change, Severity, TrialRecord
+
+if TYPE_CHECKING:
+    from monitor.pipeline import Comparison, Result
+    from monitor.store import StoredVersion
+
+OUTPUT_FORMATS = ("text", "markdown", "json")
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+def headline(changes: tuple[Change, ...] | list[Change]) -> str:
+    """``3 changes (1 major): Overall status ...; +2 more``."""
+    if not changes:
+        return "no changes"
+    major = sum(1 for c in changes if c.severity == Severity.MAJOR)
+    first = changes[0].summary
+    more = f"; +{len(changes) - 1} more" if len(changes) > 1 else ""
+    count = f"{len(changes)} change{'s' if len(changes) != 1 else ''}" + (f" ({major} major)" if major else "")
+    return f"{count}: {first}{more}"
+
+
+def _bullet_lines(changes, markdown: bool) -> list[str]:
+    lines = []
+    for severity in (Severity.MAJOR, Severity.MINOR):
+        group = [c for c in changes if c.severity == severity]
+        if not group:
+            continue
+        lines.append(f"**{severity.value}**" if markdown else severity.value.upper())
+        for c in group:
+            lines.append(f"- `{c.category.value}` {c.summary}" if markdown else f"  [{c.category.value}] {c.summary}")
+    return lines
+
+
+# --- diff -------------------------------------------------------------------------
+
+
+def _side(label: dict) -> str:
+    """``v2 (2026-02-09)`` for a stored version, ``path (2026-02-09)`` for a file."""
+    name = f"v{label['version']}" if label.get("version") else (label.get("source") or "?")
+    return f"{name} ({label['date']})" if label.get("date") else name
+
+
+def comparison_text(comp: Comparison) -> str:
+    lines = [f"{comp.key}  {comp.new.title}", f"{_side(comp.old_label)} -> {_side(comp.new_label)}: {_count(comp.changes)}"]
+    lines += _bullet_lines(comp.changes, markdown=False)
+    return "\n".join(lines)
+
+
+def comparison_markdown(comp: Comparison) -> str:
+    lines = [f"### {comp.key}: {comp.new.title}", "", f"{_side(comp.old_label)} → {_side(comp.new_label)}: {_count(comp.changes)}", ""]
+    lines += _bullet_lines(comp.changes, markdown=True)
+    return "\n".join(lines)
+
+
+def comparison_json(comp: Comparison) -> str:
+    return to_json({
+        "trial": comp.key,
+        "old": {**comp.old_label, "record": comp.old.to_dict()},
+        "new": {**comp.new_label, "record": comp.new.to_dict()},
+        "changes": [c.to_dict() for c in comp.changes],
+    })
+
+
+def _count(changes) -> str:
+    if not changes:
+        return "no changes"
+    major = sum(1 for c in changes if c.severity == Severity.MAJOR)
+    by_category = Counter(c.category.value for c in changes)
+    detail = ", ".join(f"{n} {cat}" for cat, n in by_category.most_common())
+    return f"{len(changes)} change{'s' if len(changes) != 1 else ''}, {major} major ({detail})"
+
+
+# --- load -------------------------------------------------------------------------
+
+
+def results_text(results: list[Result]) -> str:
+    lines = []
+    for r in results:
+        version = f"v{r.version}" if r.version else "-"
+        note = f" ({r.note})" if r.note else ""
+        lines.append(f"{r.key:<16} {r.status:<9} {version:<4} {r.title}{note}")
+        for c in r.changes:
+            lines.append(f"    [{c.severity.value} {c.category.value}] {c.summary}")
+    lines.append(_totals(results))
+    return "\n".join(lines)
+
+
+def results_markdown(results: list[Result]) -> str:
+    lines = ["| trial | result | version | title |", "|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r.key} | {r.status} | {r.version or ''} | {r.title.replace('|', '/')} |")
+    changed = [r for r in results if r.changes]
+    for r in changed:
+        lines += ["", f"#### {r.key}: {r.title}", ""]
+        lines += _bullet_lines(r.changes, markdown=True)
+    lines += ["", _totals(results)]
+    return "\n".join(lines)
+
+
+def results_json(results: list[Result]) -> str:
+    return to_json({
+        "results": [
+            {"trial": r.key, "title": r.title, "status": r.status, "version": r.version, "source": r.origin,
+             "note": r.note, "changes": [c.to_dict() for c in r.changes]}
+            for r in results
+        ],
+        "counts": dict(Counter(r.status for r in results)),
+    })
+
+
+def _totals(results: list[Result]) -> str:
+    counts = Counter(r.status for r in results)
+    order = ("new", "changed", "refreshed", "unchanged", "stale")
+    return f"{len(results)} records: " + ", ".join(f"{counts[s]} {s}" for s in order if counts[s])
+
+
+# --- history ------------------------------------------------------------------------
+
+
+def history_text(history: list[StoredVersion]) -> str:
+    lines = [f"{history[-1].trial_key}  {history[-1].record.title}"]
+    for v in history:
+        what = "first version" if v.number == 1 else headline(v.changes)
+        lines.append(f"  v{v.number:<3} {v.date}  {v.source or '-'}")
+        lines.append(f"        {what}")
+    return "\n".join(lines)
+
+
+def history_markdown(history: list[StoredVersion]) -> str:
+    lines = [f"### {history[-1].trial_key}: {history[-1].record.title}", "", "| version | date | source | changes |", "|---|---|---|---|"]
+    for v in history:
+        what = "first version" if v.number == 1 else headline(v.changes)
+        lines.append(f"| {v.number} | {v.date} | {v.source or ''} | {what.replace('|', '/')} |")
+    return "\n".join(lines)
+
+
+def history_json(history: list[StoredVersion]) -> str:
+    return to_json({
+        "trial": history[-1].trial_key,
+        "title": history[-1].record.title,
+        "versions": [
+            {"version": v.number, "date": v.date, "loaded_at": v.loaded_at.isoformat(), "source": v.source,
+             "content_hash": v.content_hash, "summary": "first version" if v.number == 1 else headline(v.changes),
+             "changes": [c.to_dict() for c in v.changes]}
+            for v in history
+        ],
+    })
+
+
+# --- show ---------------------------------------------------------------------------
+
+
+def record_text(record: TrialRecord) -> str:
+    data = record.to_dict()
+    lines = []
+    for key, value in data.items():
+        if value in (None, [], {}, ""):
+            continue
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            lines.append(f"{key}: ({len(value)})")
+            lines += [f"  - {_compact(v)}" for v in value]
+        elif isinstance(value, list):
+            lines.append(f"{key}: {', '.join(map(str, value))}")
+        elif isinstance(value, dict):
+            lines.append(f"{key}:")
+            for k, v in value.items():
+                if v not in (None, [], ""):
+                    shown = f"({len(v)})\n" + "\n".join(f"    - {i}" for i in v) if isinstance(v, list) else v
+                    lines.append(f"  {k}: {shown}")
+        else:
+            lines.append(f"{key}: {value}")
+    return "\n".join(lines)
+
+
+def record_markdown(record: TrialRecord) -> str:
+    return f"### {record.key}: {record.title}\n\n```\n{record_text(record)}\n```"
+
+
+def record_json(record: TrialRecord) -> str:
+    return to_json(record.to_dict())
+
+
+def _compact(item: dict) -> str:
+    return "; ".join(f"{k}={v}" for k, v in item.items() if v not in (None, [], ""))
+
+
+FORMATS = {
+    "text": {"comparison": comparison_text, "results": results_text, "history": history_text, "record": record_text},
+    "markdown": {"comparison": comparison_markdown, "results": results_markdown, "history": history_markdown,
+                 "record": record_markdown},
+    "json": {"comparison": comparison_json, "results": results_json, "history": history_json, "record": record_json},
+}
+
+
+def render(kind: str, fmt: str, value: Any) -> str:
+    return FORMATS[fmt][kind](value)

@@ -1,0 +1,1 @@
+"""Where trial records come from: one module per kind of input."""

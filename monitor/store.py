@@ -1,0 +1,335 @@
+"""The version store (the only module that imports SQLAlchemy).
+
+Three tables: ``trials``; ``versions`` (each distinct normalized record with its
+raw payload, content hash, source, load time and the registry's last-update
+date); ``changes`` (what each version changed against the one before).  A
+version and its changes are written in one transaction.  Rows never leave this
+module: callers get :class:`StoredVersion` values and model objects.
+
+SQLite files are opened in WAL mode with a busy timeout, so a CLI command and
+the daemon can use the same file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from monitor.errors import NotFoundError, StoreError
+from monitor.model import Change, TrialRecord
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DB = "monitor.db"
+BUSY_TIMEOUT_MS = 30_000
+
+_json = JSON().with_variant(JSONB(), "postgresql")
+metadata = MetaData()
+
+trials = Table(
+    "trials",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("nct_id", String(11), index=True),
+    Column("title", Text),
+    Column("first_seen", DateTime(timezone=True), nullable=False),
+)
+
+versions = Table(
+    "versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("trial_key", String(64), ForeignKey("trials.key"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("record", _json, nullable=False),
+    Column("raw", Text, nullable=False),
+    Column("format", String(32)),
+    Column("source", Text),
+    Column("loaded_at", DateTime(timezone=True), nullable=False),
+    Column("last_update_posted", String(10)),
+    UniqueConstraint("trial_key", "number", name="uq_versions_trial_number"),
+)
+
+changes = Table(
+    "changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("version_id", Integer, ForeignKey("versions.id"), nullable=False, index=True),
+    Column("trial_key", String(64), nullable=False, index=True),
+    Column("position", Integer, nullable=False),
+    Column("category", String(32), nullable=False),
+    Column("field", String(64), nullable=False),
+    Column("change", String(16), nullable=False),
+    Column("old", _json),
+    Column("new", _json),
+    Column("severity", String(8), nullable=False),
+    Column("summary", Text, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    trial_key: str
+    number: int
+    record: TrialRecord
+    content_hash: str
+    source: str | None
+    loaded_at: datetime
+    last_update_posted: str | None
+    changes: tuple[Change, ...] = field(default=())
+
+    @property
+    def date(self) -> str:
+        """The registry's date for this version, else the day it was loaded."""
+        return self.last_update_posted or self.loaded_at.date().isoformat()
+
+
+def database_url(value: str | None) -> str:
+    """A SQLAlchemy URL from ``--db``/``MONITOR_DB``: a URL, or a file path
+    taken as a SQLite file."""
+    value = value or os.environ.get("MONITOR_DB") or DEFAULT_DB
+    if "://" in value:
+        return value
+    return f"sqlite:///{Path(value).expanduser()}"
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class Store:
+    """Trials, their versions and changes, in one SQLAlchemy database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str | None = None, create: bool = True) -> Store:
+        url = database_url(url)
+        shown = _mask(url)
+        if url.startswith("sqlite:///") and not create:
+            path = Path(url.removeprefix("sqlite:///"))
+            if not path.exists():
+                raise StoreError(f"no database at {path}: run `monitor load` first, or pass --db")
+        try:
+            if url.startswith("sqlite"):
+                path = url.removeprefix("sqlite:///")
+                if path and path != ":memory:":
+                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+                event.listen(engine, "connect", _sqlite_pragmas)
+            else:
+                engine = create_engine(url, pool_pre_ping=True)
+            metadata.create_all(engine)
+        except (SQLAlchemyError, OSError, ValueError) as exc:
+            raise StoreError(f"cannot open the database {shown}: {_reason(exc)}") from exc
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- reading ------------------------------------------------------------------
+
+    def trial_keys(self) -> list[str]:
+        with self._reading() as conn:
+            return [row.key for row in conn.execute(select(trials.c.key).order_by(trials.c.key))]
+
+    def has_trial(self, key: str) -> bool:
+        with self._reading() as conn:
+            return conn.execute(select(trials.c.key).where(trials.c.key == key)).first() is not None
+
+    def latest_version(self, key: str) -> StoredVersion | None:
+        with self._reading() as conn:
+            row = conn.execute(
+                select(versions).where(versions.c.trial_key == key).order_by(versions.c.number.desc()).limit(1)
+            ).first()
+            return self._version(conn, row, with_changes=False) if row else None
+
+    def latest_hashes(self) -> dict[str, tuple[int, str, str | None]]:
+        """For every trial: (latest number, content hash, last-update date)."""
+        latest = (
+            select(versions.c.trial_key, func.max(versions.c.number).label("number"))
+            .group_by(versions.c.trial_key)
+            .subquery()
+        )
+        query = select(versions.c.trial_key, versions.c.number, versions.c.content_hash, versions.c.last_update_posted).join(
+            latest, (versions.c.trial_key == latest.c.trial_key) & (versions.c.number == latest.c.number)
+        )
+        with self._reading() as conn:
+            return {row.trial_key: (row.number, row.content_hash, row.last_update_posted) for row in conn.execute(query)}
+
+    def known_hashes(self, key: str) -> dict[tuple[str, str | None], int]:
+        """(content hash, last-update date) -> version number, for one trial."""
+        with self._reading() as conn:
+            rows = conn.execute(
+                select(versions.c.number, versions.c.content_hash, versions.c.last_update_posted).where(
+                    versions.c.trial_key == key
+                )
+            )
+            return {(row.content_hash, row.last_update_posted): row.number for row in rows}
+
+    def versions(self, key: str) -> list[StoredVersion]:
+        """Every stored version of a trial, oldest first, with its changes."""
+        with self._reading() as conn:
+            rows = conn.execute(select(versions).where(versions.c.trial_key == key).order_by(versions.c.number)).all()
+            if not rows:
+                raise NotFoundError(f"{key} is not in the store: load or fetch it first (`monitor load PATH`)")
+            return [self._version(conn, row, with_changes=True) for row in rows]
+
+    def raw_payload(self, key: str, number: int) -> str:
+        with self._reading() as conn:
+            raw = conn.execute(
+                select(versions.c.raw).where((versions.c.trial_key == key) & (versions.c.number == number))
+            ).scalar()
+        if raw is None:
+            raise NotFoundError(f"{key} has no version {number}")
+        return raw
+
+    def counts(self) -> dict[str, int]:
+        with self._reading() as conn:
+            return {
+                "trials": conn.execute(select(func.count()).select_from(trials)).scalar_one(),
+                "versions": conn.execute(select(func.count()).select_from(versions)).scalar_one(),
+                "changes": conn.execute(select(func.count()).select_from(changes)).scalar_one(),
+            }
+
+    # --- writing ------------------------------------------------------------------
+
+    def add_version(
+        self,
+        record: TrialRecord,
+        raw: str,
+        content_hash: str,
+        source: str | None,
+        loaded_at: datetime,
+        found: list[Change],
+        expected_number: int,
+    ) -> int:
+        """Store ``record`` as version ``expected_number`` of its trial with the
+        changes found against the version before, all in one transaction.
+
+        ``expected_number`` is the number the caller computed from the latest
+        version it saw; if another writer got there first the transaction fails
+        and nothing is written.
+        """
+        try:
+            with self.engine.begin() as conn:
+                if expected_number == 1:
+                    conn.execute(
+                        insert(trials).values(
+                            key=record.key, nct_id=record.nct_id, title=record.title, first_seen=loaded_at
+                        )
+                    )
+                else:
+                    conn.execute(trials.update().where(trials.c.key == record.key).values(title=record.title))
+                version_id = conn.execute(
+                    insert(versions).values(
+                        trial_key=record.key,
+                        number=expected_number,
+                        content_hash=content_hash,
+                        record=record.to_dict(),
+                        raw=raw,
+                        format=record.source,
+                        source=source,
+                        loaded_at=loaded_at,
+                        last_update_posted=record.last_update_posted,
+                    )
+                ).inserted_primary_key[0]
+                if found:
+                    conn.execute(
+                        insert(changes),
+                        [
+                            {"version_id": version_id, "trial_key": record.key, "position": i, **_change_row(c)}
+                            for i, c in enumerate(found)
+                        ],
+                    )
+        except IntegrityError as exc:
+            raise StoreError(
+                f"{record.key}: another process stored a version at the same time; nothing was written, try again"
+            ) from exc
+        except SQLAlchemyError as exc:
+            raise StoreError(f"{record.key}: the database refused the write: {_reason(exc)}") from exc
+        return expected_number
+
+    # --- helpers ------------------------------------------------------------------
+
+    def _reading(self):
+        try:
+            return self.engine.connect()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot read the database {_mask(str(self.engine.url))}: {_reason(exc)}") from exc
+
+    def _version(self, conn, row, with_changes: bool) -> StoredVersion:
+        found: tuple[Change, ...] = ()
+        if with_changes:
+            found = tuple(
+                Change.from_dict(dict(r._mapping))
+                for r in conn.execute(
+                    select(changes.c.category, changes.c.field, changes.c.change, changes.c.old, changes.c.new,
+                           changes.c.severity, changes.c.summary)
+                    .where(changes.c.version_id == row.id)
+                    .order_by(changes.c.position)
+                )
+            )
+        record = row.record if isinstance(row.record, dict) else json.loads(row.record)
+        return StoredVersion(
+            trial_key=row.trial_key,
+            number=row.number,
+            record=TrialRecord.from_dict(record),
+            content_hash=row.content_hash,
+            source=row.source,
+            loaded_at=row.loaded_at,
+            last_update_posted=row.last_update_posted,
+            changes=found,
+        )
+
+
+def _change_row(change: Change) -> dict:
+    data = change.to_dict()
+    return {k: data[k] for k in ("category", "field", "change", "old", "new", "severity", "summary")}
+
+
+def _mask(url: str) -> str:
+    """A database URL with its password hidden."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparseable URL is shown as the user wrote it, minus nothing secret
+        return url.split("@")[-1]
+
+
+def _reason(exc: Exception) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return text[0] if text else exc.__class__.__name__
