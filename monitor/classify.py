@@ -275,6 +275,9 @@ def _bag_summary(delta: Delta) -> str:
     if delta.field == "results":
         if key == "results_first_posted":
             return f"Results first posted {delta.new}" if delta.new else "Results first-posted date removed"
+        if key == "results_delay_submitted":
+            return (f"Certification to delay results submitted {delta.new}" if delta.new
+                    else "Certification to delay results withdrawn")
         if key.startswith("section "):
             name = key.removeprefix("section ")
             verb = {"added": "posted", "removed": "removed", "modified": "changed"}[delta.change.value]

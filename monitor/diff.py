@@ -81,19 +81,19 @@ def _cmp(value: Any) -> Any:
     return value
 
 
-def _keyed(pairs: list[tuple[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(comparison, display) mappings of ``(key, item)`` pairs; repeats of one
-    key are numbered in order."""
+def _keyed(entries: list[tuple[str, Any, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(comparison, display) mappings of ``(key, compared, shown)`` entries;
+    repeats of one key are numbered in order."""
     compare: dict[str, Any] = {}
     show: dict[str, Any] = {}
-    for base, item in pairs:
+    for base, compared, shown in entries:
         base = base or "?"
         key, n = base, 1
         while key in compare:
             n += 1
             key = f"{base} #{n}"
-        compare[key] = _cmp(item)
-        show[key] = item
+        compare[key] = _cmp(compared)
+        show[key] = shown
     return compare, show
 
 
@@ -117,7 +117,7 @@ def project(record: TrialRecord) -> tuple[dict[str, Any], dict[str, Any]]:
         compare[name], show[name] = _cmp(value), value
 
     def put_keyed(name: str, items: list, key_of) -> None:
-        compare[name], show[name] = _keyed([(key_of(item), item) for item in items])
+        compare[name], show[name] = _keyed([(key_of(item), item, item) for item in items])
 
     for name in ("nct_id", "org_study_id", "brief_title", "official_title", "acronym", "organization",
                  "overall_status", "last_known_status", "why_stopped", "study_type", "brief_summary",
@@ -141,12 +141,13 @@ def project(record: TrialRecord) -> tuple[dict[str, Any], dict[str, Any]]:
     put_keyed("officials", data["officials"], _person_key)
     put_keyed("central_contacts", data["central_contacts"], _person_key)
     sites = data["locations"]
-    # A site's name and place are its key; only its status is compared, so a
-    # facility name that changes only in encoding or capitals is no change.
-    compare["locations"], show["locations"] = _keyed([(_site_key(s), {"status": s["status"]}) for s in sites])
-    show["locations"] = dict(zip(show["locations"], ({k: v for k, v in s.items() if k != "contacts"} for s in sites)))
+    # A site's name and place are its key: only its status and its contacts are
+    # compared, so a facility name that changes only in encoding is no change.
+    compare["locations"], show["locations"] = _keyed(
+        [(_site_key(s), {"status": s["status"]}, {k: v for k, v in s.items() if k != "contacts"}) for s in sites]
+    )
     compare["site_contacts"], show["site_contacts"] = _keyed(
-        [(_site_key(s), {"site": _site_label(s), "contacts": s["contacts"]}) for s in sites if s["contacts"]]
+        [(_site_key(s), s["contacts"], {"site": _site_label(s), "contacts": s["contacts"]}) for s in sites if s["contacts"]]
     )
     for name in ("primary_outcomes", "secondary_outcomes", "other_outcomes"):
         put_keyed(name, data[name], lambda o: identity(o["measure"]))
@@ -187,7 +188,10 @@ def field_deltas(old: TrialRecord, new: TrialRecord) -> list[Delta]:
         else:
             deltas.append(Delta(name, None, _kind(old_cmp[name], new_cmp[name]), old_show[name], new_show[name],
                                 _changed_parts(old_cmp[name], new_cmp[name])))
-    return deltas
+    # A site added or removed takes its contacts with it: one change, not two.
+    moved_sites = {d.key for d in deltas if d.field == "locations" and d.change != ChangeKind.MODIFIED}
+    return [d for d in deltas if not (d.field == "site_contacts" and d.change != ChangeKind.MODIFIED
+                                      and d.key in moved_sites)]
 
 
 def _empty(value: Any) -> bool:

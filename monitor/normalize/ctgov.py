@@ -254,6 +254,8 @@ def _results(study: dict[str, Any]) -> tuple:
     first = (status.get("resultsFirstPostDateStruct") or {}).get("date")
     if first:
         found["results_first_posted"] = first
+    if status.get("dispFirstSubmitDate"):  # a certification to delay results
+        found["results_delay_submitted"] = status["dispFirstSubmitDate"]
     annotation = (study.get("annotationSection") or {}).get("annotationModule") or {}
     events = (annotation.get("unpostedAnnotation") or {}).get("unpostedEvents") or ()
     for event in events:

@@ -1,0 +1,45 @@
+"""Shared test helpers: where the data is, and a CLI runner over a real SQLite file."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from monitor.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+FIXTURES = ROOT / "tests" / "fixtures"
+SHARED = Path(os.environ.get("MONITOR_SHARED_DATA", ROOT.parent / "shared" / "data" / "ctgov"))
+
+needs_shared = pytest.mark.skipif(
+    not (SHARED / "versions").is_dir(),
+    reason=f"the real ClinicalTrials.gov data set is not at {SHARED} (set MONITOR_SHARED_DATA to its folder)",
+)
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "monitor.db"
+
+
+@pytest.fixture
+def monitor(db_path: Path, capsys):
+    """Run the ``monitor`` CLI in-process against a SQLite file of the test's own."""
+
+    def run(*args) -> Run:
+        code = main(["--db", str(db_path), *map(str, args)])
+        captured = capsys.readouterr()
+        return Run(code, captured.out, captured.err)
+
+    return run

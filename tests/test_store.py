@@ -1,0 +1,84 @@
+"""The version store: one transaction per version, safe to share, nothing half-written."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from conftest import FIXTURES
+from monitor.errors import StoreError
+from monitor.pipeline import ingest, load
+from monitor.sources.files import read_snapshots
+from monitor.store import Store, database_url
+
+OPENING = FIXTURES / "ctgov" / "NCT06821503"
+
+
+@pytest.fixture
+def store(db_path):
+    store = Store.open(str(db_path))
+    yield store
+    store.close()
+
+
+def test_a_plain_path_is_a_sqlite_file_and_urls_pass_through(tmp_path, monkeypatch):
+    monkeypatch.delenv("MONITOR_DB", raising=False)
+    assert database_url(str(tmp_path / "x.db")) == f"sqlite:///{tmp_path}/x.db"
+    assert database_url("postgresql://u:p@h/db") == "postgresql://u:p@h/db"
+    monkeypatch.setenv("MONITOR_DB", "sqlite:////tmp/env.db")
+    assert database_url(None) == "sqlite:////tmp/env.db"
+
+
+def test_sqlite_files_use_wal_and_a_busy_timeout(store, db_path):
+    load(store, [OPENING / "2026-02-10.json"])
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
+
+
+def test_a_version_and_its_changes_land_together_or_not_at_all(store, monkeypatch):
+    load(store, [OPENING / "2026-02-10.json"])
+    before = store.counts()
+    from monitor import store as store_module
+
+    real_change_row = store_module._change_row
+    calls = {"n": 0}
+
+    def failing_change_row(change):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("disk on fire")
+        return real_change_row(change)
+
+    monkeypatch.setattr(store_module, "_change_row", failing_change_row)
+    (snapshot,) = read_snapshots(OPENING / "2026-03-10.json")
+    with pytest.raises(RuntimeError):
+        ingest(store, snapshot)
+    assert store.counts() == before
+    assert store.latest_version("NCT06821503").number == 1
+
+
+def test_a_second_writer_with_a_stale_view_writes_nothing(store, db_path):
+    load(store, [OPENING / "2026-02-10.json"])
+    (snapshot,) = read_snapshots(OPENING / "2026-03-10.json")
+    other = Store.open(str(db_path))
+    other.add_version(snapshot.record, snapshot.raw, "h", "elsewhere", store.latest_version("NCT06821503").loaded_at,
+                      [], 2)
+    before = store.counts()
+    with pytest.raises(StoreError, match="another process stored a version at the same time"):
+        store.add_version(snapshot.record, snapshot.raw, "h2", "here", other.latest_version("NCT06821503").loaded_at,
+                          [], 2)
+    assert store.counts() == before
+    other.close()
+
+
+def test_stored_versions_keep_record_raw_payload_hash_and_dates(store):
+    load(store, [OPENING])
+    (first, second) = store.versions("NCT06821503")
+    assert second.record.overall_status == "RECRUITING"
+    assert second.last_update_posted == "2026-03-10"
+    assert len(second.content_hash) == 64 and second.content_hash != first.content_hash
+    assert '"nctId": "NCT06821503"' in store.raw_payload("NCT06821503", 2)
+    assert second.changes[0].summary == "Overall status NOT_YET_RECRUITING -> RECRUITING"
