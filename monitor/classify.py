@@ -50,19 +50,43 @@ MAJOR = {Category.STATUS, Category.ENROLLMENT, Category.DATES, Category.ELIGIBIL
 ORDER = list(Category)
 
 LABELS = {
-    "overall_status": "Overall status", "why_stopped": "Why stopped", "last_known_status": "Last known status",
-    "start_date": "Start", "primary_completion_date": "Primary completion", "completion_date": "Completion",
-    "study_type": "Study type", "phases": "Phase", "brief_title": "Brief title", "official_title": "Official title",
-    "acronym": "Acronym", "organization": "Organization", "nct_id": "NCT id", "org_study_id": "Org study id",
-    "responsible_party": "Responsible party", "brief_summary": "Brief summary",
-    "detailed_description": "Detailed description", "eligibility.minimum_age": "Minimum age",
-    "eligibility.maximum_age": "Maximum age", "eligibility.sex": "Sex", "eligibility.std_ages": "Age groups",
-    "eligibility.study_population": "Study population", "secondary_ids": "Secondary id", "conditions": "Condition",
-    "keywords": "Keyword", "collaborators": "Collaborator", "officials": "Investigator",
-    "central_contacts": "Central contact", "primary_outcomes": "Primary outcome",
-    "secondary_outcomes": "Secondary outcome", "other_outcomes": "Other outcome",
-    "eligibility.inclusion": "Inclusion criterion", "eligibility.exclusion": "Exclusion criterion",
-    "arms": "Arm", "interventions": "Intervention", "references": "Reference", "locations": "Site",
+    "overall_status": "Overall status",
+    "why_stopped": "Why stopped",
+    "last_known_status": "Last known status",
+    "start_date": "Start",
+    "primary_completion_date": "Primary completion",
+    "completion_date": "Completion",
+    "study_type": "Study type",
+    "phases": "Phase",
+    "brief_title": "Brief title",
+    "official_title": "Official title",
+    "acronym": "Acronym",
+    "organization": "Organization",
+    "nct_id": "NCT id",
+    "org_study_id": "Org study id",
+    "responsible_party": "Responsible party",
+    "brief_summary": "Brief summary",
+    "detailed_description": "Detailed description",
+    "eligibility.minimum_age": "Minimum age",
+    "eligibility.maximum_age": "Maximum age",
+    "eligibility.sex": "Sex",
+    "eligibility.std_ages": "Age groups",
+    "eligibility.study_population": "Study population",
+    "secondary_ids": "Secondary id",
+    "conditions": "Condition",
+    "keywords": "Keyword",
+    "collaborators": "Collaborator",
+    "officials": "Investigator",
+    "central_contacts": "Central contact",
+    "primary_outcomes": "Primary outcome",
+    "secondary_outcomes": "Secondary outcome",
+    "other_outcomes": "Other outcome",
+    "eligibility.inclusion": "Inclusion criterion",
+    "eligibility.exclusion": "Exclusion criterion",
+    "arms": "Arm",
+    "interventions": "Intervention",
+    "references": "Reference",
+    "locations": "Site",
 }
 QUOTE_LIMIT = 200
 
@@ -147,8 +171,11 @@ def _text_edit(old: str | None, new: str | None) -> str:
     import difflib
 
     a, b = old.split(), new.split()
-    changed = sum(max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in
-                  difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes() if tag != "equal")
+    changed = sum(
+        max(i2 - i1, j2 - j1)
+        for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
+        if tag != "equal"
+    )
     return f"edited ({changed} of {max(len(a), len(b))} words changed)"
 
 
@@ -201,7 +228,8 @@ def _item_summary(label: str, delta: Delta) -> str:
     if old_name != new_name and field.endswith("_outcomes"):
         return f"{label} reworded: {old_name} -> {new_name}"
     if field.endswith("_outcomes") and delta.parts == ("time_frame",):
-        return f"{label} {quote(delta.new['measure'])} time frame {quote(delta.old['time_frame'])} -> {quote(delta.new['time_frame'])}"
+        old_frame, new_frame = quote(delta.old["time_frame"]), quote(delta.new["time_frame"])
+        return f"{label} {quote(delta.new['measure'])} time frame {old_frame} -> {new_frame}"
     if old_name != new_name:
         return f"{label} changed: {old_name} -> {new_name}"
     return f"{label} {new_name} changed: {what}"
@@ -276,15 +304,20 @@ def _bag_summary(delta: Delta) -> str:
         if key == "results_first_posted":
             return f"Results first posted {delta.new}" if delta.new else "Results first-posted date removed"
         if key == "results_delay_submitted":
-            return (f"Certification to delay results submitted {delta.new}" if delta.new
-                    else "Certification to delay results withdrawn")
+            return (
+                f"Certification to delay results submitted {delta.new}"
+                if delta.new
+                else "Certification to delay results withdrawn"
+            )
         if key.startswith("section "):
             name = key.removeprefix("section ")
             verb = {"added": "posted", "removed": "removed", "modified": "changed"}[delta.change.value]
             return f"Results {name} {verb}"
         if key.startswith("event "):
             return f"Results submission event {key.removeprefix('event ')}" + (" added" if delta.new else " removed")
-        return f"Results {key} " + (f"{delta.old} -> {delta.new}" if delta.old is not None and delta.new is not None else delta.change.value)
+        return f"Results {key} " + (
+            f"{delta.old} -> {delta.new}" if delta.old is not None and delta.new is not None else delta.change.value
+        )
     label = key.replace("_", " ")
     if delta.field == "design_info":
         label = f"Design {label}"

@@ -22,11 +22,17 @@ EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 
 format_option = click.option(
-    "--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True,
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
     help="Output format.",
 )
 exit_code_option = click.option(
-    "--exit-code", is_flag=True, help="Exit with status 1 when there are changes (like `git diff --exit-code`).",
+    "--exit-code",
+    is_flag=True,
+    help="Exit with status 1 when there are changes (like `git diff --exit-code`).",
 )
 
 
@@ -55,8 +61,12 @@ def _render(kind: str, fmt: str, value) -> None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="registry-monitor")
-@click.option("--db", envvar="MONITOR_DB", metavar="URL_OR_PATH",
-              help="Database: a SQLAlchemy URL or a SQLite file path [env MONITOR_DB; default ./monitor.db].")
+@click.option(
+    "--db",
+    envvar="MONITOR_DB",
+    metavar="URL_OR_PATH",
+    help="Database: a SQLAlchemy URL or a SQLite file path [env MONITOR_DB; default ./monitor.db].",
+)
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug) to stderr.")
 @click.pass_context
 def cli(ctx: click.Context, db: str | None, verbose: int) -> None:
@@ -78,12 +88,11 @@ def load(ctx: click.Context, paths: tuple[str, ...], fmt: str, exit_code: bool) 
     stored one; the report says per trial: new, changed (with what changed),
     or unchanged.  Every file is read and checked before anything is stored.
     """
-    from monitor.pipeline import load as load_paths
-    from monitor.pipeline import read_all
+    from monitor.pipeline import load as load_payloads
+    from monitor.pipeline import read_payloads
 
-    read_all(paths)  # fail on a bad file before the database is created or touched
-    store = _open_store(ctx)
-    results = load_paths(store, paths)
+    payloads = read_payloads(paths)  # a bad file fails before the database is created or touched
+    results = load_payloads(_open_store(ctx), payloads)
     _render("results", fmt, results)
     if exit_code and any(r.status == "changed" for r in results):
         ctx.exit(EXIT_CHANGES)
@@ -96,8 +105,9 @@ def load(ctx: click.Context, paths: tuple[str, ...], fmt: str, exit_code: bool) 
 @format_option
 @exit_code_option
 @click.pass_context
-def diff(ctx: click.Context, targets: tuple[str, ...], from_ref: str | None, to_ref: str | None, fmt: str,
-         exit_code: bool) -> None:
+def diff(
+    ctx: click.Context, targets: tuple[str, ...], from_ref: str | None, to_ref: str | None, fmt: str, exit_code: bool
+) -> None:
     """Show what changed.
 
     \b
@@ -188,8 +198,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except Exception as exc:  # a bug of ours: one line for the user, the traceback with -vv
         logging.getLogger("monitor").debug("unexpected error", exc_info=True)
-        click.echo(f"error: unexpected {exc.__class__.__name__}: {exc} (this is a bug; run with -vv for details)",
-                   err=True)
+        click.echo(
+            f"error: unexpected {exc.__class__.__name__}: {exc} (this is a bug; run with -vv for details)", err=True
+        )
         return EXIT_INTERNAL
     return code if isinstance(code, int) else 0
 

@@ -35,25 +35,64 @@ from monitor.normalize.text import comparable, identity
 
 # Fields that are mappings of items: a unit is one item.
 KEYED = {
-    "secondary_ids", "conditions", "keywords", "interventions", "arms",
-    "eligibility.inclusion", "eligibility.exclusion", "collaborators", "officials",
-    "central_contacts", "locations", "site_contacts", "primary_outcomes",
-    "secondary_outcomes", "other_outcomes", "references", "design_info", "results", "other",
+    "secondary_ids",
+    "conditions",
+    "keywords",
+    "interventions",
+    "arms",
+    "eligibility.inclusion",
+    "eligibility.exclusion",
+    "collaborators",
+    "officials",
+    "central_contacts",
+    "locations",
+    "site_contacts",
+    "primary_outcomes",
+    "secondary_outcomes",
+    "other_outcomes",
+    "references",
+    "design_info",
+    "results",
+    "other",
 }
 # How alike a removed and an added item must be to count as one item changed.
 PAIRING = {
-    "eligibility.inclusion": 0.6, "eligibility.exclusion": 0.6, "primary_outcomes": 0.6,
-    "secondary_outcomes": 0.6, "other_outcomes": 0.6, "arms": 0.7, "interventions": 0.7,
-    "locations": 0.8, "site_contacts": 0.8, "conditions": 0.8, "keywords": 0.8, "references": 0.7,
-    "officials": 0.8, "central_contacts": 0.8, "collaborators": 0.8,
+    "eligibility.inclusion": 0.6,
+    "eligibility.exclusion": 0.6,
+    "primary_outcomes": 0.6,
+    "secondary_outcomes": 0.6,
+    "other_outcomes": 0.6,
+    "arms": 0.7,
+    "interventions": 0.7,
+    "locations": 0.8,
+    "site_contacts": 0.8,
+    "conditions": 0.8,
+    "keywords": 0.8,
+    "references": 0.7,
+    "officials": 0.8,
+    "central_contacts": 0.8,
+    "collaborators": 0.8,
 }
 _TEXT_FIELDS = {
-    "brief_title", "official_title", "acronym", "organization", "why_stopped", "brief_summary",
-    "detailed_description", "responsible_party", "eligibility.study_population",
+    "brief_title",
+    "official_title",
+    "acronym",
+    "organization",
+    "why_stopped",
+    "brief_summary",
+    "detailed_description",
+    "responsible_party",
+    "eligibility.study_population",
 }
 _SCALAR_FIELDS = _TEXT_FIELDS | {
-    "nct_id", "org_study_id", "overall_status", "last_known_status", "study_type",
-    "eligibility.minimum_age", "eligibility.maximum_age", "eligibility.sex",
+    "nct_id",
+    "org_study_id",
+    "overall_status",
+    "last_known_status",
+    "study_type",
+    "eligibility.minimum_age",
+    "eligibility.maximum_age",
+    "eligibility.sex",
     "eligibility.healthy_volunteers",
 }
 
@@ -119,10 +158,26 @@ def project(record: TrialRecord) -> tuple[dict[str, Any], dict[str, Any]]:
     def put_keyed(name: str, items: list, key_of) -> None:
         compare[name], show[name] = _keyed([(key_of(item), item, item) for item in items])
 
-    for name in ("nct_id", "org_study_id", "brief_title", "official_title", "acronym", "organization",
-                 "overall_status", "last_known_status", "why_stopped", "study_type", "brief_summary",
-                 "detailed_description", "responsible_party", "enrollment", "start_date",
-                 "primary_completion_date", "completion_date", "lead_sponsor"):
+    for name in (
+        "nct_id",
+        "org_study_id",
+        "brief_title",
+        "official_title",
+        "acronym",
+        "organization",
+        "overall_status",
+        "last_known_status",
+        "why_stopped",
+        "study_type",
+        "brief_summary",
+        "detailed_description",
+        "responsible_party",
+        "enrollment",
+        "start_date",
+        "primary_completion_date",
+        "completion_date",
+        "lead_sponsor",
+    ):
         put(name, data[name])
     put("phases", sorted(data["phases"]))
     for name in ("secondary_ids", "conditions", "keywords"):
@@ -147,7 +202,11 @@ def project(record: TrialRecord) -> tuple[dict[str, Any], dict[str, Any]]:
         [(_site_key(s), {"status": s["status"]}, {k: v for k, v in s.items() if k != "contacts"}) for s in sites]
     )
     compare["site_contacts"], show["site_contacts"] = _keyed(
-        [(_site_key(s), s["contacts"], {"site": _site_label(s), "contacts": s["contacts"]}) for s in sites if s["contacts"]]
+        [
+            (_site_key(s), s["contacts"], {"site": _site_label(s), "contacts": s["contacts"]})
+            for s in sites
+            if s["contacts"]
+        ]
     )
     for name in ("primary_outcomes", "secondary_outcomes", "other_outcomes"):
         put_keyed(name, data[name], lambda o: identity(o["measure"]))
@@ -186,12 +245,23 @@ def field_deltas(old: TrialRecord, new: TrialRecord) -> list[Delta]:
         if name in KEYED:
             deltas.extend(_keyed_deltas(name, old_cmp[name], new_cmp[name], old_show[name], new_show[name]))
         else:
-            deltas.append(Delta(name, None, _kind(old_cmp[name], new_cmp[name]), old_show[name], new_show[name],
-                                _changed_parts(old_cmp[name], new_cmp[name])))
+            deltas.append(
+                Delta(
+                    name,
+                    None,
+                    _kind(old_cmp[name], new_cmp[name]),
+                    old_show[name],
+                    new_show[name],
+                    _changed_parts(old_cmp[name], new_cmp[name]),
+                )
+            )
     # A site added or removed takes its contacts with it: one change, not two.
     moved_sites = {d.key for d in deltas if d.field == "locations" and d.change != ChangeKind.MODIFIED}
-    return [d for d in deltas if not (d.field == "site_contacts" and d.change != ChangeKind.MODIFIED
-                                      and d.key in moved_sites)]
+    return [
+        d
+        for d in deltas
+        if not (d.field == "site_contacts" and d.change != ChangeKind.MODIFIED and d.key in moved_sites)
+    ]
 
 
 def _empty(value: Any) -> bool:
@@ -253,7 +323,9 @@ def _keyed_deltas(name: str, old_cmp: dict, new_cmp: dict, old_show: dict, new_s
     return deltas
 
 
-def _pairs(removed: list[str], added: list[str], threshold: float | None, same_place: bool = False) -> list[tuple[str, str]]:
+def _pairs(
+    removed: list[str], added: list[str], threshold: float | None, same_place: bool = False
+) -> list[tuple[str, str]]:
     """Removed and added keys alike enough to be one item changed, best first.
     Sites pair only within the same city, state and country (a renamed site)."""
     if threshold is None or not removed or not added:

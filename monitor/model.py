@@ -26,7 +26,7 @@ def bag(mapping: dict[str, Any] | None) -> Bag:
     return tuple(sorted((k, v) for k, v in mapping.items() if v not in (None, "", [], ())))
 
 
-class Category(str, enum.Enum):
+class Category(enum.StrEnum):
     """What part of a record a change belongs to (the public vocabulary)."""
 
     STATUS = "status"
@@ -47,12 +47,12 @@ class Category(str, enum.Enum):
     OTHER = "other"
 
 
-class Severity(str, enum.Enum):
+class Severity(enum.StrEnum):
     MAJOR = "major"
     MINOR = "minor"
 
 
-class ChangeKind(str, enum.Enum):
+class ChangeKind(enum.StrEnum):
     ADDED = "added"
     REMOVED = "removed"
     MODIFIED = "modified"
@@ -252,10 +252,7 @@ def _json_key(name: str) -> str:
 
 def _to_json(value: Any, name: str = "") -> Any:
     if dataclasses.is_dataclass(value):
-        return {
-            _json_key(f.name): _to_json(getattr(value, f.name), f.name)
-            for f in dataclasses.fields(value)
-        }
+        return {_json_key(f.name): _to_json(getattr(value, f.name), f.name) for f in dataclasses.fields(value)}
     if name in _BAG_FIELDS:
         return {k: _plain(v) for k, v in value}
     if isinstance(value, tuple):

@@ -20,7 +20,7 @@ from monitor.classify import diff_records
 from monitor.diff import fingerprint
 from monitor.errors import NotFoundError, SourceError, UsageError
 from monitor.model import Change, TrialRecord
-from monitor.sources.files import Snapshot, read_snapshots, snapshot_files
+from monitor.sources.files import Payload, Snapshot, read_payloads_of, read_snapshots, snapshot_files
 
 if TYPE_CHECKING:
     from monitor.store import Store, StoredVersion
@@ -58,61 +58,85 @@ def ingest(store: Store, snapshot: Snapshot, now: Clock = utc_now) -> Result:
     """Store ``snapshot`` as a new version of its trial when it differs from
     every stored version, with the changes against the latest one."""
     record = snapshot.record
-    latest = store.latest_version(record.key)
+    head = store.latest_head(record.key)
     content_hash = fingerprint(record)
 
     def result(status: str, version: int | None, changes=(), note=None) -> Result:
         return Result(record.key, record.title, status, version, snapshot.origin, tuple(changes), note)
 
-    if latest is None:
-        number = store.add_version(record, snapshot.raw, content_hash, snapshot.origin, now(), [], 1)
-        return result("new", number)
-    if content_hash == latest.content_hash:
-        return result("unchanged", latest.number, note=f"same as version {latest.number}")
+    def store_as(number: int, changes) -> int:
+        return store.add_version(
+            record, snapshot.raw, snapshot.raw_hash, content_hash, snapshot.origin, now(), list(changes), number
+        )
+
+    if head is None:
+        return result("new", store_as(1, ()))
+    if content_hash == head.content_hash:
+        return result("unchanged", head.number, note=f"same as version {head.number}")
     same = store.known_hashes(record.key).get((content_hash, record.last_update_posted))
     if same is not None:
         return result("unchanged", same, note=f"same as version {same}")
-    if _older(record, latest):
+    if record.last_update_posted and head.last_update_posted and record.last_update_posted < head.last_update_posted:
         return result(
             "stale",
             None,
-            note=f"last updated {record.last_update_posted}, older than version {latest.number} "
-            f"({latest.last_update_posted}); not stored",
+            note=f"last updated {record.last_update_posted}, older than version {head.number} "
+            f"({head.last_update_posted}); not stored",
         )
+    latest = store.latest_version(record.key)
     changes = diff_records(latest.record, record)
-    number = store.add_version(record, snapshot.raw, content_hash, snapshot.origin, now(), changes, latest.number + 1)
-    return result("changed" if changes else "refreshed", number, changes)
+    return result("changed" if changes else "refreshed", store_as(head.number + 1, changes), changes)
 
 
-def _older(record: TrialRecord, latest: StoredVersion) -> bool:
-    return bool(record.last_update_posted and latest.last_update_posted
-                and record.last_update_posted < latest.last_update_posted)
-
-
-def read_all(paths: Iterable[str | Path]) -> list[Snapshot]:
-    """Every snapshot under ``paths``, read and checked before anything is
+def read_payloads(paths: Iterable[str | Path]) -> list[Payload]:
+    """Every payload under ``paths``, read and recognised before anything is
     stored; every unreadable file is reported, in one error."""
-    snapshots: list[Snapshot] = []
+    return _collect(read_payloads_of, snapshot_files(list(paths)))
+
+
+def _collect(step, items) -> list:
+    done: list = []
     problems: list[str] = []
-    for path in snapshot_files(list(paths)):
+    for item in items:
         try:
-            snapshots.extend(read_snapshots(path))
+            found = step(item)
         except SourceError as exc:
             problems.append(exc.message)
+            continue
+        done.extend(found if isinstance(found, list) else [found])
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise SourceError(f"{problems[0]}{more}; nothing was stored")
-    return snapshots
+    return done
 
 
-def load(store: Store, paths: Iterable[str | Path], now: Clock = utc_now) -> list[Result]:
-    """Load snapshot files and folders into the store, oldest registry date
-    first within each trial, so a folder of versions is stored in order."""
-    snapshots = read_all(paths)
-    ordered = sorted(
-        enumerate(snapshots), key=lambda p: (p[1].record.key, p[1].record.last_update_posted or "", p[0])
-    )
-    return [ingest(store, snapshot, now) for _, snapshot in ordered]
+def load(store: Store, paths: Iterable[str | Path] | list[Payload], now: Clock = utc_now) -> list[Result]:
+    """Load snapshot files and folders (or payloads already read) into the store.
+
+    A payload whose exact text is already stored is unchanged without being
+    normalized again.  Every other payload is normalized before anything is
+    stored, and stored oldest registry date first within each trial, so a
+    folder of versions is stored in order.
+    """
+    items = list(paths)
+    payloads = items if items and isinstance(items[0], Payload) else read_payloads(items)
+    stored = store.raw_hashes()
+    results = [
+        Result(
+            stored[p.raw_hash][0],
+            stored[p.raw_hash][2] or stored[p.raw_hash][0],
+            "unchanged",
+            stored[p.raw_hash][1],
+            p.origin,
+            note=f"same as version {stored[p.raw_hash][1]}",
+        )
+        for p in payloads
+        if p.raw_hash in stored
+    ]
+    snapshots = _collect(Payload.snapshot, [p for p in payloads if p.raw_hash not in stored])
+    ordered = sorted(enumerate(snapshots), key=lambda p: (p[1].record.key, p[1].record.last_update_posted or "", p[0]))
+    results += [ingest(store, snapshot, now) for _, snapshot in ordered]
+    return sorted(results, key=lambda r: r.key)
 
 
 @dataclass(frozen=True)
@@ -132,11 +156,16 @@ def compare_files(old_path: str | Path, new_path: str | Path) -> Comparison:
     old, new = read_single(old_path), read_single(new_path)
     if old.record.key != new.record.key:
         raise UsageError(
-            f"{old_path} is {old.record.key} but {new_path} is {new.record.key}: diff compares two versions of one trial"
+            f"{old_path} is {old.record.key} but {new_path} is {new.record.key}: "
+            "diff compares two versions of one trial"
         )
     return Comparison(
-        old.record.key, old.record, new.record,
-        _file_label(old), _file_label(new), tuple(diff_records(old.record, new.record)),
+        old.record.key,
+        old.record,
+        new.record,
+        _file_label(old),
+        _file_label(new),
+        tuple(diff_records(old.record, new.record)),
     )
 
 
@@ -147,7 +176,11 @@ def compare_file_to_store(store: Store, path: str | Path) -> Comparison:
     if latest is None:
         raise NotFoundError(f"{snap.record.key} (from {path}) is not in the store: nothing to compare it with")
     return Comparison(
-        snap.record.key, latest.record, snap.record, version_label(latest), _file_label(snap),
+        snap.record.key,
+        latest.record,
+        snap.record,
+        version_label(latest),
+        _file_label(snap),
         tuple(diff_records(latest.record, snap.record)),
     )
 
@@ -207,4 +240,3 @@ def read_single(path: str | Path) -> Snapshot:
     if len(found) != 1:
         raise UsageError(f"{path} holds {len(found)} trials: diff compares files that hold one trial each")
     return found[0]
-

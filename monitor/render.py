@@ -56,24 +56,34 @@ def _side(label: dict) -> str:
 
 
 def comparison_text(comp: Comparison) -> str:
-    lines = [f"{comp.key}  {comp.new.title}", f"{_side(comp.old_label)} -> {_side(comp.new_label)}: {_count(comp.changes)}"]
+    lines = [
+        f"{comp.key}  {comp.new.title}",
+        f"{_side(comp.old_label)} -> {_side(comp.new_label)}: {_count(comp.changes)}",
+    ]
     lines += _bullet_lines(comp.changes, markdown=False)
     return "\n".join(lines)
 
 
 def comparison_markdown(comp: Comparison) -> str:
-    lines = [f"### {comp.key}: {comp.new.title}", "", f"{_side(comp.old_label)} → {_side(comp.new_label)}: {_count(comp.changes)}", ""]
+    lines = [
+        f"### {comp.key}: {comp.new.title}",
+        "",
+        f"{_side(comp.old_label)} → {_side(comp.new_label)}: {_count(comp.changes)}",
+        "",
+    ]
     lines += _bullet_lines(comp.changes, markdown=True)
     return "\n".join(lines)
 
 
 def comparison_json(comp: Comparison) -> str:
-    return to_json({
-        "trial": comp.key,
-        "old": {**comp.old_label, "record": comp.old.to_dict()},
-        "new": {**comp.new_label, "record": comp.new.to_dict()},
-        "changes": [c.to_dict() for c in comp.changes],
-    })
+    return to_json(
+        {
+            "trial": comp.key,
+            "old": {**comp.old_label, "record": comp.old.to_dict()},
+            "new": {**comp.new_label, "record": comp.new.to_dict()},
+            "changes": [c.to_dict() for c in comp.changes],
+        }
+    )
 
 
 def _count(changes) -> str:
@@ -113,14 +123,23 @@ def results_markdown(results: list[Result]) -> str:
 
 
 def results_json(results: list[Result]) -> str:
-    return to_json({
-        "results": [
-            {"trial": r.key, "title": r.title, "status": r.status, "version": r.version, "source": r.origin,
-             "note": r.note, "changes": [c.to_dict() for c in r.changes]}
-            for r in results
-        ],
-        "counts": dict(Counter(r.status for r in results)),
-    })
+    return to_json(
+        {
+            "results": [
+                {
+                    "trial": r.key,
+                    "title": r.title,
+                    "status": r.status,
+                    "version": r.version,
+                    "source": r.origin,
+                    "note": r.note,
+                    "changes": [c.to_dict() for c in r.changes],
+                }
+                for r in results
+            ],
+            "counts": dict(Counter(r.status for r in results)),
+        }
+    )
 
 
 def _totals(results: list[Result]) -> str:
@@ -142,7 +161,12 @@ def history_text(history: list[StoredVersion]) -> str:
 
 
 def history_markdown(history: list[StoredVersion]) -> str:
-    lines = [f"### {history[-1].trial_key}: {history[-1].record.title}", "", "| version | date | source | changes |", "|---|---|---|---|"]
+    lines = [
+        f"### {history[-1].trial_key}: {history[-1].record.title}",
+        "",
+        "| version | date | source | changes |",
+        "|---|---|---|---|",
+    ]
     for v in history:
         what = "first version" if v.number == 1 else headline(v.changes)
         lines.append(f"| {v.number} | {v.date} | {v.source or ''} | {what.replace('|', '/')} |")
@@ -150,16 +174,24 @@ def history_markdown(history: list[StoredVersion]) -> str:
 
 
 def history_json(history: list[StoredVersion]) -> str:
-    return to_json({
-        "trial": history[-1].trial_key,
-        "title": history[-1].record.title,
-        "versions": [
-            {"version": v.number, "date": v.date, "loaded_at": v.loaded_at.isoformat(), "source": v.source,
-             "content_hash": v.content_hash, "summary": "first version" if v.number == 1 else headline(v.changes),
-             "changes": [c.to_dict() for c in v.changes]}
-            for v in history
-        ],
-    })
+    return to_json(
+        {
+            "trial": history[-1].trial_key,
+            "title": history[-1].record.title,
+            "versions": [
+                {
+                    "version": v.number,
+                    "date": v.date,
+                    "loaded_at": v.loaded_at.isoformat(),
+                    "source": v.source,
+                    "content_hash": v.content_hash,
+                    "summary": "first version" if v.number == 1 else headline(v.changes),
+                    "changes": [c.to_dict() for c in v.changes],
+                }
+                for v in history
+            ],
+        }
+    )
 
 
 # --- show ---------------------------------------------------------------------------
@@ -201,8 +233,12 @@ def _compact(item: dict) -> str:
 
 FORMATS = {
     "text": {"comparison": comparison_text, "results": results_text, "history": history_text, "record": record_text},
-    "markdown": {"comparison": comparison_markdown, "results": results_markdown, "history": history_markdown,
-                 "record": record_markdown},
+    "markdown": {
+        "comparison": comparison_markdown,
+        "results": results_markdown,
+        "history": history_markdown,
+        "record": record_markdown,
+    },
     "json": {"comparison": comparison_json, "results": results_json, "history": history_json, "record": record_json},
 }
 

@@ -69,6 +69,7 @@ versions = Table(
     Column("content_hash", String(64), nullable=False),
     Column("record", _json, nullable=False),
     Column("raw", Text, nullable=False),
+    Column("raw_hash", String(64), nullable=False, index=True),
     Column("format", String(32)),
     Column("source", Text),
     Column("loaded_at", DateTime(timezone=True), nullable=False),
@@ -91,6 +92,13 @@ changes = Table(
     Column("severity", String(8), nullable=False),
     Column("summary", Text, nullable=False),
 )
+
+
+@dataclass(frozen=True)
+class VersionHead:
+    number: int
+    content_hash: str
+    last_update_posted: str | None
 
 
 @dataclass(frozen=True)
@@ -176,18 +184,24 @@ class Store:
             ).first()
             return self._version(conn, row, with_changes=False) if row else None
 
-    def latest_hashes(self) -> dict[str, tuple[int, str, str | None]]:
-        """For every trial: (latest number, content hash, last-update date)."""
-        latest = (
-            select(versions.c.trial_key, func.max(versions.c.number).label("number"))
-            .group_by(versions.c.trial_key)
-            .subquery()
-        )
-        query = select(versions.c.trial_key, versions.c.number, versions.c.content_hash, versions.c.last_update_posted).join(
-            latest, (versions.c.trial_key == latest.c.trial_key) & (versions.c.number == latest.c.number)
+    def latest_head(self, key: str) -> VersionHead | None:
+        """The latest version's number, hashes and date, without its record."""
+        with self._reading() as conn:
+            row = conn.execute(
+                select(versions.c.number, versions.c.content_hash, versions.c.last_update_posted)
+                .where(versions.c.trial_key == key)
+                .order_by(versions.c.number.desc())
+                .limit(1)
+            ).first()
+        return VersionHead(row.number, row.content_hash, row.last_update_posted) if row else None
+
+    def raw_hashes(self) -> dict[str, tuple[str, int, str]]:
+        """Raw-payload hash -> (trial key, version number, title), for every version."""
+        query = select(versions.c.raw_hash, versions.c.trial_key, versions.c.number, trials.c.title).join(
+            trials, trials.c.key == versions.c.trial_key
         )
         with self._reading() as conn:
-            return {row.trial_key: (row.number, row.content_hash, row.last_update_posted) for row in conn.execute(query)}
+            return {row.raw_hash: (row.trial_key, row.number, row.title) for row in conn.execute(query)}
 
     def known_hashes(self, key: str) -> dict[tuple[str, str | None], int]:
         """(content hash, last-update date) -> version number, for one trial."""
@@ -230,6 +244,7 @@ class Store:
         self,
         record: TrialRecord,
         raw: str,
+        raw_hash: str,
         content_hash: str,
         source: str | None,
         loaded_at: datetime,
@@ -260,6 +275,7 @@ class Store:
                         content_hash=content_hash,
                         record=record.to_dict(),
                         raw=raw,
+                        raw_hash=raw_hash,
                         format=record.source,
                         source=source,
                         loaded_at=loaded_at,
@@ -296,8 +312,15 @@ class Store:
             found = tuple(
                 Change.from_dict(dict(r._mapping))
                 for r in conn.execute(
-                    select(changes.c.category, changes.c.field, changes.c.change, changes.c.old, changes.c.new,
-                           changes.c.severity, changes.c.summary)
+                    select(
+                        changes.c.category,
+                        changes.c.field,
+                        changes.c.change,
+                        changes.c.old,
+                        changes.c.new,
+                        changes.c.severity,
+                        changes.c.summary,
+                    )
                     .where(changes.c.version_id == row.id)
                     .order_by(changes.c.position)
                 )

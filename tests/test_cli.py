@@ -164,11 +164,15 @@ def test_a_database_that_cannot_be_opened_is_a_clear_error(monitor, tmp_path):
 def test_the_installed_command_runs_as_a_subprocess(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "monitor", "--db", str(tmp_path / "m.db"), "load", str(SEEDS), "--format", "json"],
-        capture_output=True, text=True, cwd=ROOT, check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["counts"] == {"new": 5}
-    bad = subprocess.run([sys.executable, "-m", "monitor", "diff", "NCT123"], capture_output=True, text=True,
-                         cwd=tmp_path, check=False)
+    bad = subprocess.run(
+        [sys.executable, "-m", "monitor", "diff", "NCT123"], capture_output=True, text=True, cwd=tmp_path, check=False
+    )
     assert bad.returncode == 2
     assert bad.stderr == "error: NCT123 is not an NCT id (NCT followed by 8 digits)\n"

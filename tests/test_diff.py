@@ -11,10 +11,11 @@ import json
 
 import pytest
 
-from conftest import FIXTURES
 from monitor.classify import diff_records
 from monitor.diff import fingerprint
 from monitor.normalize import normalize_study
+
+from conftest import FIXTURES
 
 OPENING = FIXTURES / "ctgov" / "NCT06821503"
 UNKNOWN = FIXTURES / "ctgov" / "NCT06302556"
@@ -49,25 +50,37 @@ def protocol(data: dict) -> dict:
 NOISE_EDITS = {
     "version_holder_moves": lambda d: d["derivedSection"]["miscInfoModule"].update(versionHolder="2030-01-01"),
     "bookkeeping_dates_move": lambda d: protocol(d)["statusModule"].update(
-        lastUpdateSubmitDate="2030-01-01", lastUpdatePostDateStruct={"date": "2030-01-02", "type": "ACTUAL"},
-        statusVerifiedDate="2030-01", studyFirstPostDateStruct={"date": "2030-01-03", "type": "ACTUAL"},
+        lastUpdateSubmitDate="2030-01-01",
+        lastUpdatePostDateStruct={"date": "2030-01-02", "type": "ACTUAL"},
+        statusVerifiedDate="2030-01",
+        studyFirstPostDateStruct={"date": "2030-01-03", "type": "ACTUAL"},
     ),
-    "derived_section_rewritten": lambda d: d.update(derivedSection={"conditionBrowseModule": {"meshes": [{"id": "X"}]}}),
+    "derived_section_rewritten": lambda d: d.update(
+        derivedSection={"conditionBrowseModule": {"meshes": [{"id": "X"}]}}
+    ),
     "sites_reordered": lambda d: protocol(d)["contactsLocationsModule"]["locations"].reverse(),
     "site_geopoint_moves": lambda d: protocol(d)["contactsLocationsModule"]["locations"][0].update(
-        geoPoint={"lat": 1.0, "lon": 2.0}),
+        geoPoint={"lat": 1.0, "lon": 2.0}
+    ),
     "facility_capitalisation_changes": lambda d: protocol(d)["contactsLocationsModule"]["locations"][0].update(
-        facility=protocol(d)["contactsLocationsModule"]["locations"][0]["facility"].upper()),
-    "conditions_and_keywords_reordered": lambda d: (protocol(d)["conditionsModule"]["conditions"].reverse(),
-                                                    protocol(d)["conditionsModule"].get("keywords", []).reverse()),
+        facility=protocol(d)["contactsLocationsModule"]["locations"][0]["facility"].upper()
+    ),
+    "conditions_and_keywords_reordered": lambda d: (
+        protocol(d)["conditionsModule"]["conditions"].reverse(),
+        protocol(d)["conditionsModule"].get("keywords", []).reverse(),
+    ),
     "key_order_changes": lambda d: d.update(dict(reversed(list(d.items())))),
     "criteria_whitespace_and_nbsp": lambda d: protocol(d)["eligibilityModule"].update(
-        eligibilityCriteria=protocol(d)["eligibilityModule"]["eligibilityCriteria"].replace(" ", "\u00a0", 5)
-        .replace("\n", "\n\n   ")),
+        eligibilityCriteria=protocol(d)["eligibilityModule"]["eligibilityCriteria"]
+        .replace(" ", "\u00a0", 5)
+        .replace("\n", "\n\n   ")
+    ),
     "criteria_bullets_change": lambda d: protocol(d)["eligibilityModule"].update(
-        eligibilityCriteria=protocol(d)["eligibilityModule"]["eligibilityCriteria"].replace("* ", "- ")),
+        eligibilityCriteria=protocol(d)["eligibilityModule"]["eligibilityCriteria"].replace("* ", "- ")
+    ),
     "summary_whitespace_only": lambda d: protocol(d)["descriptionModule"].update(
-        briefSummary="  " + protocol(d)["descriptionModule"]["briefSummary"].replace(" ", "  ") + "\n\n"),
+        briefSummary="  " + protocol(d)["descriptionModule"]["briefSummary"].replace(" ", "  ") + "\n\n"
+    ),
     "outcomes_reordered": lambda d: protocol(d)["outcomesModule"]["secondaryOutcomes"].reverse(),
 }
 
@@ -133,18 +146,21 @@ def test_a_date_type_flip_alone_is_a_change(base):
 def test_one_site_added_to_a_big_trial_is_one_change(base):
     sites = protocol(base)["contactsLocationsModule"]["locations"]
     template = sites[0]
-    sites.extend(
-        dict(template, facility=f"Research Site {i}", city=f"City {i}") for i in range(300)
-    )
+    sites.extend(dict(template, facility=f"Research Site {i}", city=f"City {i}") for i in range(300))
 
     def add_one(d):
         protocol(d)["contactsLocationsModule"]["locations"].insert(
-            3, dict(template, facility="New Hope Clinic", city="Lyon", country="France", status="RECRUITING"))
+            3, dict(template, facility="New Hope Clinic", city="Lyon", country="France", status="RECRUITING")
+        )
 
     (change,) = changes(base, edited(base, add_one))
     assert change.category.value == "locations" and change.change.value == "added"
-    assert change.summary == "Site added: New Hope Clinic, Lyon, " + (
-        f"{template['state']}, " if template.get("state") else "") + "France (RECRUITING)"
+    assert (
+        change.summary
+        == "Site added: New Hope Clinic, Lyon, "
+        + (f"{template['state']}, " if template.get("state") else "")
+        + "France (RECRUITING)"
+    )
 
 
 def test_sites_are_matched_by_identity_even_with_repeated_names(base):
@@ -160,17 +176,24 @@ def test_sites_are_matched_by_identity_even_with_repeated_names(base):
 
     (change,) = changes(old, edited(base, close_the_second))
     assert change.field == "locations" and change.change.value == "modified"
-    assert change.summary.endswith(f"{protocol(base)['contactsLocationsModule']['locations'][1]['status']} -> WITHDRAWN")
+    assert change.summary.endswith(
+        f"{protocol(base)['contactsLocationsModule']['locations'][1]['status']} -> WITHDRAWN"
+    )
 
 
 def test_one_added_criterion_is_one_change_that_quotes_it(base):
     def add(d):
         module = protocol(d)["eligibilityModule"]
         module["eligibilityCriteria"] = module["eligibilityCriteria"].replace(
-            "Exclusion Criteria:", "* Negative SARS-CoV-2 test.\n\nExclusion Criteria:")
+            "Exclusion Criteria:", "* Negative SARS-CoV-2 test.\n\nExclusion Criteria:"
+        )
 
     (change,) = changes(base, edited(base, add))
-    assert (change.category.value, change.field, change.change.value) == ("eligibility", "eligibility.inclusion", "added")
+    assert (change.category.value, change.field, change.change.value) == (
+        "eligibility",
+        "eligibility.inclusion",
+        "added",
+    )
     assert change.summary == 'Inclusion criterion added: "Negative SARS-CoV-2 test."'
     assert change.severity.value == "major"
 
@@ -189,32 +212,81 @@ def test_enrollment_change_names_both_counts_and_types(base):
 @pytest.mark.parametrize(
     ("edit", "category", "severity"),
     [
-        (lambda d: protocol(d)["statusModule"].update(overallStatus="TERMINATED", whyStopped="Sponsor decision"),
-         "status", "major"),
+        (
+            lambda d: protocol(d)["statusModule"].update(overallStatus="TERMINATED", whyStopped="Sponsor decision"),
+            "status",
+            "major",
+        ),
         (lambda d: protocol(d)["designModule"].update(phases=["PHASE2", "PHASE3"]), "design", "major"),
-        (lambda d: protocol(d)["armsInterventionsModule"]["armGroups"][0].update(label="Arm Z"), "arms_interventions",
-         "minor"),
-        (lambda d: protocol(d)["outcomesModule"]["primaryOutcomes"][0].update(timeFrame="Up to 10 years"), "outcomes",
-         "major"),
-        (lambda d: protocol(d)["outcomesModule"]["secondaryOutcomes"][0].update(timeFrame="Up to 10 years"),
-         "outcomes", "minor"),
-        (lambda d: protocol(d)["sponsorCollaboratorsModule"].update(collaborators=[{"name": "Acme", "class": "INDUSTRY"}]),
-         "sponsors", "minor"),
+        (
+            lambda d: protocol(d)["armsInterventionsModule"]["armGroups"][0].update(label="Arm Z"),
+            "arms_interventions",
+            "minor",
+        ),
+        (
+            lambda d: protocol(d)["outcomesModule"]["primaryOutcomes"][0].update(timeFrame="Up to 10 years"),
+            "outcomes",
+            "major",
+        ),
+        (
+            lambda d: protocol(d)["outcomesModule"]["secondaryOutcomes"][0].update(timeFrame="Up to 10 years"),
+            "outcomes",
+            "minor",
+        ),
+        (
+            lambda d: protocol(d)["sponsorCollaboratorsModule"].update(
+                collaborators=[{"name": "Acme", "class": "INDUSTRY"}]
+            ),
+            "sponsors",
+            "minor",
+        ),
         (lambda d: protocol(d)["identificationModule"].update(briefTitle="A New Title"), "identification", "minor"),
         (lambda d: protocol(d)["conditionsModule"]["conditions"].append("Gastric Cancer"), "conditions", "minor"),
         (lambda d: protocol(d)["descriptionModule"].update(briefSummary="Entirely new text."), "description", "minor"),
-        (lambda d: protocol(d)["contactsLocationsModule"].update(
-            centralContacts=[{"name": "Dr New", "role": "CONTACT"}]), "contacts", "minor"),
-        (lambda d: protocol(d).update(referencesModule={"references": [{"pmid": "123", "type": "DERIVED",
-                                                                          "citation": "A paper."}]}),
-         "references", "minor"),
+        (
+            lambda d: protocol(d)["contactsLocationsModule"].update(
+                centralContacts=[{"name": "Dr New", "role": "CONTACT"}]
+            ),
+            "contacts",
+            "minor",
+        ),
+        (
+            lambda d: protocol(d).update(
+                referencesModule={"references": [{"pmid": "123", "type": "DERIVED", "citation": "A paper."}]}
+            ),
+            "references",
+            "minor",
+        ),
         (lambda d: d.update(resultsSection={"participantFlowModule": {"groups": []}}), "results", "major"),
-        (lambda d: d.update(annotationSection={"annotationModule": {"unpostedAnnotation": {
-            "unpostedEvents": [{"type": "RESET", "date": "2026-01-01"}]}}}), "results", "major"),
+        (
+            lambda d: d.update(
+                annotationSection={
+                    "annotationModule": {
+                        "unpostedAnnotation": {"unpostedEvents": [{"type": "RESET", "date": "2026-01-01"}]}
+                    }
+                }
+            ),
+            "results",
+            "major",
+        ),
         (lambda d: protocol(d).update(ipdSharingStatementModule={"ipdSharing": "YES"}), "other", "minor"),
     ],
-    ids=["status", "design", "arms", "primary_outcome", "secondary_outcome", "sponsors", "identification",
-         "conditions", "description", "contacts", "references", "results", "results_event", "other"],
+    ids=[
+        "status",
+        "design",
+        "arms",
+        "primary_outcome",
+        "secondary_outcome",
+        "sponsors",
+        "identification",
+        "conditions",
+        "description",
+        "contacts",
+        "references",
+        "results",
+        "results_event",
+        "other",
+    ],
 )
 def test_each_part_of_the_record_has_its_category_and_severity(base, edit, category, severity):
     found = changes(base, edited(base, edit))

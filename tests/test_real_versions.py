@@ -11,13 +11,14 @@ derivedSection, versionHolder).  Site contacts live inside
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from itertools import pairwise
 
 import pytest
 
-from conftest import SHARED, needs_shared
 from monitor.classify import diff_records
 from monitor.normalize import normalize_study
+
+from conftest import SHARED, needs_shared
 
 pytestmark = needs_shared
 
@@ -27,7 +28,11 @@ TRANSITIONS = [
     ("NCT04895709", "2026-02-10->2026-02-25", ["contacts", "locations", "other"]),
     ("NCT05009069", "2026-02-02->2026-02-27", ["references"]),  # a DERIVED reference added by the registry
     ("NCT05063149", "2026-02-04->2026-03-09", ["references"]),  # a citation reformatted
-    ("NCT05280470", "2026-02-04->2026-03-09", ["arms_interventions", "description", "results"]),  # + a certification to delay results (dispFirstSubmitDate)
+    (
+        "NCT05280470",
+        "2026-02-04->2026-03-09",
+        ["arms_interventions", "description", "results"],
+    ),  # + a certification to delay results (dispFirstSubmitDate)
     ("NCT05329766", "2026-02-02->2026-02-27", []),  # only lastUpdate dates moved
     ("NCT05537740", "2026-02-03->2026-02-10", ["references"]),  # a seeAlso link removed
     ("NCT05537740", "2026-02-10->2026-02-23", ["locations"]),
@@ -35,7 +40,11 @@ TRANSITIONS = [
     ("NCT06203210", "2026-02-04->2026-02-09", ["contacts", "eligibility", "locations", "status"]),
     ("NCT06203210", "2026-02-09->2026-03-09", ["locations"]),
     ("NCT06242470", "2026-02-04->2026-02-09", ["locations"]),
-    ("NCT06302556", "2026-02-02->2026-03-02", ["status"]),  # went stale: UNKNOWN with lastKnownStatus, no new update date
+    (
+        "NCT06302556",
+        "2026-02-02->2026-03-02",
+        ["status"],
+    ),  # went stale: UNKNOWN with lastKnownStatus, no new update date
     ("NCT06330064", "2026-02-04->2026-02-13", ["locations"]),
     ("NCT06362252", "2026-02-04->2026-02-09", ["contacts", "locations"]),
     ("NCT06612645", "2026-02-04->2026-03-09", ["dates"]),
@@ -56,7 +65,11 @@ TRANSITIONS = [
     ("NCT07115043", "2026-02-02->2026-02-09", ["locations"]),
     ("NCT07161414", "2026-02-02->2026-02-23", ["locations"]),
     ("NCT07205718", "2026-02-03->2026-02-09", ["locations"]),
-    ("NCT07227597", "2026-02-04->2026-03-09", ["arms_interventions", "contacts", "dates", "eligibility", "locations", "outcomes", "references", "status"]),
+    (
+        "NCT07227597",
+        "2026-02-04->2026-03-09",
+        ["arms_interventions", "contacts", "dates", "eligibility", "locations", "outcomes", "references", "status"],
+    ),
     ("NCT07268053", "2026-02-04->2026-03-09", ["dates", "locations", "status"]),
 ]
 
@@ -77,7 +90,7 @@ def test_real_version_transition_gives_the_categories_a_reader_sees(trial, days,
 
 def test_every_real_transition_is_in_the_table():
     index = json.loads((SHARED / "versions" / "INDEX.json").read_text())["trials"]
-    pairs = {(t, f"{a['snapshotDate']}->{b['snapshotDate']}") for t, vs in index.items() for a, b in zip(vs, vs[1:])}
+    pairs = {(t, f"{a['snapshotDate']}->{b['snapshotDate']}") for t, vs in index.items() for a, b in pairwise(vs)}
     assert pairs == {(t, d) for t, d, _ in TRANSITIONS}
 
 
@@ -105,4 +118,3 @@ def test_dates_report_the_slip_in_days():
     summaries = [c.summary for c in found]
     assert "Primary completion slipped 422 days: 2026-09-02 -> 2027-10-29 (ESTIMATED)" in summaries
     assert "Enrollment raised 300 -> 420 (+120, ESTIMATED)" in summaries
-

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import SEEDS
 from monitor.sources.files import read_snapshots
+
+from conftest import SEEDS
 
 SEED_FILES = {
     "mirror_unlabelled": "000_89b1b94dc6394612.txt",
@@ -30,8 +31,12 @@ EXPECTED = {
         "enrollment": {"count": 6, "type": None},
         "start_date": {"date": "2024-07-01", "type": None},
         "completion_date": {"date": "2040-12-31", "type": None},
-        "design_info": {"allocation": "NA", "intervention_model": "SINGLE_GROUP", "masking": "NONE",
-                        "primary_purpose": "TREATMENT"},
+        "design_info": {
+            "allocation": "NA",
+            "intervention_model": "SINGLE_GROUP",
+            "masking": "NONE",
+            "primary_purpose": "TREATMENT",
+        },
         "lead_sponsor": {"name": "Columbia University", "class": "OTHER"},
         "collaborators": [],
         "responsible_party": "Anca Askanase",
@@ -44,7 +49,7 @@ EXPECTED = {
         "org_study_id": "2024-0530",
         "brief_title": "Anti-CD19 CAR-NK Cells in Refractory/Relapsed Systemic Lupus Erythematosus",
         "official_title": "A Clinical Study of Anti-CD19 CAR-NK Cells in the Treatment of Refractory/Relapsed "
-                          "Systemic Lupus Erythematosus",
+        "Systemic Lupus Erythematosus",
         "overall_status": "NOT_YET_RECRUITING",
         "phases": ["PHASE1"],
         "study_type": "INTERVENTIONAL",
@@ -53,8 +58,12 @@ EXPECTED = {
         "primary_completion_date": {"date": "2025-08-01", "type": "ESTIMATED"},
         "completion_date": {"date": "2026-05-31", "type": "ESTIMATED"},
         "conditions": ["Systemic Lupus Erythematosus"],
-        "design_info": {"allocation": "NA", "intervention_model": "SINGLE_GROUP", "masking": "NONE",
-                        "primary_purpose": "TREATMENT"},
+        "design_info": {
+            "allocation": "NA",
+            "intervention_model": "SINGLE_GROUP",
+            "masking": "NONE",
+            "primary_purpose": "TREATMENT",
+        },
         "lead_sponsor": None,
         "last_update_posted": "2024-05-20",
         "other": {"oversight isFdaRegulatedDevice": False, "oversight isFdaRegulatedDrug": False},
@@ -65,7 +74,7 @@ EXPECTED = {
         "nct_id": "NCT06676631",
         "org_study_id": None,
         "brief_title": "NK010 or NK042 in Combination with Rituximab for Refractory Systemic Lupus "
-                       "Erythematosus/lupus Nephritis",
+        "Erythematosus/lupus Nephritis",
         "overall_status": "RECRUITING",
         "phases": [],
         "study_type": "INTERVENTIONAL",
@@ -97,7 +106,7 @@ EXPECTED = {
         "key": "NCT05563545",
         "nct_id": "NCT05563545",
         "brief_title": "Anti-CD19 CAR-Engineered NK Cells in the Treatment of Relapsed/Refractory Acute "
-                       "Lymphoblastic Leukemia",
+        "Lymphoblastic Leukemia",
         "overall_status": "COMPLETED",
         "phases": ["PHASE1"],
         "study_type": "INTERVENTIONAL",
@@ -111,61 +120,87 @@ EXPECTED = {
 ELIGIBILITY = {
     # seed: (inclusion count, exclusion count, first inclusion, last exclusion, min age, max age, sex, healthy)
     "mirror_unlabelled": (
-        10, 33,
+        10,
+        33,
         "Signed informed consent form, able to adhere to the study visit schedule, and comply with other "
         "requirements of the study as specified in the protocol",
         "Known hypersensitivity or contraindications to the study treatment including LD; or other components "
         "such as human serum albumin or dimethyl sulfoxide.",
-        "18 Years", "65 Years", "ALL", False,
+        "18 Years",
+        "65 Years",
+        "ALL",
+        False,
     ),
     "ctgov_page_without_nct_id": (
-        10, 26,
+        10,
+        26,
         "Voluntarily participate in this clinical study, sign an informed consent form, have good compliance, "
         "and cooperate with follow-up;",
         "Situations in which investigators consider it inappropriate to participate in the study.",
-        None, None, None, False,
+        None,
+        None,
+        None,
+        False,
     ),
     # This copy of the MedPath page lost its Inclusion/Exclusion headings: every
     # criterion is reported as an inclusion criterion (see page_medpath.py).
     "medpath_dashes": (
-        30, 0,
+        30,
+        0,
         "18 to 65 years old, male or female.",
         None,
-        None, None, "ALL", None,
+        None,
+        None,
+        "ALL",
+        None,
     ),
     "mirror_labelled": (
-        12, 13,
+        12,
+        13,
         "Age: ≥ 18 years old and ≤ 65 years old, male or female, subjects voluntarily participate in this "
         "clinical study and sign the Informed Consent Form (ICF);",
         "Any situation judged by the investigators that may increase the risk of the subjects or interfere "
         "with the clinical trial outcome.",
-        "18 Years", "65 Years", "ALL", False,
+        "18 Years",
+        "65 Years",
+        "ALL",
+        False,
     ),
     "medpath_plain": (
-        6, 11,
+        6,
+        11,
         "Age ≥12 years in the single-dose exploration phase, age ≥3 years in the dose exploration phase, both sexes;",
         "Other conditions determined by Investigator which are not suitable for participation in the study",
-        None, None, "ALL", None,
+        None,
+        None,
+        "ALL",
+        None,
     ),
 }
 
 ARMS_AND_INTERVENTIONS = {
     # seed: (intervention names, [(arm label, arm type, arm's interventions)])
-    "mirror_unlabelled": (["NKX019", "Cyclophosphamide LD"],
-                          [("NKX019 infusion", None, ["NKX019", "Cyclophosphamide LD"])]),
-    "ctgov_page_without_nct_id": (["anti-CD19 CAR-NK cells"],
-                                  [("anti-CD19 CAR-NK cells", "EXPERIMENTAL", ["anti-CD19 CAR-NK cells"])]),
-    "medpath_dashes": (["NK 010 or NK042"],
-                       [("NK 010 or NK 042 infusion", None, ["NK 010 or NK042", "Rituximab"])]),
-    "mirror_labelled": (["anti-CD19 CAR NK cells (KN5501)"],
-                        [("anti-CD19 CAR NK cells", "EXPERIMENTAL", ["anti-CD19 CAR NK cells (KN5501)"])]),
+    "mirror_unlabelled": (
+        ["NKX019", "Cyclophosphamide LD"],
+        [("NKX019 infusion", None, ["NKX019", "Cyclophosphamide LD"])],
+    ),
+    "ctgov_page_without_nct_id": (
+        ["anti-CD19 CAR-NK cells"],
+        [("anti-CD19 CAR-NK cells", "EXPERIMENTAL", ["anti-CD19 CAR-NK cells"])],
+    ),
+    "medpath_dashes": (["NK 010 or NK042"], [("NK 010 or NK 042 infusion", None, ["NK 010 or NK042", "Rituximab"])]),
+    "mirror_labelled": (
+        ["anti-CD19 CAR NK cells (KN5501)"],
+        [("anti-CD19 CAR NK cells", "EXPERIMENTAL", ["anti-CD19 CAR NK cells (KN5501)"])],
+    ),
     "medpath_plain": (["CAR-NK-CD19 Cells"], [("CAR-NK-CD19 Cells", None, ["CAR-NK-CD19 Cells"])]),
 }
 
 LOCATIONS = {
     "mirror_unlabelled": [("Columbia University Irving Medical Center", "New York", "New York", "United States", None)],
-    "ctgov_page_without_nct_id": [("The Second Affiliated Hospital of Zhejiang University School of Medicine",
-                                   "Hangzhou", None, "China", None)],
+    "ctgov_page_without_nct_id": [
+        ("The Second Affiliated Hospital of Zhejiang University School of Medicine", "Hangzhou", None, "China", None)
+    ],
     "medpath_dashes": [("Guangdong Provincial People's Hospital", "Guangzhou", "Guangdomg", "China", None)],
     "mirror_labelled": [("Changzhou Second People's Hospital", "Changzhou", "Jiangsu", "China", "RECRUITING")],
     "medpath_plain": [("Hebei Yanda Ludaopei Hospital", "Sanhe", "Hebei", "China", None)],
@@ -174,16 +209,35 @@ LOCATIONS = {
 OUTCOMES = {
     # seed: (primary count, secondary count, first primary (measure, time frame, description start))
     "mirror_unlabelled": (0, 0, None),
-    "ctgov_page_without_nct_id": (2, 12, ("The proportion of subjects with DLT",
-                                          "Within 28 days after anti-CD19 CAR-NK cells infusion",
-                                          "DLT definition is dose-limiting toxicity.")),
-    "medpath_dashes": (9, 0, ("Response rate for SLE response index 4 (SRI4)",
-                              "Day 14, day 28, 2 months, 3 months, 6 months, 9 months, 12 months after the first "
-                              "administration of NK010 or NK042 infusion",
-                              "SRI4 response defined as a reduction")),
+    "ctgov_page_without_nct_id": (
+        2,
+        12,
+        (
+            "The proportion of subjects with DLT",
+            "Within 28 days after anti-CD19 CAR-NK cells infusion",
+            "DLT definition is dose-limiting toxicity.",
+        ),
+    ),
+    "medpath_dashes": (
+        9,
+        0,
+        (
+            "Response rate for SLE response index 4 (SRI4)",
+            "Day 14, day 28, 2 months, 3 months, 6 months, 9 months, 12 months after the first "
+            "administration of NK010 or NK042 infusion",
+            "SRI4 response defined as a reduction",
+        ),
+    ),
     "mirror_labelled": (0, 0, None),
-    "medpath_plain": (6, 3, ("Safety of CAR NK-CD19 Cell", "Up to 3 months after cell infusion",
-                             "Incidence of adverse events associated with CAR NK-CD19 treatment")),
+    "medpath_plain": (
+        6,
+        3,
+        (
+            "Safety of CAR NK-CD19 Cell",
+            "Up to 3 months after cell infusion",
+            "Incidence of adverse events associated with CAR NK-CD19 treatment",
+        ),
+    ),
 }
 
 
@@ -246,8 +300,15 @@ def test_seed_page_outcomes_with_time_frames(seed):
 
 def test_people_and_contacts_on_mirror_pages():
     unlabelled, labelled = parsed("mirror_unlabelled"), parsed("mirror_labelled")
-    assert unlabelled["officials"] == [{"name": "Anca D Askanase, MD, MPH", "role": "PRINCIPAL_INVESTIGATOR",
-                                        "affiliation": "Columbia University", "phone": None, "email": None}]
+    assert unlabelled["officials"] == [
+        {
+            "name": "Anca D Askanase, MD, MPH",
+            "role": "PRINCIPAL_INVESTIGATOR",
+            "affiliation": "Columbia University",
+            "phone": None,
+            "email": None,
+        }
+    ]
     assert labelled["central_contacts"][0]["name"] == "Xuzhang Lu, Doctor"
     assert labelled["central_contacts"][0]["phone"] == "+86-15295189493"
     assert labelled["locations"][0]["contacts"][0]["name"] == "Wei Qin, doctor"

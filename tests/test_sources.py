@@ -9,23 +9,47 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, SEEDS, SHARED, needs_shared
 from monitor.errors import ParseError, SourceError
-from monitor.pipeline import read_all
+from monitor.pipeline import read_payloads
 from monitor.sources.files import read_snapshots
+
+from conftest import FIXTURES, SEEDS, SHARED, needs_shared
 
 OPENING = FIXTURES / "ctgov" / "NCT06821503"
 PUBLIC_KEYS = {
-    "nct_id", "org_study_id", "brief_title", "official_title", "acronym", "overall_status", "why_stopped", "phases",
-    "study_type", "enrollment", "start_date", "primary_completion_date", "completion_date", "conditions", "keywords",
-    "interventions", "arms", "eligibility", "lead_sponsor", "collaborators", "locations", "primary_outcomes",
-    "secondary_outcomes", "last_update_posted", "source",
+    "nct_id",
+    "org_study_id",
+    "brief_title",
+    "official_title",
+    "acronym",
+    "overall_status",
+    "why_stopped",
+    "phases",
+    "study_type",
+    "enrollment",
+    "start_date",
+    "primary_completion_date",
+    "completion_date",
+    "conditions",
+    "keywords",
+    "interventions",
+    "arms",
+    "eligibility",
+    "lead_sponsor",
+    "collaborators",
+    "locations",
+    "primary_outcomes",
+    "secondary_outcomes",
+    "last_update_posted",
+    "source",
 }
 
 
 def two_studies() -> list[dict]:
-    return [json.loads((OPENING / "2026-03-10.json").read_text()),
-            json.loads((FIXTURES / "ctgov" / "NCT06302556" / "2026-03-02.json").read_text())]
+    return [
+        json.loads((OPENING / "2026-03-10.json").read_text()),
+        json.loads((FIXTURES / "ctgov" / "NCT06302556" / "2026-03-02.json").read_text()),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -58,11 +82,17 @@ def test_gzip_compressed_snapshots_load(tmp_path):
 def test_record_has_the_public_json_keys_with_enum_spelling():
     (snapshot,) = read_snapshots(OPENING / "2026-03-10.json")
     data = snapshot.record.to_dict()
-    assert PUBLIC_KEYS <= set(data)
+    assert set(data) >= PUBLIC_KEYS
     assert data["enrollment"] == {"count": 72, "type": "ESTIMATED"}
     assert data["start_date"] == {"date": "2025-04-11", "type": "ACTUAL"}
-    assert set(data["eligibility"]) >= {"inclusion", "exclusion", "minimum_age", "maximum_age", "sex",
-                                        "healthy_volunteers"}
+    assert set(data["eligibility"]) >= {
+        "inclusion",
+        "exclusion",
+        "minimum_age",
+        "maximum_age",
+        "sex",
+        "healthy_volunteers",
+    }
     assert set(data["locations"][0]) >= {"facility", "city", "state", "country", "status"}
     assert set(data["primary_outcomes"][0]) == {"measure", "time_frame", "description"}
     assert data["phases"] == ["PHASE1", "PHASE2"]
@@ -104,14 +134,14 @@ def test_reading_a_folder_reports_every_bad_file_and_stores_nothing(tmp_path):
     (tmp_path / "a_bad.json").write_text("{")
     (tmp_path / "b_bad.txt").write_text("nothing")
     with pytest.raises(SourceError, match=r"a_bad.json: broken JSON .* \(and 1 more\); nothing was stored"):
-        read_all([tmp_path])
+        read_payloads([tmp_path])
 
 
 def test_missing_paths_and_empty_folders_are_errors(tmp_path):
     with pytest.raises(SourceError, match="no such file or folder"):
-        read_all([tmp_path / "nope"])
+        read_payloads([tmp_path / "nope"])
     with pytest.raises(SourceError, match="no snapshot files"):
-        read_all([tmp_path])
+        read_payloads([tmp_path])
 
 
 def test_a_page_whose_nct_id_is_malformed_is_rejected(tmp_path):

@@ -6,11 +6,12 @@ import sqlite3
 
 import pytest
 
-from conftest import FIXTURES
 from monitor.errors import StoreError
 from monitor.pipeline import ingest, load
 from monitor.sources.files import read_snapshots
 from monitor.store import Store, database_url
+
+from conftest import FIXTURES
 
 OPENING = FIXTURES / "ctgov" / "NCT06821503"
 
@@ -64,12 +65,28 @@ def test_a_second_writer_with_a_stale_view_writes_nothing(store, db_path):
     load(store, [OPENING / "2026-02-10.json"])
     (snapshot,) = read_snapshots(OPENING / "2026-03-10.json")
     other = Store.open(str(db_path))
-    other.add_version(snapshot.record, snapshot.raw, "h", "elsewhere", store.latest_version("NCT06821503").loaded_at,
-                      [], 2)
+    other.add_version(
+        snapshot.record,
+        snapshot.raw,
+        snapshot.raw_hash,
+        "h",
+        "elsewhere",
+        store.latest_version("NCT06821503").loaded_at,
+        [],
+        2,
+    )
     before = store.counts()
     with pytest.raises(StoreError, match="another process stored a version at the same time"):
-        store.add_version(snapshot.record, snapshot.raw, "h2", "here", other.latest_version("NCT06821503").loaded_at,
-                          [], 2)
+        store.add_version(
+            snapshot.record,
+            snapshot.raw,
+            snapshot.raw_hash,
+            "h2",
+            "here",
+            other.latest_version("NCT06821503").loaded_at,
+            [],
+            2,
+        )
     assert store.counts() == before
     other.close()
 

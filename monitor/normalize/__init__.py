@@ -40,6 +40,11 @@ def studies_in(payload: Any) -> list[dict[str, Any]]:
     return items
 
 
+def check_study(study: dict[str, Any]) -> str:
+    """The study's NCT id, checked cheaply before it is normalized."""
+    return ctgov.nct_id_of(study)
+
+
 def normalize_study(study: dict[str, Any]) -> TrialRecord:
     return ctgov.normalize_study(study)
 

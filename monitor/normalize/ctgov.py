@@ -56,14 +56,19 @@ def fingerprint(value: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def normalize_study(study: dict[str, Any]) -> TrialRecord:
+def nct_id_of(study: dict[str, Any]) -> str:
     if not is_study(study):
         raise ParseError("not a ClinicalTrials.gov study: it has no protocolSection")
+    nct_id = (study["protocolSection"].get("identificationModule") or {}).get("nctId")
+    if not isinstance(nct_id, str) or not NCT_ID.fullmatch(nct_id):
+        raise ParseError(f"the study has no valid NCT id (identificationModule.nctId = {nct_id!r})")
+    return nct_id
+
+
+def normalize_study(study: dict[str, Any]) -> TrialRecord:
+    nct_id = nct_id_of(study)
     protocol = study["protocolSection"]
     ident = protocol.get("identificationModule") or {}
-    nct_id = ident.get("nctId")
-    if not nct_id or not NCT_ID.fullmatch(nct_id):
-        raise ParseError(f"the study has no valid NCT id (identificationModule.nctId = {nct_id!r})")
     status = protocol.get("statusModule") or {}
     design = protocol.get("designModule") or {}
     sponsors = protocol.get("sponsorCollaboratorsModule") or {}
@@ -79,9 +84,8 @@ def normalize_study(study: dict[str, Any]) -> TrialRecord:
         key=record_key(nct_id, org_study_id, brief_title),
         nct_id=nct_id,
         org_study_id=org_study_id,
-        secondary_ids=tuple(
-            _secondary_id(s) for s in ident.get("secondaryIdInfos") or () if s.get("id")
-        ) + tuple(f"NCT alias: {a}" for a in ident.get("nctIdAliases") or ()),
+        secondary_ids=tuple(_secondary_id(s) for s in ident.get("secondaryIdInfos") or () if s.get("id"))
+        + tuple(f"NCT alias: {a}" for a in ident.get("nctIdAliases") or ()),
         brief_title=brief_title,
         official_title=clean(ident.get("officialTitle")),
         acronym=clean(ident.get("acronym")),
@@ -248,8 +252,7 @@ def _results(study: dict[str, Any]) -> tuple:
     """Results modules as fingerprints, plus results-submission events."""
     status = (study.get("protocolSection") or {}).get("statusModule") or {}
     found: dict[str, Any] = {
-        f"section {name}": fingerprint(module)
-        for name, module in (study.get("resultsSection") or {}).items()
+        f"section {name}": fingerprint(module) for name, module in (study.get("resultsSection") or {}).items()
     }
     first = (status.get("resultsFirstPostDateStruct") or {}).get("date")
     if first:
@@ -260,9 +263,11 @@ def _results(study: dict[str, Any]) -> tuple:
     events = (annotation.get("unpostedAnnotation") or {}).get("unpostedEvents") or ()
     for event in events:
         label = f"event {event.get('date') or '?'} {event.get('type') or 'EVENT'}"
-        found[label] = event.get("dateUnknown") and "date unknown" or (event.get("type") or "")
+        found[label] = (event.get("dateUnknown") and "date unknown") or (event.get("type") or "")
     for event in (annotation.get("violationAnnotation") or {}).get("violationEvents") or ():
-        label = f"violation {event.get('issuedDate') or event.get('creationDate') or '?'} {event.get('type') or ''}".strip()
+        label = (
+            f"violation {event.get('issuedDate') or event.get('creationDate') or '?'} {event.get('type') or ''}".strip()
+        )
         found[label] = clean(event.get("description")) or event.get("type") or ""
     return bag(found)
 

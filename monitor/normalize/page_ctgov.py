@@ -34,12 +34,23 @@ from monitor.normalize.text import identity as matching
 SOURCE = "page_ctgov"
 
 HEADINGS = {
-    "Study Overview", "Contacts and Locations", "Participation Criteria", "Study Plan",
-    "Arms and Interventions", "What is the study measuring?", "Primary Outcome Measures",
-    "Secondary Outcome Measures", "Other Outcome Measures", "Collaborators and Investigators",
-    "Study record dates", "More Information", "Publications and helpful links",
+    "Study Overview",
+    "Contacts and Locations",
+    "Participation Criteria",
+    "Study Plan",
+    "Arms and Interventions",
+    "What is the study measuring?",
+    "Primary Outcome Measures",
+    "Secondary Outcome Measures",
+    "Other Outcome Measures",
+    "Collaborators and Investigators",
+    "Study record dates",
+    "More Information",
+    "Publications and helpful links",
 }
-_ARM_TYPE = re.compile(r"^(Experimental|Active Comparator|Placebo Comparator|Sham Comparator|No Intervention|Other): (.+)$")
+_ARM_TYPE = re.compile(
+    r"^(Experimental|Active Comparator|Placebo Comparator|Sham Comparator|No Intervention|Other): (.+)$"
+)
 _INTERVENTION_TYPE = re.compile(
     r"^(Drug|Biological|Device|Procedure|Radiation|Behavioral|Genetic|Dietary Supplement|"
     r"Combination Product|Diagnostic Test|Other): (.+)$"
@@ -100,7 +111,10 @@ def parse(text: str) -> TrialRecord:
             maximum_age=_age(participation, "Maximum"),
             sex=display_enum(after_label(participation, "Sexes Eligible for Study")),
             healthy_volunteers=yes_no(after_label(participation, "Accepts Healthy Volunteers")),
-            std_ages=tuple(display_enum(a) for a in _list_after(participation, "Ages Eligible for Study", keep=r"^(Child|Adult|Older Adult)$")),
+            std_ages=tuple(
+                display_enum(a)
+                for a in _list_after(participation, "Ages Eligible for Study", keep=r"^(Child|Adult|Older Adult)$")
+            ),
         ),
         lead_sponsor=_sponsor(sections.get("Collaborators and Investigators", [])),
         officials=tuple(_investigators(sections.get("Collaborators and Investigators", []))),
@@ -138,7 +152,7 @@ def _list_after(lines: list[str], label: str, keep: str) -> list[str]:
     if label not in lines:
         return []
     out = []
-    for line in lines[lines.index(label) + 1:]:
+    for line in lines[lines.index(label) + 1 :]:
         if not re.match(keep, line):
             break
         out.append(line)
@@ -148,7 +162,7 @@ def _list_after(lines: list[str], label: str, keep: str) -> list[str]:
 def _between(lines: list[str], start: str, end: str | None) -> list[str]:
     if start not in lines:
         return []
-    rest = lines[lines.index(start) + 1:]
+    rest = lines[lines.index(start) + 1 :]
     return rest[: rest.index(end)] if end and end in rest else rest
 
 
@@ -162,9 +176,12 @@ def _age(lines: list[str], which: str) -> str | None:
 
 def _design(lines: list[str]) -> dict:
     keys = {
-        "Primary Purpose": "primary_purpose", "Allocation": "allocation",
-        "Interventional Model": "intervention_model", "Masking": "masking",
-        "Observational Model": "observational_model", "Time Perspective": "time_perspective",
+        "Primary Purpose": "primary_purpose",
+        "Allocation": "allocation",
+        "Interventional Model": "intervention_model",
+        "Masking": "masking",
+        "Observational Model": "observational_model",
+        "Time Perspective": "time_perspective",
     }
     found = {}
     for line in lines:
@@ -190,15 +207,23 @@ def _arms(lines: list[str]) -> tuple[list[Arm], dict[str, list[str]]]:
         elif rows:
             rows[-1]["lines"].append(line)
     arms = [
-        Arm(label=r["label"], type=r["type"], description=clean(r["lines"][0]) if r["lines"] else None,
-            interventions=tuple(r["interventions"]))
+        Arm(
+            label=r["label"],
+            type=r["type"],
+            description=clean(r["lines"][0]) if r["lines"] else None,
+            interventions=tuple(r["interventions"]),
+        )
         for r in rows
     ]
     return arms, {r["label"]: r["lines"][1:] for r in rows}
 
 
-def _footer_terms(lines: list[str], arms: list[Arm], arm_texts: dict[str, list[str]]) -> tuple[list[str], list[Intervention]]:
-    terms = [line.removeprefix("Clinical Trials on ").strip() for line in lines if line.startswith("Clinical Trials on ")]
+def _footer_terms(
+    lines: list[str], arms: list[Arm], arm_texts: dict[str, list[str]]
+) -> tuple[list[str], list[Intervention]]:
+    terms = [
+        line.removeprefix("Clinical Trials on ").strip() for line in lines if line.startswith("Clinical Trials on ")
+    ]
     arm_labels = {matching(a.label): a for a in arms}
     conditions, interventions = [], []
     for term in terms:
@@ -206,11 +231,18 @@ def _footer_terms(lines: list[str], arms: list[Arm], arm_texts: dict[str, list[s
         if arm is None:
             conditions.append(term)
             continue
-        interventions.append(Intervention(name=term, description=paragraph(arm_texts.get(arm.label, [])), arm_labels=(arm.label,)))
+        interventions.append(
+            Intervention(name=term, description=paragraph(arm_texts.get(arm.label, [])), arm_labels=(arm.label,))
+        )
     if interventions:
         named = {i.name for i in interventions}
         arms[:] = [
-            Arm(a.label, a.type, a.description, a.interventions or tuple(n for n in named if matching(n) == matching(a.label)))
+            Arm(
+                a.label,
+                a.type,
+                a.description,
+                a.interventions or tuple(n for n in named if matching(n) == matching(a.label)),
+            )
             for a in arms
         ]
     return conditions, interventions
@@ -226,8 +258,11 @@ def _investigators(lines: list[str]) -> list[Person]:
     for line in lines:
         match = re.match(r"^(Principal Investigator|Study Director|Study Chair): ([^,]+),?\s*(.*)$", line)
         if match:
-            people.append(Person(name=match.group(2).strip(), role=display_enum(match.group(1)),
-                                 affiliation=clean(match.group(3))))
+            people.append(
+                Person(
+                    name=match.group(2).strip(), role=display_enum(match.group(1)), affiliation=clean(match.group(3))
+                )
+            )
     return people
 
 
@@ -238,7 +273,7 @@ def _sites(lines: list[str]) -> list[Site]:
         return []
     sites: list[dict] = []
     person: dict | None = None
-    for line in lines[lines.index("Study Locations") + 1:]:
+    for line in lines[lines.index("Study Locations") + 1 :]:
         if line in ("Contact:", "Principal Investigator:", "Sub-Investigator:"):
             person = {"name": None, "role": display_enum(line.rstrip(":")), "phone": None, "email": None}
             if sites:
@@ -256,8 +291,13 @@ def _sites(lines: list[str]) -> list[Site]:
         elif sites and sites[-1]["facility"] is None:
             sites[-1]["facility"] = clean(line)
     return [
-        Site(facility=s["facility"], city=s["city"], state=s["state"], country=s["country"],
-             contacts=tuple(Person(**p) for p in s["contacts"]))
+        Site(
+            facility=s["facility"],
+            city=s["city"],
+            state=s["state"],
+            country=s["country"],
+            contacts=tuple(Person(**p) for p in s["contacts"]),
+        )
         for s in sites
     ]
 

@@ -12,6 +12,7 @@ exclusions begin.
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 
 from monitor.errors import ParseError
 from monitor.model import Arm, Eligibility, Enrollment, Intervention, Outcome, Site, Sponsor, TrialRecord, bag
@@ -22,18 +23,47 @@ from monitor.normalize.text import clean, criterion_text, enum_spelling, phases
 SOURCE = "page_medpath"
 
 HEADINGS = {
-    "Conditions", "Interventions", "Registration Number", "Lead Sponsor", "Brief Summary",
-    "Detailed Description", "Recruitment & Eligibility", "Study & Design", "Arm && Interventions",
-    "Primary Outcome Measures", "Secondary Outcome Measures", "Trial Locations",
+    "Conditions",
+    "Interventions",
+    "Registration Number",
+    "Lead Sponsor",
+    "Brief Summary",
+    "Detailed Description",
+    "Recruitment & Eligibility",
+    "Study & Design",
+    "Arm && Interventions",
+    "Primary Outcome Measures",
+    "Secondary Outcome Measures",
+    "Trial Locations",
 }
 # Where a time frame starts inside a run-together outcome row.
 _TIME_FRAME = re.compile(
     r"(Up to|From \d|Days? -?\d|Weeks? \d|Months? \d|Years? \d|(?<!from )(?<!From )Baseline|Within |Through |"
-    r"Until |At (?:baseline|day|week|month|the end)|Approximately |\d+(?:\.\d+)? (?:hours?|days?|weeks?|months?|years?)\b)"
+    r"Until |At (?:baseline|day|week|month|the end)|Approximately |"
+    r"\d+(?:\.\d+)? (?:hours?|days?|weeks?|months?|years?)\b)"
 )
 _FUNCTION_WORDS = {
-    "a", "an", "and", "after", "at", "before", "by", "for", "from", "in", "of", "on", "or", "per",
-    "post", "the", "to", "until", "with", "within", "up",
+    "a",
+    "an",
+    "and",
+    "after",
+    "at",
+    "before",
+    "by",
+    "for",
+    "from",
+    "in",
+    "of",
+    "on",
+    "or",
+    "per",
+    "post",
+    "the",
+    "to",
+    "until",
+    "with",
+    "within",
+    "up",
 }
 _SITE_NOISE = re.compile(r"(MedPath|© Copyright.*)$")
 
@@ -134,16 +164,16 @@ def _arms(lines: list[str], interventions: list[Intervention]) -> list[Arm]:
             break
         at, name = hit
         label = text[:at].strip()
-        rest = text[at + len(name):].strip()
+        rest = text[at + len(name) :].strip()
         end = _next_row(rest, label, names)
         description, text = (rest[:end].strip(), rest[end:]) if end > 0 else (rest, "")
         arms = _add_arm(arms, label, name, description)
         if text:
-            text = text[len(label):].strip()
+            text = text[len(label) :].strip()
             repeat = text.find(description) if description else -1
             if repeat > 0 and not any(text.startswith(n) for n in names):
                 arms = _add_arm(arms, label, text[:repeat].strip(), description)
-                text = text[repeat + len(description):].strip()
+                text = text[repeat + len(description) :].strip()
             else:
                 text = f"{label} {text}"
     return arms
@@ -154,7 +184,7 @@ def _next_row(rest: str, label: str, names: list[str]) -> int:
     by a known intervention or by this row's description repeated; -1 if none."""
     at = rest.find(label, 1) if label else -1
     while at > 0:
-        after = rest[at + len(label):].strip()
+        after = rest[at + len(label) :].strip()
         if any(after.startswith(n) for n in names) or rest[:at].strip() in after:
             return at
         at = rest.find(label, at + 1)
@@ -164,9 +194,9 @@ def _next_row(rest: str, label: str, names: list[str]) -> int:
 def _add_arm(arms: list[Arm], label: str, intervention: str, description: str) -> list[Arm]:
     for i, arm in enumerate(arms):
         if arm.label == label:
-            arms[i] = Arm(label, arm.type, arm.description, arm.interventions + (intervention,))
+            arms[i] = Arm(label, arm.type, arm.description, (*arm.interventions, intervention))
             return arms
-    return arms + [Arm(label=label, description=clean(description), interventions=(intervention,))]
+    return [*arms, Arm(label=label, description=clean(description), interventions=(intervention,))]
 
 
 def _outcomes(lines: list[str]) -> list[Outcome]:
@@ -186,7 +216,7 @@ def _outcomes(lines: list[str]) -> list[Outcome]:
         if not start:
             outcomes.append(Outcome(measure=clean(row) or ""))
             continue
-        measure, time_frame, description = row[:start.start()], row[start.start():], None
+        measure, time_frame, description = row[: start.start()], row[start.start() :], None
         cut = _description_start(time_frame)
         if cut:
             time_frame, description = time_frame[:cut], time_frame[cut:]
@@ -204,7 +234,7 @@ def _description_start(text: str) -> int | None:
     """Where a description starts after a time frame: the first capitalised
     word after a lower-case content word or after a full stop."""
     tokens = list(re.finditer(r"\S+", text))
-    for before, token in zip(tokens, tokens[1:]):
+    for before, token in pairwise(tokens):
         word, previous = token.group(), before.group()
         if not word[0].isupper():
             continue

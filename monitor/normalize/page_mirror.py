@@ -30,11 +30,29 @@ from monitor.normalize.text import clean, criterion_text, parse_date, phases
 SOURCE = "page_mirror"
 
 HEADINGS = {
-    "Study Results", "Basic Information", "Brief Summary", "Related Clinical Trials",
-    "Detailed Description", "Conditions", "Keywords", "Study Design", "Study Groups", "Interventions",
-    "Other Intervention Names", "Eligibility Criteria", "Primary Outcomes", "Secondary Outcomes",
-    "Sponsors", "Responsible Party", "Principal Investigators", "Locations", "Countries",
-    "Central Contacts", "Facility Contacts", "Other Identifiers", "More Related Trials",
+    "Study Results",
+    "Basic Information",
+    "Brief Summary",
+    "Related Clinical Trials",
+    "Detailed Description",
+    "Conditions",
+    "Keywords",
+    "Study Design",
+    "Study Groups",
+    "Interventions",
+    "Other Intervention Names",
+    "Eligibility Criteria",
+    "Primary Outcomes",
+    "Secondary Outcomes",
+    "Sponsors",
+    "Responsible Party",
+    "Principal Investigators",
+    "Locations",
+    "Countries",
+    "Central Contacts",
+    "Facility Contacts",
+    "Other Identifiers",
+    "More Related Trials",
 }
 _BLURB = re.compile(
     r"^(Get a concise|Review |Explore |Dive into|See the|Understand how|Learn about|Discover |"
@@ -42,9 +60,20 @@ _BLURB = re.compile(
     r"The study team has not published|Results pending)"
 )
 _STATUSES = {
-    "NOT_YET_RECRUITING", "RECRUITING", "ENROLLING_BY_INVITATION", "ACTIVE_NOT_RECRUITING",
-    "SUSPENDED", "TERMINATED", "COMPLETED", "WITHDRAWN", "UNKNOWN", "AVAILABLE",
-    "NO_LONGER_AVAILABLE", "TEMPORARILY_NOT_AVAILABLE", "APPROVED_FOR_MARKETING", "WITHHELD",
+    "NOT_YET_RECRUITING",
+    "RECRUITING",
+    "ENROLLING_BY_INVITATION",
+    "ACTIVE_NOT_RECRUITING",
+    "SUSPENDED",
+    "TERMINATED",
+    "COMPLETED",
+    "WITHDRAWN",
+    "UNKNOWN",
+    "AVAILABLE",
+    "NO_LONGER_AVAILABLE",
+    "TEMPORARILY_NOT_AVAILABLE",
+    "APPROVED_FOR_MARKETING",
+    "WITHHELD",
 }
 _STUDY_TYPES = {"INTERVENTIONAL", "OBSERVATIONAL", "EXPANDED_ACCESS"}
 _AGE = re.compile(r"^\d+ (Years?|Months?|Weeks?|Days?|Hours?|Minutes?)$")
@@ -70,10 +99,15 @@ def parse(text: str) -> TrialRecord:
         raise ParseError(f"the page's NCT ID {nct_id!r} is not an NCT id")
     org_study_id, secondary_ids = _identifiers(sections.get("Other Identifiers", []))
     basics = _basics(sections.get("Basic Information", []))
-    design = _pairs(sections.get("Study Design", []), (
-        ("Allocation Method", "allocation"), ("Intervention Model", "intervention_model"),
-        ("Primary Study Purpose", "primary_purpose"), ("Blinding Strategy", "masking"),
-    ))
+    design = _pairs(
+        sections.get("Study Design", []),
+        (
+            ("Allocation Method", "allocation"),
+            ("Intervention Model", "intervention_model"),
+            ("Primary Study Purpose", "primary_purpose"),
+            ("Blinding Strategy", "masking"),
+        ),
+    )
     interventions = _interventions(sections.get("Interventions", []))
     lead, collaborators = _sponsors(sections.get("Sponsors", []))
     sites = _sites(sections.get("Locations", []), _people(sections.get("Facility Contacts", [])))
@@ -112,9 +146,13 @@ def parse(text: str) -> TrialRecord:
 def _basics(lines: list[str]) -> dict:
     """Status, phase, enrollment, type and dates, labelled or bare."""
     labels = {
-        "Recruitment Status": "status", "Clinical Phase": "phases", "Total Enrollment": "enrollment",
-        "Study Classification": "study_type", "Study Start Date": "start",
-        "Primary Completion Date": "primary_completion", "Study Completion Date": "completion",
+        "Recruitment Status": "status",
+        "Clinical Phase": "phases",
+        "Total Enrollment": "enrollment",
+        "Study Classification": "study_type",
+        "Study Start Date": "start",
+        "Primary Completion Date": "primary_completion",
+        "Study Completion Date": "completion",
     }
     found: dict = {}
     bare_dates: list[str] = []
@@ -140,7 +178,7 @@ def _basics(lines: list[str]) -> dict:
         elif kind == "date":
             bare_dates.append(parse_date(value))
     # Bare dates come as start then completion, as the labelled page shows them.
-    for kind, date in zip(("start", "completion"), bare_dates):
+    for kind, date in zip(("start", "completion"), bare_dates, strict=False):
         found.setdefault(kind, date)
     return found
 
@@ -164,7 +202,7 @@ def _pairs(lines: list[str], labels: tuple[tuple[str, str], ...]) -> dict:
     by_label = dict(labels)
     if any(line in by_label for line in lines):
         return {by_label[line]: lines[i + 1] for i, line in enumerate(lines[:-1]) if line in by_label}
-    return {key: value for (_, key), value in zip(labels, lines)}
+    return {key: value for (_, key), value in zip(labels, lines, strict=False)}
 
 
 def _interventions(lines: list[str]) -> list[Intervention]:

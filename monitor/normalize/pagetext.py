@@ -51,7 +51,7 @@ def labelled(lines: list[str], prefix: str) -> str | None:
     """The rest of the first line starting with ``prefix``."""
     for line in lines:
         if line.startswith(prefix):
-            return line[len(prefix):].strip() or None
+            return line[len(prefix) :].strip() or None
     return None
 
 

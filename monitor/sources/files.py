@@ -9,25 +9,55 @@ for a ``/studies`` page or a website export.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from monitor.errors import ParseError, SourceError
 from monitor.model import TrialRecord
-from monitor.normalize import normalize_page, normalize_study, studies_in
+from monitor.normalize import check_study, normalize_page, normalize_study, page_format, studies_in
 
 SUFFIXES = (".json", ".txt", ".json.gz", ".txt.gz")
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """One trial record read from somewhere, with the bytes it came from."""
+    """One trial record read from somewhere, with the text it came from."""
 
     record: TrialRecord
     raw: str
     origin: str
+
+    @property
+    def raw_hash(self) -> str:
+        return raw_hash(self.raw)
+
+
+@dataclass(frozen=True)
+class Payload:
+    """One trial's raw payload, read and recognised but not yet normalized:
+    an API study (``study``) or a registry page (``study`` is None)."""
+
+    origin: str
+    raw: str
+    study: dict[str, Any] | None = None
+
+    @property
+    def raw_hash(self) -> str:
+        return raw_hash(self.raw)
+
+    def snapshot(self) -> Snapshot:
+        try:
+            record = normalize_study(self.study) if self.study is not None else normalize_page(self.raw)
+        except ParseError as exc:
+            raise ParseError(f"{self.origin}: {exc.message}") from exc
+        return Snapshot(record, self.raw, self.origin)
+
+
+def raw_hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def snapshot_files(paths: list[str | Path]) -> list[Path]:
@@ -64,30 +94,33 @@ def read_text(path: Path) -> str:
         raise SourceError(f"{path}: not UTF-8 text (byte {exc.start} cannot be decoded)") from exc
 
 
-def parse_text(text: str, origin: str) -> list[Snapshot]:
-    """Every trial in ``text`` (JSON or page text); ``origin`` names it in errors."""
+def parse_payloads(text: str, origin: str) -> list[Payload]:
+    """Every trial payload in ``text`` (JSON or page text), recognised and
+    checked for an identity; ``origin`` names it in errors."""
     stripped = text.lstrip()
-    if not stripped:
-        raise ParseError(f"{origin}: the file is empty")
     try:
+        if not stripped:
+            raise ParseError("the file is empty")
         if stripped[0] in "[{":
             try:
                 payload = json.loads(text)
             except json.JSONDecodeError as exc:
                 raise ParseError(f"broken JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
-            return [
-                Snapshot(normalize_study(study), json.dumps(study, ensure_ascii=False), origin)
-                for study in studies_in(payload)
-            ]
-        return [Snapshot(normalize_page(text), text, origin)]
+            studies = studies_in(payload)
+            for study in studies:
+                check_study(study)
+            if len(studies) == 1 and payload is studies[0]:
+                return [Payload(origin, text, studies[0])]
+            return [Payload(origin, json.dumps(study, ensure_ascii=False), study) for study in studies]
+        page_format(text)
+        return [Payload(origin, text)]
     except ParseError as exc:
         raise ParseError(f"{origin}: {exc.message}") from exc
 
 
+def read_payloads_of(path: Path) -> list[Payload]:
+    return parse_payloads(read_text(path), str(path))
+
+
 def read_snapshots(path: Path) -> list[Snapshot]:
-    return parse_text(read_text(path), str(path))
-
-
-def iter_snapshots(paths: list[str | Path]) -> Iterator[Snapshot]:
-    for path in snapshot_files(paths):
-        yield from read_snapshots(path)
+    return [payload.snapshot() for payload in read_payloads_of(path)]
