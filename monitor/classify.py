@@ -145,12 +145,16 @@ def summarize(delta: Delta) -> str:
 def _scalar_summary(label: str, delta: Delta) -> str:
     if delta.field in ("brief_summary", "detailed_description", "eligibility.study_population"):
         return f"{label} {_text_edit(delta.old, delta.new)}"
-    old, new = _show(delta.old), _show(delta.new)
+    return _value_summary(label, delta)
+
+
+def _value_summary(label: str, delta: Delta) -> str:
+    """``X set: new``, ``X removed (was old)`` or ``X old -> new``."""
     if delta.change == ChangeKind.ADDED:
-        return f"{label} set: {new}"
+        return f"{label} set: {_show(delta.new)}"
     if delta.change == ChangeKind.REMOVED:
-        return f"{label} removed (was {old})"
-    return f"{label} {old} -> {new}"
+        return f"{label} removed (was {_show(delta.old)})"
+    return f"{label} {_show(delta.old)} -> {_show(delta.new)}"
 
 
 def _show(value: Any) -> str:
@@ -325,11 +329,7 @@ def _bag_summary(delta: Delta) -> str:
         return f"Document {key.removeprefix('document ')} {delta.change.value}"
     else:
         label = label[:1].upper() + label[1:]
-    if delta.change == ChangeKind.ADDED:
-        return f"{label} set: {_show(delta.new)}"
-    if delta.change == ChangeKind.REMOVED:
-        return f"{label} removed (was {_show(delta.old)})"
-    return f"{label} {_show(delta.old)} -> {_show(delta.new)}"
+    return _value_summary(label, delta)
 
 
 def _healthy_summary(delta: Delta) -> str:

@@ -160,6 +160,11 @@ class Store:
             else:
                 engine = create_engine(url, pool_pre_ping=True)
             metadata.create_all(engine)
+        except ImportError as exc:
+            raise StoreError(
+                f"cannot open the database {shown}: its driver is not installed ({exc.name}); "
+                "for PostgreSQL install registry-monitor[postgres]"
+            ) from exc
         except (SQLAlchemyError, OSError, ValueError) as exc:
             raise StoreError(f"cannot open the database {shown}: {_reason(exc)}") from exc
         return cls(engine)

@@ -300,3 +300,22 @@ def test_each_part_of_the_record_has_its_category_and_severity(base, edit, categ
 def test_fingerprint_differs_exactly_when_there_are_changes(base):
     new = edited(base, lambda d: protocol(d)["statusModule"].update(overallStatus="COMPLETED"))
     assert fingerprint(normalize_study(base)) != fingerprint(normalize_study(new))
+
+
+def test_fields_one_format_does_not_show_are_not_compared_across_formats(base):
+    import dataclasses
+
+    from monitor.model import DatePoint
+
+    api = normalize_study(base)
+    page = dataclasses.replace(
+        api,
+        source="page_medpath",
+        start_date=DatePoint(),
+        completion_date=DatePoint(),
+        locations=(),
+        primary_completion_date=DatePoint(),
+        overall_status="COMPLETED",
+    )
+    found = diff_records(page, api)
+    assert [c.summary for c in found] == ["Overall status COMPLETED -> RECRUITING"]

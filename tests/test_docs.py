@@ -9,8 +9,9 @@ import shutil
 
 import pytest
 
-from conftest import ROOT
 from monitor.cli import cli, main
+
+from conftest import ROOT
 
 README = (ROOT / "README.md").read_text()
 

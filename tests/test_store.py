@@ -99,3 +99,19 @@ def test_stored_versions_keep_record_raw_payload_hash_and_dates(store):
     assert len(second.content_hash) == 64 and second.content_hash != first.content_hash
     assert '"nctId": "NCT06821503"' in store.raw_payload("NCT06821503", 2)
     assert second.changes[0].summary == "Overall status NOT_YET_RECRUITING -> RECRUITING"
+
+
+def test_a_database_whose_driver_is_missing_is_a_clear_error(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_psycopg(name, *args, **kwargs):
+        if name.startswith("psycopg"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_psycopg)
+    with pytest.raises(StoreError, match=r"its driver is not installed \(psycopg\); for PostgreSQL install") as raised:
+        Store.open("postgresql+psycopg://user:secret@127.0.0.1:1/db")
+    assert "secret" not in raised.value.message, "passwords are never shown"

@@ -27,7 +27,16 @@ from monitor.model import (
     bag,
 )
 from monitor.normalize.identity import NCT_ID, record_key
-from monitor.normalize.pagetext import after_label, display_enum, page_lines, paragraph, place, split_sections, yes_no
+from monitor.normalize.pagetext import (
+    after_label,
+    display_enum,
+    leading_int,
+    page_lines,
+    paragraph,
+    place,
+    split_sections,
+    yes_no,
+)
 from monitor.normalize.text import clean, parse_date, phases, split_criteria
 from monitor.normalize.text import identity as matching
 
@@ -94,7 +103,7 @@ def parse(text: str) -> TrialRecord:
         study_type=display_enum(after_label(overview, "Study Type")),
         design_info=bag(_design(sections.get("Study Plan", []))),
         enrollment=Enrollment(
-            count=_int(after_label(overview, enrollment_label)) if enrollment_label else None,
+            count=leading_int(after_label(overview, enrollment_label)) if enrollment_label else None,
             type=_date_type(enrollment_label),
         ),
         start_date=_dated(dates, "Study Start"),
@@ -126,11 +135,6 @@ def parse(text: str) -> TrialRecord:
         last_update_posted=_dated(dates, "Last Update Posted").date,
         source=SOURCE,
     )
-
-
-def _int(text: str | None) -> int | None:
-    match = re.match(r"\d[\d,]*", text or "")
-    return int(match.group(0).replace(",", "")) if match else None
 
 
 def _date_type(label: str | None) -> str | None:

@@ -17,7 +17,15 @@ from itertools import pairwise
 from monitor.errors import ParseError
 from monitor.model import Arm, Eligibility, Enrollment, Intervention, Outcome, Site, Sponsor, TrialRecord, bag
 from monitor.normalize.identity import NCT_ID, record_key
-from monitor.normalize.pagetext import after_label, display_enum, page_lines, paragraph, place, split_sections
+from monitor.normalize.pagetext import (
+    after_label,
+    display_enum,
+    leading_int,
+    page_lines,
+    paragraph,
+    place,
+    split_sections,
+)
 from monitor.normalize.text import clean, criterion_text, enum_spelling, phases
 
 SOURCE = "page_medpath"
@@ -95,7 +103,7 @@ def parse(text: str) -> TrialRecord:
         phases=tuple(p for line in head[1:] for p in phases(line)),
         study_type=enum_spelling(after_label(study, "Study Type")),
         design_info=bag({"intervention_model": enum_spelling(after_label(study, "Study Design"))}),
-        enrollment=Enrollment(count=_int(after_label(recruitment, "Target Recruitment"))),
+        enrollment=Enrollment(count=leading_int(after_label(recruitment, "Target Recruitment"))),
         conditions=tuple(c for line in sections.get("Conditions", []) for c in _run_together(line)),
         brief_summary=paragraph(sections.get("Brief Summary", [])),
         detailed_description=paragraph(sections.get("Detailed Description", [])),
@@ -108,11 +116,6 @@ def parse(text: str) -> TrialRecord:
         secondary_outcomes=tuple(_outcomes(sections.get("Secondary Outcome Measures", []))),
         source=SOURCE,
     )
-
-
-def _int(text: str | None) -> int | None:
-    match = re.match(r"\d[\d,]*", text or "")
-    return int(match.group(0).replace(",", "")) if match else None
 
 
 def _run_together(line: str) -> list[str]:

@@ -24,7 +24,7 @@ from monitor.model import (
     bag,
 )
 from monitor.normalize.identity import NCT_ID, record_key
-from monitor.normalize.pagetext import labelled, page_lines, paragraph, place, split_sections, yes_no
+from monitor.normalize.pagetext import labelled, leading_int, page_lines, paragraph, place, split_sections, yes_no
 from monitor.normalize.text import clean, criterion_text, parse_date, phases
 
 SOURCE = "page_mirror"
@@ -169,8 +169,7 @@ def _basics(lines: list[str]) -> dict:
         elif kind == "phases":
             found["phases"] = phases(value)
         elif kind == "enrollment":
-            match = re.match(r"(\d[\d,]*)", value)
-            found["enrollment"] = int(match.group(1).replace(",", "")) if match else None
+            found["enrollment"] = leading_int(value)
         elif kind == "study_type":
             found["study_type"] = value
         elif kind in ("start", "primary_completion", "completion"):

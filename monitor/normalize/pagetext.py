@@ -100,6 +100,12 @@ def display_enum(text: str | None) -> str | None:
     return enum_spelling(text)
 
 
+def leading_int(text: str | None) -> int | None:
+    """The number a text starts with: ``1,200 participants`` -> 1200."""
+    match = re.match(r"\d[\d,]*", (text or "").strip())
+    return int(match.group(0).replace(",", "")) if match else None
+
+
 def yes_no(text: str | None) -> bool | None:
     if not text:
         return None
