@@ -6,7 +6,7 @@
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
-    MONITOR_DB=/data/monitor.db MONITOR_CONFIG=/config/monitor.yaml
+    MONITOR_DB=/data/monitor.db
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
