@@ -45,6 +45,7 @@ class Category(enum.StrEnum):
     REFERENCES = "references"
     RESULTS = "results"
     OTHER = "other"
+    MEMBERSHIP = "membership"  # a trial entering or leaving a saved search
 
 
 class Severity(enum.StrEnum):

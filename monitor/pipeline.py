@@ -171,10 +171,15 @@ def compare_files(old_path: str | Path, new_path: str | Path) -> Comparison:
 
 def compare_file_to_store(store: Store, path: str | Path) -> Comparison:
     """A snapshot file against the latest stored version of its trial."""
-    snap = read_single(path)
+    return compare_to_store(store, read_single(path))
+
+
+def compare_to_store(store: Store, snap: Snapshot) -> Comparison:
+    """A snapshot (a file, or the registry's current record) against the latest
+    stored version of its trial; nothing is stored."""
     latest = store.latest_version(snap.record.key)
     if latest is None:
-        raise NotFoundError(f"{snap.record.key} (from {path}) is not in the store: nothing to compare it with")
+        raise NotFoundError(f"{snap.record.key} (from {snap.origin}) is not in the store: nothing to compare it with")
     return Comparison(
         snap.record.key,
         latest.record,

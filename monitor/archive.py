@@ -1,0 +1,46 @@
+"""The raw snapshot archive: every distinct payload fetched, gzip-compressed,
+named by trial and registry date, so any stored version can be re-derived from
+its raw bytes.
+
+    snapshots/NCT06821503/2026-03-10_3f2a9c1b.json.gz
+
+The name is the registry's last-update date and the first 8 hex digits of the
+payload's SHA-256; a payload already archived is not written again.  Files are
+written to a temporary name and renamed, so a crash never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import tempfile
+from pathlib import Path
+
+from monitor.errors import StoreError
+
+DEFAULT_ARCHIVE = "snapshots"
+
+
+class SnapshotArchive:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def path_for(self, key: str, registry_date: str | None, raw_hash: str) -> Path:
+        return self.root / key / f"{registry_date or 'undated'}_{raw_hash[:8]}.json.gz"
+
+    def put(self, key: str, registry_date: str | None, raw: str, raw_hash: str) -> Path | None:
+        """Archive ``raw``; the new file's path, or None when it was archived already."""
+        path = self.path_for(key, registry_date, raw_hash)
+        if path.exists():
+            return None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".part-", delete=False) as tmp:
+                tmp.write(gzip.compress(raw.encode("utf-8"), mtime=0))
+            os.replace(tmp.name, path)
+        except OSError as exc:
+            raise StoreError(f"cannot write the snapshot archive at {path}: {exc.strerror or exc}") from exc
+        return path
+
+    def files(self, key: str) -> list[Path]:
+        return sorted((self.root / key).glob("*.json.gz"))

@@ -1,0 +1,217 @@
+"""A real HTTP server on 127.0.0.1 that answers like the ClinicalTrials.gov API v2,
+from recorded records, with faults on demand.  Used by the tests and by bench/.
+
+    server = CtgovServer({"NCT06821503": study_json, ...}).start()
+    server.url                      # http://127.0.0.1:PORT/api/v2
+    server.set_study(study)         # a new version of a trial (moves dataTimestamp)
+    server.history["NCT..."] = [study_v1, study_v2]
+    server.faults.append(Fault("/studies", status=429, retry_after="1"))
+    server.requests                 # every request served: (path, params)
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+NCT = __import__("re").compile(r"^NCT\d{8}$")
+
+
+@dataclass
+class Fault:
+    """The next request whose path contains ``path`` gets this instead of an answer."""
+
+    path: str
+    status: int = 500
+    retry_after: str | None = None
+    delay: float = 0.0  # seconds to stall before answering (a timeout, for a short client timeout)
+    truncate: bool = False  # answer 200 with the first half of the real body
+    body: bytes | None = None  # answer 200 with this body (an error page, say)
+    times: int = 1
+
+
+def nct_of(study: dict) -> str:
+    return study["protocolSection"]["identificationModule"]["nctId"]
+
+
+def last_update(study: dict) -> str | None:
+    return ((study["protocolSection"].get("statusModule") or {}).get("lastUpdatePostDateStruct") or {}).get("date")
+
+
+class CtgovServer:
+    def __init__(self, studies: Iterable[dict] = ()) -> None:
+        self.studies: dict[str, bytes] = {}
+        self.updates: dict[str, str | None] = {}
+        self.titles: dict[str, tuple[str, str, list[str]]] = {}
+        self.history: dict[str, list[dict]] = {}
+        self.faults: list[Fault] = []
+        self.refused: set[str] = set()  # ids the API answers 400 for, as it does for malformed ones
+        self.requests: list[tuple[str, dict[str, list[str]]]] = []
+        self.data_timestamp = "2026-01-01T00:00:00"
+        self.lock = threading.Lock()
+        for study in studies:
+            self.set_study(study, move_timestamp=False)
+        self.httpd: ThreadingHTTPServer | None = None
+
+    # --- the data -------------------------------------------------------------------
+
+    def set_study(self, study: dict, move_timestamp: bool = True) -> None:
+        nct = nct_of(study)
+        protocol = study["protocolSection"]
+        with self.lock:
+            self.studies[nct] = json.dumps(study).encode()
+            self.updates[nct] = last_update(study)
+            self.titles[nct] = (
+                protocol["identificationModule"].get("briefTitle", ""),
+                protocol["statusModule"].get("overallStatus", ""),
+                [c.lower() for c in (protocol.get("conditionsModule") or {}).get("conditions", [])],
+            )
+            if move_timestamp:
+                self.data_timestamp = time.strftime("%Y-%m-%dT%H:%M:%S") + f".{time.monotonic_ns()}"
+
+    def remove_study(self, nct: str) -> None:
+        with self.lock:
+            self.studies.pop(nct, None)
+            self.updates.pop(nct, None)
+            self.titles.pop(nct, None)
+            self.data_timestamp += "x"
+
+    def count(self, path_part: str) -> int:
+        return sum(1 for path, _ in self.requests if path_part in path)
+
+    # --- serving --------------------------------------------------------------------
+
+    def start(self) -> CtgovServer:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # quiet
+                pass
+
+            def do_GET(self) -> None:
+                server.handle(self)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.httpd:
+            self.httpd.shutdown()
+            self.httpd.server_close()
+
+    @property
+    def root(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}/api"
+
+    @property
+    def url(self) -> str:
+        return f"{self.root}/v2"
+
+    def handle(self, request: BaseHTTPRequestHandler) -> None:
+        parsed = urlparse(request.path)
+        params = parse_qs(parsed.query)
+        with self.lock:
+            self.requests.append((parsed.path, params))
+            fault = next((f for f in self.faults if f.path in parsed.path), None)
+            if fault:
+                fault.times -= 1
+                if fault.times <= 0:
+                    self.faults.remove(fault)
+        if fault and fault.delay:
+            time.sleep(fault.delay)
+        if fault and (fault.status != 200 or fault.body is not None) and not fault.truncate:
+            headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+            body = fault.body if fault.body is not None else b'{"error": "fault"}'
+            return self.send(request, 200 if fault.body is not None else fault.status, body, headers)
+        status, body = self.answer(parsed.path, params)
+        if fault and fault.truncate:
+            body = body[: len(body) // 2]
+        self.send(request, status, body)
+
+    def send(self, request, status: int, body: bytes, headers: dict | None = None) -> None:
+        try:
+            request.send_response(status)
+            request.send_header("Content-Type", "application/json")
+            request.send_header("Content-Length", str(len(body)))
+            for key, value in (headers or {}).items():
+                request.send_header(key, value)
+            request.end_headers()
+            request.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def answer(self, path: str, params: dict[str, list[str]]) -> tuple[int, bytes]:
+        if path == "/api/v2/version":
+            return 200, json.dumps({"apiVersion": "2.0.5", "dataTimestamp": self.data_timestamp}).encode()
+        if path.startswith("/api/v2/studies/"):
+            nct = path.rsplit("/", 1)[1]
+            body = self.studies.get(nct)
+            return (200, body) if body else (404, b'{"message": "not found"}')
+        if path == "/api/v2/studies":
+            return self.search(params)
+        if path.startswith("/api/int/studies/"):
+            parts = path.split("/")  # ['', 'api', 'int', 'studies', NCT, 'history', n?]
+            versions = self.history.get(parts[4])
+            if versions is None:
+                return 404, b'{"message": "not found"}'
+            if len(parts) == 6:
+                changes = [
+                    {"version": i, "date": last_update(s) or "2020-01-01", "moduleLabels": ["Study Status"]}
+                    for i, s in enumerate(versions)
+                ]
+                return 200, json.dumps({"changes": changes}).encode()
+            index = int(parts[6])
+            if not 0 <= index < len(versions):
+                return 404, b'{"message": "no such version"}'
+            return 200, json.dumps({"studyVersion": index, "study": versions[index]}).encode()
+        return 404, b'{"message": "unknown path"}'
+
+    def search(self, params: dict[str, list[str]]) -> tuple[int, bytes]:
+        size = int(params.get("pageSize", ["10"])[0])
+        start = int(params.get("pageToken", ["0"])[0])
+        with self.lock:
+            if "filter.ids" in params:
+                ids = [i for part in params["filter.ids"] for i in part.replace("|", ",").split(",") if i]
+                bad = [i for i in ids if not NCT.match(i) or i in self.refused]
+                if bad:
+                    return 400, json.dumps({"message": f"invalid NCT id {bad[0]}"}).encode()
+                found = [i for i in dict.fromkeys(ids) if i in self.studies]
+            else:
+                cond = " ".join(params.get("query.cond", [])).lower()
+                term = " ".join(params.get("query.term", [])).lower()
+                found = [
+                    nct
+                    for nct, (title, _, conditions) in sorted(self.titles.items())
+                    if (not cond or any(cond in c for c in conditions)) and (not term or term in title.lower())
+                ]
+            page = found[start : start + size]
+            slim = "fields" in params
+            items = [self.slim(nct) if slim else self.studies[nct] for nct in page]
+        token = str(start + size) if start + size < len(found) else None
+        body = (
+            b'{"studies": ['
+            + b",".join(items)
+            + b"]"
+            + (f', "nextPageToken": "{token}"'.encode() if token else b"")
+            + b"}"
+        )
+        return 200, body
+
+    def slim(self, nct: str) -> bytes:
+        title, status, _ = self.titles[nct]
+        return json.dumps(
+            {
+                "protocolSection": {
+                    "identificationModule": {"nctId": nct, "briefTitle": title},
+                    "statusModule": {"overallStatus": status, "lastUpdatePostDateStruct": {"date": self.updates[nct]}},
+                }
+            }
+        ).encode()
