@@ -291,6 +291,14 @@ class Store:
                 "changes": conn.execute(select(func.count()).select_from(changes)).scalar_one(),
             }
 
+    def table_sizes(self) -> dict[str, int]:
+        """Rows in every table (for benchmarks and `monitor status`)."""
+        with self._reading() as conn:
+            return {
+                table.name: conn.execute(select(func.count()).select_from(table)).scalar_one()
+                for table in metadata.sorted_tables
+            }
+
     # --- writing ------------------------------------------------------------------
 
     def add_version(

@@ -1,0 +1,113 @@
+"""Benchmark: polling cycles against the local ClinicalTrials.gov-compatible server.
+
+    .venv/bin/python bench/cycle_bench.py [--sizes 1000 10000] [--data ../shared/data/ctgov]
+
+For N watched trials (ids re-keyed from the 1,100 real records), prints requests,
+seconds and rows written for: the first cycle; an unchanged cycle (the registry's
+dataTimestamp has not moved); a cycle where the registry moved but none of ours
+did; a cycle where 1% of ours changed.  Targets: an unchanged cycle costs at most
+ceil(N/1000) + 1 requests, a 1%-changed cycle at most that plus ceil(changed/1000)
+full-record pages; naive per-trial polling would be N requests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from monitor.live import Live  # noqa: E402
+from monitor.pipeline import utc_now  # noqa: E402
+from monitor.sources.ctgov import CtgovClient, Politeness  # noqa: E402
+from monitor.store import Store  # noqa: E402
+
+from ctgov_server import CtgovServer  # noqa: E402
+
+
+def rows(store: Store) -> int:
+    return sum(store.table_sizes().values())
+
+
+def rekeyed(records: list[dict], n: int) -> list[dict]:
+    studies = []
+    for i in range(n):
+        study = json.loads(json.dumps(records[i % len(records)]))
+        study["protocolSection"]["identificationModule"]["nctId"] = f"NCT{90000000 + i:08d}"
+        studies.append(study)
+    return studies
+
+
+def measure(label: str, live: Live, n: int, **cycle) -> None:
+    before = rows(live.store)
+    started = time.perf_counter()
+    report = live.cycle(**cycle)
+    seconds = time.perf_counter() - started
+    written = rows(live.store) - before
+    naive = n
+    print(
+        f"  {label:<34} {report.requests:>6} requests  {seconds:>7.2f} s  {written:>7} rows written  "
+        f"fetched {report.fetched:>6}  (naive polling: {naive} requests, {naive / max(report.requests, 1):,.0f}x)"
+    )
+    if not report.complete or report.problems:
+        print(f"    problems: {report.problems[:3]}")
+    return report
+
+
+def bench(n: int, records: list[dict]) -> None:
+    studies = rekeyed(records, n)
+    server = CtgovServer(studies).start()
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store.open(str(Path(tmp) / "bench.db"))
+        client = CtgovClient(server.url, politeness=Politeness(rate=0, timeout=600))
+        live = Live(store, client)
+        now = utc_now()
+        for study in studies:
+            store.add_watch("trial", study["protocolSection"]["identificationModule"]["nctId"], now)
+        print(
+            f"N = {n:,} watched trials (targets: unchanged <= {math.ceil(n / 1000) + 1} requests; "
+            f"1% changed <= {math.ceil(n / 1000) + 1 + math.ceil(n / 100 / 1000)})"
+        )
+        measure("first cycle", live, n)
+        measure("unchanged (registry did not move)", live, n)
+        server.data_timestamp = "2027-01-01T00:00:00"
+        measure("unchanged (registry moved)", live, n)
+        changed = studies[::100]
+        for i, study in enumerate(changed):
+            status = study["protocolSection"]["statusModule"]
+            status["lastUpdatePostDateStruct"] = {"date": "2027-01-02", "type": "ACTUAL"}
+            design = study["protocolSection"].setdefault("designModule", {})
+            enrollment = design.setdefault("enrollmentInfo", {"count": 0, "type": "ESTIMATED"})
+            enrollment["count"] = (enrollment.get("count") or 0) + 1 + i
+            server.set_study(study)
+        report = measure(f"1% changed ({len(changed)} trials)", live, n)
+        assert len(report.changed) == len(changed), (len(report.changed), len(changed))
+        size = sum(p.stat().st_size for p in Path(tmp).glob("bench.db*"))
+        print(f"  database: {size / 1e6:.1f} MB")
+        client.close()
+        store.close()
+    server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "ctgov")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
+    args = parser.parse_args()
+    files = sorted((args.data / "records").glob("*.json"))
+    if not files:
+        sys.exit(f"error: no records under {args.data / 'records'} (pass --data)")
+    records = [json.loads(p.read_text()) for p in files]
+    for n in args.sizes:
+        bench(n, records)
+
+
+if __name__ == "__main__":
+    main()
