@@ -32,10 +32,10 @@ from monitor.classify import diff_records
 from monitor.diff import fingerprint
 from monitor.errors import MonitorError, NotFoundError, SourceError
 from monitor.model import Category, Change, ChangeKind, Severity
-from monitor.pipeline import Clock, Result, ingest, utc_now
+from monitor.pipeline import Clock, Result, as_new_version, ingest, utc_now
 from monitor.sources.ctgov import CtgovClient
 from monitor.sources.files import Payload, Snapshot
-from monitor.store import Store
+from monitor.store import NewVersion, Store
 
 log = logging.getLogger(__name__)
 
@@ -171,24 +171,20 @@ class Live:
             return sum(
                 1 for s in snapshots if ingest(self.store, s, self.now).status in ("new", "changed", "refreshed")
             )
-        stored = self.store.versions(key)
-        first = stored[0]
+        first = self.store.versions(key)[0]
         older = [s for s in snapshots if s.record.last_update_posted and s.record.last_update_posted < first.date]
-        chain, previous = [], None
+        chain: list[NewVersion] = []
         for snapshot in older:
             content = fingerprint(snapshot.record)
-            if previous is not None and content == previous[1]:
+            if chain and content == chain[-1].content_hash:
                 continue
-            found = diff_records(previous[0].record, snapshot.record) if previous else []
-            chain.append(
-                (snapshot.record, snapshot.raw, snapshot.raw_hash, content, snapshot.origin, self.now(), found)
-            )
-            previous = (snapshot, content)
-        if chain and chain[-1][3] == first.content_hash:
+            found = diff_records(chain[-1].record, snapshot.record) if chain else []
+            chain.append(as_new_version(snapshot, content, self.now(), found))
+        if chain and chain[-1].content_hash == first.content_hash:
             chain.pop()
         if not chain:
             return 0
-        return self.store.prepend_versions(key, chain, diff_records(chain[-1][0], first.record))
+        return self.store.prepend_versions(key, chain, diff_records(chain[-1].record, first.record))
 
     # --- saved searches ---------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from monitor.model import Change, TrialRecord
 from monitor.sources.files import Payload, Snapshot, read_payloads_of, read_snapshots, snapshot_files
 
 if TYPE_CHECKING:
-    from monitor.store import Store, StoredVersion
+    from monitor.store import NewVersion, Store, StoredVersion
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +65,7 @@ def ingest(store: Store, snapshot: Snapshot, now: Clock = utc_now) -> Result:
         return Result(record.key, record.title, status, version, snapshot.origin, tuple(changes), note)
 
     def store_as(number: int, changes) -> int:
-        return store.add_version(
-            record, snapshot.raw, snapshot.raw_hash, content_hash, snapshot.origin, now(), list(changes), number
-        )
+        return store.add_version(as_new_version(snapshot, content_hash, now(), changes), number)
 
     if head is None:
         return result("new", store_as(1, ()))
@@ -86,6 +84,14 @@ def ingest(store: Store, snapshot: Snapshot, now: Clock = utc_now) -> Result:
     latest = store.latest_version(record.key)
     changes = diff_records(latest.record, record)
     return result("changed" if changes else "refreshed", store_as(head.number + 1, changes), changes)
+
+
+def as_new_version(snapshot: Snapshot, content_hash: str, at: datetime, changes=()) -> NewVersion:
+    from monitor.store import NewVersion
+
+    return NewVersion(
+        snapshot.record, snapshot.raw, snapshot.raw_hash, content_hash, snapshot.origin, at, tuple(changes)
+    )
 
 
 def read_payloads(paths: Iterable[str | Path]) -> list[Payload]:

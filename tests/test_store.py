@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 
 from monitor.errors import StoreError
-from monitor.pipeline import ingest, load
+from monitor.pipeline import as_new_version, ingest, load, utc_now
 from monitor.sources.files import read_snapshots
 from monitor.store import Store, database_url
 
@@ -42,7 +42,7 @@ def test_sqlite_files_use_wal_and_a_busy_timeout(store, db_path):
 def test_a_version_and_its_changes_land_together_or_not_at_all(store, monkeypatch):
     load(store, [OPENING / "2026-02-10.json"])
     before = store.counts()
-    from monitor import store as store_module
+    from monitor.store import versions as store_module
 
     real_change_row = store_module._change_row
     calls = {"n": 0}
@@ -65,28 +65,10 @@ def test_a_second_writer_with_a_stale_view_writes_nothing(store, db_path):
     load(store, [OPENING / "2026-02-10.json"])
     (snapshot,) = read_snapshots(OPENING / "2026-03-10.json")
     other = Store.open(str(db_path))
-    other.add_version(
-        snapshot.record,
-        snapshot.raw,
-        snapshot.raw_hash,
-        "h",
-        "elsewhere",
-        store.latest_version("NCT06821503").loaded_at,
-        [],
-        2,
-    )
+    other.add_version(as_new_version(snapshot, "h", utc_now()), 2)
     before = store.counts()
     with pytest.raises(StoreError, match="another process stored a version at the same time"):
-        store.add_version(
-            snapshot.record,
-            snapshot.raw,
-            snapshot.raw_hash,
-            "h2",
-            "here",
-            other.latest_version("NCT06821503").loaded_at,
-            [],
-            2,
-        )
+        store.add_version(as_new_version(snapshot, "h2", utc_now()), 2)
     assert store.counts() == before
     other.close()
 

@@ -1,0 +1,42 @@
+"""The version store (the only package that imports SQLAlchemy).
+
+Tables (:mod:`monitor.store.schema`): ``trials``; ``versions`` (each distinct
+normalized record with its raw payload, content hash, source, load time and the
+registry's last-update date); ``changes`` (what each version changed against
+the one before, and saved-search events, which belong to no version);
+``watches``, ``query_members``, ``trial_state`` and ``source_state`` for the
+live source.  A version and its changes are written in one transaction.  Rows
+never leave this package: callers get :class:`StoredVersion` values and model
+objects.
+
+SQLite files are opened in WAL mode with a busy timeout, so a CLI command and
+the daemon can use the same file.
+"""
+
+from __future__ import annotations
+
+from monitor.store.database import BUSY_TIMEOUT_MS, DEFAULT_DB, database_url, open_engine
+from monitor.store.schema import metadata
+from monitor.store.versions import NewVersion, StoredVersion, VersionHead
+from monitor.store.watches import Watch, WatchStore
+
+
+class Store(WatchStore):
+    """Trials, versions, changes and watches in one SQLAlchemy database."""
+
+    @classmethod
+    def open(cls, url: str | None = None, create: bool = True) -> Store:
+        return cls(open_engine(url, create))
+
+
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "DEFAULT_DB",
+    "NewVersion",
+    "Store",
+    "StoredVersion",
+    "VersionHead",
+    "Watch",
+    "database_url",
+    "metadata",
+]

@@ -1,0 +1,91 @@
+"""Opening a database: URLs, SQLite pragmas, and errors that hide passwords."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from monitor.errors import StoreError
+from monitor.store.schema import metadata
+
+DEFAULT_DB = "monitor.db"
+BUSY_TIMEOUT_MS = 30_000
+
+
+def database_url(value: str | None) -> str:
+    """A SQLAlchemy URL from ``--db``/``MONITOR_DB``: a URL, or a file path
+    taken as a SQLite file."""
+    value = value or os.environ.get("MONITOR_DB") or DEFAULT_DB
+    if "://" in value:
+        return value
+    return f"sqlite:///{Path(value).expanduser()}"
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def open_engine(url: str | None, create: bool) -> Engine:
+    """An engine for ``url`` with the schema in place; a clear error otherwise."""
+    url = database_url(url)
+    shown = mask(url)
+    if url.startswith("sqlite:///") and not create:
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.exists():
+            raise StoreError(f"no database at {path}: run `monitor load` first, or pass --db")
+    try:
+        if url.startswith("sqlite"):
+            path = url.removeprefix("sqlite:///")
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            engine = create_engine(url, pool_pre_ping=True)
+        metadata.create_all(engine)
+    except ImportError as exc:
+        raise StoreError(
+            f"cannot open the database {shown}: its driver is not installed ({exc.name}); "
+            "for PostgreSQL install registry-monitor[postgres]"
+        ) from exc
+    except (SQLAlchemyError, OSError, ValueError) as exc:
+        raise StoreError(f"cannot open the database {shown}: {reason(exc)}") from exc
+    return engine
+
+
+class Database:
+    """The engine, and connections that fail with a clear error."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _reading(self):
+        try:
+            return self.engine.connect()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot read the database {mask(str(self.engine.url))}: {reason(exc)}") from exc
+
+
+def mask(url: str) -> str:
+    """A database URL with its password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparseable URL: show only what follows any credentials
+        return url.split("@")[-1]
+
+
+def reason(exc: Exception) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return text[0] if text else exc.__class__.__name__

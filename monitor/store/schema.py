@@ -1,0 +1,91 @@
+"""The database schema: tables only (see :mod:`monitor.store`)."""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Column, DateTime, ForeignKey, Integer, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
+
+_json = JSON().with_variant(JSONB(), "postgresql")
+metadata = MetaData()
+
+trials = Table(
+    "trials",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("nct_id", String(11), index=True),
+    Column("title", Text),
+    Column("first_seen", DateTime(timezone=True), nullable=False),
+)
+
+versions = Table(
+    "versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("trial_key", String(64), ForeignKey("trials.key"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("record", _json, nullable=False),
+    Column("raw", Text, nullable=False),
+    Column("raw_hash", String(64), nullable=False, index=True),
+    Column("format", String(32)),
+    Column("source", Text),
+    Column("loaded_at", DateTime(timezone=True), nullable=False),
+    Column("last_update_posted", String(10)),
+    UniqueConstraint("trial_key", "number", name="uq_versions_trial_number"),
+)
+
+changes = Table(
+    "changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # NULL for events that belong to no version: a trial entering or leaving a saved search.
+    Column("version_id", Integer, ForeignKey("versions.id"), index=True),
+    Column("trial_key", String(64), nullable=False, index=True),
+    Column("detected_at", DateTime(timezone=True), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("category", String(32), nullable=False),
+    Column("field", String(64), nullable=False),
+    Column("change", String(16), nullable=False),
+    Column("old", _json),
+    Column("new", _json),
+    Column("severity", String(8), nullable=False),
+    Column("summary", Text, nullable=False),
+)
+
+
+watches = Table(
+    "watches",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(8), nullable=False),  # trial | query
+    Column("target", Text, nullable=False),  # an NCT id, or a saved search's API parameters
+    Column("added_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("kind", "target", name="uq_watches_kind_target"),
+)
+
+query_members = Table(
+    "query_members",
+    metadata,
+    Column("watch_id", Integer, ForeignKey("watches.id", ondelete="CASCADE"), primary_key=True),
+    Column("trial_key", String(64), primary_key=True),
+    Column("title", Text),
+    Column("status", String(40)),
+    Column("entered_at", DateTime(timezone=True), nullable=False),
+)
+
+trial_state = Table(
+    "trial_state",
+    metadata,
+    Column("trial_key", String(64), primary_key=True),
+    Column("backfill", String(8), nullable=False, default="pending"),  # pending | done | failed
+    Column("seen_update", String(10)),  # the registry's last-update date when we last looked
+    Column("last_error", Text),
+    Column("last_error_at", DateTime(timezone=True)),
+)
+
+source_state = Table(
+    "source_state",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text),
+)

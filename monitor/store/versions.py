@@ -1,0 +1,265 @@
+"""Trials, their versions and their changes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from monitor.errors import NotFoundError, StoreError
+from monitor.model import Change, TrialRecord
+from monitor.store.database import Database, reason
+from monitor.store.schema import changes, metadata, trials, versions
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    """A version to store, with the changes against the one before it."""
+
+    record: TrialRecord
+    raw: str
+    raw_hash: str
+    content_hash: str
+    source: str | None
+    loaded_at: datetime
+    changes: tuple[Change, ...] = ()
+
+
+@dataclass(frozen=True)
+class VersionHead:
+    number: int
+    content_hash: str
+    last_update_posted: str | None
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    trial_key: str
+    number: int
+    record: TrialRecord
+    content_hash: str
+    source: str | None
+    loaded_at: datetime
+    last_update_posted: str | None
+    changes: tuple[Change, ...] = field(default=())
+
+    @property
+    def date(self) -> str:
+        """The registry's date for this version, else the day it was loaded."""
+        return self.last_update_posted or self.loaded_at.date().isoformat()
+
+
+class VersionStore(Database):
+    # --- reading ------------------------------------------------------------------
+
+    def latest_version(self, key: str) -> StoredVersion | None:
+        with self._reading() as conn:
+            row = conn.execute(
+                select(versions).where(versions.c.trial_key == key).order_by(versions.c.number.desc()).limit(1)
+            ).first()
+            return self._version(conn, row, with_changes=False) if row else None
+
+    def latest_head(self, key: str) -> VersionHead | None:
+        """The latest version's number, hashes and date, without its record."""
+        with self._reading() as conn:
+            row = conn.execute(
+                select(versions.c.number, versions.c.content_hash, versions.c.last_update_posted)
+                .where(versions.c.trial_key == key)
+                .order_by(versions.c.number.desc())
+                .limit(1)
+            ).first()
+        return VersionHead(row.number, row.content_hash, row.last_update_posted) if row else None
+
+    def latest_heads(self) -> dict[str, VersionHead]:
+        """Every trial's latest version head, in one query."""
+        latest = (
+            select(versions.c.trial_key, func.max(versions.c.number).label("number"))
+            .group_by(versions.c.trial_key)
+            .subquery()
+        )
+        query = select(
+            versions.c.trial_key, versions.c.number, versions.c.content_hash, versions.c.last_update_posted
+        ).join(latest, (versions.c.trial_key == latest.c.trial_key) & (versions.c.number == latest.c.number))
+        with self._reading() as conn:
+            return {
+                r.trial_key: VersionHead(r.number, r.content_hash, r.last_update_posted) for r in conn.execute(query)
+            }
+
+    def raw_hashes(self) -> dict[str, tuple[str, int, str]]:
+        """Raw-payload hash -> (trial key, version number, title), for every version."""
+        query = select(versions.c.raw_hash, versions.c.trial_key, versions.c.number, trials.c.title).join(
+            trials, trials.c.key == versions.c.trial_key
+        )
+        with self._reading() as conn:
+            return {row.raw_hash: (row.trial_key, row.number, row.title) for row in conn.execute(query)}
+
+    def known_hashes(self, key: str) -> dict[tuple[str, str | None], int]:
+        """(content hash, last-update date) -> version number, for one trial."""
+        with self._reading() as conn:
+            rows = conn.execute(
+                select(versions.c.number, versions.c.content_hash, versions.c.last_update_posted).where(
+                    versions.c.trial_key == key
+                )
+            )
+            return {(row.content_hash, row.last_update_posted): row.number for row in rows}
+
+    def versions(self, key: str) -> list[StoredVersion]:
+        """Every stored version of a trial, oldest first, with its changes."""
+        with self._reading() as conn:
+            rows = conn.execute(select(versions).where(versions.c.trial_key == key).order_by(versions.c.number)).all()
+            if not rows:
+                raise NotFoundError(f"{key} is not in the store: load or fetch it first (`monitor load PATH`)")
+            return [self._version(conn, row, with_changes=True) for row in rows]
+
+    def raw_payload(self, key: str, number: int) -> str:
+        with self._reading() as conn:
+            raw = conn.execute(
+                select(versions.c.raw).where((versions.c.trial_key == key) & (versions.c.number == number))
+            ).scalar()
+        if raw is None:
+            raise NotFoundError(f"{key} has no version {number}")
+        return raw
+
+    def events(self, key: str) -> list[Change]:
+        """Events of a trial that belong to no version (saved-search membership)."""
+        with self._reading() as conn:
+            rows = conn.execute(
+                _change_columns()
+                .where((changes.c.trial_key == key) & changes.c.version_id.is_(None))
+                .order_by(changes.c.id)
+            )
+            return [Change.from_dict(dict(r._mapping)) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        sizes = self.table_sizes()
+        return {name: sizes[name] for name in ("trials", "versions", "changes")}
+
+    def table_sizes(self) -> dict[str, int]:
+        """Rows in every table."""
+        with self._reading() as conn:
+            return {
+                table.name: conn.execute(select(func.count()).select_from(table)).scalar_one()
+                for table in metadata.sorted_tables
+            }
+
+    # --- writing ------------------------------------------------------------------
+
+    def add_version(self, new: NewVersion, number: int) -> int:
+        """Store ``new`` as version ``number`` of its trial, with its changes, in
+        one transaction.
+
+        ``number`` is the one the caller computed from the latest version it
+        saw; if another writer got there first the transaction fails and nothing
+        is written.
+        """
+        key = new.record.key
+        try:
+            with self.engine.begin() as conn:
+                if number == 1:
+                    conn.execute(
+                        insert(trials).values(
+                            key=key, nct_id=new.record.nct_id, title=new.record.title, first_seen=new.loaded_at
+                        )
+                    )
+                else:
+                    conn.execute(trials.update().where(trials.c.key == key).values(title=new.record.title))
+                self._insert_version(conn, new, number)
+        except IntegrityError as exc:
+            raise StoreError(
+                f"{key}: another process stored a version at the same time; nothing was written, try again"
+            ) from exc
+        except SQLAlchemyError as exc:
+            raise StoreError(f"{key}: the database refused the write: {reason(exc)}") from exc
+        return number
+
+    def prepend_versions(self, key: str, older: list[NewVersion], first_changes: list[Change]) -> int:
+        """Put ``older`` versions (oldest first) before every stored version of
+        ``key``, renumbering the stored ones, and give the formerly first version
+        its changes against the newest of them: all in one transaction."""
+        if not older:
+            return 0
+        shift = len(older)
+        try:
+            with self.engine.begin() as conn:
+                first = conn.execute(
+                    select(versions.c.id).where((versions.c.trial_key == key) & (versions.c.number == 1))
+                ).scalar()
+                # Two steps, so that no number is ever held twice.
+                conn.execute(
+                    versions.update().where(versions.c.trial_key == key).values(number=versions.c.number + 1_000_000)
+                )
+                conn.execute(
+                    versions.update()
+                    .where(versions.c.trial_key == key)
+                    .values(number=versions.c.number - 1_000_000 + shift)
+                )
+                for number, new in enumerate(older, 1):
+                    self._insert_version(conn, new, number)
+                if first is not None:
+                    self._insert_changes(conn, first, key, older[-1].loaded_at, first_changes)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"{key}: the database refused the backfill: {reason(exc)}") from exc
+        return shift
+
+    def _insert_version(self, conn, new: NewVersion, number: int) -> None:
+        version_id = conn.execute(
+            insert(versions).values(
+                trial_key=new.record.key,
+                number=number,
+                content_hash=new.content_hash,
+                record=new.record.to_dict(),
+                raw=new.raw,
+                raw_hash=new.raw_hash,
+                format=new.record.source,
+                source=new.source,
+                loaded_at=new.loaded_at,
+                last_update_posted=new.record.last_update_posted,
+            )
+        ).inserted_primary_key[0]
+        self._insert_changes(conn, version_id, new.record.key, new.loaded_at, new.changes)
+
+    def _insert_changes(self, conn, version_id: int | None, key: str, at: datetime, found) -> None:
+        if found:
+            conn.execute(
+                insert(changes),
+                [
+                    {"version_id": version_id, "trial_key": key, "position": i, "detected_at": at, **_change_row(c)}
+                    for i, c in enumerate(found)
+                ],
+            )
+
+    def _version(self, conn, row, with_changes: bool) -> StoredVersion:
+        found: tuple[Change, ...] = ()
+        if with_changes:
+            found = tuple(
+                Change.from_dict(dict(r._mapping))
+                for r in conn.execute(
+                    _change_columns().where(changes.c.version_id == row.id).order_by(changes.c.position)
+                )
+            )
+        record = row.record if isinstance(row.record, dict) else json.loads(row.record)
+        return StoredVersion(
+            trial_key=row.trial_key,
+            number=row.number,
+            record=TrialRecord.from_dict(record),
+            content_hash=row.content_hash,
+            source=row.source,
+            loaded_at=row.loaded_at,
+            last_update_posted=row.last_update_posted,
+            changes=found,
+        )
+
+
+_CHANGE_FIELDS = ("category", "field", "change", "old", "new", "severity", "summary")
+
+
+def _change_columns():
+    return select(*(changes.c[name] for name in _CHANGE_FIELDS))
+
+
+def _change_row(change: Change) -> dict:
+    data = change.to_dict()
+    return {name: data[name] for name in _CHANGE_FIELDS}

@@ -1,0 +1,180 @@
+"""Watches, saved-search members, and per-trial and per-source state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from monitor.errors import NotFoundError, StoreError
+from monitor.model import Change
+from monitor.store.database import reason
+from monitor.store.schema import query_members, source_state, trial_state, watches
+from monitor.store.versions import VersionStore
+
+
+@dataclass(frozen=True)
+class Watch:
+    kind: str
+    target: str
+    added_at: datetime
+    members: int = 0
+
+
+class WatchStore(VersionStore):
+    # --- watches ---------------------------------------------------------------------
+
+    def add_watch(self, kind: str, target: str, now: datetime) -> bool:
+        """Start watching; False when it was watched already."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(watches).values(kind=kind, target=target, added_at=now))
+        except IntegrityError:
+            return False
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot save the watch {target}: {reason(exc)}") from exc
+        return True
+
+    def remove_watch(self, kind: str, target: str) -> bool:
+        with self.engine.begin() as conn:
+            watch_id = conn.execute(
+                select(watches.c.id).where((watches.c.kind == kind) & (watches.c.target == target))
+            ).scalar()
+            if watch_id is None:
+                return False
+            conn.execute(query_members.delete().where(query_members.c.watch_id == watch_id))
+            conn.execute(watches.delete().where(watches.c.id == watch_id))
+        return True
+
+    def watches(self) -> list[Watch]:
+        members = (
+            select(query_members.c.watch_id, func.count().label("n")).group_by(query_members.c.watch_id).subquery()
+        )
+        query = (
+            select(watches.c.kind, watches.c.target, watches.c.added_at, members.c.n)
+            .outerjoin(members, members.c.watch_id == watches.c.id)
+            .order_by(watches.c.kind.desc(), watches.c.target)
+        )
+        with self._reading() as conn:
+            return [Watch(r.kind, r.target, r.added_at, r.n or 0) for r in conn.execute(query)]
+
+    def watched_trials(self) -> list[str]:
+        """Every trial watched by id or through a saved search."""
+        with self._reading() as conn:
+            direct = conn.execute(select(watches.c.target).where(watches.c.kind == "trial")).scalars().all()
+            via = conn.execute(select(query_members.c.trial_key)).scalars().all()
+        return sorted(set(direct) | set(via))
+
+    def members(self, target: str) -> dict[str, tuple[str | None, str | None]] | None:
+        """A saved search's current trials (key -> (title, status)); None before its first run."""
+        with self._reading() as conn:
+            watch_id = conn.execute(
+                select(watches.c.id).where((watches.c.kind == "query") & (watches.c.target == target))
+            ).scalar()
+            if watch_id is None:
+                raise NotFoundError(f"no saved search {target!r} is watched")
+            if self.get_state(f"query.{watch_id}.baseline") is None:
+                return None
+            rows = conn.execute(select(query_members).where(query_members.c.watch_id == watch_id))
+            return {r.trial_key: (r.title, r.status) for r in rows}
+
+    def update_members(
+        self,
+        target: str,
+        entered: list[tuple[str, str | None, str | None]],
+        left: list[str],
+        events: list[tuple[str, Change]],
+        now: datetime,
+    ) -> None:
+        """Trials entering and leaving a saved search, with their events, in one transaction."""
+        with self.engine.begin() as conn:
+            watch_id = conn.execute(
+                select(watches.c.id).where((watches.c.kind == "query") & (watches.c.target == target))
+            ).scalar()
+            if left:
+                conn.execute(
+                    query_members.delete().where(
+                        (query_members.c.watch_id == watch_id) & query_members.c.trial_key.in_(left)
+                    )
+                )
+            if entered:
+                conn.execute(
+                    insert(query_members),
+                    [
+                        {"watch_id": watch_id, "trial_key": key, "title": title, "status": status, "entered_at": now}
+                        for key, title, status in entered
+                    ],
+                )
+            for key, event in events:
+                self._insert_changes(conn, None, key, now, [event])  # an event of no version
+            self._put_state(conn, f"query.{watch_id}.baseline", now.isoformat())
+
+    # --- per-trial and per-source state -------------------------------------------------
+
+    def latest_updates(self) -> dict[str, str | None]:
+        """Trial key -> the registry's last-update date we last saw: when we last
+        fetched it, else that of its latest version."""
+        seen = {key: head.last_update_posted for key, head in self.latest_heads().items()}
+        with self._reading() as conn:
+            rows = conn.execute(
+                select(trial_state.c.trial_key, trial_state.c.seen_update).where(trial_state.c.seen_update.is_not(None))
+            )
+            seen.update({r.trial_key: r.seen_update for r in rows})
+        return seen
+
+    def mark_seen(self, key: str, last_update: str | None) -> None:
+        self._upsert_trial_state(key, seen_update=last_update)
+
+    def backfill_state(self, key: str) -> str | None:
+        with self._reading() as conn:
+            return conn.execute(select(trial_state.c.backfill).where(trial_state.c.trial_key == key)).scalar()
+
+    def set_backfill(self, key: str, state: str) -> None:
+        self._upsert_trial_state(key, backfill=state)
+
+    def pending_backfills(self, limit: int) -> list[str]:
+        with self._reading() as conn:
+            return list(
+                conn.execute(
+                    select(trial_state.c.trial_key)
+                    .where(trial_state.c.backfill == "pending")
+                    .order_by(trial_state.c.trial_key)
+                    .limit(limit)
+                ).scalars()
+            )
+
+    def record_error(self, key: str, message: str, now: datetime) -> bool:
+        """Remember a trial's error; True when it is new (not the one last reported)."""
+        with self._reading() as conn:
+            previous = conn.execute(select(trial_state.c.last_error).where(trial_state.c.trial_key == key)).scalar()
+        self._upsert_trial_state(key, last_error=message, last_error_at=now)
+        return previous != message
+
+    def clear_error(self, key: str) -> None:
+        with self._reading() as conn:
+            has = conn.execute(select(trial_state.c.last_error).where(trial_state.c.trial_key == key)).scalar()
+        if has:
+            self._upsert_trial_state(key, last_error=None, last_error_at=None)
+
+    def _upsert_trial_state(self, key: str, **values) -> None:
+        with self.engine.begin() as conn:
+            done = conn.execute(trial_state.update().where(trial_state.c.trial_key == key).values(**values))
+            if done.rowcount == 0:
+                conn.execute(insert(trial_state).values(trial_key=key, **{"backfill": "done", **values}))
+
+    def get_state(self, key: str) -> str | None:
+        with self._reading() as conn:
+            return conn.execute(select(source_state.c.value).where(source_state.c.key == key)).scalar()
+
+    def set_state(self, key: str, value: str) -> None:
+        with self.engine.begin() as conn:
+            self._put_state(conn, key, value)
+
+    def _put_state(self, conn, key: str, value: str) -> None:
+        done = conn.execute(source_state.update().where(source_state.c.key == key).values(value=value))
+        if done.rowcount == 0:
+            conn.execute(insert(source_state).values(key=key, value=value))
+
+    # --- helpers ------------------------------------------------------------------
