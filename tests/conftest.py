@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,16 @@ ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 FIXTURES = ROOT / "tests" / "fixtures"
 SHARED = Path(os.environ.get("MONITOR_SHARED_DATA", ROOT.parent / "shared" / "data" / "ctgov"))
+
+OPENING = FIXTURES / "ctgov" / "NCT06821503"  # a trial opening: status, start date, criteria, sites
+UNKNOWN = FIXTURES / "ctgov" / "NCT06302556"  # a stale record turned UNKNOWN
+NOISE = FIXTURES / "ctgov" / "noise" / "NCT06387628"  # two downloads differing only in versionHolder
+
+
+def study(path: Path) -> dict:
+    """A recorded API v2 study."""
+    return json.loads(path.read_text())
+
 
 needs_shared = pytest.mark.skipif(
     not (SHARED / "versions").is_dir(),

@@ -12,10 +12,7 @@ import sys
 
 import pytest
 
-from conftest import FIXTURES, ROOT, SEEDS
-
-OPENING = FIXTURES / "ctgov" / "NCT06821503"
-UNKNOWN = FIXTURES / "ctgov" / "NCT06302556"
+from conftest import FIXTURES, OPENING, ROOT, SEEDS, UNKNOWN
 
 
 def db_digest(path) -> str:

@@ -7,7 +7,6 @@ edited in the ways registries and sponsors really edit them.
 from __future__ import annotations
 
 import copy
-import json
 
 import pytest
 
@@ -15,15 +14,7 @@ from monitor.classify import diff_records
 from monitor.diff import fingerprint
 from monitor.normalize import normalize_study
 
-from conftest import FIXTURES
-
-OPENING = FIXTURES / "ctgov" / "NCT06821503"
-UNKNOWN = FIXTURES / "ctgov" / "NCT06302556"
-NOISE = FIXTURES / "ctgov" / "noise" / "NCT06387628"
-
-
-def study(path) -> dict:
-    return json.loads(path.read_text())
+from conftest import NOISE, OPENING, UNKNOWN, study
 
 
 @pytest.fixture

@@ -15,16 +15,8 @@ from monitor.live import Live
 from monitor.sources.ctgov import CtgovClient, Politeness, TokenBucket
 from monitor.store import Store
 
-from conftest import FIXTURES
+from conftest import NOISE, OPENING, UNKNOWN, study
 from ctgov_server import CtgovServer, Fault
-
-OPENING = FIXTURES / "ctgov" / "NCT06821503"
-UNKNOWN = FIXTURES / "ctgov" / "NCT06302556"
-NOISE = FIXTURES / "ctgov" / "noise" / "NCT06387628"
-
-
-def study(path) -> dict:
-    return json.loads(path.read_text())
 
 
 @pytest.fixture

@@ -13,9 +13,8 @@ from monitor.errors import ParseError, SourceError
 from monitor.pipeline import read_payloads
 from monitor.sources.files import read_snapshots
 
-from conftest import FIXTURES, SEEDS, SHARED, needs_shared
+from conftest import FIXTURES, OPENING, SEEDS, SHARED, needs_shared
 
-OPENING = FIXTURES / "ctgov" / "NCT06821503"
 PUBLIC_KEYS = {
     "nct_id",
     "org_study_id",

@@ -11,9 +11,7 @@ from monitor.pipeline import as_new_version, ingest, load, utc_now
 from monitor.sources.files import read_snapshots
 from monitor.store import Store, database_url
 
-from conftest import FIXTURES
-
-OPENING = FIXTURES / "ctgov" / "NCT06821503"
+from conftest import OPENING
 
 
 @pytest.fixture

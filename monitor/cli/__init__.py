@@ -1,0 +1,14 @@
+"""The ``monitor`` command: click commands over the library; the only place
+that prints or exits.
+
+Exit codes: 0 success (with or without changes); 1 changes found when
+``--exit-code`` is given; 2 bad usage or bad input, with one ``error: ...``
+line on stderr; 3 an unexpected internal error (a bug); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+from monitor.cli import live, records  # noqa: F401 (registers the commands)
+from monitor.cli.app import EXIT_CHANGES, EXIT_INTERNAL, EXIT_USAGE, cli, main
+
+__all__ = ["EXIT_CHANGES", "EXIT_INTERNAL", "EXIT_USAGE", "cli", "main"]

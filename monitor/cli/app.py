@@ -1,0 +1,187 @@
+"""The ``monitor`` command: click commands over the library; the only place
+that prints or exits.
+
+Exit codes: 0 success (with or without changes); 1 changes found when
+``--exit-code`` is given; 2 bad usage or bad input, with one ``error: ...``
+line on stderr; 3 an unexpected internal error (a bug); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from monitor import __version__
+from monitor.errors import MonitorError
+
+EXIT_CHANGES = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+
+format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+exit_code_option = click.option(
+    "--exit-code",
+    is_flag=True,
+    help="Exit with status 1 when there are changes (like `git diff --exit-code`).",
+)
+
+
+def open_store(ctx: click.Context, create: bool = True):
+    from monitor.store import Store
+
+    return Store.open(ctx.obj["db"], create=create)
+
+
+def emit(text: str, fmt: str) -> None:
+    """Text goes through rich on a terminal (wrapping, no markup); Markdown
+    and JSON are printed as they are."""
+    if fmt == "text" and sys.stdout.isatty():
+        from rich.console import Console
+
+        Console(highlight=False, markup=False, emoji=False).print(text)
+    else:
+        click.echo(text)
+
+
+def output(kind: str, fmt: str, value) -> None:
+    from monitor.render import render
+
+    emit(render(kind, fmt, value), fmt)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="registry-monitor")
+@click.option(
+    "--db",
+    envvar="MONITOR_DB",
+    metavar="URL_OR_PATH",
+    help="Database: a SQLAlchemy URL or a SQLite file path [env MONITOR_DB; default ./monitor.db].",
+)
+@click.option(
+    "--ctgov-url",
+    envvar="MONITOR_CTGOV_URL",
+    metavar="URL",
+    help="ClinicalTrials.gov API v2 base URL [env MONITOR_CTGOV_URL; default https://clinicaltrials.gov/api/v2].",
+)
+@click.option(
+    "--rate",
+    envvar="MONITOR_CTGOV_RATE",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Requests per second to ClinicalTrials.gov, at most (0: no limit) [env MONITOR_CTGOV_RATE].",
+)
+@click.option(
+    "--retries",
+    envvar="MONITOR_CTGOV_RETRIES",
+    type=click.IntRange(min=0),
+    default=5,
+    show_default=True,
+    help="Retries of a failed request to ClinicalTrials.gov, with growing waits [env MONITOR_CTGOV_RETRIES].",
+)
+@click.option(
+    "--snapshots",
+    envvar="MONITOR_SNAPSHOTS",
+    metavar="DIR",
+    default="snapshots",
+    show_default=True,
+    help="The raw snapshot archive [env MONITOR_SNAPSHOTS].",
+)
+@click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug) to stderr.")
+@click.pass_context
+def cli(
+    ctx: click.Context, db: str | None, ctgov_url: str | None, rate: float, retries: int, snapshots: str, verbose: int
+) -> None:
+    """Watch clinical-trial registry records and say precisely what changed."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    ctx.obj = {"db": db, "ctgov_url": ctgov_url, "rate": rate, "retries": retries, "snapshots": snapshots}
+
+
+def live_source(ctx: click.Context, create: bool = True, progress=None):
+    from monitor.archive import SnapshotArchive
+    from monitor.live import Live
+    from monitor.sources.ctgov import CtgovClient, Politeness
+
+    client = CtgovClient(ctx.obj["ctgov_url"], politeness=Politeness(rate=ctx.obj["rate"], retries=ctx.obj["retries"]))
+    ctx.call_on_close(client.close)
+    return Live(open_store(ctx, create=create), client, SnapshotArchive(ctx.obj["snapshots"]), progress=progress)
+
+
+class ProgressBar:
+    """A progress bar on a terminal; nothing otherwise."""
+
+    def __init__(self, description: str) -> None:
+        self.description = description
+        self.bar = None
+        self.tasks: dict[str, int] = {}
+
+    def __enter__(self):
+        if sys.stderr.isatty():
+            from rich.progress import Progress
+
+            self.bar = Progress(transient=True)
+            self.bar.start()
+        return self
+
+    def __call__(self, what: str, n: int) -> None:
+        if self.bar is not None:
+            if what not in self.tasks:
+                self.tasks[what] = self.bar.add_task(f"{self.description}: {what}", total=None)
+            self.bar.advance(self.tasks[what], n)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def warn(problems: list[str]) -> None:
+    for problem in problems:
+        click.echo(f"warning: {problem}", err=True)
+
+
+class IncompleteError(MonitorError):
+    """A polling cycle stopped part-way (the registry could not be reached)."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; every error becomes one ``error: ...`` line and an exit code."""
+    try:
+        code = cli.main(args=argv, prog_name="monitor", standalone_mode=False)
+    except MonitorError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        return exc.exit_code
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+        return EXIT_USAGE
+    except click.UsageError as exc:
+        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+        click.echo(f"error: {exc.format_message()}{hint}", err=True)
+        return EXIT_USAGE
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("error: interrupted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        click.echo("error: interrupted", err=True)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug of ours: one line for the user, the traceback with -vv
+        logging.getLogger("monitor").debug("unexpected error", exc_info=True)
+        click.echo(
+            f"error: unexpected {exc.__class__.__name__}: {exc} (this is a bug; run with -vv for details)", err=True
+        )
+        return EXIT_INTERNAL
+    return code if isinstance(code, int) else 0

@@ -1,0 +1,183 @@
+"""Commands that follow ClinicalTrials.gov: fetch, backfill, watch add|list|remove."""
+
+from __future__ import annotations
+
+import click
+
+from monitor.cli.app import (
+    EXIT_CHANGES,
+    IncompleteError,
+    ProgressBar,
+    cli,
+    exit_code_option,
+    format_option,
+    live_source,
+    open_store,
+    output,
+    warn,
+)
+from monitor.errors import MonitorError
+
+
+@cli.command()
+@click.argument("nct_ids", nargs=-1, metavar="[NCT_ID...]")
+@format_option
+@exit_code_option
+@click.pass_context
+def fetch(ctx: click.Context, nct_ids: tuple[str, ...], fmt: str, exit_code: bool) -> None:
+    """Fetch trials from ClinicalTrials.gov now, store them, report what changed.
+
+    With NCT ids, those trials are fetched in full (batched).  Without, one
+    polling cycle runs over every watch: the registry's data timestamp, saved
+    searches, a cheap probe of every watched trial, then full records only for
+    the trials whose last-update date moved.
+    """
+    from monitor.normalize.identity import check_key
+
+    keys = [check_key(n) for n in nct_ids]
+    with ProgressBar("fetching") as bar:
+        live = live_source(ctx, progress=bar)
+        report = live.fetch(keys) if keys else live.cycle()
+    if report.skipped:
+        click.echo("ClinicalTrials.gov has not changed since the last cycle: nothing to fetch")
+    output("results", fmt, report.results)
+    for key, event in report.membership:
+        click.echo(f"{key}: {event.summary}")
+    warn(report.problems)
+    if not report.complete:
+        raise IncompleteError("the cycle could not finish; what was fetched is stored, the rest is retried next time")
+    if exit_code and (report.changed or report.membership):
+        ctx.exit(EXIT_CHANGES)
+
+
+@cli.command()
+@click.argument("nct_ids", nargs=-1, required=True, metavar="NCT_ID...")
+@click.pass_context
+def backfill(ctx: click.Context, nct_ids: tuple[str, ...]) -> None:
+    """Store a trial's past versions from the registry's version history.
+
+    Versions older than the earliest stored one are put before it, in date
+    order, so `monitor history` and `monitor diff --from/--to` reach back to the
+    trial's registration.
+    """
+    from monitor.normalize.identity import check_key
+
+    keys = [check_key(n) for n in nct_ids]
+    with ProgressBar("backfilling") as bar:
+        live = live_source(ctx, progress=bar)
+        for key in keys:
+            added = live.backfill(key)
+            click.echo(f"{key}: {added} past version{'s' if added != 1 else ''} added")
+
+
+@cli.group()
+def watch() -> None:
+    """Trials and saved searches to follow on ClinicalTrials.gov."""
+
+
+@watch.command("add")
+@click.argument("nct_ids", nargs=-1, metavar="NCT_ID...")
+@click.option(
+    "--query",
+    "queries",
+    multiple=True,
+    metavar="QUERY",
+    help="A saved search as API parameters, e.g. 'query.cond=lupus&query.intr=CAR-NK'.",
+)
+@click.option("--no-backfill", is_flag=True, help="Do not fetch the trials' past versions now.")
+@format_option
+@click.pass_context
+def watch_add(
+    ctx: click.Context, nct_ids: tuple[str, ...], queries: tuple[str, ...], no_backfill: bool, fmt: str
+) -> None:
+    """Start watching trials or saved searches.
+
+    A trial is fetched now, with its past versions from the registry's history
+    (unless --no-backfill).  A saved search is run now to set its baseline; its
+    trials become watched (their past versions are fetched over the next
+    cycles), and trials entering or leaving it later are events.
+    """
+    from monitor.live import CycleReport
+    from monitor.normalize.identity import check_key
+    from monitor.pipeline import utc_now
+    from monitor.sources.ctgov import parse_query
+
+    if not nct_ids and not queries:
+        raise click.UsageError("name trials (NCT ids) or --query searches to watch")
+    keys = [check_key(n) for n in nct_ids]
+    for query in queries:
+        parse_query(query)
+    report = CycleReport()
+    with ProgressBar("watching") as bar:
+        live = live_source(ctx, progress=bar)
+        for key in keys:
+            if not live.store.add_watch("trial", key, utc_now()):
+                click.echo(f"{key}: already watched")
+            if live.store.latest_head(key) is None and not no_backfill:
+                try:
+                    report.backfilled += live.backfill(key)
+                except MonitorError as exc:
+                    report.problems.append(exc.message)
+        if keys:
+            live.fetch(keys, report)
+        for query in queries:
+            if not live.store.add_watch("query", query, utc_now()):
+                click.echo(f"{query}: already watched")
+                continue
+            live.refresh_query(query)
+            members = live.store.members(query) or {}
+            click.echo(f"{query}: {len(members)} trials, watched from now on")
+            live.fetch(sorted(members), report)
+    output("results", fmt, report.results)
+    warn(report.problems)
+
+
+@watch.command("list")
+@format_option
+@click.pass_context
+def watch_list(ctx: click.Context, fmt: str) -> None:
+    """Every watch, with when it was added and, for a saved search, its trials."""
+    rows = open_store(ctx, create=False).watches()
+    if fmt == "json":
+        from monitor.render import to_json
+
+        click.echo(
+            to_json(
+                [
+                    {
+                        "kind": w.kind,
+                        "target": w.target,
+                        "added_at": w.added_at.isoformat(),
+                        "trials": w.members if w.kind == "query" else 1,
+                    }
+                    for w in rows
+                ]
+            )
+        )
+        return
+    if not rows:
+        click.echo("nothing is watched: add trials with `monitor watch add NCT_ID`, or searches with --query")
+    for w in rows:
+        extra = f"  ({w.members} trials)" if w.kind == "query" else ""
+        click.echo(f"{w.kind:<6} {w.target}{extra}  since {w.added_at:%Y-%m-%d}")
+
+
+@watch.command("remove")
+@click.argument("nct_ids", nargs=-1, metavar="NCT_ID...")
+@click.option("--query", "queries", multiple=True, metavar="QUERY", help="A saved search to stop following.")
+@click.pass_context
+def watch_remove(ctx: click.Context, nct_ids: tuple[str, ...], queries: tuple[str, ...]) -> None:
+    """Stop watching trials or saved searches; their stored history stays."""
+    from monitor.errors import NotFoundError
+    from monitor.normalize.identity import check_key
+
+    if not nct_ids and not queries:
+        raise click.UsageError("name trials (NCT ids) or --query searches to stop watching")
+    store = open_store(ctx, create=False)
+    targets = [("trial", check_key(n)) for n in nct_ids] + [("query", q) for q in queries]
+    missing = [target for kind, target in targets if not store.remove_watch(kind, target)]
+    for _, target in targets:
+        if target not in missing:
+            click.echo(f"{target}: no longer watched")
+    if missing:
+        raise NotFoundError(f"{missing[0]} was not watched (see `monitor watch list`)")

@@ -1,0 +1,120 @@
+"""Commands over stored records and snapshot files: load, diff, history, show."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from monitor.cli.app import EXIT_CHANGES, cli, exit_code_option, format_option, live_source, open_store, output
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@format_option
+@exit_code_option
+@click.pass_context
+def load(ctx: click.Context, paths: tuple[str, ...], fmt: str, exit_code: bool) -> None:
+    """Load snapshot files or folders into the store.
+
+    Each record is stored as a new version when it differs from the latest
+    stored one; the report says per trial: new, changed (with what changed),
+    or unchanged.  Every file is read and checked before anything is stored.
+    """
+    from monitor.pipeline import load as load_payloads
+    from monitor.pipeline import read_payloads
+
+    payloads = read_payloads(paths)  # a bad file fails before the database is created or touched
+    results = load_payloads(open_store(ctx), payloads)
+    output("results", fmt, results)
+    if exit_code and any(r.status == "changed" for r in results):
+        ctx.exit(EXIT_CHANGES)
+
+
+@cli.command()
+@click.argument("targets", nargs=-1, required=True, metavar="NCT_ID | OLD_FILE NEW_FILE")
+@click.option("--from", "from_ref", metavar="V", help="Older version: a number or a date (YYYY-MM-DD).")
+@click.option("--to", "to_ref", metavar="V", help="Newer version: a number or a date (YYYY-MM-DD).")
+@click.option("--live", is_flag=True, help="Compare the registry's current record with the latest stored one.")
+@format_option
+@exit_code_option
+@click.pass_context
+def diff(
+    ctx: click.Context,
+    targets: tuple[str, ...],
+    from_ref: str | None,
+    to_ref: str | None,
+    live: bool,
+    fmt: str,
+    exit_code: bool,
+) -> None:
+    """Show what changed.
+
+    \b
+    monitor diff NCT_ID            latest stored version against the one before
+    monitor diff NCT_ID --from 1   version 1 against the latest (or --to)
+    monitor diff OLD_FILE NEW_FILE two snapshot files; nothing is stored
+    monitor diff FILE              a snapshot file against the latest stored version
+    monitor diff NCT_ID --live     the registry's current record against the latest stored
+    """
+    from monitor import pipeline
+
+    if len(targets) > 2:
+        raise click.UsageError("diff takes one trial id, one file, or two files")
+    if live:
+        if len(targets) != 1 or from_ref or to_ref:
+            raise click.UsageError("--live takes one trial id and no --from/--to")
+        from monitor.normalize.identity import check_key
+
+        key = check_key(targets[0])
+        registry = live_source(ctx, create=False)
+        comparison = pipeline.compare_to_store(registry.store, registry.current(key))
+    elif len(targets) == 2:
+        if from_ref or to_ref:
+            raise click.UsageError("--from and --to apply to a stored trial, not to two files")
+        comparison = pipeline.compare_files(*targets)
+    elif Path(targets[0]).is_file():
+        comparison = pipeline.compare_file_to_store(open_store(ctx, create=False), targets[0])
+    else:
+        from monitor.normalize.identity import check_key
+
+        key = check_key(targets[0])
+        comparison = pipeline.compare_versions(open_store(ctx, create=False), key, from_ref, to_ref)
+    output("comparison", fmt, comparison)
+    if exit_code and comparison.changes:
+        ctx.exit(EXIT_CHANGES)
+
+
+@cli.command()
+@click.argument("nct_id", metavar="NCT_ID")
+@format_option
+@click.pass_context
+def history(ctx: click.Context, nct_id: str, fmt: str) -> None:
+    """Every stored version of a trial with its date, source and what changed."""
+    from monitor.normalize.identity import check_key
+
+    key = check_key(nct_id)
+    output("history", fmt, open_store(ctx, create=False).versions(key))
+
+
+@cli.command()
+@click.argument("nct_id", metavar="NCT_ID")
+@click.option("--version", "version_ref", metavar="V", help="A version number or date; default the latest.")
+@format_option
+@click.pass_context
+def show(ctx: click.Context, nct_id: str, version_ref: str | None, fmt: str) -> None:
+    """The normalized record of a trial (a stored trial, or a snapshot file)."""
+    if Path(nct_id).is_file():
+        if version_ref:
+            raise click.UsageError("--version applies to a stored trial, not to a file")
+        from monitor.pipeline import read_single
+
+        output("record", fmt, read_single(nct_id).record)
+        return
+    from monitor.normalize.identity import check_key
+    from monitor.pipeline import pick_version
+
+    key = check_key(nct_id)
+    history = open_store(ctx, create=False).versions(key)
+    version = pick_version(history, version_ref) if version_ref else history[-1]
+    output("record", fmt, version.record)
