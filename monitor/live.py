@@ -71,9 +71,11 @@ class Live:
         archive: SnapshotArchive | None = None,
         now: Clock = utc_now,
         progress: Progress | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         self.store, self.client, self.archive, self.now = store, client, archive, now
         self.progress = progress or (lambda what, n: None)
+        self.should_stop = should_stop
 
     # --- fetching -------------------------------------------------------------------
 
@@ -88,6 +90,8 @@ class Live:
             self._problem(report, nct, why)
 
         for study in self.client.studies(ids, on_bad_id=refused):
+            if self.should_stop():
+                raise Stopped("stopped part-way; the trials not reached are fetched next cycle")
             snapshot = self._snapshot(study, f"{self.client.url}/studies")
             got.add(snapshot.record.key)
             self._store(snapshot, report)
@@ -209,36 +213,54 @@ class Live:
 
     # --- the cycle ------------------------------------------------------------------------
 
-    def cycle(self, full_refresh_days: float = 7, backfill_per_cycle: int = 10) -> CycleReport:
+    def cycle(
+        self,
+        full_refresh_days: float = 7,
+        backfill_per_cycle: int = 10,
+        trials: list[str] | None = None,
+        queries: list[str] | None = None,
+        scope: str = "",
+    ) -> CycleReport:
+        """One polling cycle over every watch, or over a watch group's ``trials``
+        and saved ``queries`` (``scope`` names the group, keeping its state apart)."""
         report = CycleReport()
         start = self.client.requests
         try:
-            self._cycle(report, full_refresh_days, backfill_per_cycle)
-        except SourceError as exc:
+            self._cycle(report, full_refresh_days, backfill_per_cycle, trials, queries, f".{scope}" if scope else "")
+        except (SourceError, Stopped) as exc:
             report.complete = False
-            report.problems.append(f"ClinicalTrials.gov: {exc.message}")
-            log.warning("cycle abandoned: %s", exc.message)
+            report.problems.append(f"ClinicalTrials.gov: {exc.message}" if isinstance(exc, SourceError) else str(exc))
+            log.warning("cycle abandoned: %s", exc)
         report.requests = self.client.requests - start
         return report
 
-    def _cycle(self, report: CycleReport, full_refresh_days: float, backfill_per_cycle: int) -> None:
+    def _watched(self, trials: list[str] | None, queries: list[str] | None) -> list[str]:
+        if trials is None and queries is None:
+            return self.store.watched_trials()
+        members = [key for query in queries or () for key in (self.store.members(query) or {})]
+        return sorted(set(trials or ()) | set(members))
+
+    def _cycle(self, report, full_refresh_days, backfill_per_cycle, trials, queries, suffix) -> None:
         stamp = self.client.data_timestamp()
-        watched = self.store.watched_trials()
+        watched = self._watched(trials, queries)
         latest = self.store.latest_updates()
         waiting = [k for k in watched if k not in latest]
-        pending = self.store.pending_backfills(backfill_per_cycle)
-        last_full = self.store.get_state(LAST_FULL)
+        pending = [k for k in self.store.pending_backfills(10_000) if k in set(watched)][:backfill_per_cycle]
+        last_full = self.store.get_state(LAST_FULL + suffix)
         full_due = last_full is None or self.now() - datetime.fromisoformat(last_full) > timedelta(
             days=full_refresh_days
         )
-        if stamp == self.store.get_state(STAMP) and not waiting and not pending and not full_due:
+        if stamp == self.store.get_state(STAMP + suffix) and not waiting and not pending and not full_due:
             report.skipped = True
             return
-        for watch in self.store.watches():
-            if watch.kind == "query":
-                report.membership += self.refresh_query(watch.target)
-        watched = self.store.watched_trials()
-        for key in self.store.pending_backfills(backfill_per_cycle):
+        searches = queries if queries is not None else [w.target for w in self.store.watches() if w.kind == "query"]
+        for query in searches:
+            report.membership += self.refresh_query(query)
+        watched = self._watched(trials, queries)
+        pending = [k for k in self.store.pending_backfills(10_000) if k in set(watched)][:backfill_per_cycle]
+        for key in pending:
+            if self.should_stop():
+                raise Stopped("stopped before the backfills; they are done next cycle")
             try:
                 report.backfilled += self.backfill(key)
             except MonitorError as exc:
@@ -262,8 +284,12 @@ class Live:
         if due:
             self.fetch(due, report)
         if full_due:
-            self.store.set_state(LAST_FULL, self.now().isoformat())
-        self.store.set_state(STAMP, stamp)
+            self.store.set_state(LAST_FULL + suffix, self.now().isoformat())
+        self.store.set_state(STAMP + suffix, stamp)
+
+
+class Stopped(Exception):
+    """The daemon is shutting down: the cycle stops between two trials."""
 
 
 def _membership(target: str, kind: ChangeKind, title: str | None, status: str | None) -> Change:

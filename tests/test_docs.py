@@ -24,7 +24,7 @@ def test_readme_opens_with_the_two_setup_commands_and_ci_runs_the_test_one():
     first_blocks = fenced("sh")[:2]
     run_job, run_tests = (block.strip() for block in first_blocks)
     assert README.index(first_blocks[0]) < README.index("## ")
-    assert run_job.endswith("monitor load seeds/")
+    assert run_job.endswith("monitor run --once")
     assert "pytest" in run_tests
     assert run_tests in (ROOT / ".ci" / "run").read_text()
 

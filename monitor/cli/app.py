@@ -35,12 +35,6 @@ exit_code_option = click.option(
 )
 
 
-def open_store(ctx: click.Context, create: bool = True):
-    from monitor.store import Store
-
-    return Store.open(ctx.obj["db"], create=create)
-
-
 def emit(text: str, fmt: str) -> None:
     """Text goes through rich on a terminal (wrapping, no markup); Markdown
     and JSON are printed as they are."""
@@ -61,6 +55,12 @@ def output(kind: str, fmt: str, value) -> None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="registry-monitor")
 @click.option(
+    "--config",
+    envvar="MONITOR_CONFIG",
+    metavar="PATH",
+    help="The YAML configuration [env MONITOR_CONFIG; default config/monitor.yaml when it exists].",
+)
+@click.option(
     "--db",
     envvar="MONITOR_DB",
     metavar="URL_OR_PATH",
@@ -76,45 +76,69 @@ def output(kind: str, fmt: str, value) -> None:
     "--rate",
     envvar="MONITOR_CTGOV_RATE",
     type=click.FloatRange(min=0),
-    default=1.0,
-    show_default=True,
-    help="Requests per second to ClinicalTrials.gov, at most (0: no limit) [env MONITOR_CTGOV_RATE].",
+    help="Requests per second to ClinicalTrials.gov, at most (0: no limit) [env MONITOR_CTGOV_RATE; default 1].",
 )
 @click.option(
     "--retries",
     envvar="MONITOR_CTGOV_RETRIES",
     type=click.IntRange(min=0),
-    default=5,
-    show_default=True,
-    help="Retries of a failed request to ClinicalTrials.gov, with growing waits [env MONITOR_CTGOV_RETRIES].",
+    help="Retries of a failed request to ClinicalTrials.gov, with growing waits [env MONITOR_CTGOV_RETRIES; "
+    "default 5].",
 )
 @click.option(
     "--snapshots",
     envvar="MONITOR_SNAPSHOTS",
     metavar="DIR",
-    default="snapshots",
-    show_default=True,
-    help="The raw snapshot archive [env MONITOR_SNAPSHOTS].",
+    help="The raw snapshot archive [env MONITOR_SNAPSHOTS; default snapshots/].",
 )
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug) to stderr.")
 @click.pass_context
-def cli(
-    ctx: click.Context, db: str | None, ctgov_url: str | None, rate: float, retries: int, snapshots: str, verbose: int
-) -> None:
+def cli(ctx: click.Context, verbose: int, **options) -> None:
     """Watch clinical-trial registry records and say precisely what changed."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    ctx.obj = {"db": db, "ctgov_url": ctgov_url, "rate": rate, "retries": retries, "snapshots": snapshots}
+    ctx.obj = {"options": options, "verbose": verbose}
+
+
+def settings(ctx: click.Context):
+    """The configuration file's settings with the command line's on top (read once)."""
+    if "settings" not in ctx.obj:
+        from dataclasses import replace
+
+        from monitor.config import load_settings
+
+        options = ctx.obj["options"]
+        loaded = load_settings(options["config"])
+        ctgov = {
+            key: value
+            for key, value in (
+                ("base_url", options["ctgov_url"]),
+                ("rate", options["rate"]),
+                ("retries", options["retries"]),
+            )
+            if value is not None
+        }
+        top = {
+            key: value
+            for key, value in (("database", options["db"]), ("snapshots", options["snapshots"]))
+            if value is not None
+        }
+        ctx.obj["settings"] = replace(loaded, ctgov=replace(loaded.ctgov, **ctgov), **top)
+    return ctx.obj["settings"]
+
+
+def open_store(ctx: click.Context, create: bool = True):
+    from monitor.store import Store
+
+    return Store.open(settings(ctx).database, create=create)
 
 
 def live_source(ctx: click.Context, create: bool = True, progress=None):
-    from monitor.archive import SnapshotArchive
-    from monitor.live import Live
-    from monitor.sources.ctgov import CtgovClient, Politeness
+    from monitor.cycles import make_live
 
-    client = CtgovClient(ctx.obj["ctgov_url"], politeness=Politeness(rate=ctx.obj["rate"], retries=ctx.obj["retries"]))
-    ctx.call_on_close(client.close)
-    return Live(open_store(ctx, create=create), client, SnapshotArchive(ctx.obj["snapshots"]), progress=progress)
+    live = make_live(open_store(ctx, create=create), settings(ctx), progress=progress)
+    ctx.call_on_close(live.client.close)
+    return live
 
 
 class ProgressBar:

@@ -133,6 +133,17 @@ class VersionStore(Database):
             )
             return [Change.from_dict(dict(r._mapping)) for r in rows]
 
+    def changes_since(self, since: datetime) -> tuple[int, int]:
+        """(changes, of which major) detected since ``since``."""
+        with self._reading() as conn:
+            rows = conn.execute(
+                select(changes.c.severity, func.count())
+                .where(changes.c.detected_at >= since)
+                .group_by(changes.c.severity)
+            ).all()
+        counts = dict(rows)
+        return sum(counts.values()), counts.get("major", 0)
+
     def counts(self) -> dict[str, int]:
         sizes = self.table_sizes()
         return {name: sizes[name] for name in ("trials", "versions", "changes")}

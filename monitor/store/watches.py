@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -178,3 +180,69 @@ class WatchStore(VersionStore):
             conn.execute(insert(source_state).values(key=key, value=value))
 
     # --- helpers ------------------------------------------------------------------
+
+    def state_with_prefix(self, prefix: str) -> dict[str, str]:
+        with self._reading() as conn:
+            rows = conn.execute(select(source_state).where(source_state.c.key.startswith(prefix)))
+            return {r.key: r.value for r in rows}
+
+    def trial_errors(self) -> list[tuple[str, str, datetime | None]]:
+        """Trials whose last fetch failed: (key, message, when), newest first."""
+        with self._reading() as conn:
+            rows = conn.execute(
+                select(trial_state.c.trial_key, trial_state.c.last_error, trial_state.c.last_error_at)
+                .where(trial_state.c.last_error.is_not(None))
+                .order_by(trial_state.c.last_error_at.desc())
+            )
+            return [(r.trial_key, r.last_error, r.last_error_at) for r in rows]
+
+    # --- the daemon's lock ----------------------------------------------------------------
+
+    def take_lock(self, name: str, owner: str, now: datetime, stale: Callable[[dict], bool]) -> dict | None:
+        """Take the lock ``name`` for ``owner``; None when taken, else the holder
+        (``{"owner", "since", "beat"}``).  Insertion is the atomic step: of two
+        processes racing for a free lock, one insert fails.  A holder that
+        ``stale`` judges dead is replaced, compare-and-swap."""
+        mine = json.dumps({"owner": owner, "since": now.isoformat(), "beat": now.isoformat()})
+        for _ in range(3):
+            with self._reading() as conn:
+                held = conn.execute(select(source_state.c.value).where(source_state.c.key == name)).scalar()
+            if held is not None:
+                holder = json.loads(held)
+                if holder.get("owner") == owner:
+                    return None
+                if not stale(holder):
+                    return holder
+                with self.engine.begin() as conn:  # replace a dead holder, unless someone else just did
+                    conn.execute(
+                        source_state.delete().where((source_state.c.key == name) & (source_state.c.value == held))
+                    )
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(insert(source_state).values(key=name, value=mine))
+                return None
+            except IntegrityError:
+                continue
+        with self._reading() as conn:
+            held = conn.execute(select(source_state.c.value).where(source_state.c.key == name)).scalar()
+        return json.loads(held) if held else {"owner": "unknown"}
+
+    def beat_lock(self, name: str, owner: str, now: datetime) -> bool:
+        """Refresh the lock's heartbeat; False when it is no longer ours."""
+        with self.engine.begin() as conn:
+            held = conn.execute(select(source_state.c.value).where(source_state.c.key == name)).scalar()
+            if held is None or json.loads(held).get("owner") != owner:
+                return False
+            holder = {**json.loads(held), "beat": now.isoformat()}
+            conn.execute(source_state.update().where(source_state.c.key == name).values(value=json.dumps(holder)))
+        return True
+
+    def release_lock(self, name: str, owner: str) -> None:
+        with self.engine.begin() as conn:
+            held = conn.execute(select(source_state.c.value).where(source_state.c.key == name)).scalar()
+            if held is not None and json.loads(held).get("owner") == owner:
+                conn.execute(source_state.delete().where(source_state.c.key == name))
+
+    def lock_holder(self, name: str) -> dict | None:
+        value = self.get_state(name)
+        return json.loads(value) if value else None

@@ -1,0 +1,464 @@
+"""The configuration: one YAML file, loaded once at the edge into frozen settings.
+
+Which file: ``--config``, else ``MONITOR_CONFIG``, else ``config/monitor.yaml``
+in the working directory when it exists, else the defaults below (no watches).
+Relative paths in the file are relative to the working directory.
+
+Environment variables override URLs and secrets: ``MONITOR_DB`` (database),
+``MONITOR_CTGOV_URL`` (API base URL), ``MONITOR_SNAPSHOTS`` (archive folder).
+
+Every mistake is reported with the file, line and YAML path of the value::
+
+    config/monitor.yaml:14: watches[2].schedule: 'every 5 minuts' is not an interval or cron expression
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from monitor.errors import ConfigError
+from monitor.normalize.identity import NCT_ID
+
+DEFAULT_PATH = Path("config") / "monitor.yaml"
+DEFAULT_SCHEDULE = "every 6 hours"
+_UNITS = {
+    "s": 1,
+    "sec": 1,
+    "second": 1,
+    "m": 60,
+    "min": 60,
+    "minute": 60,
+    "h": 3600,
+    "hour": 3600,
+    "d": 86400,
+    "day": 86400,
+    "w": 604800,
+    "week": 604800,
+}
+_INTERVAL = re.compile(r"^(?:every\s+)?(\d+(?:\.\d+)?)\s*([a-z]+?)s?$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Every ``seconds`` seconds, or a five-field ``cron`` expression."""
+
+    text: str
+    seconds: float | None = None
+    cron: str | None = None
+
+
+@dataclass(frozen=True)
+class WatchGroup:
+    name: str
+    schedule: Schedule
+    trials: tuple[str, ...] = ()
+    queries: tuple[str, ...] = ()
+    snapshots: tuple[str, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        return "snapshots" if self.snapshots and not (self.trials or self.queries) else "ctgov"
+
+
+@dataclass(frozen=True)
+class CtgovSettings:
+    base_url: str = "https://clinicaltrials.gov/api/v2"
+    rate: float = 1.0
+    retries: int = 5
+    timeout: float = 60.0
+    full_refresh_days: float = 7.0
+    backfill: bool = True
+    backfill_per_cycle: int = 10
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    misfire_grace_seconds: int = 300
+    jitter_seconds: int = 0
+    shutdown_timeout_seconds: int = 30
+
+
+@dataclass(frozen=True)
+class Settings:
+    path: str | None = None
+    database: str = "sqlite:///monitor.db"
+    snapshots: str = "snapshots"
+    ctgov: CtgovSettings = field(default_factory=CtgovSettings)
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    schedule: Schedule = field(default_factory=lambda: parse_schedule(DEFAULT_SCHEDULE))
+    watches: tuple[WatchGroup, ...] = ()
+    notifications: dict[str, Any] = field(default_factory=dict)
+
+    def group(self, name: str) -> WatchGroup:
+        for group in self.watches:
+            if group.name == name:
+                return group
+        raise ConfigError(f"no watch group named {name!r} in {self.path or 'the configuration'}")
+
+
+def parse_schedule(text: str) -> Schedule | None:
+    """``every 5 minutes``, ``90s``, ``1 hour``, or a five-field cron expression;
+    None when ``text`` is neither."""
+    value = " ".join(str(text).strip().lower().split())
+    match = _INTERVAL.match(value)
+    if match and match.group(2) in _UNITS:
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+        return Schedule(str(text), seconds=seconds) if seconds > 0 else None
+    if len(value.split()) == 5:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger(**cron_fields(value))
+        except (ValueError, IndexError):
+            return None
+        return Schedule(str(text), cron=value)
+    return None
+
+
+_DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def cron_fields(cron: str) -> dict[str, str]:
+    minute, hour, day, month, day_of_week = cron.split()
+    return {"minute": minute, "hour": hour, "day": day, "month": month, "day_of_week": _cron_days(day_of_week)}
+
+
+def _cron_days(field: str) -> str:
+    """Cron's numeric weekdays (0 and 7 are Sunday) as APScheduler's names,
+    whose numbers start on Monday."""
+    parts = []
+    for part in field.split(","):
+        span, _, step = part.partition("/")
+        start, _, end = span.partition("-")
+        if not start.isdigit() or (end and not end.isdigit()):
+            parts.append(part)
+            continue
+        first, last = int(start), int(end) if end else None
+        if last is None:
+            parts.append(_DAYS[first] + (f"/{step}" if step else ""))
+        elif first == 0:
+            parts += ["sun"] + ([f"mon-{_DAYS[last]}" if last > 1 else "mon"] if last >= 1 else [])
+        else:
+            parts.append(f"{_DAYS[first]}-{_DAYS[last]}" + (f"/{step}" if step else ""))
+    return ",".join(parts)
+
+
+# --- loading -------------------------------------------------------------------------
+
+
+def config_path(given: str | None) -> Path | None:
+    if given:
+        return Path(given)
+    if os.environ.get("MONITOR_CONFIG"):
+        return Path(os.environ["MONITOR_CONFIG"])
+    return DEFAULT_PATH if DEFAULT_PATH.is_file() else None
+
+
+def load_settings(given: str | None = None) -> Settings:
+    """The effective settings: the file (if any), then the environment."""
+    path = config_path(given)
+    settings = Settings() if path is None else _read(path)
+    return _with_environment(settings)
+
+
+def _with_environment(settings: Settings) -> Settings:
+    overrides: dict[str, Any] = {}
+    if os.environ.get("MONITOR_DB"):
+        overrides["database"] = os.environ["MONITOR_DB"]
+    if os.environ.get("MONITOR_SNAPSHOTS"):
+        overrides["snapshots"] = os.environ["MONITOR_SNAPSHOTS"]
+    if os.environ.get("MONITOR_CTGOV_URL"):
+        overrides["ctgov"] = replace(settings.ctgov, base_url=os.environ["MONITOR_CTGOV_URL"])
+    return replace(settings, **overrides)
+
+
+def _read(path: Path) -> Settings:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such configuration file") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc})") from exc
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from exc
+    return _Reader(path).settings(node)
+
+
+class _Reader:
+    """Walks the YAML node tree, so every error can name its line."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.problems: list[str] = []
+
+    def fail(self, node, where: str, message: str) -> None:
+        line = node.start_mark.line + 1 if node is not None else 1
+        self.problems.append(f"{self.path}:{line}: {where}: {message}" if where else f"{self.path}:{line}: {message}")
+
+    def settings(self, root) -> Settings:
+        if root is None:
+            return Settings(path=str(self.path))
+        top = self.mapping(
+            root,
+            "",
+            {
+                "database",
+                "snapshots",
+                "ctgov",
+                "daemon",
+                "schedule",
+                "watches",
+                "notifications",
+            },
+        )
+        defaults = Settings()
+        schedule = self.schedule(top.get("schedule"), "schedule") or defaults.schedule
+        settings = Settings(
+            path=str(self.path),
+            database=self.string(top.get("database"), "database") or defaults.database,
+            snapshots=self.string(top.get("snapshots"), "snapshots") or defaults.snapshots,
+            ctgov=self.ctgov(top.get("ctgov")),
+            daemon=self.daemon(top.get("daemon")),
+            schedule=schedule,
+            watches=self.watches(top.get("watches"), schedule),
+            notifications=self.notifications(top.get("notifications")),
+        )
+        if self.problems:
+            more = f" (and {len(self.problems) - 1} more: run `monitor config check`)" if len(self.problems) > 1 else ""
+            error = ConfigError(self.problems[0] + more)
+            error.problems = list(self.problems)
+            raise error
+        return settings
+
+    # --- shapes ----------------------------------------------------------------------
+
+    def mapping(self, node, where: str, allowed: set[str]) -> dict[str, Any]:
+        if node is None:
+            return {}
+        if not isinstance(node, yaml.MappingNode):
+            self.fail(node, where, "should be a mapping of settings")
+            return {}
+        found = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key not in allowed:
+                hint = ", ".join(sorted(allowed))
+                self.fail(key_node, _join(where, key), f"is not a setting here (expected one of: {hint})")
+                continue
+            found[key] = value_node
+        return found
+
+    def scalar(self, node, where: str):
+        if node is None:
+            return None
+        if not isinstance(node, yaml.ScalarNode):
+            self.fail(node, where, "should be a single value")
+            return None
+        return yaml.safe_load(yaml.serialize(node))
+
+    def string(self, node, where: str) -> str | None:
+        value = self.scalar(node, where)
+        if value is None:
+            return None
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            self.fail(node, where, f"{value!r} should be text")
+            return None
+        return str(value)
+
+    def number(self, node, where: str, default: float, minimum: float = 0, integer: bool = False):
+        value = self.scalar(node, where)
+        if value is None:
+            return default
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or value < minimum
+            or (integer and not isinstance(value, int))
+        ):
+            kind = "a whole number" if integer else "a number"
+            self.fail(node, where, f"{value!r} should be {kind} of at least {minimum:g}")
+            return default
+        return value
+
+    def boolean(self, node, where: str, default: bool) -> bool:
+        value = self.scalar(node, where)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self.fail(node, where, f"{value!r} should be true or false")
+            return default
+        return value
+
+    def strings(self, node, where: str) -> list[tuple[str, Any]]:
+        """A list of text values (a single value counts as a list of one), with their nodes."""
+        if node is None:
+            return []
+        if isinstance(node, yaml.ScalarNode):
+            value = self.string(node, where)
+            return [(value, node)] if value else []
+        if not isinstance(node, yaml.SequenceNode):
+            self.fail(node, where, "should be a list")
+            return []
+        out = []
+        for i, item in enumerate(node.value):
+            value = self.string(item, f"{where}[{i}]")
+            if value:
+                out.append((value, item))
+        return out
+
+    def schedule(self, node, where: str) -> Schedule | None:
+        text = self.string(node, where)
+        if text is None:
+            return None
+        parsed = parse_schedule(text)
+        if parsed is None:
+            self.fail(node, where, f"{text!r} is not an interval or cron expression")
+        return parsed
+
+    # --- sections ----------------------------------------------------------------------
+
+    def ctgov(self, node) -> CtgovSettings:
+        found = self.mapping(
+            node,
+            "ctgov",
+            {"base_url", "rate", "retries", "timeout", "full_refresh_days", "backfill", "backfill_per_cycle"},
+        )
+        d = CtgovSettings()
+        base = self.string(found.get("base_url"), "ctgov.base_url") or d.base_url
+        if not re.match(r"^https?://[^\s/]+", base):
+            self.fail(found.get("base_url"), "ctgov.base_url", f"{base!r} is not an http(s) URL")
+        return CtgovSettings(
+            base_url=base,
+            rate=self.number(found.get("rate"), "ctgov.rate", d.rate),
+            retries=self.number(found.get("retries"), "ctgov.retries", d.retries, integer=True),
+            timeout=self.number(found.get("timeout"), "ctgov.timeout", d.timeout, minimum=1),
+            full_refresh_days=self.number(
+                found.get("full_refresh_days"), "ctgov.full_refresh_days", d.full_refresh_days, minimum=1
+            ),
+            backfill=self.boolean(found.get("backfill"), "ctgov.backfill", d.backfill),
+            backfill_per_cycle=self.number(
+                found.get("backfill_per_cycle"), "ctgov.backfill_per_cycle", d.backfill_per_cycle, integer=True
+            ),
+        )
+
+    def daemon(self, node) -> DaemonSettings:
+        found = self.mapping(node, "daemon", {"misfire_grace_seconds", "jitter_seconds", "shutdown_timeout_seconds"})
+        d = DaemonSettings()
+        return DaemonSettings(
+            misfire_grace_seconds=self.number(
+                found.get("misfire_grace_seconds"),
+                "daemon.misfire_grace_seconds",
+                d.misfire_grace_seconds,
+                minimum=1,
+                integer=True,
+            ),
+            jitter_seconds=self.number(
+                found.get("jitter_seconds"), "daemon.jitter_seconds", d.jitter_seconds, integer=True
+            ),
+            shutdown_timeout_seconds=self.number(
+                found.get("shutdown_timeout_seconds"),
+                "daemon.shutdown_timeout_seconds",
+                d.shutdown_timeout_seconds,
+                minimum=1,
+                integer=True,
+            ),
+        )
+
+    def watches(self, node, default: Schedule) -> tuple[WatchGroup, ...]:
+        if node is None:
+            return ()
+        if not isinstance(node, yaml.SequenceNode):
+            self.fail(node, "watches", "should be a list of watch groups")
+            return ()
+        groups: list[WatchGroup] = []
+        seen: set[str] = set()
+        for i, item in enumerate(node.value):
+            where = f"watches[{i}]"
+            problems_before = len(self.problems)
+            found = self.mapping(item, where, {"name", "trials", "queries", "snapshots", "schedule"})
+            name = self.string(found.get("name"), f"{where}.name") or f"group-{i + 1}"
+            if not _NAME.match(name):
+                self.fail(found.get("name"), f"{where}.name", f"{name!r} should be letters, digits, '-', '_' or '.'")
+            elif name in seen:
+                self.fail(found.get("name"), f"{where}.name", f"{name!r} is used by an earlier watch group")
+            seen.add(name)
+            trials = []
+            for j, (value, value_node) in enumerate(self.strings(found.get("trials"), f"{where}.trials")):
+                if NCT_ID.fullmatch(value.strip().upper()):
+                    trials.append(value.strip().upper())
+                else:
+                    self.fail(
+                        value_node, f"{where}.trials[{j}]", f"{value!r} is not an NCT id (NCT followed by 8 digits)"
+                    )
+            queries = []
+            for j, (value, value_node) in enumerate(self.strings(found.get("queries"), f"{where}.queries")):
+                from monitor.errors import UsageError
+                from monitor.sources.ctgov import parse_query
+
+                try:
+                    parse_query(value)
+                    queries.append(value)
+                except UsageError as exc:
+                    self.fail(value_node, f"{where}.queries[{j}]", exc.message.removeprefix(f"{value!r}: "))
+            snapshots = [v for v, _ in self.strings(found.get("snapshots"), f"{where}.snapshots")]
+            if not (trials or queries or snapshots) and len(self.problems) == problems_before:
+                self.fail(item, where, "watches nothing: give it trials, queries or snapshots")
+            schedule = self.schedule(found.get("schedule"), f"{where}.schedule") or default
+            groups.append(WatchGroup(name, schedule, tuple(trials), tuple(queries), tuple(snapshots)))
+        return tuple(groups)
+
+    def notifications(self, node) -> dict[str, Any]:
+        found = self.mapping(node, "notifications", {"routes", "apprise_config"})
+        routes = found.get("routes")
+        if routes is not None and not isinstance(routes, yaml.SequenceNode):
+            self.fail(routes, "notifications.routes", "should be a list of routes")
+            return {}
+        return {"routes": yaml.safe_load(yaml.serialize(routes)) if routes is not None else []}
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+# --- showing -------------------------------------------------------------------------
+
+_SECRET_URL = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<password>[^@/\s]+)@")
+
+
+def mask_secrets(text: str) -> str:
+    """URLs with their passwords hidden."""
+    return _SECRET_URL.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:***@", text)
+
+
+def effective(settings: Settings) -> dict[str, Any]:
+    """The settings as plain data, secrets masked."""
+    return {
+        "config": settings.path or "(built-in defaults)",
+        "database": mask_secrets(settings.database),
+        "snapshots": settings.snapshots,
+        "ctgov": {**settings.ctgov.__dict__, "base_url": mask_secrets(settings.ctgov.base_url)},
+        "daemon": dict(settings.daemon.__dict__),
+        "schedule": settings.schedule.text,
+        "watches": [
+            {
+                "name": g.name,
+                "schedule": g.schedule.text,
+                "trials": list(g.trials),
+                "queries": list(g.queries),
+                "snapshots": list(g.snapshots),
+            }
+            for g in settings.watches
+        ],
+        "notifications": {"routes": [mask_secrets(str(r)) for r in settings.notifications.get("routes", [])]},
+    }

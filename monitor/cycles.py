@@ -1,0 +1,112 @@
+"""One watch group's cycle, whatever its source: the unit the daemon schedules.
+
+A snapshot group loads its folders; a ClinicalTrials.gov group makes sure its
+trials and saved searches are watched, then runs a polling cycle over them.
+Either way the outcome is counted the same way and logged as one line:
+
+    cycle group=lupus probed=12 fetched=1 new=0 changed=1 notified=0 failed=0 seconds=0.42
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from monitor.archive import SnapshotArchive
+from monitor.config import Settings, WatchGroup
+from monitor.errors import MonitorError
+from monitor.live import Live
+from monitor.model import Change
+from monitor.pipeline import Clock, Result, load, utc_now
+from monitor.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GroupOutcome:
+    group: str
+    probed: int = 0
+    fetched: int = 0
+    failed: int = 0
+    notified: int = 0
+    seconds: float = 0.0
+    complete: bool = True
+    results: list[Result] = field(default_factory=list)
+    membership: list[tuple[str, Change]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    def line(self) -> str:
+        return (
+            f"cycle group={self.group} probed={self.probed} fetched={self.fetched} new={self.count('new')} "
+            f"changed={self.count('changed') + len(self.membership)} notified={self.notified} failed={self.failed} "
+            f"seconds={self.seconds:.2f}" + ("" if self.complete else " incomplete=1")
+        )
+
+
+def make_live(store: Store, settings: Settings, now: Clock = utc_now, should_stop=lambda: False, progress=None) -> Live:
+    from monitor.sources.ctgov import CtgovClient, Politeness
+
+    politeness = Politeness(rate=settings.ctgov.rate, retries=settings.ctgov.retries, timeout=settings.ctgov.timeout)
+    client = CtgovClient(settings.ctgov.base_url, politeness=politeness)
+    return Live(store, client, SnapshotArchive(settings.snapshots), now=now, progress=progress, should_stop=should_stop)
+
+
+def run_group(
+    store: Store,
+    settings: Settings,
+    group: WatchGroup,
+    now: Clock = utc_now,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> GroupOutcome:
+    """Run one group's cycle; a failure is counted and reported, never raised."""
+    outcome = GroupOutcome(group.name)
+    started = time.perf_counter()
+    try:
+        if group.snapshots:
+            results = load(store, list(group.snapshots), now)
+            outcome.results += results
+            outcome.fetched += len(results)
+        if group.trials or group.queries:
+            _run_ctgov(store, settings, group, now, should_stop, outcome)
+    except MonitorError as exc:
+        outcome.failed += 1
+        outcome.complete = False
+        outcome.problems.append(f"{group.name}: {exc.message}")
+    outcome.seconds = time.perf_counter() - started
+    stamp = now().isoformat()
+    store.set_state(f"group.{group.name}.last_run", stamp)
+    store.set_state(f"group.{group.name}.last_result", outcome.line())
+    store.set_state(f"group.{group.name}.last_error", outcome.problems[-1] if outcome.problems else "")
+    return outcome
+
+
+def _run_ctgov(store, settings, group, now, should_stop, outcome: GroupOutcome) -> None:
+    for key in group.trials:
+        if store.add_watch("trial", key, now()) and settings.ctgov.backfill and store.latest_head(key) is None:
+            store.set_backfill(key, "pending")
+    for query in group.queries:
+        store.add_watch("query", query, now())
+    live = make_live(store, settings, now, should_stop)
+    try:
+        report = live.cycle(
+            full_refresh_days=settings.ctgov.full_refresh_days,
+            backfill_per_cycle=settings.ctgov.backfill_per_cycle if settings.ctgov.backfill else 0,
+            trials=list(group.trials),
+            queries=list(group.queries),
+            scope=group.name,
+        )
+    finally:
+        live.client.close()
+    outcome.probed += report.probed
+    outcome.fetched += report.fetched
+    outcome.results += report.results
+    outcome.membership += report.membership
+    outcome.problems += report.problems
+    outcome.failed += len(report.problems)
+    outcome.complete = outcome.complete and report.complete

@@ -1,0 +1,214 @@
+"""`monitor run`: the long-running service, and `monitor run --once`.
+
+* One daemon per database: a lock row with a heartbeat; a second `monitor run`
+  on the same database is refused while the first is alive (APScheduler 3
+  cannot share a job store between processes).  A dead holder (its heartbeat
+  stopped, or its process is gone on this host) is replaced.
+* SIGTERM and SIGINT: no new cycle starts; the cycles in flight finish, or,
+  past ``daemon.shutdown_timeout_seconds``, stop between two trials (each trial
+  is its own transaction, so nothing is half-written); then exit 0.
+* SIGHUP: the configuration is read again; a valid one replaces the schedule,
+  an invalid one is logged and the old one kept.
+* A failing trial or source is logged with its id and retried next cycle; an
+  unexpected error in a cycle is logged and the daemon carries on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from monitor.config import Settings, load_settings
+from monitor.cycles import GroupOutcome, run_group
+from monitor.errors import MonitorError
+from monitor.pipeline import Clock, utc_now
+from monitor.store import Store
+
+log = logging.getLogger(__name__)
+
+LOCK = "daemon.lock"
+HEARTBEAT_SECONDS = 10
+STALE_AFTER = timedelta(seconds=6 * HEARTBEAT_SECONDS)
+
+
+class DaemonRefused(MonitorError):
+    """Another `monitor run` holds this database."""
+
+
+def _alive_here(owner: str) -> bool | None:
+    """Whether the process named by ``owner`` (``host:pid``) is alive, if it is on this host."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class DaemonLock:
+    def __init__(self, store: Store, now: Clock = utc_now) -> None:
+        self.store, self.now = store, now
+        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+
+    def stale(self, holder: dict) -> bool:
+        alive = _alive_here(holder.get("owner", ""))
+        if alive is not None:
+            return not alive
+        beat = datetime.fromisoformat(holder["beat"])
+        return self.now() - beat > STALE_AFTER
+
+    def acquire(self) -> None:
+        holder = self.store.take_lock(LOCK, self.owner, self.now(), self.stale)
+        if holder is not None:
+            raise DaemonRefused(
+                f"another `monitor run` ({holder.get('owner')}, since {holder.get('since', '?')[:19]}) is using this "
+                "database; stop it first, or point this one at another database with --db"
+            )
+
+    def beat(self) -> None:
+        if not self.store.beat_lock(LOCK, self.owner, self.now()):
+            log.error("the daemon lock was taken over by another process")
+
+    def release(self) -> None:
+        self.store.release_lock(LOCK, self.owner)
+
+
+def run_once(store: Store, settings: Settings, now: Clock = utc_now) -> list[GroupOutcome]:
+    """Every watch group's cycle, once, in order."""
+    lock = DaemonLock(store, now)
+    lock.acquire()
+    try:
+        outcomes = []
+        for group in settings.watches:
+            outcome = run_group(store, settings, group, now)
+            log.info(outcome.line())
+            outcomes.append(outcome)
+        return outcomes
+    finally:
+        lock.release()
+
+
+class Daemon:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        config: str | None,
+        now: Clock = utc_now,
+        reload: Callable[[str | None], Settings] = load_settings,
+    ) -> None:
+        self.store, self.settings, self.config, self.now, self.reload_settings = store, settings, config, now, reload
+        self.lock = DaemonLock(store, now)
+        self.stopping = threading.Event()
+        self.reload_requested = threading.Event()
+        self.abandon = threading.Event()
+        self.idle = threading.Condition()
+        self.running: set[str] = set()
+        self.scheduler = None
+
+    # --- signals ------------------------------------------------------------------------
+
+    def install_signals(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
+        signal.signal(signal.SIGINT, lambda *_: self.stopping.set())
+        if hasattr(signal, "SIGHUP"):
+            signal.signal(signal.SIGHUP, lambda *_: self.reload_requested.set())
+
+    # --- the loop -----------------------------------------------------------------------
+
+    def serve(self) -> int:
+        from monitor.scheduler import make_scheduler
+
+        self.lock.acquire()
+        try:
+            self.scheduler = make_scheduler(self.settings.daemon)
+            self._schedule(first_run=self.now())
+            self.scheduler.add_job(self.lock.beat, "interval", seconds=HEARTBEAT_SECONDS, id="heartbeat")
+            self.scheduler.start()
+            groups = ", ".join(f"{g.name} ({g.schedule.text})" for g in self.settings.watches) or "none"
+            log.info("daemon started: pid=%s groups=%s", os.getpid(), groups)
+            while not self.stopping.wait(0.2):
+                if self.reload_requested.is_set():
+                    self.reload_requested.clear()
+                    self._reload()
+                self._publish_next_runs()
+            self._shutdown()
+        finally:
+            self.lock.release()
+        log.info("daemon stopped")
+        return 0
+
+    def _schedule(self, first_run: datetime | None) -> None:
+        from monitor.scheduler import add_group_job
+
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith("group:"):
+                job.remove()
+        for group in self.settings.watches:
+            add_group_job(
+                self.scheduler,
+                group.name,
+                group.schedule,
+                self.settings.daemon.jitter_seconds,
+                self._run_job,
+                first_run,
+            )
+
+    def _publish_next_runs(self) -> None:
+        from monitor.scheduler import next_runs
+
+        for name, when in next_runs(self.scheduler).items():
+            value = when.isoformat() if when else ""
+            if self.store.get_state(f"group.{name}.next_run") != value:
+                self.store.set_state(f"group.{name}.next_run", value)
+
+    def _reload(self) -> None:
+        try:
+            settings = self.reload_settings(self.config)
+        except MonitorError as exc:
+            log.error("configuration not reloaded, the old one stays: %s", exc.message)
+            return
+        if settings.database != self.settings.database:
+            log.warning("the database setting changed; it takes effect at the next restart")
+            settings = replace(settings, database=self.settings.database)
+        self.settings = settings
+        self._schedule(first_run=self.now())
+        log.info("configuration reloaded: %d watch groups", len(settings.watches))
+
+    def _run_job(self, name: str) -> None:
+        if self.stopping.is_set():
+            return
+        with self.idle:
+            self.running.add(name)
+        try:
+            group = self.settings.group(name)
+            outcome = run_group(self.store, self.settings, group, self.now, should_stop=self.abandon.is_set)
+            log.info(outcome.line())
+            for problem in outcome.problems:
+                log.warning("%s", problem)
+        except Exception:  # one failing cycle never takes the daemon down
+            log.exception("cycle group=%s failed unexpectedly; it runs again next time", name)
+        finally:
+            with self.idle:
+                self.running.discard(name)
+                self.idle.notify_all()
+
+    def _shutdown(self) -> None:
+        log.info("stopping: waiting for %d cycle(s) in flight", len(self.running))
+        self.scheduler.shutdown(wait=False)
+        timeout = self.settings.daemon.shutdown_timeout_seconds
+        with self.idle:
+            if not self.idle.wait_for(lambda: not self.running, timeout=timeout):
+                log.warning("cycles still running after %d s: stopping them between two trials", timeout)
+                self.abandon.set()
+                self.idle.wait_for(lambda: not self.running, timeout=timeout)

@@ -1,0 +1,195 @@
+"""`monitor run` as a real process against the local ClinicalTrials.gov-compatible
+server, on a 1-second schedule; `monitor run --once`; `monitor status`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from monitor.store import Store
+
+from conftest import NOISE, OPENING, ROOT, SEEDS, UNKNOWN, study
+from ctgov_server import CtgovServer
+
+
+@pytest.fixture
+def server():
+    server = CtgovServer(
+        [study(OPENING / "2026-02-10.json"), study(UNKNOWN / "2026-02-02.json"), study(NOISE / "2026-02-03.json")]
+    ).start()
+    yield server
+    server.stop()
+
+
+def write_config(path: Path, server_url: str, trials: list[str], schedule: str = "1s", extra: str = "") -> Path:
+    trial_list = ", ".join(trials)
+    path.write_text(f"""
+database: sqlite:///{path.parent / "monitor.db"}
+snapshots: {path.parent / "archive"}
+ctgov:
+  base_url: {server_url}
+  rate: 0
+  retries: 1
+  timeout: 5
+schedule: {schedule}
+daemon:
+  shutdown_timeout_seconds: 5
+watches:
+  - name: trials
+    trials: [{trial_list}]
+{extra}
+""")
+    return path
+
+
+class Daemon:
+    def __init__(self, config: Path) -> None:
+        self.log = config.parent / f"daemon-{time.monotonic_ns()}.log"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "--config", str(config), "run"],
+            cwd=config.parent,
+            stdout=subprocess.DEVNULL,
+            stderr=self.log.open("w"),
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+
+    def text(self) -> str:
+        return self.log.read_text()
+
+    def wait_for(self, predicate, what: str, seconds: float = 20) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            if self.process.poll() is not None:
+                raise AssertionError(f"the daemon exited ({self.process.returncode}) before {what}:\n{self.text()}")
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}:\n{self.text()}")
+
+    def stop(self, sig=signal.SIGTERM) -> int:
+        self.process.send_signal(sig)
+        return self.process.wait(timeout=30)
+
+
+def versions(db: Path, key: str) -> int:
+    if not db.exists():
+        return 0
+    with sqlite3.connect(db, timeout=30) as conn:
+        try:
+            return conn.execute("SELECT count(*) FROM versions WHERE trial_key = ?", (key,)).fetchone()[0]
+        except sqlite3.OperationalError:
+            return 0
+
+
+def test_a_changed_record_appears_in_history_and_sigterm_exits_cleanly(server, tmp_path):
+    config = write_config(tmp_path / "monitor.yaml", server.url, ["NCT06821503", "NCT06302556"])
+    db = tmp_path / "monitor.db"
+    daemon = Daemon(config)
+    try:
+        daemon.wait_for(lambda: versions(db, "NCT06821503") == 1, "the first version")
+        server.set_study(study(OPENING / "2026-03-10.json"))
+        daemon.wait_for(lambda: versions(db, "NCT06821503") == 2, "the changed record")
+        daemon.wait_for(lambda: "cycle group=trials" in daemon.text(), "a cycle log line")
+    finally:
+        code = daemon.stop()
+    assert code == 0, daemon.text()
+    assert "daemon stopped" in daemon.text()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    history = Store.open(str(db)).versions("NCT06821503")
+    assert history[1].changes[0].summary == "Overall status NOT_YET_RECRUITING -> RECRUITING"
+    line = next(line for line in daemon.text().splitlines() if "cycle group=trials" in line)
+    for count in ("probed=", "fetched=", "changed=", "notified=", "failed=", "seconds="):
+        assert count in line
+
+
+def test_a_second_daemon_on_the_same_database_is_refused(server, tmp_path):
+    config = write_config(tmp_path / "monitor.yaml", server.url, ["NCT06821503"])
+    first = Daemon(config)
+    try:
+        first.wait_for(lambda: versions(tmp_path / "monitor.db", "NCT06821503") == 1, "the first daemon's cycle")
+        second = subprocess.run(
+            [sys.executable, "-m", "monitor", "--config", str(config), "run"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            check=False,
+        )
+        assert second.returncode == 2
+        assert second.stderr.startswith("error: another `monitor run` (")
+        assert "is using this database; stop it first" in second.stderr
+        assert first.process.poll() is None, "the first daemon runs on"
+    finally:
+        assert first.stop() == 0
+
+
+def test_a_broken_trial_does_not_stop_the_others_and_sighup_reloads(server, tmp_path):
+    config = write_config(tmp_path / "monitor.yaml", server.url, ["NCT06821503", "NCT09999999"])
+    db = tmp_path / "monitor.db"
+    daemon = Daemon(config)
+    try:
+        daemon.wait_for(lambda: versions(db, "NCT06821503") == 1, "the good trial")
+        daemon.wait_for(lambda: "NCT09999999: not found on ClinicalTrials.gov" in daemon.text(), "the broken one")
+        write_config(config, server.url, ["NCT06821503", "NCT09999999", "NCT06387628"])
+        daemon.process.send_signal(signal.SIGHUP)
+        daemon.wait_for(lambda: versions(db, "NCT06387628") == 1, "the trial added by the reload")
+        assert "configuration reloaded" in daemon.text()
+        config.write_text("watches: [oops")
+        daemon.process.send_signal(signal.SIGHUP)
+        daemon.wait_for(lambda: "configuration not reloaded" in daemon.text(), "the bad reload to be refused")
+        assert daemon.process.poll() is None
+    finally:
+        assert daemon.stop(signal.SIGINT) == 0
+
+
+def test_run_once_on_the_default_configuration_works_offline(tmp_path):
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+    env.update(PYTHONPATH=str(ROOT), MONITOR_CTGOV_URL="http://127.0.0.1:9/api/v2")  # no network is needed
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor", "run", "--once"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("seeds: cycle group=seeds probed=0 fetched=5 new=5 changed=0")
+    assert "5 records: 5 new" in result.stdout
+    assert (tmp_path / "monitor.db").exists()
+    status = subprocess.run(
+        [sys.executable, "-m", "monitor", "status"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert status.returncode == 0
+    assert "daemon          not running" in status.stdout
+    assert "group seeds (every 1 hour)" in status.stdout
+    health = subprocess.run(
+        [sys.executable, "-m", "monitor", "status", "--health"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert health.returncode == 1
+    assert health.stderr == "error: no `monitor run` is alive on this database\n"
