@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,3 +56,28 @@ def monitor(db_path: Path, capsys):
         return Run(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture
+def server():
+    """A local ClinicalTrials.gov-compatible server holding the three fixture trials."""
+    from ctgov_server import CtgovServer
+
+    server = CtgovServer(
+        [study(OPENING / "2026-02-10.json"), study(UNKNOWN / "2026-02-02.json"), study(NOISE / "2026-02-03.json")]
+    ).start()
+    yield server
+    server.stop()
+
+
+def monitor_process(*args, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`python -m monitor ARGS` as a real process, run to its end."""
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env or {**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+    )

@@ -12,21 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from monitor.store import Store
 
-from conftest import NOISE, OPENING, ROOT, SEEDS, UNKNOWN, study
-from ctgov_server import CtgovServer
-
-
-@pytest.fixture
-def server():
-    server = CtgovServer(
-        [study(OPENING / "2026-02-10.json"), study(UNKNOWN / "2026-02-02.json"), study(NOISE / "2026-02-03.json")]
-    ).start()
-    yield server
-    server.stop()
+from conftest import OPENING, ROOT, SEEDS, monitor_process, study
 
 
 def write_config(path: Path, server_url: str, trials: list[str], schedule: str = "1s", extra: str = "") -> Path:
@@ -116,15 +104,7 @@ def test_a_second_daemon_on_the_same_database_is_refused(server, tmp_path):
     first = Daemon(config)
     try:
         first.wait_for(lambda: versions(tmp_path / "monitor.db", "NCT06821503") == 1, "the first daemon's cycle")
-        second = subprocess.run(
-            [sys.executable, "-m", "monitor", "--config", str(config), "run"],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            check=False,
-        )
+        second = monitor_process("--config", config, "run", cwd=tmp_path)
         assert second.returncode == 2
         assert second.stderr.startswith("error: another `monitor run` (")
         assert "is using this database; stop it first" in second.stderr
@@ -157,39 +137,15 @@ def test_run_once_on_the_default_configuration_works_offline(tmp_path):
     shutil.copytree(SEEDS, tmp_path / "seeds")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
     env.update(PYTHONPATH=str(ROOT), MONITOR_CTGOV_URL="http://127.0.0.1:9/api/v2")  # no network is needed
-    result = subprocess.run(
-        [sys.executable, "-m", "monitor", "run", "--once"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
+    result = monitor_process("run", "--once", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("seeds: cycle group=seeds probed=0 fetched=5 new=5 changed=0")
     assert "5 records: 5 new" in result.stdout
     assert (tmp_path / "monitor.db").exists()
-    status = subprocess.run(
-        [sys.executable, "-m", "monitor", "status"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
+    status = monitor_process("status", cwd=tmp_path, env=env)
     assert status.returncode == 0
     assert "daemon          not running" in status.stdout
     assert "group seeds (every 1 hour)" in status.stdout
-    health = subprocess.run(
-        [sys.executable, "-m", "monitor", "status", "--health"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
+    health = monitor_process("status", "--health", cwd=tmp_path, env=env)
     assert health.returncode == 1
     assert health.stderr == "error: no `monitor run` is alive on this database\n"

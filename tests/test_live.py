@@ -15,17 +15,8 @@ from monitor.live import Live
 from monitor.sources.ctgov import CtgovClient, Politeness, TokenBucket
 from monitor.store import Store
 
-from conftest import NOISE, OPENING, UNKNOWN, study
-from ctgov_server import CtgovServer, Fault
-
-
-@pytest.fixture
-def server():
-    server = CtgovServer(
-        [study(OPENING / "2026-02-10.json"), study(UNKNOWN / "2026-02-02.json"), study(NOISE / "2026-02-03.json")]
-    ).start()
-    yield server
-    server.stop()
+from conftest import NOISE, OPENING, study
+from ctgov_server import Fault
 
 
 class Sleeps(list):

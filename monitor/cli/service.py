@@ -7,20 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
-from monitor.cli.app import emit, open_store, output, settings
+from monitor.cli.app import emit, format_option, open_store, output, settings
 from monitor.errors import MonitorError
 
 
 @click.command()
 @click.option("--once", is_flag=True, help="Run every watch group's cycle once, print what it did, and exit.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "markdown", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format of --once.",
-)
+@format_option
 @click.pass_context
 def run(ctx: click.Context, once: bool, fmt: str) -> None:
     """Run the monitor: every watch group's cycle on its schedule.
