@@ -86,6 +86,45 @@ class DaemonSettings:
 
 
 @dataclass(frozen=True)
+class Digest:
+    """Collect a route's events and send one message per period."""
+
+    period: str  # hourly | daily | weekly
+    at: str = "08:00"  # HH:MM, UTC (the minute only, for hourly)
+    weekday: str = "mon"  # for weekly
+
+
+@dataclass(frozen=True)
+class Route:
+    """Who hears what: Apprise URLs (or tags of an Apprise config file) and the
+    rules that select the changes they get."""
+
+    name: str
+    urls: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    watches: tuple[str, ...] = ()  # watch group names; empty: every group
+    trials: tuple[str, ...] = ()  # NCT ids; empty: every trial
+    categories: tuple[str, ...] = ()  # empty: every category
+    min_severity: str = "minor"
+    digest: Digest | None = None
+    format: str | None = None  # text | markdown | html; default by the URL's kind
+
+
+@dataclass(frozen=True)
+class NotificationSettings:
+    routes: tuple[Route, ...] = ()
+    apprise_config: str | None = None
+    templates: str | None = None  # a folder of templates that override the built-in ones
+    max_age_hours: float = 48.0  # retry a failing delivery this long, then mark it failed
+
+    def route(self, name: str) -> Route:
+        for route in self.routes:
+            if route.name == name:
+                return route
+        raise ConfigError(f"no route named {name!r} (routes: {', '.join(r.name for r in self.routes) or 'none'})")
+
+
+@dataclass(frozen=True)
 class Settings:
     path: str | None = None
     database: str = "sqlite:///monitor.db"
@@ -94,7 +133,7 @@ class Settings:
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     schedule: Schedule = field(default_factory=lambda: parse_schedule(DEFAULT_SCHEDULE))
     watches: tuple[WatchGroup, ...] = ()
-    notifications: dict[str, Any] = field(default_factory=dict)
+    notifications: NotificationSettings = field(default_factory=NotificationSettings)
 
     def group(self, name: str) -> WatchGroup:
         for group in self.watches:
@@ -224,6 +263,7 @@ class _Reader:
         )
         defaults = Settings()
         schedule = self.schedule(top.get("schedule"), "schedule") or defaults.schedule
+        watches = self.watches(top.get("watches"), schedule)
         settings = Settings(
             path=str(self.path),
             database=self.string(top.get("database"), "database") or defaults.database,
@@ -231,8 +271,8 @@ class _Reader:
             ctgov=self.ctgov(top.get("ctgov")),
             daemon=self.daemon(top.get("daemon")),
             schedule=schedule,
-            watches=self.watches(top.get("watches"), schedule),
-            notifications=self.notifications(top.get("notifications")),
+            watches=watches,
+            notifications=self.notifications(top.get("notifications"), watches),
         )
         if self.problems:
             more = f" (and {len(self.problems) - 1} more: run `monitor config check`)" if len(self.problems) > 1 else ""
@@ -418,13 +458,123 @@ class _Reader:
             groups.append(WatchGroup(name, schedule, tuple(trials), tuple(queries), tuple(snapshots)))
         return tuple(groups)
 
-    def notifications(self, node) -> dict[str, Any]:
-        found = self.mapping(node, "notifications", {"routes", "apprise_config"})
-        routes = found.get("routes")
-        if routes is not None and not isinstance(routes, yaml.SequenceNode):
-            self.fail(routes, "notifications.routes", "should be a list of routes")
-            return {}
-        return {"routes": yaml.safe_load(yaml.serialize(routes)) if routes is not None else []}
+    def notifications(self, node, groups: tuple[WatchGroup, ...]) -> NotificationSettings:
+        found = self.mapping(node, "notifications", {"routes", "apprise_config", "templates", "max_age_hours"})
+        d = NotificationSettings()
+        apprise_config = self.string(found.get("apprise_config"), "notifications.apprise_config")
+        templates = self.string(found.get("templates"), "notifications.templates")
+        if templates and not Path(templates).is_dir():
+            self.fail(found.get("templates"), "notifications.templates", f"{templates!r} is not a folder")
+        max_age = self.number(found.get("max_age_hours"), "notifications.max_age_hours", d.max_age_hours, minimum=1)
+        node = found.get("routes")
+        if node is None:
+            return NotificationSettings((), apprise_config, templates, max_age)
+        if not isinstance(node, yaml.SequenceNode):
+            self.fail(node, "notifications.routes", "should be a list of routes")
+            return NotificationSettings((), apprise_config, templates, max_age)
+        routes: list[Route] = []
+        names = {g.name for g in groups}
+        for i, item in enumerate(node.value):
+            route = self.route(item, f"notifications.routes[{i}]", names, apprise_config, {r.name for r in routes})
+            if route:
+                routes.append(route)
+        return NotificationSettings(tuple(routes), apprise_config, templates, max_age)
+
+    def route(self, item, where: str, groups: set[str], apprise_config: str | None, taken: set[str]) -> Route | None:
+        from monitor.model import Category
+
+        problems_before = len(self.problems)
+        found = self.mapping(
+            item,
+            where,
+            {
+                "name",
+                "urls",
+                "tags",
+                "watches",
+                "trials",
+                "categories",
+                "min_severity",
+                "digest",
+                "at",
+                "weekday",
+                "format",
+            },
+        )
+        name = self.string(found.get("name"), f"{where}.name")
+        if not name:
+            self.fail(item, where, "needs a name")
+            return None
+        if name in taken:
+            self.fail(found.get("name"), f"{where}.name", f"{name!r} is used by an earlier route")
+        urls = []
+        for j, (url, url_node) in enumerate(self.strings(found.get("urls"), f"{where}.urls")):
+            expanded = os.path.expandvars(url)
+            if "$" in expanded:
+                self.fail(url_node, f"{where}.urls[{j}]", "names an environment variable that is not set")
+                continue
+            from monitor.notify import is_apprise_url
+
+            if not is_apprise_url(expanded):
+                self.fail(url_node, f"{where}.urls[{j}]", "is not a URL Apprise can send to")
+                continue
+            urls.append(expanded)
+        tags = [t for t, _ in self.strings(found.get("tags"), f"{where}.tags")]
+        if tags and not apprise_config:
+            self.fail(
+                found.get("tags"), f"{where}.tags", "tags need notifications.apprise_config (an Apprise config file)"
+            )
+        if not urls and not tags and len(self.problems) == problems_before:
+            self.fail(item, where, "sends nowhere: give it urls (Apprise URLs) or tags")
+        watches = []
+        for j, (group, group_node) in enumerate(self.strings(found.get("watches"), f"{where}.watches")):
+            if group in groups:
+                watches.append(group)
+            else:
+                self.fail(group_node, f"{where}.watches[{j}]", f"{group!r} is not a watch group's name")
+        trials = []
+        for j, (trial, trial_node) in enumerate(self.strings(found.get("trials"), f"{where}.trials")):
+            if NCT_ID.fullmatch(trial.strip().upper()):
+                trials.append(trial.strip().upper())
+            else:
+                self.fail(trial_node, f"{where}.trials[{j}]", f"{trial!r} is not an NCT id (NCT followed by 8 digits)")
+        vocabulary = [c.value for c in Category]
+        categories = []
+        for j, (category, category_node) in enumerate(self.strings(found.get("categories"), f"{where}.categories")):
+            if category in vocabulary:
+                categories.append(category)
+            else:
+                self.fail(
+                    category_node,
+                    f"{where}.categories[{j}]",
+                    f"{category!r} is not a category (one of: {', '.join(vocabulary)})",
+                )
+        severity = self.string(found.get("min_severity"), f"{where}.min_severity") or "minor"
+        if severity not in ("minor", "major"):
+            self.fail(found.get("min_severity"), f"{where}.min_severity", f"{severity!r} should be minor or major")
+        digest = None
+        period = self.string(found.get("digest"), f"{where}.digest")
+        if period:
+            at = self.string(found.get("at"), f"{where}.at") or ("00" if period == "hourly" else "08:00")
+            weekday = (self.string(found.get("weekday"), f"{where}.weekday") or "mon").lower()[:3]
+            if period not in ("hourly", "daily", "weekly"):
+                self.fail(found.get("digest"), f"{where}.digest", f"{period!r} should be hourly, daily or weekly")
+            elif not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d" if period != "hourly" else r"[0-5]?\d", at):
+                self.fail(
+                    found.get("at"),
+                    f"{where}.at",
+                    f"{at!r} should be HH:MM" + (" (for hourly: MM)" if period == "hourly" else ""),
+                )
+            elif weekday not in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"):
+                self.fail(found.get("weekday"), f"{where}.weekday", f"{weekday!r} should be a day of the week")
+            else:
+                digest = Digest(period, at, weekday)
+        fmt = self.string(found.get("format"), f"{where}.format")
+        if fmt and fmt not in ("text", "markdown", "html"):
+            self.fail(found.get("format"), f"{where}.format", f"{fmt!r} should be text, markdown or html")
+        return Route(
+            name, tuple(urls), tuple(tags), tuple(watches), tuple(trials), tuple(categories), severity, digest, fmt
+        )
 
 
 def _join(where: str, key: str) -> str:
@@ -460,5 +610,28 @@ def effective(settings: Settings) -> dict[str, Any]:
             }
             for g in settings.watches
         ],
-        "notifications": {"routes": [mask_secrets(str(r)) for r in settings.notifications.get("routes", [])]},
+        "notifications": {
+            "apprise_config": settings.notifications.apprise_config,
+            "templates": settings.notifications.templates,
+            "max_age_hours": settings.notifications.max_age_hours,
+            "routes": [_route_shown(r) for r in settings.notifications.routes],
+        },
     }
+
+
+def _route_shown(route: Route) -> dict[str, Any]:
+    from monitor.notify import private_url
+
+    shown = {
+        "name": route.name,
+        "urls": [private_url(u) for u in route.urls],
+        "tags": list(route.tags),
+        "watches": list(route.watches),
+        "trials": list(route.trials),
+        "categories": list(route.categories),
+        "min_severity": route.min_severity,
+        "format": route.format,
+    }
+    if route.digest:
+        shown["digest"] = {"period": route.digest.period, "at": route.digest.at, "weekday": route.digest.weekday}
+    return shown

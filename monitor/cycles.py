@@ -19,7 +19,8 @@ from monitor.config import Settings, WatchGroup
 from monitor.errors import MonitorError
 from monitor.live import Live
 from monitor.model import Change
-from monitor.pipeline import Clock, Result, load, utc_now
+from monitor.pipeline import Clock, Result, Routes, load, utc_now
+from monitor.routing import router_for
 from monitor.store import Store
 
 log = logging.getLogger(__name__)
@@ -49,12 +50,35 @@ class GroupOutcome:
         )
 
 
-def make_live(store: Store, settings: Settings, now: Clock = utc_now, should_stop=lambda: False, progress=None) -> Live:
+def make_live(
+    store: Store,
+    settings: Settings,
+    now: Clock = utc_now,
+    should_stop=lambda: False,
+    progress=None,
+    group: str | None = None,
+) -> Live:
     from monitor.sources.ctgov import CtgovClient, Politeness
 
     politeness = Politeness(rate=settings.ctgov.rate, retries=settings.ctgov.retries, timeout=settings.ctgov.timeout)
     client = CtgovClient(settings.ctgov.base_url, politeness=politeness)
-    return Live(store, client, SnapshotArchive(settings.snapshots), now=now, progress=progress, should_stop=should_stop)
+    return Live(
+        store,
+        client,
+        SnapshotArchive(settings.snapshots),
+        now=now,
+        progress=progress,
+        should_stop=should_stop,
+        routes=routes_for(store, settings, group),
+    )
+
+
+def routes_for(store: Store, settings: Settings, group: str | None = None) -> Routes | None:
+    """Which routes hear of a trial's changes, found by ``group``; None without routes."""
+    if not settings.notifications.routes:
+        return None
+    router = router_for(settings, lambda query: (store.members(query) or {}).keys())
+    return lambda key, changes: router.routes_for(key, changes, group)
 
 
 def run_group(
@@ -69,7 +93,7 @@ def run_group(
     started = time.perf_counter()
     try:
         if group.snapshots:
-            results = load(store, list(group.snapshots), now)
+            results = load(store, list(group.snapshots), now, routes_for(store, settings, group.name))
             outcome.results += results
             outcome.fetched += len(results)
         if group.trials or group.queries:
@@ -78,6 +102,12 @@ def run_group(
         outcome.failed += 1
         outcome.complete = False
         outcome.problems.append(f"{group.name}: {exc.message}")
+    if settings.notifications.routes:
+        from monitor.notify import Notifier
+
+        sent = Notifier(store, settings, now=now).send_due()
+        outcome.notified = sent.sent
+        outcome.problems += sent.problems
     outcome.seconds = time.perf_counter() - started
     stamp = now().isoformat()
     store.set_state(f"group.{group.name}.last_run", stamp)
@@ -92,7 +122,7 @@ def _run_ctgov(store, settings, group, now, should_stop, outcome: GroupOutcome) 
             store.set_backfill(key, "pending")
     for query in group.queries:
         store.add_watch("query", query, now())
-    live = make_live(store, settings, now, should_stop)
+    live = make_live(store, settings, now, should_stop, group=group.name)
     try:
         report = live.cycle(
             full_refresh_days=settings.ctgov.full_refresh_days,

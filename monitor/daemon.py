@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 LOCK = "daemon.lock"
 HEARTBEAT_SECONDS = 10
+NOTIFY_SECONDS = 30
 STALE_AFTER = timedelta(seconds=6 * HEARTBEAT_SECONDS)
 
 
@@ -134,6 +135,7 @@ class Daemon:
             self.scheduler = make_scheduler(self.settings.daemon)
             self._schedule(first_run=self.now())
             self.scheduler.add_job(self.lock.beat, "interval", seconds=HEARTBEAT_SECONDS, id="heartbeat")
+            self.scheduler.add_job(self._notify, "interval", seconds=NOTIFY_SECONDS, id="notify")
             self.scheduler.start()
             groups = ", ".join(f"{g.name} ({g.schedule.text})" for g in self.settings.watches) or "none"
             log.info("daemon started: pid=%s groups=%s", os.getpid(), groups)
@@ -202,6 +204,17 @@ class Daemon:
             with self.idle:
                 self.running.discard(name)
                 self.idle.notify_all()
+
+    def _notify(self) -> None:
+        """Retries and digests between cycles."""
+        if not self.settings.notifications.routes or self.stopping.is_set():
+            return
+        from monitor.notify import Notifier
+
+        try:
+            Notifier(self.store, self.settings, now=self.now).send_due()
+        except Exception:  # never take the daemon down
+            log.exception("sending notifications failed unexpectedly; they are tried again")
 
     def _shutdown(self) -> None:
         log.info("stopping: waiting for %d cycle(s) in flight", len(self.running))

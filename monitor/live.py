@@ -32,7 +32,7 @@ from monitor.classify import diff_records
 from monitor.diff import fingerprint
 from monitor.errors import MonitorError, NotFoundError, SourceError
 from monitor.model import Category, Change, ChangeKind, Severity
-from monitor.pipeline import Clock, Result, as_new_version, ingest, utc_now
+from monitor.pipeline import Clock, Result, Routes, as_new_version, ingest, utc_now
 from monitor.sources.ctgov import CtgovClient
 from monitor.sources.files import Payload, Snapshot
 from monitor.store import NewVersion, Store
@@ -72,8 +72,10 @@ class Live:
         now: Clock = utc_now,
         progress: Progress | None = None,
         should_stop: Callable[[], bool] = lambda: False,
+        routes: Routes | None = None,
     ) -> None:
         self.store, self.client, self.archive, self.now = store, client, archive, now
+        self.routes = routes
         self.progress = progress or (lambda what, n: None)
         self.should_stop = should_stop
 
@@ -113,7 +115,7 @@ class Live:
         try:
             if self.archive:
                 self.archive.put(key, snapshot.record.last_update_posted, snapshot.raw, snapshot.raw_hash)
-            result = ingest(self.store, snapshot, self.now)
+            result = ingest(self.store, snapshot, self.now, self.routes)
             self.store.mark_seen(key, snapshot.record.last_update_posted)
             self.store.clear_error(key)
         except MonitorError as exc:
@@ -205,7 +207,8 @@ class Live:
             left = [k for k in before if k not in hits]
             events = [(k, _membership(target, ChangeKind.ADDED, hits[k].title, hits[k].status)) for k in entered]
             events += [(k, _membership(target, ChangeKind.REMOVED, *before[k])) for k in left]
-        self.store.update_members(target, [(k, hits[k].title, hits[k].status) for k in entered], left, events, now)
+        routed = [(key, event, self.routes(key, [event]) if self.routes else []) for key, event in events]
+        self.store.update_members(target, [(k, hits[k].title, hits[k].status) for k in entered], left, routed, now)
         for key in entered:
             if self.store.latest_head(key) is None and self.store.backfill_state(key) is None:
                 self.store.set_backfill(key, "pending")

@@ -54,9 +54,13 @@ class Result:
     note: str | None = None
 
 
-def ingest(store: Store, snapshot: Snapshot, now: Clock = utc_now) -> Result:
+Routes = Callable[[str, list[Change]], list[str]]  # (trial, changes) -> the routes that hear of them
+
+
+def ingest(store: Store, snapshot: Snapshot, now: Clock = utc_now, routes: Routes | None = None) -> Result:
     """Store ``snapshot`` as a new version of its trial when it differs from
-    every stored version, with the changes against the latest one."""
+    every stored version, with the changes against the latest one and, when
+    ``routes`` is given, their deliveries (the outbox), in one transaction."""
     record = snapshot.record
     head = store.latest_head(record.key)
     content_hash = fingerprint(record)
@@ -65,7 +69,8 @@ def ingest(store: Store, snapshot: Snapshot, now: Clock = utc_now) -> Result:
         return Result(record.key, record.title, status, version, snapshot.origin, tuple(changes), note)
 
     def store_as(number: int, changes) -> int:
-        return store.add_version(as_new_version(snapshot, content_hash, now(), changes), number)
+        deliveries = routes(record.key, list(changes)) if routes and changes else []
+        return store.add_version(as_new_version(snapshot, content_hash, now(), changes), number, deliveries)
 
     if head is None:
         return result("new", store_as(1, ()))
@@ -116,7 +121,9 @@ def _collect(step, items) -> list:
     return done
 
 
-def load(store: Store, paths: Iterable[str | Path] | list[Payload], now: Clock = utc_now) -> list[Result]:
+def load(
+    store: Store, paths: Iterable[str | Path] | list[Payload], now: Clock = utc_now, routes: Routes | None = None
+) -> list[Result]:
     """Load snapshot files and folders (or payloads already read) into the store.
 
     A payload whose exact text is already stored is unchanged without being
@@ -141,7 +148,7 @@ def load(store: Store, paths: Iterable[str | Path] | list[Payload], now: Clock =
     ]
     snapshots = _collect(Payload.snapshot, [p for p in payloads if p.raw_hash not in stored])
     ordered = sorted(enumerate(snapshots), key=lambda p: (p[1].record.key, p[1].record.last_update_posted or "", p[0]))
-    results += [ingest(store, snapshot, now) for _, snapshot in ordered]
+    results += [ingest(store, snapshot, now, routes) for _, snapshot in ordered]
     return sorted(results, key=lambda r: r.key)
 
 

@@ -133,6 +133,13 @@ def open_store(ctx: click.Context, create: bool = True):
     return Store.open(settings(ctx).database, create=create)
 
 
+def routes(ctx: click.Context, store):
+    """Which routes hear of changes this command finds (None without routes)."""
+    from monitor.cycles import routes_for
+
+    return routes_for(store, settings(ctx))
+
+
 def live_source(ctx: click.Context, create: bool = True, progress=None):
     from monitor.cycles import make_live
 

@@ -6,7 +6,16 @@ from pathlib import Path
 
 import click
 
-from monitor.cli.app import EXIT_CHANGES, cli, exit_code_option, format_option, live_source, open_store, output
+from monitor.cli.app import (
+    EXIT_CHANGES,
+    cli,
+    exit_code_option,
+    format_option,
+    live_source,
+    open_store,
+    output,
+    routes,
+)
 
 
 @cli.command()
@@ -25,7 +34,8 @@ def load(ctx: click.Context, paths: tuple[str, ...], fmt: str, exit_code: bool) 
     from monitor.pipeline import read_payloads
 
     payloads = read_payloads(paths)  # a bad file fails before the database is created or touched
-    results = load_payloads(open_store(ctx), payloads)
+    store = open_store(ctx)
+    results = load_payloads(store, payloads, routes=routes(ctx, store))
     output("results", fmt, results)
     if exit_code and any(r.status == "changed" for r in results):
         ctx.exit(EXIT_CHANGES)

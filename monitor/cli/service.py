@@ -116,7 +116,7 @@ def status(ctx: click.Context, health: bool, fmt: str) -> None:
         "trials_stored": store.counts()["trials"],
         "trials_watched": len(watched),
         "changes_24h": {"total": total, "major": major},
-        "deliveries": {"pending": 0, "failed": 0},
+        "deliveries": {k: v for k, v in store.delivery_counts().items() if k != "sent"},
         "trial_errors": [
             {"trial": k, "error": e, "at": a.isoformat() if a else None} for k, e, a in store.trial_errors()[:10]
         ],

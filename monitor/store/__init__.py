@@ -16,12 +16,13 @@ the daemon can use the same file.
 from __future__ import annotations
 
 from monitor.store.database import BUSY_TIMEOUT_MS, DEFAULT_DB, database_url, open_engine
+from monitor.store.deliveries import Delivery, DeliveryStore, Event
 from monitor.store.schema import metadata
 from monitor.store.versions import NewVersion, StoredVersion, VersionHead
-from monitor.store.watches import Watch, WatchStore
+from monitor.store.watches import Watch
 
 
-class Store(WatchStore):
+class Store(DeliveryStore):
     """Trials, versions, changes and watches in one SQLAlchemy database."""
 
     @classmethod
@@ -32,6 +33,8 @@ class Store(WatchStore):
 __all__ = [
     "BUSY_TIMEOUT_MS",
     "DEFAULT_DB",
+    "Delivery",
+    "Event",
     "NewVersion",
     "Store",
     "StoredVersion",

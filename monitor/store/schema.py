@@ -89,3 +89,20 @@ source_state = Table(
     Column("key", String(64), primary_key=True),
     Column("value", Text),
 )
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    # The transactional outbox: one row per (event, route), written in the transaction that stores the event.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("route", String(64), nullable=False),
+    Column("event", String(32), nullable=False),  # "v:<version id>" or "c:<change id>" (a saved-search event)
+    Column("trial_key", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(8), nullable=False, default="pending", index=True),  # pending | sent | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("last_error", Text),
+    Column("sent_at", DateTime(timezone=True)),
+    UniqueConstraint("route", "event", name="uq_deliveries_route_event"),
+)

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from monitor.errors import NotFoundError, StoreError
 from monitor.model import Change, TrialRecord
 from monitor.store.database import Database, reason
-from monitor.store.schema import changes, metadata, trials, versions
+from monitor.store.schema import changes, deliveries, metadata, trials, versions
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,7 @@ class VersionStore(Database):
 
     # --- writing ------------------------------------------------------------------
 
-    def add_version(self, new: NewVersion, number: int) -> int:
+    def add_version(self, new: NewVersion, number: int, routes: list[str] | tuple[str, ...] = ()) -> int:
         """Store ``new`` as version ``number`` of its trial, with its changes, in
         one transaction.
 
@@ -177,7 +177,8 @@ class VersionStore(Database):
                     )
                 else:
                     conn.execute(trials.update().where(trials.c.key == key).values(title=new.record.title))
-                self._insert_version(conn, new, number)
+                version_id = self._insert_version(conn, new, number)
+                self._insert_deliveries(conn, routes, f"v:{version_id}", key, new.loaded_at)
         except IntegrityError as exc:
             raise StoreError(
                 f"{key}: another process stored a version at the same time; nothing was written, try again"
@@ -215,7 +216,26 @@ class VersionStore(Database):
             raise StoreError(f"{key}: the database refused the backfill: {reason(exc)}") from exc
         return shift
 
-    def _insert_version(self, conn, new: NewVersion, number: int) -> None:
+    def _insert_deliveries(self, conn, routes, event: str, key: str, at: datetime) -> None:
+        """The outbox rows of one event: written in the event's own transaction."""
+        if routes:
+            conn.execute(
+                insert(deliveries),
+                [
+                    {
+                        "route": route,
+                        "event": event,
+                        "trial_key": key,
+                        "created_at": at,
+                        "status": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": at,
+                    }
+                    for route in routes
+                ],
+            )
+
+    def _insert_version(self, conn, new: NewVersion, number: int) -> int:
         version_id = conn.execute(
             insert(versions).values(
                 trial_key=new.record.key,
@@ -231,6 +251,7 @@ class VersionStore(Database):
             )
         ).inserted_primary_key[0]
         self._insert_changes(conn, version_id, new.record.key, new.loaded_at, new.changes)
+        return version_id
 
     def _insert_changes(self, conn, version_id: int | None, key: str, at: datetime, found) -> None:
         if found:
@@ -241,6 +262,12 @@ class VersionStore(Database):
                     for i, c in enumerate(found)
                 ],
             )
+
+    def _insert_event(self, conn, key: str, at: datetime, event: Change) -> int:
+        """A change that belongs to no version; its id."""
+        return conn.execute(
+            insert(changes).values(version_id=None, trial_key=key, position=0, detected_at=at, **_change_row(event))
+        ).inserted_primary_key[0]
 
     def _version(self, conn, row, with_changes: bool) -> StoredVersion:
         found: tuple[Change, ...] = ()

@@ -87,10 +87,11 @@ class WatchStore(VersionStore):
         target: str,
         entered: list[tuple[str, str | None, str | None]],
         left: list[str],
-        events: list[tuple[str, Change]],
+        events: list[tuple[str, Change, list[str]]],
         now: datetime,
     ) -> None:
-        """Trials entering and leaving a saved search, with their events, in one transaction."""
+        """Trials entering and leaving a saved search, with their events and the
+        events' deliveries (``(trial, event, routes)``), in one transaction."""
         with self.engine.begin() as conn:
             watch_id = conn.execute(
                 select(watches.c.id).where((watches.c.kind == "query") & (watches.c.target == target))
@@ -109,8 +110,9 @@ class WatchStore(VersionStore):
                         for key, title, status in entered
                     ],
                 )
-            for key, event in events:
-                self._insert_changes(conn, None, key, now, [event])  # an event of no version
+            for key, event, routes in events:
+                change_id = self._insert_event(conn, key, now, event)
+                self._insert_deliveries(conn, routes, f"c:{change_id}", key, now)
             self._put_state(conn, f"query.{watch_id}.baseline", now.isoformat())
 
     # --- per-trial and per-source state -------------------------------------------------

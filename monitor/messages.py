@@ -1,0 +1,219 @@
+"""Change lists -> notification messages in plain text, Markdown or HTML (pure).
+
+Every message is made from the same context: the trial's id and title, a
+one-line headline ("NCT05935098 terminated; enrollment 263 ESTIMATED -> 99
+ACTUAL"), then each change's summary, grouped by category, most severe first;
+criteria changes as added and removed lines; links to the registry record and
+its history.  A long run of site changes is summed up, then listed in part.
+
+The templates are Jinja2 files in ``monitor/templates``; a folder named by
+``notifications.templates`` overrides any of them by name.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from monitor.model import Category, Change, ChangeKind, Severity
+
+FORMATS = ("text", "markdown", "html")
+SUFFIX = {"text": "txt", "markdown": "md", "html": "html"}
+MAX_ITEMS = 12  # changes of one category listed in full; more are summed up
+REGISTRY = "https://clinicaltrials.gov/study/"
+
+
+@dataclass(frozen=True)
+class Message:
+    title: str
+    body: str
+    format: str
+
+
+# --- the headline ------------------------------------------------------------------------
+
+
+def headline(changes: list[Change]) -> str:
+    """A few words for the most important changes: ``terminated; enrollment 263 ESTIMATED -> 99 ACTUAL``."""
+    phrases: list[str] = []
+    by_category: dict[Category, list[Change]] = {}
+    for change in sorted(changes, key=lambda c: (c.severity != Severity.MAJOR, list(Category).index(c.category))):
+        by_category.setdefault(change.category, []).append(change)
+    for category, group in by_category.items():
+        phrases.extend(_phrases(category, group))
+    shown = phrases[:3]
+    more = len(phrases) - len(shown)
+    return "; ".join(shown) + (f"; +{more} more" if more > 0 else "") if shown else "no changes"
+
+
+def _phrases(category: Category, group: list[Change]) -> list[str]:
+    if category == Category.STATUS:
+        status = [c for c in group if c.field == "overall_status" and c.new]
+        phrases = [_status_phrase(str(c.new)) for c in status]
+        return phrases + ([f"{len(group) - len(status)} status change(s)"] if len(group) > len(status) else [])
+    if category == Category.ENROLLMENT:
+        c = group[0]
+        old, new = c.old or {}, c.new or {}
+        old_side = f"{old.get('count')} {(old.get('type') or '').lower()}".strip()
+        new_side = f"{new.get('count')} {(new.get('type') or '').lower()}".strip()
+        return [f"enrollment {old_side} -> {new_side}"]
+    if category == Category.DATES:
+        return [c.summary.split(":")[0][:1].lower() + c.summary.split(":")[0][1:] for c in group]
+    if category == Category.MEMBERSHIP:
+        return [c.summary.split(":")[0][:1].lower() + c.summary.split(":")[0][1:] for c in group]
+    noun = {Category.LOCATIONS: "site", Category.ELIGIBILITY: "eligibility", Category.OUTCOMES: "outcome"}.get(
+        category, category.value.replace("_", " ")
+    )
+    return [f"{len(group)} {noun} change{'s' if len(group) != 1 else ''}"]
+
+
+# --- the context -------------------------------------------------------------------------
+
+
+_BARE_STATUSES = {"TERMINATED", "COMPLETED", "WITHDRAWN", "SUSPENDED", "UNKNOWN", "WITHHELD"}
+
+
+def _status_phrase(status: str) -> str:
+    """``terminated``, ``now recruiting``."""
+    words = status.lower().replace("_", " ").replace("active not", "active, not")
+    return words if status in _BARE_STATUSES else f"now {words}"
+
+
+def _criterion_lines(change: Change) -> list[tuple[str, str]]:
+    if change.change == ChangeKind.ADDED:
+        return [("+", str(change.new))]
+    if change.change == ChangeKind.REMOVED:
+        return [("-", str(change.old))]
+    return [("-", str(change.old)), ("+", str(change.new))]
+
+
+def _site_summary(group: list[Change]) -> str:
+    kinds = Counter()
+    for c in group:
+        if c.change == ChangeKind.MODIFIED and c.old and c.new:
+            kinds[f"{c.old.get('status') or 'no status'} -> {c.new.get('status') or 'no status'}"] += 1
+        else:
+            kinds[f"{c.change.value}"] += 1
+    return f"{len(group)} site changes: " + ", ".join(f"{n} {what}" for what, n in kinds.most_common())
+
+
+def sections(changes: list[Change]) -> list[dict[str, Any]]:
+    """Changes grouped by category, most severe first, long runs summed up."""
+    order = sorted(changes, key=lambda c: (c.severity != Severity.MAJOR, list(Category).index(c.category)))
+    grouped: dict[Category, list[Change]] = {}
+    for change in order:
+        grouped.setdefault(change.category, []).append(change)
+    out = []
+    for category, group in grouped.items():
+        section: dict[str, Any] = {
+            "category": category.value,
+            "major": any(c.severity == Severity.MAJOR for c in group),
+            "items": [],
+            "summary": None,
+            "more": 0,
+        }
+        shown = group
+        if len(group) > MAX_ITEMS:
+            section["summary"] = (
+                _site_summary(group)
+                if category == Category.LOCATIONS
+                else (f"{len(group)} {category.value.replace('_', ' ')} changes")
+            )
+            shown, section["more"] = group[: MAX_ITEMS - 2], len(group) - (MAX_ITEMS - 2)
+        for change in shown:
+            criterion = change.field in ("eligibility.inclusion", "eligibility.exclusion")
+            section["items"].append(
+                {
+                    "summary": change.summary,
+                    "severity": change.severity.value,
+                    "lines": _criterion_lines(change) if criterion else [],
+                    "label": ("Inclusion" if change.field.endswith("inclusion") else "Exclusion")
+                    + " criterion "
+                    + {"added": "added", "removed": "removed", "modified": "reworded"}[change.change.value]
+                    if criterion
+                    else None,
+                }
+            )
+        out.append(section)
+    return out
+
+
+def trial_context(
+    key: str, title: str, changes: list[Change], version: int | None = None, previous: int | None = None
+) -> dict[str, Any]:
+    nct = key if key.startswith("NCT") else None
+    return {
+        "key": key,
+        "title": title,
+        "headline": f"{key} {headline(changes)}",
+        "version": version,
+        "previous": previous,
+        "count": len(changes),
+        "major": sum(1 for c in changes if c.severity == Severity.MAJOR),
+        "sections": sections(changes),
+        "record_url": f"{REGISTRY}{nct}" if nct else None,
+        "history_url": f"{REGISTRY}{nct}?tab=history" if nct else None,
+    }
+
+
+# --- rendering ---------------------------------------------------------------------------
+
+
+@cache
+def _environment(templates: str | None):
+    from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, StrictUndefined
+
+    loaders = [FileSystemLoader(templates)] if templates else []
+    loaders.append(PackageLoader("monitor", "templates"))
+    return Environment(
+        loader=ChoiceLoader(loaders),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+        autoescape=False,
+    )
+
+
+def _render(name: str, fmt: str, context: dict[str, Any], templates: str | None) -> str:
+    env = _environment(templates)
+    template = env.get_template(f"{name}.{SUFFIX[fmt]}.j2")
+    if fmt == "html":
+        from markupsafe import escape
+
+        context = {**context, "e": escape}
+    return template.render(**context).strip() + "\n"
+
+
+def event_message(
+    key: str,
+    title: str,
+    changes: list[Change],
+    fmt: str,
+    version: int | None = None,
+    previous: int | None = None,
+    templates: str | None = None,
+) -> Message:
+    context = trial_context(key, title, changes, version, previous)
+    return Message(context["headline"], _render("event", fmt, context, templates), fmt)
+
+
+def digest_message(
+    route: str, period: str, trials: list[dict[str, Any]], fmt: str, templates: str | None = None
+) -> Message:
+    """``trials``: :func:`trial_context` values, one per trial, most severe first."""
+    ordered = sorted(trials, key=lambda t: (-t["major"], -t["count"], t["key"]))
+    total = sum(t["count"] for t in ordered)
+    title = (
+        f"registry-monitor {period} digest: {total} change{'s' if total != 1 else ''} in "
+        f"{len(ordered)} trial{'s' if len(ordered) != 1 else ''}"
+    )
+    context = {"route": route, "period": period, "title": title, "trials": ordered, "total": total}
+    return Message(title, _render("digest", fmt, context, templates), fmt)
+
+
+def template_names() -> list[str]:
+    return sorted(p.name for p in (Path(__file__).parent / "templates").glob("*.j2"))

@@ -1,0 +1,311 @@
+"""Sending notifications (the only module that imports apprise).
+
+:class:`Notifier` works through the delivery ledger: each due ``(event, route)``
+row is rendered for the route's channel and handed to Apprise; the row is marked
+sent only when Apprise reports success.  A failed send is retried with backoff
+(1, 2, 4 ... minutes, at most an hour) across restarts, until the row is older
+than ``notifications.max_age_hours``; then it is marked failed and shown by
+``monitor status`` and ``monitor deliveries --failed``.  Digest routes collect
+their rows and send one message per period.
+
+Delivery is a returned value, never an exception.  Apprise URLs carry tokens
+and passwords: only their private form (:func:`private_url`) is ever shown.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from monitor.config import Route, Settings
+from monitor.messages import Message, digest_message, event_message, trial_context
+from monitor.pipeline import Clock, utc_now
+from monitor.routing import for_route
+from monitor.store import Store
+
+log = logging.getLogger(__name__)
+
+MARKDOWN_SCHEMES = {
+    "slack",
+    "discord",
+    "msteams",
+    "mattermost",
+    "rocket",
+    "rockets",
+    "matrix",
+    "matrixs",
+    "tgram",
+    "zulip",
+    "gchat",
+    "ntfy",
+    "ntfys",
+    "revolt",
+    "guilded",
+}
+HTML_SCHEMES = {"mailto", "mailtos"}
+BACKOFF_START = timedelta(minutes=1)
+BACKOFF_MAX = timedelta(hours=1)
+
+
+def is_apprise_url(url: str) -> bool:
+    import apprise
+
+    return apprise.Apprise().add(url)
+
+
+def private_url(url: str) -> str:
+    """The URL with its secrets hidden, as Apprise's privacy mode shows it."""
+    import apprise
+
+    bundle = apprise.Apprise()
+    if not bundle.add(url):
+        return url.split("://")[0] + "://***"
+    return next(iter(bundle)).url(privacy=True)
+
+
+def format_for(route: Route) -> str:
+    if route.format:
+        return route.format
+    schemes = {u.split("://")[0].lower() for u in route.urls}
+    if schemes and schemes <= HTML_SCHEMES:
+        return "html"
+    if schemes and schemes <= MARKDOWN_SCHEMES:
+        return "markdown"
+    return "text" if schemes else "markdown"
+
+
+@dataclass(frozen=True)
+class Sent:
+    ok: bool
+    error: str | None = None
+
+
+class AppriseChannel:
+    """Sends a message to a route's Apprise URLs (or its tags in the Apprise config file)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def send(self, route: Route, message: Message) -> Sent:
+        import apprise
+
+        bundle = apprise.Apprise(asset=apprise.AppriseAsset(storage_mode="memory"))
+        for url in route.urls:
+            bundle.add(url)
+        if route.tags and self.settings.notifications.apprise_config:
+            config = apprise.AppriseConfig()
+            config.add(self.settings.notifications.apprise_config)
+            bundle.add(config)
+        body_format = {
+            "text": apprise.NotifyFormat.TEXT,
+            "markdown": apprise.NotifyFormat.MARKDOWN,
+            "html": apprise.NotifyFormat.HTML,
+        }[message.format]
+        errors: list[str] = []
+        handler = _Collect(errors)
+        apprise_log = logging.getLogger("apprise")
+        apprise_log.addHandler(handler)
+        try:
+            ok = bundle.notify(
+                body=message.body,
+                title=message.title,
+                body_format=body_format,
+                tag=list(route.tags) or apprise.common.MATCH_ALL_TAG,
+            )
+        except Exception as exc:  # a channel's bug must not take the sender down
+            ok, errors = False, [f"{exc.__class__.__name__}: {exc}"]
+        finally:
+            apprise_log.removeHandler(handler)
+        if ok:
+            return Sent(True)
+        return Sent(False, _scrub(errors[-1] if errors else "Apprise reported a failure", route))
+
+
+class _Collect(logging.Handler):
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__(logging.WARNING)
+        self.errors = errors
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.errors.append(record.getMessage())
+
+
+def _scrub(text: str, route: Route) -> str:
+    """An error text without the route's URLs or their parts."""
+    for url in route.urls:
+        text = text.replace(url, private_url(url))
+        for part in url.split("://", 1)[-1].replace("@", "/").replace(":", "/").split("/"):
+            if len(part) >= 8:
+                text = text.replace(part, "***")
+    return " ".join(text.split())[:300]
+
+
+@dataclass
+class SendReport:
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+class Notifier:
+    def __init__(self, store: Store, settings: Settings, channel=None, now: Clock = utc_now) -> None:
+        self.store, self.settings, self.now = store, settings, now
+        self.channel = channel or AppriseChannel(settings)
+
+    def send_due(self) -> SendReport:
+        """Send every delivery that is due; digests when their time has come."""
+        report = SendReport()
+        for route in self.settings.notifications.routes:
+            if route.digest:
+                self._digest(route, report)
+            else:
+                for delivery in self.store.due_deliveries(route.name, self.now()):
+                    self._one(route, delivery, report)
+        return report
+
+    def _one(self, route: Route, delivery, report: SendReport) -> None:
+        event = self.store.event(delivery.event)
+        changes = for_route(route, event.changes)
+        if not changes:  # the route's rules changed since: nothing to say
+            self.store.mark_sent([delivery.id], self.now())
+            return
+        version = event.version.number if event.version else None
+        message = event_message(
+            event.trial_key,
+            event.title,
+            changes,
+            format_for(route),
+            version,
+            event.previous,
+            self.settings.notifications.templates,
+        )
+        self._deliver(route, [delivery], message, report)
+
+    def _digest(self, route: Route, report: SendReport) -> None:
+        if not self._digest_due(route):
+            return
+        pending = self.store.due_deliveries(route.name)
+        if not pending:
+            self.store.set_state(f"digest.{route.name}.last", self.now().isoformat())
+            return
+        retry_at = self.store.get_state(f"digest.{route.name}.retry_at")
+        if retry_at and datetime.fromisoformat(retry_at) > self.now():
+            return
+        trials: dict[str, dict] = {}
+        for delivery in pending:
+            event = self.store.event(delivery.event)
+            changes = for_route(route, event.changes)
+            if not changes:
+                continue
+            if event.trial_key in trials:
+                merged = trials[event.trial_key]["_changes"] + changes
+                context = trial_context(event.trial_key, event.title, merged)
+                context["_changes"] = merged
+            else:
+                context = trial_context(event.trial_key, event.title, changes)
+                context["_changes"] = changes
+            trials[event.trial_key] = context
+        if not trials:
+            self.store.mark_sent([d.id for d in pending], self.now())
+            return
+        message = digest_message(
+            route.name,
+            route.digest.period,
+            list(trials.values()),
+            format_for(route),
+            self.settings.notifications.templates,
+        )
+        if self._deliver(route, pending, message, report):
+            self.store.set_state(f"digest.{route.name}.last", self.now().isoformat())
+            self.store.set_state(f"digest.{route.name}.retry_at", "")
+        else:
+            attempts = max(d.attempts for d in pending) + 1
+            self.store.set_state(f"digest.{route.name}.retry_at", (self.now() + _backoff(attempts)).isoformat())
+
+    def _digest_due(self, route: Route) -> bool:
+        """Due once per period: when a period boundary has passed since the
+        last digest (or since the route was first seen)."""
+        last = self.store.get_state(f"digest.{route.name}.last")
+        if not last:
+            self.store.set_state(f"digest.{route.name}.last", self.now().isoformat())
+            return False
+        return datetime.fromisoformat(last) < last_boundary(route, self.now())
+
+    def _deliver(self, route: Route, rows, message: Message, report: SendReport) -> bool:
+        sent = self.channel.send(route, message)
+        ids = [d.id for d in rows]
+        if sent.ok:
+            self.store.mark_sent(ids, self.now())
+            report.sent += len(ids)
+            log.info("notified route=%s trials=%s", route.name, ",".join(sorted({d.trial_key for d in rows})))
+            return True
+        attempts = max(d.attempts for d in rows) + 1
+        give_up = self.now() - timedelta(hours=self.settings.notifications.max_age_hours)
+        failed = self.store.mark_attempt_failed(ids, sent.error or "failed", self.now() + _backoff(attempts), give_up)
+        report.failed += failed
+        report.retrying += len(ids) - failed
+        problem = f"route {route.name}: {sent.error}" + (" (given up)" if failed else " (will retry)")
+        report.problems.append(problem)
+        log.warning("%s", problem)
+        return False
+
+    def test(self, route: Route) -> Sent:
+        """Send a sample message to a route."""
+        from monitor.model import Category, Change, ChangeKind, Severity
+
+        sample = [
+            Change(
+                Category.STATUS,
+                "overall_status",
+                ChangeKind.MODIFIED,
+                "RECRUITING",
+                "TERMINATED",
+                Severity.MAJOR,
+                "Overall status RECRUITING -> TERMINATED",
+            ),
+            Change(
+                Category.ENROLLMENT,
+                "enrollment",
+                ChangeKind.MODIFIED,
+                {"count": 263, "type": "ESTIMATED"},
+                {"count": 99, "type": "ACTUAL"},
+                Severity.MAJOR,
+                "Enrollment lowered: 263 ESTIMATED -> 99 ACTUAL",
+            ),
+        ]
+        message = event_message(
+            "NCT00000000",
+            "A sample trial (a test message from registry-monitor)",
+            sample,
+            format_for(route),
+            2,
+            1,
+            self.settings.notifications.templates,
+        )
+        return self.channel.send(route, message)
+
+
+def _backoff(attempts: int) -> timedelta:
+    return min(BACKOFF_MAX, BACKOFF_START * 2 ** max(0, attempts - 1))
+
+
+_WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def last_boundary(route: Route, now: datetime) -> datetime:
+    """The latest time at or before ``now`` when the route's digest was due (UTC)."""
+    digest = route.digest
+    if digest.period == "hourly":
+        minute = int(digest.at.split(":")[-1])
+        boundary = now.replace(minute=minute, second=0, microsecond=0)
+        return boundary if boundary <= now else boundary - timedelta(hours=1)
+    hour, minute = (int(x) for x in digest.at.split(":"))
+    boundary = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    if boundary > now:
+        boundary -= timedelta(days=1)
+    if digest.period == "weekly":
+        while boundary.weekday() != _WEEKDAYS.index(digest.weekday):
+            boundary -= timedelta(days=1)
+    return boundary

@@ -1,0 +1,135 @@
+"""The delivery ledger (the transactional outbox): one row per (event, route).
+
+A row is written with its event; the sender marks it ``sent`` only after
+Apprise reported success, so a crash at any moment loses nothing.  The one
+window left, between a successful send and its mark, can repeat a message on
+restart, never lose one (at-least-once).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from monitor.errors import NotFoundError
+from monitor.model import Change
+from monitor.store.schema import changes, deliveries, trials, versions
+from monitor.store.versions import StoredVersion, _change_columns
+from monitor.store.watches import WatchStore
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    route: str
+    event: str
+    trial_key: str
+    created_at: datetime
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    sent_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Event:
+    """What one delivery is about: a new version (with its changes) or a
+    saved-search event."""
+
+    trial_key: str
+    title: str
+    changes: tuple[Change, ...]
+    version: StoredVersion | None = None
+    previous: int | None = None  # the number of the version before, when there is one
+
+
+class DeliveryStore(WatchStore):
+    def due_deliveries(self, route: str, now: datetime | None = None) -> list[Delivery]:
+        """Pending rows of a route (only those whose next attempt is due, given ``now``), oldest first."""
+        query = select(deliveries).where((deliveries.c.route == route) & (deliveries.c.status == "pending"))
+        if now is not None:
+            query = query.where(deliveries.c.next_attempt_at <= now)
+        with self._reading() as conn:
+            return [Delivery(**r._mapping) for r in conn.execute(query.order_by(deliveries.c.id))]
+
+    def deliveries(self, status: str | None = None, limit: int = 200) -> list[Delivery]:
+        query = select(deliveries).order_by(deliveries.c.id.desc()).limit(limit)
+        if status:
+            query = query.where(deliveries.c.status == status)
+        with self._reading() as conn:
+            return [Delivery(**r._mapping) for r in conn.execute(query)]
+
+    def delivery_counts(self) -> dict[str, int]:
+        with self._reading() as conn:
+            rows = conn.execute(select(deliveries.c.status, func.count()).group_by(deliveries.c.status)).all()
+        counts = dict(rows)
+        return {"pending": counts.get("pending", 0), "failed": counts.get("failed", 0), "sent": counts.get("sent", 0)}
+
+    def mark_sent(self, ids: list[int], at: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                deliveries.update()
+                .where(deliveries.c.id.in_(ids) & (deliveries.c.status == "pending"))
+                .values(status="sent", sent_at=at, last_error=None)
+            )
+
+    def mark_attempt_failed(self, ids: list[int], error: str, next_attempt: datetime, give_up_before: datetime) -> int:
+        """Count a failed attempt; rows created before ``give_up_before`` are
+        marked failed, the rest wait until ``next_attempt``.  Returns how many
+        were given up."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                deliveries.update()
+                .where(deliveries.c.id.in_(ids))
+                .values(attempts=deliveries.c.attempts + 1, last_error=error, next_attempt_at=next_attempt)
+            )
+            given_up = conn.execute(
+                deliveries.update()
+                .where(deliveries.c.id.in_(ids) & (deliveries.c.created_at < give_up_before))
+                .values(status="failed")
+            ).rowcount
+        return given_up
+
+    def retry_now(self, now: datetime, include_failed: bool = False) -> int:
+        """Make every pending row due now; with ``include_failed``, failed rows
+        too, with a fresh retry window."""
+        with self.engine.begin() as conn:
+            count = conn.execute(
+                deliveries.update().where(deliveries.c.status == "pending").values(next_attempt_at=now)
+            ).rowcount
+            if include_failed:
+                count += conn.execute(
+                    deliveries.update()
+                    .where(deliveries.c.status == "failed")
+                    .values(status="pending", next_attempt_at=now, created_at=now)
+                ).rowcount
+        return count
+
+    def event(self, event: str) -> Event:
+        kind, _, raw_id = event.partition(":")
+        with self._reading() as conn:
+            if kind == "v":
+                row = conn.execute(select(versions).where(versions.c.id == int(raw_id))).first()
+                if row is None:
+                    raise NotFoundError(f"no version with id {raw_id}")
+                version = self._version(conn, row, with_changes=True)
+                return Event(
+                    row.trial_key,
+                    version.record.title,
+                    version.changes,
+                    version,
+                    version.number - 1 if version.number > 1 else None,
+                )
+            row = conn.execute(
+                _change_columns().add_columns(changes.c.trial_key).where(changes.c.id == int(raw_id))
+            ).first()
+            if row is None:
+                raise NotFoundError(f"no event with id {raw_id}")
+            mapping = dict(row._mapping)
+            key = mapping.pop("trial_key")
+            title = conn.execute(select(trials.c.title).where(trials.c.key == key)).scalar()
+            change = Change.from_dict(mapping)
+            return Event(key, title or (change.new or change.old or {}).get("title") or key, (change,))
