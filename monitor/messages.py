@@ -51,9 +51,16 @@ def headline(changes: list[Change]) -> str:
 
 def _phrases(category: Category, group: list[Change]) -> list[str]:
     if category == Category.STATUS:
-        status = [c for c in group if c.field == "overall_status" and c.new]
-        phrases = [_status_phrase(str(c.new)) for c in status]
-        return phrases + ([f"{len(group) - len(status)} status change(s)"] if len(group) > len(status) else [])
+        status = next((c for c in group if c.field == "overall_status" and c.new), None)
+        known = next((c for c in group if c.field == "last_known_status" and c.new), None)
+        phrases = []
+        if status:
+            phrases.append(
+                _status_phrase(str(status.new))
+                + (f" (last known: {str(known.new).lower().replace('_', ' ')})" if known else "")
+            )
+        rest = len(group) - bool(status) - bool(known and status)
+        return phrases + ([f"{rest} status change{'s' if rest != 1 else ''}"] if rest > 0 else [])
     if category == Category.ENROLLMENT:
         c = group[0]
         old, new = c.old or {}, c.new or {}

@@ -92,7 +92,7 @@ class AppriseChannel:
 
         bundle = apprise.Apprise(asset=apprise.AppriseAsset(storage_mode="memory"))
         for url in route.urls:
-            bundle.add(url)
+            bundle.add(_with_format(url, message.format))
         if route.tags and self.settings.notifications.apprise_config:
             config = apprise.AppriseConfig()
             config.add(self.settings.notifications.apprise_config)
@@ -120,6 +120,14 @@ class AppriseChannel:
         if ok:
             return Sent(True)
         return Sent(False, _scrub(errors[-1] if errors else "Apprise reported a failure", route))
+
+
+def _with_format(url: str, fmt: str) -> str:
+    """E-mail goes out as plain text unless the URL asks otherwise: ask for HTML
+    when the message is HTML (and the user's URL did not choose)."""
+    if fmt == "html" and url.split("://")[0].lower() in HTML_SCHEMES and "format=" not in url:
+        return url + ("&" if "?" in url else "?") + "format=html"
+    return url
 
 
 class _Collect(logging.Handler):

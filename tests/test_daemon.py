@@ -15,6 +15,7 @@ from pathlib import Path
 from monitor.store import Store
 
 from conftest import OPENING, ROOT, SEEDS, monitor_process, study
+from receivers import Webhook
 
 
 def write_config(path: Path, server_url: str, trials: list[str], schedule: str = "1s", extra: str = "") -> Path:
@@ -77,17 +78,24 @@ def versions(db: Path, key: str) -> int:
             return 0
 
 
-def test_a_changed_record_appears_in_history_and_sigterm_exits_cleanly(server, tmp_path):
-    config = write_config(tmp_path / "monitor.yaml", server.url, ["NCT06821503", "NCT06302556"])
+def test_a_changed_record_appears_in_history_is_notified_once_and_sigterm_exits_cleanly(server, tmp_path):
+    hook = Webhook()
+    routes = f'notifications:\n  routes:\n    - name: hook\n      urls: ["{hook.url}"]\n'
+    config = write_config(tmp_path / "monitor.yaml", server.url, ["NCT06821503", "NCT06302556"], extra=routes)
     db = tmp_path / "monitor.db"
     daemon = Daemon(config)
     try:
         daemon.wait_for(lambda: versions(db, "NCT06821503") == 1, "the first version")
         server.set_study(study(OPENING / "2026-03-10.json"))
         daemon.wait_for(lambda: versions(db, "NCT06821503") == 2, "the changed record")
-        daemon.wait_for(lambda: "cycle group=trials" in daemon.text(), "a cycle log line")
+        daemon.wait_for(lambda: len(hook.posts) == 1, "the notification")
+        daemon.wait_for(lambda: "notified=1" in daemon.text(), "a cycle log line with the notification")
     finally:
         code = daemon.stop()
+        hook.stop()
+    assert [p["title"] for p in hook.posts] == [
+        "NCT06821503 now recruiting; start slipped 2 months; 2 eligibility changes; +1 more"
+    ]
     assert code == 0, daemon.text()
     assert "daemon stopped" in daemon.text()
     with sqlite3.connect(db) as conn:

@@ -62,3 +62,22 @@ def test_every_category_is_documented():
 
     for category in Category:
         assert f"| `{category.value}` |" in README
+
+
+def test_the_readme_configuration_examples_are_valid(tmp_path, monkeypatch):
+    from monitor.config import load_settings
+
+    monkeypatch.setenv("SLACK_TOKENS", "T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ")
+    monkeypatch.setenv("SMTP_PASSWORD", "secret")
+    monkeypatch.setenv(
+        "TEAMS_WORKFLOW", "prod-12.westus.logic.azure.com/abcd1234ef567890/SiGnAtUrE-ToKeN_1234567890abc"
+    )
+    blocks = fenced("yaml")
+    full = next(b for b in blocks if b.startswith("database:"))
+    routes = next(b for b in blocks if b.startswith("notifications:"))
+    path = tmp_path / "full.yaml"
+    path.write_text(full)
+    assert [g.name for g in load_settings(str(path)).watches] == ["seeds", "lupus-car-nk"]
+    path.write_text("watches:\n  - name: lupus-car-nk\n    trials: [NCT06518668]\n" + routes)
+    names = [r.name for r in load_settings(str(path)).notifications.routes]
+    assert names == ["study-team-slack", "me-daily", "ops-teams", "new-trials-hook"]
