@@ -385,3 +385,66 @@ def test_route_urls_take_secrets_from_the_environment_and_never_show_them(tmp_pa
     )
     shown = monitor("--config", config, "config", "check").out
     assert "TIiajkdnlazkcOXrIdevi7FQ" not in shown and "slack://T...2/A...D/T...Q/" in shown
+
+
+def test_a_route_can_name_tags_of_an_apprise_config_file(tmp_path, webhook, clock):
+    apprise_config = tmp_path / "apprise.txt"
+    apprise_config.write_text(f"team={webhook.url}\nothers=json://127.0.0.1:9/never\n")
+    path = configure(tmp_path, "    - name: by-tag\n      tags: [team]\n")
+    path.write_text(
+        path.read_text().replace("notifications:\n", f"notifications:\n  apprise_config: {apprise_config}\n")
+    )
+    settings = load_settings(str(path))
+    store = Store.open(settings.database)
+    store_changes(settings, store, clock, UNKNOWN / "2026-02-02.json")
+    store_changes(settings, store, clock, UNKNOWN / "2026-03-02.json")
+    assert Notifier(store, settings, now=clock).send_due().sent == 1
+    assert [p["title"] for p in webhook.posts] == ["NCT06302556 unknown (last known: not yet recruiting)"]
+
+
+def test_templates_in_the_configured_folder_override_the_built_in_ones(tmp_path, webhook, clock):
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "event.txt.j2").write_text("{{ key }} changed: {% for s in sections %}{{ s.category }} {% endfor %}")
+    path = configure(tmp_path, f'    - name: hook\n      urls: ["{webhook.url}"]\n')
+    path.write_text(path.read_text().replace("notifications:\n", f"notifications:\n  templates: {templates}\n"))
+    settings = load_settings(str(path))
+    store = Store.open(settings.database)
+    store_changes(settings, store, clock, UNKNOWN / "2026-02-02.json")
+    store_changes(settings, store, clock, UNKNOWN / "2026-03-02.json")
+    Notifier(store, settings, now=clock).send_due()
+    assert webhook.posts[0]["message"].strip() == "NCT06302556 changed: status"
+
+
+def test_new_trials_in_a_saved_search_reach_a_webhook(tmp_path, server, webhook, clock):
+    import copy
+
+    from monitor.cycles import run_group
+
+    from conftest import NOISE, study
+
+    path = tmp_path / "monitor.yaml"
+    path.write_text(f"""
+database: sqlite:///{tmp_path / "monitor.db"}
+ctgov: {{base_url: "{server.url}", rate: 0, retries: 0}}
+watches:
+  - name: lung
+    queries: ["query.cond=lung"]
+notifications:
+  routes:
+    - name: new-trials
+      urls: ["{webhook.url}"]
+      categories: [membership]
+""")
+    settings = load_settings(str(path))
+    store = Store.open(settings.database)
+    group = settings.group("lung")
+    assert run_group(store, settings, group, clock).notified == 0, "the first run sets the baseline"
+    newcomer = copy.deepcopy(study(NOISE / "2026-02-03.json"))
+    newcomer["protocolSection"]["identificationModule"]["nctId"] = "NCT07777777"
+    newcomer["protocolSection"]["conditionsModule"]["conditions"] = ["Lung Cancer"]
+    server.set_study(newcomer)
+    clock.advance(hours=1)
+    assert run_group(store, settings, group, clock).notified == 1
+    (post,) = webhook.posts
+    assert post["title"].startswith("NCT07777777 entered saved search 'query.cond=lung'")
