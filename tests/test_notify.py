@@ -69,6 +69,14 @@ def store_changes(settings, store: Store, clock: Clock, *paths) -> None:
     load(store, list(paths), clock, routes_for(store, settings, "fixtures"))
 
 
+def stale_trial_found(settings, clock: Clock) -> Store:
+    """The store after NCT06302556 went stale (UNKNOWN): one status event, routed."""
+    store = Store.open(settings.database)
+    store_changes(settings, store, clock, UNKNOWN / "2026-02-02.json")
+    store_changes(settings, store, clock, UNKNOWN / "2026-03-02.json")
+    return store
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock(datetime(2026, 3, 10, 7, 0, tzinfo=UTC))
@@ -90,9 +98,7 @@ def test_a_status_change_sends_exactly_one_email_with_the_expected_subject_and_b
             )
         )
     )
-    store = Store.open(settings.database)
-    store_changes(settings, store, clock, UNKNOWN / "2026-02-02.json")
-    store_changes(settings, store, clock, UNKNOWN / "2026-03-02.json")
+    store = stale_trial_found(settings, clock)
     assert store.delivery_counts()["pending"] == 1
     report = Notifier(store, settings, now=clock).send_due()
     assert report.sent == 1
@@ -210,9 +216,7 @@ def test_with_the_smtp_server_down_the_delivery_waits_and_one_retry_delivers_it_
             )
         )
     )
-    store = Store.open(settings.database)
-    store_changes(settings, store, clock, UNKNOWN / "2026-02-02.json")
-    store_changes(settings, store, clock, UNKNOWN / "2026-03-02.json")
+    store = stale_trial_found(settings, clock)
     report = Notifier(store, settings, now=clock).send_due()
     assert (report.sent, report.retrying, report.failed) == (0, 1, 0)
     (row,) = store.deliveries("pending")
@@ -240,9 +244,7 @@ def test_a_delivery_failing_past_its_max_age_is_marked_failed_and_shown(tmp_path
 """,
     )
     settings = load_settings(str(config))
-    store = Store.open(settings.database)
-    store_changes(settings, store, clock, UNKNOWN / "2026-02-02.json")
-    store_changes(settings, store, clock, UNKNOWN / "2026-03-02.json")
+    store = stale_trial_found(settings, clock)
     for _ in range(3):
         Notifier(store, settings, now=clock).send_due()
         clock.advance(hours=13)
@@ -273,9 +275,7 @@ def test_killing_the_sender_between_send_and_mark_sends_again_on_restart(tmp_pat
             )
         )
     )
-    store = Store.open(settings.database)
-    store_changes(settings, store, clock, UNKNOWN / "2026-02-02.json")
-    store_changes(settings, store, clock, UNKNOWN / "2026-03-02.json")
+    store = stale_trial_found(settings, clock)
     crash = f"""
 import os, sys
 sys.path.insert(0, {str(ROOT)!r})
@@ -316,24 +316,21 @@ def test_notify_test_sends_a_sample_message(tmp_path, mailbox, monitor):
     assert missing.code == 2 and missing.err == "error: no route named 'nope' (routes: team-email)\n"
 
 
-def test_notify_retry_sends_pending_deliveries_now(tmp_path, mailbox, clock, monitor):
-    box = Mailbox()
-    config = configure(
-        tmp_path,
-        f"""
-    - name: team-email
-      urls: ["mailto://127.0.0.1:{mailbox.port}?from=monitor@example.org&to=a@example.org&mode=insecure"]
-""",
-    )
+def test_notify_retry_sends_pending_deliveries_now(tmp_path, clock, monitor):
+    box = Mailbox()  # down at first
+    config = configure(tmp_path, f'    - name: team-email\n      urls: ["{box.url()}"]\n')
     settings = load_settings(str(config))
-    store = Store.open(settings.database)
-    store_changes(settings, store, clock, UNKNOWN / "2026-02-02.json")
-    store_changes(settings, store, clock, UNKNOWN / "2026-03-02.json")
-    run = monitor("--config", config, "notify", "retry")
-    assert run.code == 0, run.err
-    assert run.out == "1 due; 1 sent, 0 to retry, 0 given up\n"
-    assert len(mailbox.messages) == 1
-    assert box.controller is None
+    store = stale_trial_found(settings, clock)
+    assert Notifier(store, settings, now=clock).send_due().retrying == 1
+    box.start()
+    try:
+        run = monitor("--config", config, "notify", "retry")
+        assert run.code == 0, run.err
+        assert run.out == "1 due; 1 sent, 0 to retry, 0 given up\n"
+        assert len(box.messages) == 1
+        assert store.delivery_counts()["sent"] == 1
+    finally:
+        box.stop()
 
 
 @pytest.mark.parametrize(
@@ -395,9 +392,7 @@ def test_a_route_can_name_tags_of_an_apprise_config_file(tmp_path, webhook, cloc
         path.read_text().replace("notifications:\n", f"notifications:\n  apprise_config: {apprise_config}\n")
     )
     settings = load_settings(str(path))
-    store = Store.open(settings.database)
-    store_changes(settings, store, clock, UNKNOWN / "2026-02-02.json")
-    store_changes(settings, store, clock, UNKNOWN / "2026-03-02.json")
+    store = stale_trial_found(settings, clock)
     assert Notifier(store, settings, now=clock).send_due().sent == 1
     assert [p["title"] for p in webhook.posts] == ["NCT06302556 unknown (last known: not yet recruiting)"]
 
@@ -409,9 +404,7 @@ def test_templates_in_the_configured_folder_override_the_built_in_ones(tmp_path,
     path = configure(tmp_path, f'    - name: hook\n      urls: ["{webhook.url}"]\n')
     path.write_text(path.read_text().replace("notifications:\n", f"notifications:\n  templates: {templates}\n"))
     settings = load_settings(str(path))
-    store = Store.open(settings.database)
-    store_changes(settings, store, clock, UNKNOWN / "2026-02-02.json")
-    store_changes(settings, store, clock, UNKNOWN / "2026-03-02.json")
+    store = stale_trial_found(settings, clock)
     Notifier(store, settings, now=clock).send_due()
     assert webhook.posts[0]["message"].strip() == "NCT06302556 changed: status"
 
