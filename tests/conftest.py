@@ -47,15 +47,21 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def monitor(db_path: Path, capsys):
-    """Run the ``monitor`` CLI in-process against a SQLite file of the test's own."""
+def cli(capsys):
+    """Run the ``monitor`` CLI in-process, as given."""
 
     def run(*args) -> Run:
-        code = main(["--db", str(db_path), *map(str, args)])
+        code = main([*map(str, args)])
         captured = capsys.readouterr()
         return Run(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture
+def monitor(db_path: Path, cli):
+    """Run the ``monitor`` CLI in-process against a SQLite file of the test's own."""
+    return lambda *args: cli("--db", db_path, *args)
 
 
 @pytest.fixture
@@ -81,3 +87,30 @@ def monitor_process(*args, cwd: Path, env: dict | None = None) -> subprocess.Com
         env=env or {**os.environ, "PYTHONPATH": str(ROOT)},
         check=False,
     )
+
+
+POSTGRES = os.environ.get("MONITOR_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path: Path):
+    """A fresh, empty database of each kind: a SQLite file, and a PostgreSQL
+    database of its own when MONITOR_TEST_POSTGRES_URL names a server (.ci/run starts one)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'monitor.db'}"
+        return
+    if not POSTGRES:
+        pytest.skip("no PostgreSQL server: set MONITOR_TEST_POSTGRES_URL (.ci/run starts one)")
+    import uuid
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    name = f"monitor_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield make_url(POSTGRES).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()

@@ -32,11 +32,11 @@ def sleeps() -> Sleeps:
 
 
 @pytest.fixture
-def live(server, db_path, tmp_path, sleeps):
+def live(server, store_url, tmp_path, sleeps):
     client = CtgovClient(
         server.url, politeness=Politeness(rate=0, retries=3, backoff=1.0, timeout=0.5), sleep=sleeps, jitter=lambda: 1.0
     )
-    live = Live(Store.open(str(db_path)), client, SnapshotArchive(tmp_path / "snapshots"))
+    live = Live(Store.open(store_url), client, SnapshotArchive(tmp_path / "snapshots"))
     yield live
     client.close()
     live.store.close()

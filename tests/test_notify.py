@@ -46,10 +46,21 @@ class Clock:
         self.now += timedelta(**delta)
 
 
+DATABASE: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def every_backend(store_url):
+    """Every test here runs on SQLite and on PostgreSQL: `configure` writes the database of the run."""
+    DATABASE["url"] = store_url
+    yield
+    DATABASE.clear()
+
+
 def configure(tmp_path: Path, routes: str, extra: str = "") -> Path:
     path = tmp_path / "monitor.yaml"
     path.write_text(f"""
-database: sqlite:///{tmp_path / "monitor.db"}
+database: {DATABASE["url"]}
 watches:
   - name: fixtures
     snapshots: [{OPENING}, {UNKNOWN}]
@@ -234,7 +245,7 @@ def test_with_the_smtp_server_down_the_delivery_waits_and_one_retry_delivers_it_
         box.stop()
 
 
-def test_a_delivery_failing_past_its_max_age_is_marked_failed_and_shown(tmp_path, clock, monitor):
+def test_a_delivery_failing_past_its_max_age_is_marked_failed_and_shown(tmp_path, clock, cli):
     box = Mailbox()
     config = configure(
         tmp_path,
@@ -250,9 +261,9 @@ def test_a_delivery_failing_past_its_max_age_is_marked_failed_and_shown(tmp_path
         clock.advance(hours=13)
     (row,) = store.deliveries("failed")
     assert row.attempts >= 2
-    listing = monitor("--config", config, "deliveries", "--failed")
+    listing = cli("--config", config, "deliveries", "--failed")
     assert listing.code == 0 and "failed   team-email" in listing.out
-    status = monitor("--config", config, "status")
+    status = cli("--config", config, "status")
     assert "deliveries      0 pending, 1 failed" in status.out
     for text in (listing.out, listing.err, status.out, row.last_error):
         assert "s3cretpassword" not in text
@@ -300,7 +311,7 @@ Notifier(Store.open(settings.database), settings).send_due()
 # --- the commands -------------------------------------------------------------------------------
 
 
-def test_notify_test_sends_a_sample_message(tmp_path, mailbox, monitor):
+def test_notify_test_sends_a_sample_message(tmp_path, mailbox, cli):
     config = configure(
         tmp_path,
         f"""
@@ -308,15 +319,15 @@ def test_notify_test_sends_a_sample_message(tmp_path, mailbox, monitor):
       urls: ["{mailbox.url()}"]
 """,
     )
-    run = monitor("--config", config, "notify", "test")
+    run = cli("--config", config, "notify", "test")
     assert run.code == 0, run.err
     assert run.out.startswith("team-email: sent (mailto://")
     assert mailbox.messages[0]["Subject"] == "NCT00000000 terminated; enrollment 263 estimated -> 99 actual"
-    missing = monitor("--config", config, "notify", "test", "nope")
+    missing = cli("--config", config, "notify", "test", "nope")
     assert missing.code == 2 and missing.err == "error: no route named 'nope' (routes: team-email)\n"
 
 
-def test_notify_retry_sends_pending_deliveries_now(tmp_path, clock, monitor):
+def test_notify_retry_sends_pending_deliveries_now(tmp_path, clock, cli):
     box = Mailbox()  # down at first
     config = configure(tmp_path, f'    - name: team-email\n      urls: ["{box.url()}"]\n')
     settings = load_settings(str(config))
@@ -324,7 +335,7 @@ def test_notify_retry_sends_pending_deliveries_now(tmp_path, clock, monitor):
     assert Notifier(store, settings, now=clock).send_due().retrying == 1
     box.start()
     try:
-        run = monitor("--config", config, "notify", "retry")
+        run = cli("--config", config, "notify", "retry")
         assert run.code == 0, run.err
         assert run.out == "1 due; 1 sent, 0 to retry, 0 given up\n"
         assert len(box.messages) == 1
@@ -374,13 +385,13 @@ def test_a_wrong_route_names_its_line_and_path(tmp_path, route, message):
     assert raised.value.message.startswith(f"{path}:")
 
 
-def test_route_urls_take_secrets_from_the_environment_and_never_show_them(tmp_path, monkeypatch, monitor):
+def test_route_urls_take_secrets_from_the_environment_and_never_show_them(tmp_path, monkeypatch, cli):
     monkeypatch.setenv("SLACK_TOKENS", "T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ")
     config = configure(tmp_path, '    - name: slack\n      urls: ["slack://${SLACK_TOKENS}/#lupus"]\n')
     assert load_settings(str(config)).notifications.routes[0].urls == (
         "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#lupus",
     )
-    shown = monitor("--config", config, "config", "check").out
+    shown = cli("--config", config, "config", "check").out
     assert "TIiajkdnlazkcOXrIdevi7FQ" not in shown and "slack://T...2/A...D/T...Q/" in shown
 
 

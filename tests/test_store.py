@@ -15,8 +15,8 @@ from conftest import OPENING
 
 
 @pytest.fixture
-def store(db_path):
-    store = Store.open(str(db_path))
+def store(store_url):
+    store = Store.open(store_url)
     yield store
     store.close()
 
@@ -29,7 +29,8 @@ def test_a_plain_path_is_a_sqlite_file_and_urls_pass_through(tmp_path, monkeypat
     assert database_url(None) == "sqlite:////tmp/env.db"
 
 
-def test_sqlite_files_use_wal_and_a_busy_timeout(store, db_path):
+def test_sqlite_files_use_wal_and_a_busy_timeout(db_path):
+    store = Store.open(str(db_path))
     load(store, [OPENING / "2026-02-10.json"])
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -59,10 +60,10 @@ def test_a_version_and_its_changes_land_together_or_not_at_all(store, monkeypatc
     assert store.latest_version("NCT06821503").number == 1
 
 
-def test_a_second_writer_with_a_stale_view_writes_nothing(store, db_path):
+def test_a_second_writer_with_a_stale_view_writes_nothing(store, store_url):
     load(store, [OPENING / "2026-02-10.json"])
     (snapshot,) = read_snapshots(OPENING / "2026-03-10.json")
-    other = Store.open(str(db_path))
+    other = Store.open(store_url)
     other.add_version(as_new_version(snapshot, "h", utc_now()), 2)
     before = store.counts()
     with pytest.raises(StoreError, match="another process stored a version at the same time"):

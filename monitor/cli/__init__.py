@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from monitor.cli import live, records  # noqa: F401 (registers the commands)
 from monitor.cli.app import EXIT_CHANGES, EXIT_INTERNAL, EXIT_USAGE, cli, main
+from monitor.cli.database import db_group
 from monitor.cli.notifications import deliveries, notify
 from monitor.cli.service import config_group, run, status
 
@@ -18,5 +19,6 @@ cli.add_command(status)
 cli.add_command(config_group)
 cli.add_command(notify)
 cli.add_command(deliveries)
+cli.add_command(db_group)
 
 __all__ = ["EXIT_CHANGES", "EXIT_INTERNAL", "EXIT_USAGE", "cli", "main"]

@@ -10,7 +10,6 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.errors import StoreError
-from monitor.store.schema import metadata
 
 DEFAULT_DB = "monitor.db"
 BUSY_TIMEOUT_MS = 30_000
@@ -34,7 +33,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def open_engine(url: str | None, create: bool) -> Engine:
+def open_engine(url: str | None, create: bool | None) -> Engine:
     """An engine for ``url`` with the schema in place; a clear error otherwise."""
     url = database_url(url)
     shown = mask(url)
@@ -51,7 +50,10 @@ def open_engine(url: str | None, create: bool) -> Engine:
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
             engine = create_engine(url, pool_pre_ping=True)
-        metadata.create_all(engine)
+        if create is not None:  # None: the caller migrates (`monitor db upgrade`)
+            from monitor.store.migrate import prepare
+
+            prepare(engine, create)
     except ImportError as exc:
         raise StoreError(
             f"cannot open the database {shown}: its driver is not installed ({exc.name}); "

@@ -1,0 +1,78 @@
+"""Schema migrations (Alembic, SQLite in batch mode).
+
+A new database gets the current schema and is stamped with the head revision.
+An existing one must be at the head revision: when it is older, `monitor db
+upgrade` brings it there; nothing migrates behind the user's back.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection, Engine
+
+from monitor.errors import StoreError
+from monitor.store.database import mask
+from monitor.store.schema import metadata
+
+
+def _config(connection: Connection):
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", "monitor:migrations")
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", "monitor:migrations")
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+def current_revision(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def prepare(engine: Engine, create: bool = True) -> None:
+    """Create the schema of a new database (when ``create``); check that of an existing one."""
+    with engine.begin() as connection:
+        tables = set(inspect(connection).get_table_names()) - {"alembic_version"}
+        revision = current_revision(connection)
+        if not tables:
+            if not create:
+                raise StoreError(f"the database {mask(str(engine.url))} is empty: load or fetch trials first")
+            from alembic import command
+
+            metadata.create_all(connection)
+            command.stamp(_config(connection), "head")
+            return
+    head = head_revision()
+    shown = mask(str(engine.url))
+    if revision is None:
+        raise StoreError(
+            f"the database {shown} has tables but no schema version (made by a development build): "
+            "move it aside and load or fetch again"
+        )
+    if revision != head:
+        raise StoreError(
+            f"the database {shown} is at schema revision {revision}, this monitor needs {head}: "
+            "run `monitor db upgrade` (back the database up first)"
+        )
+
+
+def upgrade(engine: Engine) -> tuple[str | None, str]:
+    """Bring the schema to the head revision; (from, to)."""
+    from alembic import command
+
+    with engine.begin() as connection:
+        before = current_revision(connection)
+        if before is None and set(inspect(connection).get_table_names()) - {"alembic_version"}:
+            raise StoreError("the database has tables but no schema version: it cannot be upgraded in place")
+        command.upgrade(_config(connection), "head")
+        return before, current_revision(connection)
