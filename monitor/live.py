@@ -116,7 +116,7 @@ class Live:
             if self.archive:
                 self.archive.put(key, snapshot.record.last_update_posted, snapshot.raw, snapshot.raw_hash)
             result = ingest(self.store, snapshot, self.now, self.routes)
-            self.store.mark_seen(key, snapshot.record.last_update_posted)
+            self.store.mark_seen(key, snapshot.record.last_update_posted, snapshot.record.overall_status)
             self.store.clear_error(key)
         except MonitorError as exc:
             self._problem(report, key, exc.message)
@@ -246,8 +246,8 @@ class Live:
     def _cycle(self, report, full_refresh_days, backfill_per_cycle, trials, queries, suffix) -> None:
         stamp = self.client.data_timestamp()
         watched = self._watched(trials, queries)
-        latest = self.store.latest_updates()
-        waiting = [k for k in watched if k not in latest]
+        seen = self.store.last_seen()
+        waiting = [k for k in watched if k not in seen]
         pending = [k for k in self.store.pending_backfills(10_000) if k in set(watched)][:backfill_per_cycle]
         last_full = self.store.get_state(LAST_FULL + suffix)
         full_due = last_full is None or self.now() - datetime.fromisoformat(last_full) > timedelta(
@@ -268,7 +268,7 @@ class Live:
                 report.backfilled += self.backfill(key)
             except MonitorError as exc:
                 self._problem(report, key, exc.message)
-        latest = self.store.latest_updates()
+        seen = self.store.last_seen()
         if full_due:
             due = watched
         else:
@@ -283,12 +283,19 @@ class Live:
             for nct in watched:
                 if nct not in probe and nct not in refused and self._valid(nct):
                     self._problem(report, nct, "not found on ClinicalTrials.gov")
-            due = [nct for nct in watched if nct in probe and probe[nct] != latest.get(nct)]
+            due = [nct for nct in watched if nct in probe and _moved(probe[nct], seen.get(nct, (None, None)))]
         if due:
             self.fetch(due, report)
         if full_due:
             self.store.set_state(LAST_FULL + suffix, self.now().isoformat())
         self.store.set_state(STAMP + suffix, stamp)
+
+
+def _moved(now: tuple[str, str | None], before: tuple[str | None, str | None]) -> bool:
+    """Whether the registry's (date, status) of a trial moved since we last saw it."""
+    date, status = now
+    seen_date, seen_status = before
+    return date != seen_date or (seen_status is not None and status != seen_status)
 
 
 class Stopped(Exception):

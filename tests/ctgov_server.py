@@ -51,6 +51,7 @@ class CtgovServer:
         self.history: dict[str, list[dict]] = {}
         self.faults: list[Fault] = []
         self.refused: set[str] = set()  # ids the API answers 400 for, as it does for malformed ones
+        self.chaos: tuple | None = None  # (random.Random, rate): a random fault on that share of requests
         self.requests: list[tuple[str, dict[str, list[str]]]] = []
         self.data_timestamp = "2026-01-01T00:00:00"
         self.lock = threading.Lock()
@@ -125,6 +126,17 @@ class CtgovServer:
                 fault.times -= 1
                 if fault.times <= 0:
                     self.faults.remove(fault)
+            elif self.chaos and self.chaos[0].random() < self.chaos[1]:
+                fault = self.chaos[0].choice(
+                    [
+                        Fault("", status=429, retry_after="0"),
+                        Fault("", status=500),
+                        Fault("", status=503),
+                        Fault("", status=200, truncate=True),
+                        Fault("", status=200, delay=0.5),
+                        Fault("", status=200, body=b"<html>Bad Gateway</html>"),
+                    ]
+                )
         if fault and fault.delay:
             time.sleep(fault.delay)
         if fault and (fault.status != 200 or fault.body is not None) and not fault.truncate:

@@ -15,7 +15,7 @@ from monitor.live import Live
 from monitor.sources.ctgov import CtgovClient, Politeness, TokenBucket
 from monitor.store import Store
 
-from conftest import NOISE, OPENING, study
+from conftest import NOISE, OPENING, UNKNOWN, study
 from ctgov_server import Fault
 
 
@@ -84,7 +84,7 @@ def test_when_the_registry_moved_but_our_trials_did_not_only_the_probe_is_added(
     server.data_timestamp = "2026-01-02T00:00:00"
     report = live.cycle()
     assert report.requests == 2 and report.probed == 3 and report.fetched == 0
-    assert server.requests[-1][1]["fields"] == ["NCTId,LastUpdatePostDate"]
+    assert server.requests[-1][1]["fields"] == ["NCTId,LastUpdatePostDate,OverallStatus"]
     assert live.store.counts() == before
 
 
@@ -99,6 +99,15 @@ def test_a_changed_trial_is_fetched_alone_and_its_changes_stored(live, server):
     assert result.status == "changed" and result.version == 2
     assert result.changes[0].summary == "Overall status NOT_YET_RECRUITING -> RECRUITING"
     assert [v.number for v in live.store.versions("NCT06821503")] == [1, 2]
+
+
+def test_a_record_turned_unknown_without_a_new_date_is_caught_by_the_probe(live, server):
+    watch(live, *ALL)
+    live.cycle()
+    server.set_study(study(UNKNOWN / "2026-03-02.json"))  # same last-update date, status UNKNOWN
+    report = live.cycle()
+    assert [r.key for r in report.results] == ["NCT06302556"]
+    assert report.results[0].changes[-1].summary == "Overall status NOT_YET_RECRUITING -> UNKNOWN"
 
 
 def test_a_redated_record_with_nothing_new_is_fetched_once_and_not_news(live, server):

@@ -45,7 +45,7 @@ DEFAULT_BASE_URL = "https://clinicaltrials.gov/api/v2"
 BASE_URL_ENV = "MONITOR_CTGOV_URL"
 USER_AGENT = f"registry-monitor/{__version__} (+https://github.com/registry-monitor/registry-monitor)"
 PAGE_LIMIT = 1000  # the API's largest pageSize
-PROBE_FIELDS = "NCTId,LastUpdatePostDate"
+PROBE_FIELDS = "NCTId,LastUpdatePostDate,OverallStatus"
 SEARCH_FIELDS = "NCTId,BriefTitle,OverallStatus,LastUpdatePostDate"
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 _QUERY_KEYS = re.compile(r"^(query\.[a-z]+|filter\.[a-zA-Z]+|postFilter\.[a-zA-Z]+|aggFilters|geoDecay|sort)$")
@@ -160,15 +160,20 @@ class CtgovClient:
         _check_study(data, nct_id, f"{self.url}/studies/{nct_id}")
         return data
 
-    def probe(self, nct_ids: Iterable[str], on_bad_id: Callable[[str, str], None] | None = None) -> dict[str, str]:
-        """NCT id -> last-update date, for every id the registry knows."""
-        found: dict[str, str] = {}
+    def probe(
+        self, nct_ids: Iterable[str], on_bad_id: Callable[[str, str], None] | None = None
+    ) -> dict[str, tuple[str, str | None]]:
+        """NCT id -> (last-update date, overall status), for every id the registry
+        knows.  The status catches what comes without a new date (a stale record
+        turned UNKNOWN)."""
+        found: dict[str, tuple[str, str | None]] = {}
         for study in self._by_ids(list(nct_ids), PAGE_LIMIT, {"fields": PROBE_FIELDS}, on_bad_id):
             protocol = study.get("protocolSection") or {}
             nct = (protocol.get("identificationModule") or {}).get("nctId")
-            date = ((protocol.get("statusModule") or {}).get("lastUpdatePostDateStruct") or {}).get("date")
+            status = protocol.get("statusModule") or {}
+            date = (status.get("lastUpdatePostDateStruct") or {}).get("date")
             if isinstance(nct, str) and isinstance(date, str):
-                found[nct] = date
+                found[nct] = (date, status.get("overallStatus"))
         return found
 
     def studies(

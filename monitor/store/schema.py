@@ -79,6 +79,7 @@ trial_state = Table(
     Column("trial_key", String(64), primary_key=True),
     Column("backfill", String(8), nullable=False, default="pending"),  # pending | done | failed
     Column("seen_update", String(10)),  # the registry's last-update date when we last looked
+    Column("seen_status", String(40)),  # and its overall status then
     Column("last_error", Text),
     Column("last_error_at", DateTime(timezone=True)),
 )

@@ -117,19 +117,23 @@ class WatchStore(VersionStore):
 
     # --- per-trial and per-source state -------------------------------------------------
 
-    def latest_updates(self) -> dict[str, str | None]:
-        """Trial key -> the registry's last-update date we last saw: when we last
-        fetched it, else that of its latest version."""
-        seen = {key: head.last_update_posted for key, head in self.latest_heads().items()}
+    def last_seen(self) -> dict[str, tuple[str | None, str | None]]:
+        """Trial key -> (last-update date, overall status) we last saw in the
+        registry: when we last fetched it, else its latest version's date."""
+        seen: dict[str, tuple[str | None, str | None]] = {
+            key: (head.last_update_posted, None) for key, head in self.latest_heads().items()
+        }
         with self._reading() as conn:
             rows = conn.execute(
-                select(trial_state.c.trial_key, trial_state.c.seen_update).where(trial_state.c.seen_update.is_not(None))
+                select(trial_state.c.trial_key, trial_state.c.seen_update, trial_state.c.seen_status).where(
+                    trial_state.c.seen_update.is_not(None)
+                )
             )
-            seen.update({r.trial_key: r.seen_update for r in rows})
+            seen.update({r.trial_key: (r.seen_update, r.seen_status) for r in rows})
         return seen
 
-    def mark_seen(self, key: str, last_update: str | None) -> None:
-        self._upsert_trial_state(key, seen_update=last_update)
+    def mark_seen(self, key: str, last_update: str | None, status: str | None) -> None:
+        self._upsert_trial_state(key, seen_update=last_update, seen_status=status)
 
     def backfill_state(self, key: str) -> str | None:
         with self._reading() as conn:

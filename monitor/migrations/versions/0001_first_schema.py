@@ -47,6 +47,7 @@ def upgrade() -> None:
         sa.Column("trial_key", sa.String(length=64), nullable=False),
         sa.Column("backfill", sa.String(length=8), nullable=False),
         sa.Column("seen_update", sa.String(length=10), nullable=True),
+        sa.Column("seen_status", sa.String(length=40), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("last_error_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("trial_key"),

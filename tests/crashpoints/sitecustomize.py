@@ -1,0 +1,56 @@
+"""Loaded by a `monitor run` started with this folder first on PYTHONPATH: kills the
+process with SIGKILL at the point CRASH_AT names, on its CRASH_ON-th passage.
+
+    before_store   a fetched record, before its version is written
+    before_notify  versions written, before any notification is sent
+    during_send    a message handed to the channel, before it goes out
+    after_send     a message sent (the channel said yes), before its row is marked sent
+"""
+
+import os
+import signal
+
+POINT = os.environ.get("CRASH_AT")
+ON = int(os.environ.get("CRASH_ON", "1"))
+passages = {"n": 0}
+
+
+def _maybe_die() -> None:
+    passages["n"] += 1
+    if passages["n"] == ON:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+if POINT:
+    from monitor import notify
+    from monitor.store import versions
+
+    if POINT == "before_store":
+        original_add = versions.VersionStore.add_version
+
+        def add_version(self, *args, **kwargs):
+            _maybe_die()
+            return original_add(self, *args, **kwargs)
+
+        versions.VersionStore.add_version = add_version
+    elif POINT == "before_notify":
+        original_send_due = notify.Notifier.send_due
+
+        def send_due(self):
+            if self.store.delivery_counts()["pending"]:
+                _maybe_die()
+            return original_send_due(self)
+
+        notify.Notifier.send_due = send_due
+    else:
+        original_send = notify.AppriseChannel.send
+
+        def send(self, route, message):
+            if POINT == "during_send":
+                _maybe_die()
+            sent = original_send(self, route, message)
+            if POINT == "after_send":
+                _maybe_die()
+            return sent
+
+        notify.AppriseChannel.send = send
