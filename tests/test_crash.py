@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from itertools import pairwise
 from pathlib import Path
 
@@ -215,3 +216,63 @@ def test_a_registry_misbehaving_for_a_whole_run_records_only_what_it_served(serv
         assert all(a != b for a, b in pairwise(hashes)), f"{key}: the same version twice in a row"
         assert hashes[-1] == fingerprint(normalize_study(json.loads(server.studies[key]))), f"{key}: caught up"
     client.close()
+
+
+def test_kills_at_random_moments_of_a_busy_cycle_lose_nothing(server, tmp_path):
+    """150 trials change at once; the daemon is killed three times at seeded random
+    moments of its cycle, then restarted: every trial ends with exactly its two
+    versions, every change is notified, and a message repeats at most once per
+    kill (only one send is ever in flight)."""
+    import copy
+    import random
+
+    rng = random.Random(7)
+    hook = Webhook()
+    base = [study(OPENING / "2026-02-10.json"), study(UNKNOWN / "2026-02-02.json")]
+    keys = [f"NCT0{7000000 + i:07d}" for i in range(150)]
+    copies = {}
+    for i, key in enumerate(keys):
+        copies[key] = copy.deepcopy(base[i % 2])
+        copies[key]["protocolSection"]["identificationModule"]["nctId"] = key
+        server.set_study(copies[key])
+    database = f"sqlite:///{tmp_path / 'monitor.db'}"
+    path = config(tmp_path, server.url, hook.url, database)
+    path.write_text(path.read_text().replace("trials: [NCT06821503, NCT06302556]", f"trials: [{', '.join(keys)}]"))
+
+    def versions() -> dict[int, int]:
+        store = Store.open(database)
+        try:
+            return Counter(len(store.versions(k)) for k in keys if store.latest_head(k))
+        finally:
+            store.close()
+
+    try:
+        baseline = start(path)
+        wait(lambda: versions() == {1: 150}, "the first versions", baseline, seconds=60)
+        baseline.send_signal(signal.SIGTERM)
+        assert baseline.wait(timeout=30) == 0
+        for key in keys:
+            changed = copies[key]
+            changed["protocolSection"]["designModule"]["enrollmentInfo"]["count"] += 1
+            changed["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"] = "2026-06-01"
+            server.set_study(changed)
+        for _ in range(3):
+            doomed = start(path)
+            time.sleep(rng.uniform(0.3, 1.5))  # a random moment of the cycle
+            doomed.kill()
+            assert doomed.wait(timeout=30) == -signal.SIGKILL
+        final = start(path)
+        wait(
+            lambda: Store.open(database).delivery_counts() == {"pending": 0, "failed": 0, "sent": 150},
+            "every notification",
+            final,
+            seconds=90,
+        )
+        final.send_signal(signal.SIGTERM)
+        assert final.wait(timeout=30) == 0
+    finally:
+        hook.stop()
+    assert versions() == {2: 150}, "exactly two versions each: none doubled, none lost"
+    titles = Counter(post["title"].split(" ", 1)[0] for post in hook.posts)
+    assert set(titles) == set(keys), "every change notified"
+    assert sum(titles.values()) - 150 <= 3, "at most one repeat per kill"
