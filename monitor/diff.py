@@ -121,18 +121,23 @@ def _cmp(value: Any) -> Any:
 
 
 def _keyed(entries: list[tuple[str, Any, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(comparison, display) mappings of ``(key, compared, shown)`` entries;
-    repeats of one key are numbered in order."""
+    """(comparison, display) mappings of ``(key, compared, shown)`` entries.
+
+    Items that share a key (two "Research Site"s in one city, one drug listed
+    under two intervention types) are numbered in the order of their content,
+    not of the list, so that a reorder never pairs them differently."""
+    groups: dict[str, list[tuple[str, Any, Any]]] = {}
+    for base, compared, shown in entries:
+        value = _cmp(compared)
+        groups.setdefault(base or "?", []).append((json.dumps(value, sort_keys=True, ensure_ascii=False), value, shown))
     compare: dict[str, Any] = {}
     show: dict[str, Any] = {}
-    for base, compared, shown in entries:
-        base = base or "?"
-        key, n = base, 1
-        while key in compare:
-            n += 1
-            key = f"{base} #{n}"
-        compare[key] = _cmp(compared)
-        show[key] = shown
+    for base, items in groups.items():
+        if len(items) > 1:
+            items.sort(key=lambda item: item[0])
+        for n, (_, value, shown) in enumerate(items, 1):
+            key = base if n == 1 else f"{base} #{n}"
+            compare[key], show[key] = value, shown
     return compare, show
 
 
@@ -184,8 +189,20 @@ def project(record: TrialRecord) -> tuple[dict[str, Any], dict[str, Any]]:
         put_keyed(name, data[name], identity)
     for name in ("design_info", "results", "other"):
         compare[name], show[name] = _cmp(data[name]), data[name]
-    put_keyed("interventions", data["interventions"], lambda i: identity(i["name"]))
-    put_keyed("arms", data["arms"], lambda a: identity(a["label"]))
+    # Lists inside an item whose order means nothing are compared sorted.
+    compare["interventions"], show["interventions"] = _keyed(
+        [
+            (
+                identity(i["name"]),
+                {**i, "arm_labels": sorted(i["arm_labels"]), "other_names": sorted(i["other_names"])},
+                i,
+            )
+            for i in data["interventions"]
+        ]
+    )
+    compare["arms"], show["arms"] = _keyed(
+        [(identity(a["label"]), {**a, "interventions": sorted(a["interventions"])}, a) for a in data["arms"]]
+    )
     eligibility = data["eligibility"]
     put_keyed("eligibility.inclusion", eligibility["inclusion"], comparable)
     put_keyed("eligibility.exclusion", eligibility["exclusion"], comparable)
@@ -203,7 +220,7 @@ def project(record: TrialRecord) -> tuple[dict[str, Any], dict[str, Any]]:
     )
     compare["site_contacts"], show["site_contacts"] = _keyed(
         [
-            (_site_key(s), s["contacts"], {"site": _site_label(s), "contacts": s["contacts"]})
+            (_site_key(s), s["contacts"], {"site": _site_label(s), "contacts": s["contacts"], "zip": s["zip"]})
             for s in sites
             if s["contacts"]
         ]
@@ -243,6 +260,7 @@ def field_deltas(old: TrialRecord, new: TrialRecord) -> list[Delta]:
         if across_formats and (_empty(old_cmp[name]) or _empty(new_cmp[name])):
             continue
         if name in KEYED:
+            new_cmp[name], new_show[name] = _align(old_cmp[name], new_cmp[name], old_show[name], new_show[name])
             deltas.extend(_keyed_deltas(name, old_cmp[name], new_cmp[name], old_show[name], new_show[name]))
         else:
             deltas.append(
@@ -292,6 +310,59 @@ def _changed_parts(old: Any, new: Any) -> tuple[str, ...]:
             if path and str(path[0]) not in parts:
                 parts.append(str(path[0]))
     return tuple(sorted(parts))
+
+
+def _base(key: str) -> str:
+    return key.split(" #")[0]
+
+
+def _align(old: dict, new: dict, old_show: dict, new_show: dict) -> tuple[dict, dict]:
+    """Re-key ``new`` items that share a key with others (three "Research Site"s
+    in one city) so each pairs with the old item it most likely is: the same
+    postal code and content, then the same postal code, then the same content,
+    then the rest in order.  One of them changing status is one change."""
+    families: dict[str, list[str]] = {}
+    for key in new:
+        families.setdefault(_base(key), []).append(key)
+    old_families: dict[str, list[str]] = {}
+    for key in old:
+        old_families.setdefault(_base(key), []).append(key)
+    if all(len(keys) == 1 and len(old_families.get(base, [])) <= 1 for base, keys in families.items()):
+        return new, new_show
+
+    def zip_of(show: dict, key: str) -> str | None:
+        item = show[key]
+        return item.get("zip") if isinstance(item, dict) else None
+
+    rules = (
+        lambda o, n: (
+            zip_of(old_show, o) is not None and zip_of(old_show, o) == zip_of(new_show, n) and old[o] == new[n]
+        ),
+        lambda o, n: zip_of(old_show, o) is not None and zip_of(old_show, o) == zip_of(new_show, n),
+        lambda o, n: old[o] == new[n],
+        lambda o, n: True,
+    )
+    cmp_out: dict[str, Any] = {}
+    show_out: dict[str, Any] = {}
+    for base, keys in families.items():
+        free = list(old_families.get(base, []))
+        assigned: dict[str, str] = {}
+        for rule in rules:
+            for key in keys:
+                if key in assigned:
+                    continue
+                match = next((o for o in free if rule(o, key)), None)
+                if match is not None:
+                    assigned[key] = match
+                    free.remove(match)
+        extra = len(old_families.get(base, [])) + 1
+        for key in keys:
+            if key not in assigned:  # more items than before: new keys
+                assigned[key] = base if extra == 1 else f"{base} #{extra}"
+                extra += 1
+        for key, target in assigned.items():
+            cmp_out[target], show_out[target] = new[key], new_show[key]
+    return cmp_out, show_out
 
 
 def _keyed_deltas(name: str, old_cmp: dict, new_cmp: dict, old_show: dict, new_show: dict) -> list[Delta]:

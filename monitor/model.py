@@ -98,6 +98,7 @@ class Site:
     country: str | None = None
     status: str | None = None
     contacts: tuple[Person, ...] = ()
+    zip: str | None = None  # tells apart sites that share facility, city and country
 
 
 @dataclass(frozen=True)

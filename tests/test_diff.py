@@ -73,7 +73,28 @@ NOISE_EDITS = {
         briefSummary="  " + protocol(d)["descriptionModule"]["briefSummary"].replace(" ", "  ") + "\n\n"
     ),
     "outcomes_reordered": lambda d: protocol(d)["outcomesModule"]["secondaryOutcomes"].reverse(),
+    "arms_and_interventions_reordered": lambda d: (
+        protocol(d)["armsInterventionsModule"]["armGroups"].reverse(),
+        protocol(d)["armsInterventionsModule"]["interventions"].reverse(),
+    ),
 }
+
+
+def test_sites_that_share_an_identity_are_matched_by_content_not_by_position(base):
+    sites = protocol(base)["contactsLocationsModule"]["locations"]
+    sites[:] = [
+        dict(site, facility="Research Site", city="Boston", state="Massachusetts", country="United States")
+        for site in sites[:4]
+    ]
+    for site, status in zip(sites, ["RECRUITING", "NOT_YET_RECRUITING", "WITHDRAWN", "RECRUITING"], strict=True):
+        site["status"] = status
+    reordered = edited(base, lambda d: protocol(d)["contactsLocationsModule"]["locations"].reverse())
+    assert changes(base, reordered) == []
+    one_opens = edited(
+        reordered, lambda d: protocol(d)["contactsLocationsModule"]["locations"][2].update(status="RECRUITING")
+    )
+    (change,) = changes(base, one_opens)
+    assert change.summary.endswith("NOT_YET_RECRUITING -> RECRUITING")
 
 
 @pytest.mark.parametrize("edit", NOISE_EDITS, ids=list(NOISE_EDITS))

@@ -95,9 +95,12 @@ def test_every_real_transition_is_in_the_table():
 
 
 def test_sites_added_removed_and_reopened_are_counted_by_identity_not_position():
+    # Matched by facility, city, state, country and, between same-named sites, postal code, the two files
+    # differ by 11 sites added, 1 removed and 21 status changes (PROVENANCE.md's rougher count, without
+    # postal codes, says "about ... 20").
     found = transition("NCT06868277", "2026-02-02->2026-03-02")
     kinds = [c.change.value for c in found if c.field == "locations"]
-    assert (kinds.count("added"), kinds.count("removed"), kinds.count("modified")) == (11, 1, 20)
+    assert (kinds.count("added"), kinds.count("removed"), kinds.count("modified")) == (11, 1, 21)
 
 
 def test_a_trial_reopening_reports_every_site_but_one_status_change():

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import ParseError, SourceError
+from monitor.normalize import normalize_study
 from monitor.pipeline import read_payloads
 from monitor.sources.files import read_snapshots
 
@@ -149,6 +150,32 @@ def test_a_page_whose_nct_id_is_malformed_is_rejected(tmp_path):
     path.write_text(text)
     with pytest.raises(ParseError, match="is not an NCT id"):
         read_snapshots(path)
+
+
+@needs_shared
+def test_reordering_the_lists_of_any_real_record_is_no_change():
+    import copy
+
+    from monitor.classify import diff_records
+
+    for path in sorted((SHARED / "records").glob("*.json")):
+        study = json.loads(path.read_text())
+        shuffled = copy.deepcopy(study)
+        protocol = shuffled["protocolSection"]
+        for module, key in (
+            ("contactsLocationsModule", "locations"),
+            ("outcomesModule", "primaryOutcomes"),
+            ("outcomesModule", "secondaryOutcomes"),
+            ("armsInterventionsModule", "armGroups"),
+            ("armsInterventionsModule", "interventions"),
+            ("conditionsModule", "conditions"),
+            ("referencesModule", "references"),
+            ("sponsorCollaboratorsModule", "collaborators"),
+        ):
+            items = (protocol.get(module) or {}).get(key)
+            if items:
+                items.reverse()
+        assert diff_records(normalize_study(study), normalize_study(shuffled)) == [], path.name
 
 
 @needs_shared

@@ -221,6 +221,7 @@ def _site(data: dict[str, Any]) -> Site:
         country=clean(data.get("country")),
         status=data.get("status"),
         contacts=tuple(_person(p) for p in data.get("contacts") or ()),
+        zip=data.get("zip"),
     )
 
 
