@@ -206,6 +206,10 @@ def soak(backend: str, n: int, cycles: int, seed: int, records: list[dict], pg_u
                     wrong_category += category not in detected[key]
                 notified_true += posts.get(key, 0) == 1
             for key in noised:
+                if key in detected and os.environ.get("SOAK_DEBUG"):
+                    result = next(r for r in outcome.results if r.key == key)
+                    print(f"  noise taken for a change: cycle {cycle} {key} {noised[key]}: "
+                          f"{[c.summary[:120] for c in result.changes[:3]]}")
                 noise_quiet += key not in detected and key not in posts
                 notified_noise += key in posts
             notified_extra += sum(count for key, count in posts.items() if key not in made and key not in noised)
