@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from monitor.model import Category, Change, ChangeKind, Severity
@@ -220,7 +219,3 @@ def digest_message(
     )
     context = {"route": route, "period": period, "title": title, "trials": ordered, "total": total}
     return Message(title, _render("digest", fmt, context, templates), fmt)
-
-
-def template_names() -> list[str]:
-    return sorted(p.name for p in (Path(__file__).parent / "templates").glob("*.j2"))

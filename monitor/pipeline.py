@@ -121,18 +121,21 @@ def _collect(step, items) -> list:
     return done
 
 
-def load(
-    store: Store, paths: Iterable[str | Path] | list[Payload], now: Clock = utc_now, routes: Routes | None = None
+def load(store: Store, paths: Iterable[str | Path], now: Clock = utc_now, routes: Routes | None = None) -> list[Result]:
+    """Load snapshot files and folders into the store (see :func:`store_payloads`)."""
+    return store_payloads(store, read_payloads(paths), now, routes)
+
+
+def store_payloads(
+    store: Store, payloads: list[Payload], now: Clock = utc_now, routes: Routes | None = None
 ) -> list[Result]:
-    """Load snapshot files and folders (or payloads already read) into the store.
+    """Store payloads already read.
 
     A payload whose exact text is already stored is unchanged without being
     normalized again.  Every other payload is normalized before anything is
     stored, and stored oldest registry date first within each trial, so a
     folder of versions is stored in order.
     """
-    items = list(paths)
-    payloads = items if items and isinstance(items[0], Payload) else read_payloads(items)
     stored = store.raw_hashes()
     results = [
         Result(

@@ -30,12 +30,11 @@ def load(ctx: click.Context, paths: tuple[str, ...], fmt: str, exit_code: bool) 
     stored one; the report says per trial: new, changed (with what changed),
     or unchanged.  Every file is read and checked before anything is stored.
     """
-    from monitor.pipeline import load as load_payloads
-    from monitor.pipeline import read_payloads
+    from monitor.pipeline import read_payloads, store_payloads
 
     payloads = read_payloads(paths)  # a bad file fails before the database is created or touched
     store = open_store(ctx)
-    results = load_payloads(store, payloads, routes=routes(ctx, store))
+    results = store_payloads(store, payloads, routes=routes(ctx, store))
     output("results", fmt, results)
     if exit_code and any(r.status == "changed" for r in results):
         ctx.exit(EXIT_CHANGES)
