@@ -11,6 +11,10 @@ trial, file or setting at fault and, where it helps, what to do next::
     +-- NotFoundError          an unknown trial or version
     +-- StoreError             the database cannot be opened or written
 
+Apart from the tree, :class:`Stopped` (a ``BaseException``, so that no
+``except Exception`` at a per-trial boundary swallows it) says the daemon is
+shutting down: waits and requests end, and the cycle stops between two trials.
+
 The library raises these; only :mod:`monitor.cli` turns them into
 ``error: ...`` lines and exit codes.
 """
@@ -51,3 +55,8 @@ class NotFoundError(MonitorError):
 
 class StoreError(MonitorError):
     pass
+
+
+class Stopped(BaseException):
+    """The daemon is shutting down: a wait or request was interrupted, or a cycle
+    stopped between two trials; what was not reached is done next time."""

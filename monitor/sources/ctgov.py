@@ -14,9 +14,18 @@ Requests it makes:
 
 Politeness: a token bucket (default 1 request/s), retries with jittered
 exponential backoff on 429, 5xx, timeouts and connection errors, honouring
-``Retry-After``; a ``User-Agent`` that names registry-monitor.  A response that
-is not complete, valid JSON of the expected shape is never returned: it is
+``Retry-After`` up to ``limits.max_retry_after_seconds`` (300 s by default); a
+``User-Agent`` that names registry-monitor.  An incomplete or non-JSON answer is
 retried, then raised as :class:`~monitor.errors.SourceError`.
+
+Bounds (:class:`~monitor.limits.Limits`): a deadline for each whole request (the
+smaller of ``timeout`` and ``limits.request_deadline_seconds``); bodies capped as
+received and decompressed (:mod:`monitor.sources.http`); paging stopped at a
+``nextPageToken`` seen before or past ``limits.max_pages``.  Every wait and request
+ends when ``should_stop`` turns true (raising :class:`~monitor.errors.Stopped`).
+
+A record in a ``filter.ids`` answer of a trial not asked for, or without an NCT
+id, is never yielded: it is reported through ``on_bad_id``.
 """
 
 from __future__ import annotations
@@ -29,15 +38,17 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
 
 from monitor import __version__
-from monitor.errors import NotFoundError, SourceError, UsageError
+from monitor.errors import NotFoundError, SourceError, Stopped, UsageError
+from monitor.limits import DEFAULT_LIMITS, Limits
 from monitor.normalize.identity import NCT_ID
+from monitor.sources.http import ACCEPT_ENCODING, Garbled, TimedOut, bounded_get, sleep_unless_stopped
+from monitor.sources.politeness import Politeness, TokenBucket, retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -49,41 +60,6 @@ PROBE_FIELDS = "NCTId,LastUpdatePostDate,OverallStatus"
 SEARCH_FIELDS = "NCTId,BriefTitle,OverallStatus,LastUpdatePostDate"
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 _QUERY_KEYS = re.compile(r"^(query\.[a-z]+|filter\.[a-zA-Z]+|postFilter\.[a-zA-Z]+|aggFilters|geoDecay|sort)$")
-
-
-@dataclass(frozen=True)
-class Politeness:
-    """How hard we may lean on the registry."""
-
-    rate: float = 1.0  # requests per second, on average
-    burst: int = 1
-    retries: int = 5
-    backoff: float = 2.0  # seconds before the first retry; doubles each time
-    max_backoff: float = 120.0
-    timeout: float = 60.0
-
-
-class TokenBucket:
-    """``rate`` tokens a second, at most ``burst`` saved up; ``take`` waits."""
-
-    def __init__(self, rate: float, burst: int, clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
-        self.rate, self.burst, self.clock, self.sleep = rate, max(1, burst), clock, sleep
-        self.tokens = float(self.burst)
-        self.stamp = clock()
-
-    def take(self) -> None:
-        if self.rate <= 0:
-            return
-        now = self.clock()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens < 1:
-            wait = (1 - self.tokens) / self.rate
-            self.sleep(wait)
-            self.stamp = self.clock()
-            self.tokens = 0.0
-        else:
-            self.tokens -= 1
 
 
 @dataclass(frozen=True)
@@ -124,19 +100,30 @@ class CtgovClient:
         http: httpx.Client | None = None,
         politeness: Politeness | None = None,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         jitter: Callable[[], float] = random.random,
+        limits: Limits = DEFAULT_LIMITS,
+        should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         self.url = base_url(url)
         self.politeness = politeness or Politeness()
+        self.limits = limits
+        self.should_stop = should_stop
         self.http = http or httpx.Client(
             timeout=self.politeness.timeout, headers={"User-Agent": USER_AGENT, "Accept": "application/json"}
         )
         self.http.headers.setdefault("User-Agent", USER_AGENT)
-        self.bucket = TokenBucket(self.politeness.rate, self.politeness.burst, clock, sleep)
-        self.sleep = sleep
+        self.http.headers["Accept-Encoding"] = ACCEPT_ENCODING  # the encodings we can decompress within limits
+        self.sleep = sleep if sleep is not None else (lambda s: sleep_unless_stopped(s, self.should_stop))
+        self.bucket = TokenBucket(self.politeness.rate, self.politeness.burst, clock, self._wait)
         self.jitter = jitter
         self.requests = 0  # made, retries included
+        self._base_checked = False
+
+    @property
+    def deadline(self) -> float:
+        """Seconds one whole request may take, connect to last byte."""
+        return min(self.politeness.timeout, self.limits.request_deadline_seconds)
 
     @property
     def internal_url(self) -> str:
@@ -150,6 +137,7 @@ class CtgovClient:
 
     def data_timestamp(self) -> str:
         data = self._get_json(f"{self.url}/version")
+        self._base_checked = True
         stamp = data.get("dataTimestamp") if isinstance(data, dict) else None
         if not isinstance(stamp, str):
             raise SourceError(f"{self.url}/version did not say its dataTimestamp")
@@ -168,40 +156,32 @@ class CtgovClient:
         turned UNKNOWN)."""
         found: dict[str, tuple[str, str | None]] = {}
         for study in self._by_ids(list(nct_ids), PAGE_LIMIT, {"fields": PROBE_FIELDS}, on_bad_id):
-            protocol = study.get("protocolSection") or {}
-            nct = (protocol.get("identificationModule") or {}).get("nctId")
-            status = protocol.get("statusModule") or {}
-            date = (status.get("lastUpdatePostDateStruct") or {}).get("date")
-            if isinstance(nct, str) and isinstance(date, str):
-                found[nct] = (date, status.get("overallStatus"))
+            date = _dig(study, "protocolSection", "statusModule", "lastUpdatePostDateStruct", "date")
+            status = _dig(study, "protocolSection", "statusModule", "overallStatus")
+            if isinstance(date, str):
+                found[_nct_of(study)] = (date, status if isinstance(status, str) else None)
         return found
 
     def studies(
         self, nct_ids: Iterable[str], batch: int = PAGE_LIMIT, on_bad_id: Callable[[str, str], None] | None = None
     ) -> Iterator[dict[str, Any]]:
-        """Full records, ``batch`` ids a request; each one checked whole."""
-        for study in self._by_ids(list(nct_ids), batch, {}, on_bad_id):
-            _check_study(study, None, f"{self.url}/studies")
-            yield study
+        """Full records, ``batch`` ids a request, each the record of a trial asked for."""
+        yield from self._by_ids(list(nct_ids), batch, {}, on_bad_id)
 
     def search(self, query: str) -> list[SearchHit]:
         params = dict(parse_query(query))
         params.update({"fields": SEARCH_FIELDS, "pageSize": str(PAGE_LIMIT)})
         hits: list[SearchHit] = []
         for study in self._pages(f"{self.url}/studies", params):
-            protocol = study.get("protocolSection") or {}
-            nct = (protocol.get("identificationModule") or {}).get("nctId")
-            if not isinstance(nct, str):
+            nct = _nct_of(study)
+            if nct is None:
                 raise SourceError(f"{self.url}/studies answered a study without an NCT id")
-            status = protocol.get("statusModule") or {}
-            hits.append(
-                SearchHit(
-                    nct,
-                    (protocol.get("identificationModule") or {}).get("briefTitle"),
-                    status.get("overallStatus"),
-                    (status.get("lastUpdatePostDateStruct") or {}).get("date"),
-                )
-            )
+            texts = [
+                _dig(study, "protocolSection", "identificationModule", "briefTitle"),
+                _dig(study, "protocolSection", "statusModule", "overallStatus"),
+                _dig(study, "protocolSection", "statusModule", "lastUpdatePostDateStruct", "date"),
+            ]
+            hits.append(SearchHit(nct, *(t if isinstance(t, str) else None for t in texts)))
         return hits
 
     def history(self, nct_id: str) -> list[dict[str, Any]]:
@@ -248,7 +228,7 @@ class CtgovClient:
     def _batch(self, ids: list[str], extra: dict[str, str], on_bad_id) -> Iterator[dict[str, Any]]:
         params = {"filter.ids": ",".join(ids), "pageSize": str(min(PAGE_LIMIT, max(len(ids), 1))), **extra}
         try:
-            yield from list(self._pages(f"{self.url}/studies", params))
+            answered = list(self._pages(f"{self.url}/studies", params))
         except _Refused as refused:
             if len(ids) == 1:
                 if on_bad_id:
@@ -257,10 +237,36 @@ class CtgovClient:
             half = len(ids) // 2
             yield from self._batch(ids[:half], extra, on_bad_id)
             yield from self._batch(ids[half:], extra, on_bad_id)
+            return
+        yield from self._only_asked(ids, answered, on_bad_id)
+
+    def _only_asked(self, ids: list[str], answered: list[dict], on_bad_id) -> Iterator[dict[str, Any]]:
+        """The records of trials asked for, once each; anything else is reported, never yielded."""
+        asked = set(ids)
+        strays: list[str] = []
+        given: set[str] = set()
+        for study in answered:
+            nct = _nct_of(study)
+            if nct in asked and nct not in given:
+                given.add(nct)
+                yield study
+            elif nct in given:
+                continue  # the same trial twice in one answer: the first copy stands
+            else:
+                strays.append(nct or "a record without an NCT id")
+                if nct and on_bad_id:
+                    on_bad_id(nct, f"ClinicalTrials.gov answered this trial when asked for {_names(ids)}; not stored")
+        if strays and on_bad_id:
+            for nct in ids:
+                if nct not in given:
+                    on_bad_id(nct, f"ClinicalTrials.gov answered {strays[0]} instead of this trial; not stored")
 
     def _pages(self, url: str, params: dict[str, str]) -> Iterator[dict[str, Any]]:
+        """Every page, following ``nextPageToken``; a token seen before, or more
+        than ``limits.max_pages`` pages, is a registry that pages forever."""
         token = None
-        while True:
+        seen: set[str] = set()
+        for _ in range(self.limits.max_pages):
             page = self._get_json(url, {**params, **({"pageToken": token} if token else {})}, refuse_400=True)
             studies = page.get("studies") if isinstance(page, dict) else None
             if not isinstance(studies, list) or not all(isinstance(s, dict) for s in studies):
@@ -269,6 +275,12 @@ class CtgovClient:
             token = page.get("nextPageToken")
             if not token:
                 return
+            if not isinstance(token, str) or token in seen:
+                raise SourceError(f"{url} answered the nextPageToken {_short(str(token))!r} twice: its paging loops")
+            seen.add(token)
+        raise SourceError(
+            f"{url} still had a nextPageToken after {self.limits.max_pages:,} pages (limits.max_pages); stopped"
+        )
 
     # --- one request, politely -----------------------------------------------------------
 
@@ -279,62 +291,76 @@ class CtgovClient:
         last_retry_after: float | None = None
         for attempt in range(self.politeness.retries + 1):
             if attempt:
-                self.sleep(self._backoff(attempt, last_retry_after))
+                self._wait(self._backoff(attempt, last_retry_after))
             last_retry_after = None
             self.bucket.take()
             self.requests += 1
             try:
-                response = self.http.get(url, params=params)
-            except httpx.TimeoutException:
-                last_problem = "timed out"
+                response = bounded_get(self.http, url, params, self.deadline, self.limits, self.should_stop)
+            except (TimedOut, httpx.TimeoutException):
+                last_problem = f"no complete answer within {self.deadline:g} s (the whole request's deadline)"
                 continue
             except httpx.TransportError as exc:
                 last_problem = f"connection failed ({exc.__class__.__name__})"
                 continue
-            if response.status_code == 404 and not_found:
-                raise NotFoundError(not_found)
+            except Garbled as exc:
+                last_problem = str(exc)
+                continue
+            if response.status_code == 404:
+                self._check_base_url(url)
+                if not_found:
+                    raise NotFoundError(not_found)
             if response.status_code == 400 and refuse_400:
                 raise _Refused(_message(response))
             if response.status_code in RETRY_STATUSES:
                 last_problem = f"HTTP {response.status_code}"
-                last_retry_after = _retry_after(response.headers.get("Retry-After"))
+                last_retry_after = retry_after_seconds(response.headers.get("Retry-After"))
                 continue
             if response.status_code != 200:
-                raise SourceError(
-                    f"{response.request.url} answered HTTP {response.status_code}: {_short(response.text)}"
-                )
+                raise SourceError(f"{response.url} answered HTTP {response.status_code}: {_short(response.text)}")
             try:
-                return json.loads(response.content)
-            except ValueError:
-                last_problem = f"an incomplete or non-JSON body ({len(response.content)} bytes)"
+                return json.loads(response.body)
+            except (ValueError, RecursionError):
+                last_problem = f"an incomplete or non-JSON body ({len(response.body)} bytes)"
                 continue
         tries = self.politeness.retries + 1
         raise SourceError(
             f"ClinicalTrials.gov did not answer {url} after {tries} {'try' if tries == 1 else 'tries'}: {last_problem}"
         )
 
+    def _check_base_url(self, url: str) -> None:
+        """A 404: is the base URL an API v2 at all?  Asked once, of ``/version``."""
+        version = f"{self.url}/version"
+        if url == version:
+            raise SourceError(
+                f"{self.url}: not a ClinicalTrials.gov API v2 base URL (GET /version answered 404); "
+                "it usually ends in /api/v2"
+            )
+        if not self._base_checked:
+            self.data_timestamp()
+
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         delay = min(self.politeness.max_backoff, self.politeness.backoff * 2 ** (attempt - 1))
         delay = delay * (0.5 + 0.5 * self.jitter())
-        return max(delay, min(retry_after, self.politeness.max_backoff * 5)) if retry_after is not None else delay
+        if retry_after is None:
+            return delay
+        cap = self.limits.max_retry_after_seconds
+        if retry_after > cap:
+            log.warning(
+                "ClinicalTrials.gov asked us to wait %g s; waiting %g s (limits.max_retry_after_seconds)",
+                retry_after,
+                cap,
+            )
+        return max(delay, min(retry_after, cap))
+
+    def _wait(self, seconds: float) -> None:
+        if self.should_stop():
+            raise Stopped("stopped before asking ClinicalTrials.gov again")
+        self.sleep(seconds)
 
 
 class _Refused(Exception):
     """The API refused a request as bad (HTTP 400)."""
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _check_study(study: Any, nct_id: str | None, url: str) -> None:
@@ -344,11 +370,29 @@ def _check_study(study: Any, nct_id: str | None, url: str) -> None:
         raise SourceError(f"{url} answered something that is not the study {nct_id or ''}".rstrip())
 
 
-def _message(response: httpx.Response) -> str:
+def _dig(data: Any, *path: str) -> Any:
+    """``data[path[0]][path[1]]...``, or None where the shape is not a chain of objects."""
+    for key in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def _nct_of(study: Any) -> str | None:
+    nct = _dig(study, "protocolSection", "identificationModule", "nctId")
+    return nct if isinstance(nct, str) and NCT_ID.fullmatch(nct) else None
+
+
+def _names(ids: list[str]) -> str:
+    return ", ".join(ids) if len(ids) <= 3 else f"{ids[0]} and {len(ids) - 1} other trials"
+
+
+def _message(response) -> str:
     """The API's own error message, else the start of the body."""
     try:
-        message = response.json().get("message")
-    except (ValueError, AttributeError):
+        message = json.loads(response.body).get("message")
+    except (ValueError, AttributeError, RecursionError):
         message = None
     return message if isinstance(message, str) else _short(response.text)
 
