@@ -21,6 +21,11 @@ from monitor.errors import StoreError
 DEFAULT_ARCHIVE = "snapshots"
 
 
+class ArchiveError(StoreError):
+    """The archive cannot be written: no version is stored without its raw copy, so
+    this stops a fetch or cycle (exit 2) rather than failing trial after trial."""
+
+
 class SnapshotArchive:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -39,7 +44,10 @@ class SnapshotArchive:
                 tmp.write(gzip.compress(raw.encode("utf-8"), mtime=0))
             os.replace(tmp.name, path)
         except OSError as exc:
-            raise StoreError(f"cannot write the snapshot archive at {path}: {exc.strerror or exc}") from exc
+            raise ArchiveError(
+                f"cannot write the snapshot archive at {path}: {exc.strerror or exc}; nothing was stored for {key} "
+                "(make the folder writable, or point `snapshots:` in the configuration elsewhere)"
+            ) from exc
         return path
 
     def files(self, key: str) -> list[Path]:

@@ -5,6 +5,9 @@ trials and saved searches are watched, then runs a polling cycle over them.
 Either way the outcome is counted the same way and logged as one line:
 
     cycle group=lupus probed=12 fetched=1 new=0 changed=1 notified=0 failed=0 seconds=0.42
+
+A group never raises: any failure, expected or not, is counted, logged, and kept
+as the group's last error, so ``monitor status`` always says what went wrong.
 """
 
 from __future__ import annotations
@@ -58,10 +61,12 @@ def make_live(
     progress=None,
     group: str | None = None,
 ) -> Live:
+    from monitor.limits import DEFAULT_LIMITS
     from monitor.sources.ctgov import CtgovClient, Politeness
 
     politeness = Politeness(rate=settings.ctgov.rate, retries=settings.ctgov.retries, timeout=settings.ctgov.timeout)
-    client = CtgovClient(settings.ctgov.base_url, politeness=politeness)
+    limits = getattr(settings, "limits", DEFAULT_LIMITS)
+    client = CtgovClient(settings.ctgov.base_url, politeness=politeness, limits=limits, should_stop=should_stop)
     return Live(
         store,
         client,
@@ -99,21 +104,32 @@ def run_group(
         if group.trials or group.queries:
             _run_ctgov(store, settings, group, now, should_stop, outcome)
     except MonitorError as exc:
-        outcome.failed += 1
-        outcome.complete = False
-        outcome.problems.append(f"{group.name}: {exc.message}")
-    if settings.notifications.routes:
+        _failed(outcome, f"{group.name}: {exc.message}")
+    except Exception as exc:  # a group never takes the daemon down, and always says why it failed
+        log.exception("cycle group=%s failed unexpectedly", group.name)
+        _failed(outcome, f"{group.name}: unexpected error ({type(exc).__name__}: {exc}); see the log")
+    if settings.notifications.routes and not should_stop():  # when stopping, deliveries wait in the outbox
         from monitor.notify import Notifier
 
-        sent = Notifier(store, settings, now=now).send_due()
-        outcome.notified = sent.sent
-        outcome.problems += sent.problems
+        try:
+            sent = Notifier(store, settings, now=now).send_due()
+            outcome.notified = sent.sent
+            outcome.problems += sent.problems
+        except Exception as exc:  # deliveries stay pending and are tried again
+            log.exception("group %s: sending notifications failed unexpectedly", group.name)
+            outcome.problems.append(f"{group.name}: sending notifications failed ({type(exc).__name__}: {exc})")
     outcome.seconds = time.perf_counter() - started
     stamp = now().isoformat()
     store.set_state(f"group.{group.name}.last_run", stamp)
     store.set_state(f"group.{group.name}.last_result", outcome.line())
     store.set_state(f"group.{group.name}.last_error", outcome.problems[-1] if outcome.problems else "")
     return outcome
+
+
+def _failed(outcome: GroupOutcome, problem: str) -> None:
+    outcome.failed += 1
+    outcome.complete = False
+    outcome.problems.append(problem)
 
 
 def _run_ctgov(store, settings, group, now, should_stop, outcome: GroupOutcome) -> None:

@@ -4,9 +4,14 @@
   on the same database is refused while the first is alive (APScheduler 3
   cannot share a job store between processes).  A dead holder (its heartbeat
   stopped, or its process is gone on this host) is replaced.
-* SIGTERM and SIGINT: no new cycle starts; the cycles in flight finish, or,
-  past ``daemon.shutdown_timeout_seconds``, stop between two trials (each trial
-  is its own transaction, so nothing is half-written); then exit 0.
+* SIGTERM and SIGINT: no new cycle starts; the cycles in flight may finish
+  within ``daemon.shutdown_timeout_seconds``.  In its last
+  ``ABANDON_GRACE_SECONDS`` (or last half, when shorter) they are told to stop:
+  waits (backoff, Retry-After) and requests in flight end at once, and the cycle
+  stops between two trials (each trial is its own transaction, so nothing is
+  half-written).  At the timeout the process exits 0 whatever the registry does;
+  a thread still stuck then (in the database, say) is left to the operating
+  system, and its open transaction is rolled back, as after a crash.
 * SIGHUP: the configuration is read again; a valid one replaces the schedule,
   an invalid one is logged and the old one kept.
 * A failing trial or source is logged with its id and retried next cycle; an
@@ -20,6 +25,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -36,6 +42,7 @@ LOCK = "daemon.lock"
 HEARTBEAT_SECONDS = 10
 NOTIFY_SECONDS = 30
 STALE_AFTER = timedelta(seconds=6 * HEARTBEAT_SECONDS)
+ABANDON_GRACE_SECONDS = 2.0
 
 
 class DaemonRefused(MonitorError):
@@ -116,6 +123,7 @@ class Daemon:
         self.idle = threading.Condition()
         self.running: set[str] = set()
         self.scheduler = None
+        self.stuck = False  # a thread outlived the shutdown timeout: the caller must exit hard
 
     # --- signals ------------------------------------------------------------------------
 
@@ -218,10 +226,18 @@ class Daemon:
 
     def _shutdown(self) -> None:
         log.info("stopping: waiting for %d cycle(s) in flight", len(self.running))
-        self.scheduler.shutdown(wait=False)
         timeout = self.settings.daemon.shutdown_timeout_seconds
+        deadline = time.monotonic() + timeout
+        self.scheduler.shutdown(wait=False)
+        grace = min(ABANDON_GRACE_SECONDS, timeout / 2)
         with self.idle:
-            if not self.idle.wait_for(lambda: not self.running, timeout=timeout):
-                log.warning("cycles still running after %d s: stopping them between two trials", timeout)
+            if not self.idle.wait_for(lambda: not self.running, timeout=timeout - grace):
+                log.warning("cycles still running after %g s: stopping them between two trials", timeout - grace)
                 self.abandon.set()
-                self.idle.wait_for(lambda: not self.running, timeout=timeout)
+                self.idle.wait_for(lambda: not self.running, timeout=grace)
+        for thread in threading.enumerate():  # the scheduler's workers (a cycle, a notification job)
+            if thread is not threading.current_thread() and not thread.daemon:
+                thread.join(max(0.0, deadline - time.monotonic()))
+                if thread.is_alive():
+                    log.error("%s still busy after the %g s shutdown timeout; exiting without it", thread.name, timeout)
+                    self.stuck = True

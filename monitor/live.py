@@ -13,8 +13,11 @@ A cycle:
    stale record turned UNKNOWN, references the registry adds) come without a
    new last-update date.
 4. Each fetched record is archived raw, normalized, diffed and stored in its own
-   transaction; a failure is recorded for that trial (reported once) and the
-   others carry on.  A cycle that cannot finish leaves untouched the trials it
+   transaction; any failure (any exception, not only ours) is logged with the
+   trial id and recorded for that trial, where ``monitor status`` shows it
+   (reported once), and the others carry on.  A record of a trial not asked for
+   is never stored.  Only a snapshot archive that cannot be written stops the
+   batch: nothing is stored without its raw copy.  A cycle that cannot finish leaves untouched the trials it
    did not reach, and does not advance the ``dataTimestamp``, so the next cycle
    tries again.
 """
@@ -27,10 +30,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from monitor.archive import SnapshotArchive
+from monitor.archive import ArchiveError, SnapshotArchive
 from monitor.classify import diff_records
 from monitor.diff import fingerprint
-from monitor.errors import MonitorError, NotFoundError, SourceError
+from monitor.errors import MonitorError, NotFoundError, SourceError, Stopped
 from monitor.model import Category, Change, ChangeKind, Severity
 from monitor.pipeline import Clock, Result, Routes, as_new_version, ingest, utc_now
 from monitor.sources.ctgov import CtgovClient
@@ -94,9 +97,9 @@ class Live:
         for study in self.client.studies(ids, on_bad_id=refused):
             if self.should_stop():
                 raise Stopped("stopped part-way; the trials not reached are fetched next cycle")
-            snapshot = self._snapshot(study, f"{self.client.url}/studies")
-            got.add(snapshot.record.key)
-            self._store(snapshot, report)
+            key = study["protocolSection"]["identificationModule"]["nctId"]  # checked by the client
+            got.add(key)
+            self._store(key, study, report)
             self.progress("fetch", 1)
         for nct in sorted(asked - got):
             if self._valid(nct):
@@ -110,16 +113,25 @@ class Live:
     def _snapshot(self, study: dict, origin: str) -> Snapshot:
         return Payload(origin, json.dumps(study, ensure_ascii=False), study).snapshot()
 
-    def _store(self, snapshot: Snapshot, report: CycleReport) -> None:
-        key = snapshot.record.key
+    def _store(self, key: str, study: dict, report: CycleReport) -> None:
+        """The per-trial boundary: whatever goes wrong with this trial is its problem alone."""
         try:
+            snapshot = self._snapshot(study, f"{self.client.url}/studies")
+            if snapshot.record.key != key:
+                raise SourceError(f"the record of {key} normalizes to {snapshot.record.key}; not stored")
             if self.archive:
                 self.archive.put(key, snapshot.record.last_update_posted, snapshot.raw, snapshot.raw_hash)
             result = ingest(self.store, snapshot, self.now, self.routes)
             self.store.mark_seen(key, snapshot.record.last_update_posted, snapshot.record.overall_status)
             self.store.clear_error(key)
+        except ArchiveError:
+            raise
         except MonitorError as exc:
             self._problem(report, key, exc.message)
+            return
+        except Exception as exc:  # the per-trial boundary: one bad trial never stops the others
+            log.exception("%s: unexpected error", key)
+            self._problem(report, key, f"unexpected error ({type(exc).__name__}: {exc}); not stored, see the log")
             return
         report.fetched += 1
         report.results.append(result)
@@ -268,6 +280,9 @@ class Live:
                 report.backfilled += self.backfill(key)
             except MonitorError as exc:
                 self._problem(report, key, exc.message)
+            except Exception as exc:  # the per-trial boundary
+                log.exception("%s: unexpected error in the backfill", key)
+                self._problem(report, key, f"backfill failed unexpectedly ({type(exc).__name__}: {exc}); see the log")
         seen = self.store.last_seen()
         if full_due:
             due = watched
@@ -296,10 +311,6 @@ def _moved(now: tuple[str, str | None], before: tuple[str | None, str | None]) -
     date, status = now
     seen_date, seen_status = before
     return date != seen_date or (seen_status is not None and status != seen_status)
-
-
-class Stopped(Exception):
-    """The daemon is shutting down: the cycle stops between two trials."""
 
 
 def _membership(target: str, kind: ChangeKind, title: str | None, status: str | None) -> Change:

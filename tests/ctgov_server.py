@@ -7,10 +7,24 @@ from recorded records, with faults on demand.  Used by the tests and by bench/.
     server.history["NCT..."] = [study_v1, study_v2]
     server.faults.append(Fault("/studies", status=429, retry_after="1"))
     server.requests                 # every request served: (path, params)
+
+A hostile registry, on demand (each mode is a misbehaviour met or feared in the wild):
+
+    server.impostors["NCT06302556"] = foreign_study   # asked for one trial, answers another
+    server.extra.append(foreign_study)                # every /studies page carries one trial too many
+    server.set_raw("NCT06302556", b"...", "2026-02-02")  # a malformed record, served as given
+    server.paging = "loop"                            # nextPageToken repeats forever ("endless": always new)
+    Fault("/studies", drip=2.0)                       # the body one byte every 2 s
+    Fault("/studies", status=429, retry_after="1e9")  # come back in 31 years
+    Fault("/studies", oversize=200 * 2**20)           # a body that goes on (no Content-Length)
+    Fault("/studies", gzip_bomb=100 * 2**20)          # a small gzip body that inflates hugely
+    Fault("/studies", hang=True)                      # headers never come, until stop()
+    CtgovClient(server.root)                          # a base URL without /v2: /version answers 404
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 import time
@@ -33,6 +47,11 @@ class Fault:
     truncate: bool = False  # answer 200 with the first half of the real body
     body: bytes | None = None  # answer 200 with this body (an error page, say)
     times: int = 1
+    drip: float = 0.0  # send the real answer one byte every `drip` seconds
+    oversize: int = 0  # answer 200 with this many bytes, streamed without a Content-Length
+    gzip_bomb: int = 0  # answer 200 with this many spaces, gzip-compressed (Content-Encoding: gzip)
+    hang: bool = False  # never answer (until the server stops)
+    gzip: bool = False  # send the real answer gzip-compressed, as the real registry does
 
 
 def nct_of(study: dict) -> str:
@@ -53,6 +72,10 @@ class CtgovServer:
         self.refused: set[str] = set()  # ids the API answers 400 for, as it does for malformed ones
         self.chaos: tuple | None = None  # (random.Random, rate): a random fault on that share of requests
         self.requests: list[tuple[str, dict[str, list[str]]]] = []
+        self.impostors: dict[str, dict] = {}  # asked id -> the record answered instead
+        self.extra: list[dict] = []  # records added to every /studies page
+        self.paging: str | None = None  # "loop" or "endless": a nextPageToken that never ends
+        self.released = threading.Event()  # ends every hang
         self.data_timestamp = "2026-01-01T00:00:00"
         self.lock = threading.Lock()
         for study in studies:
@@ -74,6 +97,14 @@ class CtgovServer:
             )
             if move_timestamp:
                 self.data_timestamp = time.strftime("%Y-%m-%dT%H:%M:%S") + f".{time.monotonic_ns()}"
+
+    def set_raw(self, nct: str, body: bytes, update: str | None) -> None:
+        """Serve ``body`` as the record of ``nct``, whatever it holds (the probe says ``update``)."""
+        with self.lock:
+            self.studies[nct] = body
+            self.updates[nct] = update
+            self.titles[nct] = ("", "RECRUITING", [])
+            self.data_timestamp += "m"
 
     def remove_study(self, nct: str) -> None:
         with self.lock:
@@ -103,6 +134,7 @@ class CtgovServer:
         return self
 
     def stop(self) -> None:
+        self.released.set()
         if self.httpd:
             self.httpd.shutdown()
             self.httpd.server_close()
@@ -139,6 +171,11 @@ class CtgovServer:
                 )
         if fault and fault.delay:
             time.sleep(fault.delay)
+        if fault and fault.hang:
+            self.released.wait(120)
+            return None
+        if fault and (fault.oversize or fault.gzip_bomb):
+            return self.send_hostile(request, fault)
         if fault and (fault.status != 200 or fault.body is not None) and not fault.truncate:
             headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
             body = fault.body if fault.body is not None else b'{"error": "fault"}'
@@ -146,9 +183,11 @@ class CtgovServer:
         status, body = self.answer(parsed.path, params)
         if fault and fault.truncate:
             body = body[: len(body) // 2]
-        self.send(request, status, body)
+        if fault and fault.gzip:
+            return self.send(request, status, gzip.compress(body), {"Content-Encoding": "gzip"})
+        self.send(request, status, body, drip=fault.drip if fault else 0.0)
 
-    def send(self, request, status: int, body: bytes, headers: dict | None = None) -> None:
+    def send(self, request, status: int, body: bytes, headers: dict | None = None, drip: float = 0.0) -> None:
         try:
             request.send_response(status)
             request.send_header("Content-Type", "application/json")
@@ -156,7 +195,32 @@ class CtgovServer:
             for key, value in (headers or {}).items():
                 request.send_header(key, value)
             request.end_headers()
-            request.wfile.write(body)
+            if not drip:
+                request.wfile.write(body)
+            for i in range(len(body) if drip else 0):
+                request.wfile.write(body[i : i + 1])
+                request.wfile.flush()
+                if self.released.wait(drip):
+                    return
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def send_hostile(self, request, fault: Fault) -> None:
+        try:
+            request.send_response(200)
+            request.send_header("Content-Type", "application/json")
+            if fault.gzip_bomb:
+                body = _bomb(fault.gzip_bomb)
+                request.send_header("Content-Encoding", "gzip")
+                request.send_header("Content-Length", str(len(body)))
+                request.end_headers()
+                request.wfile.write(body)
+                return
+            request.end_headers()  # no Content-Length: the body ends when the connection does
+            request.wfile.write(b'{"studies": [')
+            chunk = b" " * 65536
+            for _ in range(fault.oversize // len(chunk)):
+                request.wfile.write(chunk)
         except (BrokenPipeError, ConnectionResetError):
             pass
 
@@ -168,7 +232,8 @@ class CtgovServer:
             body = self.studies.get(nct)
             return (200, body) if body else (404, b'{"message": "not found"}')
         if path == "/api/v2/studies":
-            return self.search(params)
+            status, body = self.search(params)
+            return (status, self.hostile_page(params, body)) if status == 200 else (status, body)
         if path.startswith("/api/int/studies/"):
             parts = path.split("/")  # ['', 'api', 'int', 'studies', NCT, 'history', n?]
             versions = self.history.get(parts[4])
@@ -217,6 +282,18 @@ class CtgovServer:
         )
         return 200, body
 
+    def hostile_page(self, params: dict[str, list[str]], body: bytes) -> bytes:
+        """A page as the hostile modes have it: impostors, extra records, a paging that never ends."""
+        if not (self.impostors or self.extra or self.paging):
+            return body
+        page = json.loads(body)
+        page["studies"] = [self.impostors.get(_nct_or_none(s), s) for s in page["studies"]]
+        page["studies"] += self.extra
+        if self.paging:
+            start = int(params.get("pageToken", ["0"])[0] or 0)
+            page["nextPageToken"] = "1" if self.paging == "loop" else str(start + 1)
+        return json.dumps(page).encode()
+
     def slim(self, nct: str) -> bytes:
         title, status, _ = self.titles[nct]
         return json.dumps(
@@ -227,3 +304,19 @@ class CtgovServer:
                 }
             }
         ).encode()
+
+
+_BOMBS: dict[int, bytes] = {}
+
+
+def _bomb(size: int) -> bytes:
+    if size not in _BOMBS:
+        _BOMBS[size] = gzip.compress(b" " * size, compresslevel=9)
+    return _BOMBS[size]
+
+
+def _nct_or_none(study: dict) -> str | None:
+    try:
+        return nct_of(study)
+    except (KeyError, TypeError, AttributeError):
+        return None

@@ -110,6 +110,7 @@ def watch_add(
     report = CycleReport()
     with ProgressBar("watching") as bar:
         live = live_source(ctx, progress=bar)
+        _check_registered(live, keys)
         for key in keys:
             if not live.store.add_watch("trial", key, utc_now()):
                 click.echo(f"{key}: already watched")
@@ -130,6 +131,22 @@ def watch_add(
             live.fetch(sorted(members), report)
     output("results", fmt, report.results)
     warn(report.problems)
+
+
+def _check_registered(live, keys: list[str]) -> None:
+    """Every trial to watch is on ClinicalTrials.gov (one probe request), or nothing is added."""
+    from monitor.errors import NotFoundError
+
+    if not keys:
+        return
+    known = live.client.probe(keys)
+    missing = [key for key in keys if key not in known]
+    if missing:
+        also = f" (nor {', '.join(missing[1:])})" if len(missing) > 1 else ""
+        raise NotFoundError(
+            f"{missing[0]} is not on ClinicalTrials.gov{also}; nothing was added (check the id at "
+            f"https://clinicaltrials.gov/study/{missing[0]})"
+        )
 
 
 @watch.command("list")

@@ -70,7 +70,15 @@ def run(ctx: click.Context, once: bool, fmt: str) -> None:
         return
     daemon = Daemon(store, config, ctx.obj["options"]["config"])
     daemon.install_signals()
-    daemon.serve()
+    code = daemon.serve()
+    if daemon.stuck:  # a thread outlived the shutdown timeout: SIGTERM still ends the process, on time
+        import os
+        import sys
+
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 @click.command()
