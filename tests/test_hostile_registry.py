@@ -19,7 +19,7 @@ from monitor.live import Live
 from monitor.sources.ctgov import CtgovClient, Politeness
 from monitor.store import Store
 
-from conftest import UNKNOWN, study
+from conftest import OPENING, UNKNOWN, study
 from ctgov_server import Fault, _bomb
 
 LIMITS = Limits(
@@ -94,6 +94,21 @@ def test_a_page_with_one_trial_too_many_stores_the_trials_asked_for_and_not_the_
     assert report.problems == [
         f"{FOREIGN}: ClinicalTrials.gov answered this trial when asked for {', '.join(ALL)}; not stored"
     ]
+
+
+def test_the_same_trial_twice_in_one_answer_is_stored_once_or_is_a_problem_when_the_copies_differ(live, server):
+    server.extra.append(study(OPENING / "2026-02-10.json"))  # served already: an identical copy
+    report = live.fetch(list(ALL))
+    assert sorted(r.key for r in report.results) == sorted(ALL) and report.problems == []
+    other = study(OPENING / "2026-02-10.json")
+    other["protocolSection"]["statusModule"]["overallStatus"] = "WITHDRAWN"
+    server.extra[:] = [other]
+    report = live.fetch(list(ALL))
+    assert sorted(r.key for r in report.results) == ["NCT06302556", "NCT06387628"]
+    assert report.problems == [
+        "NCT06821503: ClinicalTrials.gov answered 2 different records of this trial at once; none stored"
+    ]
+    assert [v.record.overall_status for v in live.store.versions("NCT06821503")] == ["NOT_YET_RECRUITING"]
 
 
 @pytest.mark.parametrize(

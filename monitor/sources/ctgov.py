@@ -39,16 +39,16 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
 
 import httpx
 
 from monitor import __version__
-from monitor.errors import NotFoundError, SourceError, Stopped, UsageError
+from monitor.errors import NotFoundError, SourceError, Stopped
 from monitor.limits import DEFAULT_LIMITS, Limits
 from monitor.normalize.identity import NCT_ID
 from monitor.sources.http import ACCEPT_ENCODING, Garbled, TimedOut, bounded_get, sleep_unless_stopped
 from monitor.sources.politeness import Politeness, TokenBucket, retry_after_seconds
+from monitor.sources.queries import parse_query
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,6 @@ PAGE_LIMIT = 1000  # the API's largest pageSize
 PROBE_FIELDS = "NCTId,LastUpdatePostDate,OverallStatus"
 SEARCH_FIELDS = "NCTId,BriefTitle,OverallStatus,LastUpdatePostDate"
 RETRY_STATUSES = {429, 500, 502, 503, 504}
-_QUERY_KEYS = re.compile(r"^(query\.[a-z]+|filter\.[a-zA-Z]+|postFilter\.[a-zA-Z]+|aggFilters|geoDecay|sort)$")
 
 
 @dataclass(frozen=True)
@@ -73,19 +72,6 @@ class SearchHit:
 def base_url(configured: str | None = None) -> str:
     """``MONITOR_CTGOV_URL`` over the configured URL over the default."""
     return (os.environ.get(BASE_URL_ENV) or configured or DEFAULT_BASE_URL).rstrip("/")
-
-
-def parse_query(query: str) -> list[tuple[str, str]]:
-    """A saved search as the API's parameters: ``query.cond=lupus&query.intr=CAR-NK``."""
-    params = parse_qsl(query.strip().lstrip("?"), keep_blank_values=False)
-    if not params:
-        raise UsageError(f"{query!r} is not a search: write it as API parameters, e.g. query.cond=lupus")
-    bad = [key for key, _ in params if not _QUERY_KEYS.match(key)]
-    if bad:
-        raise UsageError(
-            f"{query!r}: {bad[0]} is not a search parameter (use query.*, filter.*, postFilter.*, aggFilters)"
-        )
-    return params
 
 
 def chunks(items: list[str], size: int) -> Iterator[list[str]]:
@@ -241,25 +227,31 @@ class CtgovClient:
         yield from self._only_asked(ids, answered, on_bad_id)
 
     def _only_asked(self, ids: list[str], answered: list[dict], on_bad_id) -> Iterator[dict[str, Any]]:
-        """The records of trials asked for, once each; anything else is reported, never yielded."""
+        """The records of trials asked for, once each (identical copies collapse; copies that
+        differ are a problem for that trial); anything else is reported, never yielded."""
+        report = on_bad_id or (lambda nct, why: None)
         asked = set(ids)
+        copies: dict[str, list[dict]] = {}
         strays: list[str] = []
-        given: set[str] = set()
         for study in answered:
             nct = _nct_of(study)
-            if nct in asked and nct not in given:
-                given.add(nct)
-                yield study
-            elif nct in given:
-                continue  # the same trial twice in one answer: the first copy stands
+            if nct in asked:
+                copies.setdefault(nct, []).append(study)
+                continue
+            strays.append(nct or "a record without an NCT id")
+            if nct:
+                report(nct, f"ClinicalTrials.gov answered this trial when asked for {_names(ids)}; not stored")
+        for nct, found in copies.items():
+            if any(copy != found[0] for copy in found[1:]):
+                report(
+                    nct,
+                    f"ClinicalTrials.gov answered {len(found)} different records of this trial at once; none stored",
+                )
             else:
-                strays.append(nct or "a record without an NCT id")
-                if nct and on_bad_id:
-                    on_bad_id(nct, f"ClinicalTrials.gov answered this trial when asked for {_names(ids)}; not stored")
-        if strays and on_bad_id:
-            for nct in ids:
-                if nct not in given:
-                    on_bad_id(nct, f"ClinicalTrials.gov answered {strays[0]} instead of this trial; not stored")
+                yield found[0]
+        for nct in ids if strays else ():
+            if nct not in copies:
+                report(nct, f"ClinicalTrials.gov answered {strays[0]} instead of this trial; not stored")
 
     def _pages(self, url: str, params: dict[str, str]) -> Iterator[dict[str, Any]]:
         """Every page, following ``nextPageToken``; a token seen before, or more
