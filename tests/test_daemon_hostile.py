@@ -189,3 +189,30 @@ def test_fetch_from_a_base_url_without_v2_names_the_url(monitor, server):
         f"error: {server.root}: not a ClinicalTrials.gov API v2 base URL (GET /version answered 404); "
         "it usually ends in /api/v2\n"
     )
+
+
+def test_a_thread_stuck_past_the_shutdown_timeout_makes_the_daemon_exit_without_it(tmp_path):
+    import threading
+    from dataclasses import replace
+
+    from monitor.config import Settings
+    from monitor.daemon import Daemon as Service
+
+    class Scheduler:
+        def shutdown(self, wait: bool) -> None:
+            pass
+
+    settings = Settings()
+    settings = replace(settings, daemon=replace(settings.daemon, shutdown_timeout_seconds=1))
+    service = Service(Store.open(f"sqlite:///{tmp_path / 'monitor.db'}"), settings, None)
+    service.scheduler = Scheduler()
+    release = threading.Event()
+    stuck = threading.Thread(target=release.wait, name="stuck-in-the-database")
+    stuck.start()
+    try:
+        service._shutdown()
+    finally:
+        release.set()
+        stuck.join()
+    assert service.stuck, "the caller then ends the process with os._exit(0)"
+    service.store.close()
