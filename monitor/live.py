@@ -17,9 +17,9 @@ A cycle:
    trial id and recorded for that trial, where ``monitor status`` shows it
    (reported once), and the others carry on.  A record of a trial not asked for
    is never stored.  Only a snapshot archive that cannot be written stops the
-   batch: nothing is stored without its raw copy.  A cycle that cannot finish leaves untouched the trials it
-   did not reach, and does not advance the ``dataTimestamp``, so the next cycle
-   tries again.
+   batch: nothing is stored without its raw copy.  A cycle that cannot finish
+   leaves untouched the trials it did not reach, and does not advance the
+   ``dataTimestamp``, so the next cycle tries again.
 """
 
 from __future__ import annotations
