@@ -8,6 +8,11 @@ than ``notifications.max_age_hours``; then it is marked failed and shown by
 ``monitor status`` and ``monitor deliveries --failed``.  Digest routes collect
 their rows and send one message per period.
 
+One sender per delivery: each row is claimed with a lease (:data:`LEASE`)
+before it is sent, so two cycles at the same instant, or the daemon and
+``monitor notify retry``, never send the same row.  A sender killed while it
+held a lease leaves the row pending: it is sent again once the lease expires.
+
 Delivery is a returned value, never an exception.  Apprise URLs carry tokens
 and passwords: only their private form (:func:`private_url`) is ever shown.
 """
@@ -15,6 +20,9 @@ and passwords: only their private form (:func:`private_url`) is ever shown.
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -46,6 +54,7 @@ MARKDOWN_SCHEMES = {
 HTML_SCHEMES = {"mailto", "mailtos"}
 BACKOFF_START = timedelta(minutes=1)
 BACKOFF_MAX = timedelta(hours=1)
+LEASE = timedelta(minutes=10)  # longer than any send can take (Apprise's own timeouts are shorter)
 
 
 def is_apprise_url(url: str) -> bool:
@@ -161,6 +170,7 @@ class Notifier:
     def __init__(self, store: Store, settings: Settings, channel=None, now: Clock = utc_now) -> None:
         self.store, self.settings, self.now = store, settings, now
         self.channel = channel or AppriseChannel(settings)
+        self.owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
     def send_due(self) -> SendReport:
         """Send every delivery that is due; digests when their time has come."""
@@ -170,7 +180,9 @@ class Notifier:
                 self._digest(route, report)
             else:
                 for delivery in self.store.due_deliveries(route.name, self.now()):
-                    self._one(route, delivery, report)
+                    now = self.now()
+                    if self.store.claim([delivery.id], self.owner, now, now + LEASE):
+                        self._one(route, delivery, report)
         return report
 
     def _one(self, route: Route, delivery, report: SendReport) -> None:
@@ -200,6 +212,12 @@ class Notifier:
             return
         retry_at = self.store.get_state(f"digest.{route.name}.retry_at")
         if retry_at and datetime.fromisoformat(retry_at) > self.now():
+            return
+        ids = [d.id for d in pending]
+        claimed = self.store.claim(ids, self.owner, self.now(), self.now() + LEASE, due=False)
+        if len(claimed) != len(ids):  # another sender is on this digest: leave it whole to them
+            self.store.release(claimed, self.owner)
+            log.debug("digest of route %s: another sender holds some of its deliveries", route.name)
             return
         trials: dict[str, dict] = {}
         for delivery in pending:
