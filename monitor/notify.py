@@ -14,7 +14,9 @@ before it is sent, so two cycles at the same instant, or the daemon and
 held a lease leaves the row pending: it is sent again once the lease expires.
 
 Delivery is a returned value, never an exception.  Apprise URLs carry tokens
-and passwords: only their private form (:func:`private_url`) is ever shown.
+and passwords: only their private form (:func:`private_url`) is ever shown, and
+every record of Apprise's own logger goes through the same masking
+(:mod:`monitor.masking`), at any verbosity.
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from monitor.config import Route, Settings
+from monitor.masking import guard, mask_secrets, remember
 from monitor.messages import Message, digest_message, event_message, trial_context
 from monitor.pipeline import Clock, utc_now
 from monitor.routing import for_route
 from monitor.store import Store
 
 log = logging.getLogger(__name__)
+guard(logging.getLogger("apprise"))  # Apprise's debug lines carry URLs and tokens
 
 MARKDOWN_SCHEMES = {
     "slack",
@@ -60,17 +64,20 @@ LEASE = timedelta(minutes=10)  # longer than any send can take (Apprise's own ti
 def is_apprise_url(url: str) -> bool:
     import apprise
 
+    remember(url)
     return apprise.Apprise().add(url)
 
 
 def private_url(url: str) -> str:
-    """The URL with its secrets hidden, as Apprise's privacy mode shows it."""
+    """The URL with its secrets hidden: Apprise's privacy form, then our own
+    masking (Apprise shows header arguments such as ``?+X-Api-Key=`` in clear)."""
     import apprise
 
+    remember(url)
     bundle = apprise.Apprise()
     if not bundle.add(url):
         return url.split("://")[0] + "://***"
-    return next(iter(bundle)).url(privacy=True)
+    return mask_secrets(next(iter(bundle)).url(privacy=True))
 
 
 def format_for(route: Route) -> str:
@@ -101,6 +108,7 @@ class AppriseChannel:
 
         bundle = apprise.Apprise(asset=apprise.AppriseAsset(storage_mode="memory"))
         for url in route.urls:
+            remember(url)
             bundle.add(_with_format(url, message.format))
         if route.tags and self.settings.notifications.apprise_config:
             config = apprise.AppriseConfig()
@@ -149,13 +157,11 @@ class _Collect(logging.Handler):
 
 
 def _scrub(text: str, route: Route) -> str:
-    """An error text without the route's URLs or their parts."""
+    """An error text without the route's URLs or their secrets."""
     for url in route.urls:
+        remember(url)
         text = text.replace(url, private_url(url))
-        for part in url.split("://", 1)[-1].replace("@", "/").replace(":", "/").split("/"):
-            if len(part) >= 8:
-                text = text.replace(part, "***")
-    return " ".join(text.split())[:300]
+    return " ".join(mask_secrets(text).split())[:300]
 
 
 @dataclass
