@@ -129,14 +129,17 @@ def test_two_notify_retry_processes_at_once_send_each_change_once_to_each_route(
     assert store.delivery_counts() == {"pending": 0, "failed": 0, "sent": 4}
 
 
-def test_a_claimed_delivery_is_left_alone_until_its_lease_expires(tmp_path, mailbox, webhook, clock):
+def test_a_claimed_delivery_is_left_alone_until_its_lease_expires(tmp_path, mailbox, webhook, clock, cli):
     from monitor.notify import LEASE
 
-    settings = load_settings(str(two_routes(tmp_path, mailbox, webhook)))
+    config = two_routes(tmp_path, mailbox, webhook)
+    settings = load_settings(str(config))
     store = stale_trial_found(settings, clock)
     ids = [d.id for d in store.deliveries("pending")]
-    assert store.claim(ids, "a sender that died", clock.now, clock.now + LEASE) == sorted(ids)
+    assert store.claim(ids, "host:4242:dead", clock.now, clock.now + LEASE) == sorted(ids)
     assert store.claim(ids, "another sender", clock.now, clock.now + LEASE) == [], "one sender per delivery"
+    listing = cli("--config", config, "deliveries", "--pending")
+    assert listing.out.count("claimed by host:4242:dead until 2026-03-10 07:10") == 2
     assert Notifier(store, settings, now=clock).send_due().sent == 0
     clock.advance(seconds=LEASE.total_seconds() + 1)
     assert Notifier(store, settings, now=clock).send_due().sent == 2, "the dead sender's lease expired"
@@ -213,3 +216,29 @@ def test_a_failure_writing_the_outbox_rows_leaves_no_version_behind(tmp_path, cl
     monkeypatch.undo()
     assert len(store.versions("NCT06302556")) == 1, "the second version was not stored"
     assert store.deliveries() == []
+
+
+def test_two_senders_at_the_same_instant_send_one_digest(tmp_path, mailbox, clock, monkeypatch):
+    from monitor.store.deliveries import DeliveryStore
+
+    digest = f'    - name: daily\n      urls: ["{mailbox.url()}"]\n      digest: daily\n      at: "08:00"\n'
+    settings = load_settings(str(configure(tmp_path, digest)))
+    store = Store.open(settings.database)
+    Notifier(store, settings, now=clock).send_due()  # 07:00: the route starts its first period
+    store_changes(settings, store, clock, OPENING / "2026-02-10.json", UNKNOWN / "2026-02-02.json")
+    store_changes(settings, store, clock, OPENING / "2026-03-10.json", UNKNOWN / "2026-03-02.json")
+    clock.advance(hours=1, minutes=1)
+    monkeypatch.setattr(DeliveryStore, "due_deliveries", stepped(threading.Barrier(2), DeliveryStore.due_deliveries))
+    reports = []
+    senders = [
+        threading.Thread(target=lambda: reports.append(Notifier(store, settings, now=clock).send_due()))
+        for _ in range(2)
+    ]
+    for sender in senders:
+        sender.start()
+    for sender in senders:
+        sender.join()
+    monkeypatch.undo()
+    assert sorted(r.sent for r in reports) == [0, 2]
+    assert len(mailbox.messages) == 1, "one digest"
+    assert store.delivery_counts() == {"pending": 0, "failed": 0, "sent": 2}
