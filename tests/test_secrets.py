@@ -84,6 +84,8 @@ def test_no_planted_secret_appears_in_any_output_or_log_of_any_command(tmp_path,
             assert "Traceback" not in run.stderr
             if verbosity:
                 assert " DEBUG " in run.stderr, "debug logging was on"
+            if command[0] in ("config", "notify") and command[-1] != "retry":
+                assert "X-Api-Key=***" in run.stdout, "the route is shown, its secrets masked"
             found += [(" ".join(verbosity + command), s) for s in PLANTED if s in run.stdout + run.stderr]
     assert runs == 18
     assert found == [], f"{len(found)} of {len(PLANTED)} planted secrets shown"
