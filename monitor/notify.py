@@ -176,11 +176,12 @@ class Notifier:
     def __init__(self, store: Store, settings: Settings, channel=None, now: Clock = utc_now) -> None:
         self.store, self.settings, self.now = store, settings, now
         self.channel = channel or AppriseChannel(settings)
-        self.owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self.owner = f"{_PROCESS}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     def send_due(self) -> SendReport:
         """Send every delivery that is due; digests when their time has come."""
         report = SendReport()
+        self._release_dead_senders()
         for route in self.settings.notifications.routes:
             if route.digest:
                 self._digest(route, report)
@@ -190,6 +191,15 @@ class Notifier:
                     if self.store.claim([delivery.id], self.owner, now, now + LEASE):
                         self._one(route, delivery, report)
         return report
+
+    def _release_dead_senders(self) -> None:
+        """Claims of a sender that died on this machine (a daemon killed before
+        its restart) are given back at once rather than when they expire; a
+        sender elsewhere, or alive, keeps its claim."""
+        for owner in self.store.lease_owners(self.now()):
+            if _died_here(owner):
+                self.store.release(None, owner)
+                log.info("deliveries claimed by %s (no longer running) are sent again", owner)
 
     def _one(self, route: Route, delivery, report: SendReport) -> None:
         event = self.store.event(delivery.event)
@@ -317,6 +327,31 @@ class Notifier:
             self.settings.notifications.templates,
         )
         return self.channel.send(route, message)
+
+
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid").strip("pid:[]")
+    except OSError:
+        return "0"
+
+
+# This process's machine and PID namespace: a claim's owner is "<host>:<namespace>:<pid>:<nonce>".
+_PROCESS = f"{socket.gethostname()[:24]}:{_pid_namespace()}"
+
+
+def _died_here(owner: str) -> bool:
+    """Whether ``owner`` was a sender of this machine (and PID namespace) that is no longer running."""
+    place, _, rest = owner.rpartition(":")[0].rpartition(":")
+    if place != _PROCESS or not rest.isdigit() or int(rest) == os.getpid():
+        return False
+    try:
+        os.kill(int(rest), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, but not ours to signal
+        return False
+    return False
 
 
 def _backoff(attempts: int) -> timedelta:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -129,7 +130,11 @@ def test_two_notify_retry_processes_at_once_send_each_change_once_to_each_route(
     assert store.delivery_counts() == {"pending": 0, "failed": 0, "sent": 4}
 
 
-def test_a_claimed_delivery_is_left_alone_until_its_lease_expires(tmp_path, mailbox, webhook, clock, cli):
+def test_a_delivery_claimed_by_a_sender_elsewhere_is_left_alone_until_its_lease_expires(
+    tmp_path, mailbox, webhook, clock, cli
+):
+    """A sender on another machine (or one this process cannot see) may be
+    alive: its claim holds until the lease expires, then the row is sent again."""
     from monitor.notify import LEASE
 
     config = two_routes(tmp_path, mailbox, webhook)
@@ -140,8 +145,9 @@ def test_a_claimed_delivery_is_left_alone_until_its_lease_expires(tmp_path, mail
     assert store.claim(ids, "another sender", clock.now, clock.now + LEASE) == [], "one sender per delivery"
     listing = cli("--config", config, "deliveries", "--pending")
     assert listing.out.count("claimed by host:4242:dead until 2026-03-10 07:10") == 2
-    assert Notifier(store, settings, now=clock).send_due().sent == 0
-    clock.advance(seconds=LEASE.total_seconds() + 1)
+    clock.advance(seconds=LEASE.total_seconds() - 1)
+    assert Notifier(store, settings, now=clock).send_due().sent == 0, "the lease holds until it expires"
+    clock.advance(seconds=2)
     assert Notifier(store, settings, now=clock).send_due().sent == 2, "the dead sender's lease expired"
     assert len(mailbox.messages) == len(webhook.posts) == 1
 
@@ -242,3 +248,20 @@ def test_two_senders_at_the_same_instant_send_one_digest(tmp_path, mailbox, cloc
     assert sorted(r.sent for r in reports) == [0, 2]
     assert len(mailbox.messages) == 1, "one digest"
     assert store.delivery_counts() == {"pending": 0, "failed": 0, "sent": 2}
+
+
+def test_a_delivery_claimed_by_a_sender_that_died_on_this_machine_is_sent_at_once(tmp_path, mailbox, webhook, clock):
+    import subprocess
+    import sys
+
+    from monitor.notify import _PROCESS, LEASE
+
+    settings = load_settings(str(two_routes(tmp_path, mailbox, webhook)))
+    store = stale_trial_found(settings, clock)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead, alive = f"{_PROCESS}:{gone.stdout.strip()}:0", f"{_PROCESS}:{os.getppid()}:0"
+    email, hook = sorted(store.deliveries("pending"), key=lambda d: d.route)[::-1]
+    assert store.claim([email.id], dead, clock.now, clock.now + LEASE) == [email.id]
+    assert store.claim([hook.id], alive, clock.now, clock.now + LEASE) == [hook.id]
+    assert Notifier(store, settings, now=clock).send_due().sent == 1, "only the dead sender's row"
+    assert len(mailbox.messages) == 1 and webhook.posts == []

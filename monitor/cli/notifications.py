@@ -52,7 +52,8 @@ def notify_retry(ctx: click.Context, include_failed: bool) -> None:
     """Send every pending delivery now, without waiting for its next attempt.
 
     A delivery another sender (the daemon) is sending is left to it; one claimed
-    by a sender that died is sent once its claim expires (10 minutes)."""
+    by a sender that died is sent at once (same machine) or when its claim
+    expires (10 minutes)."""
     from monitor.notify import Notifier
     from monitor.pipeline import utc_now
 

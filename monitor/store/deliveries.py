@@ -98,14 +98,23 @@ class DeliveryStore(WatchStore):
             )
             return sorted(claimed.scalars())
 
-    def release(self, ids: list[int], owner: str) -> None:
-        """Give back rows claimed by ``owner`` without sending them."""
+    def release(self, ids: list[int] | None, owner: str) -> None:
+        """Give back rows claimed by ``owner`` (those of ``ids``, or all) without sending them."""
+        query = deliveries.update().where((deliveries.c.lease_owner == owner) & (deliveries.c.status == "pending"))
+        if ids is not None:
+            query = query.where(deliveries.c.id.in_(ids))
         with self.engine.begin() as conn:
-            conn.execute(
-                deliveries.update()
-                .where(deliveries.c.id.in_(ids) & (deliveries.c.lease_owner == owner))
-                .values(lease_until=None, lease_owner=None)
-            )
+            conn.execute(query.values(lease_until=None, lease_owner=None))
+
+    def lease_owners(self, now: datetime) -> list[str]:
+        """The senders holding a live claim on a pending row."""
+        query = (
+            select(deliveries.c.lease_owner)
+            .where((deliveries.c.status == "pending") & (deliveries.c.lease_until >= now))
+            .distinct()
+        )
+        with self._reading() as conn:
+            return sorted(conn.execute(query).scalars())
 
     def mark_sent(self, ids: list[int], at: datetime) -> None:
         with self.engine.begin() as conn:
