@@ -11,7 +11,8 @@ their rows and send one message per period.
 One sender per delivery: each row is claimed with a lease (:data:`LEASE`)
 before it is sent, so two cycles at the same instant, or the daemon and
 ``monitor notify retry``, never send the same row.  A sender killed while it
-held a lease leaves the row pending: it is sent again once the lease expires.
+held a lease leaves the row pending: it is sent again at once when that sender
+ran on this machine and is gone, otherwise once the lease expires.
 
 Delivery is a returned value, never an exception.  Apprise URLs carry tokens
 and passwords: only their private form (:func:`private_url`) is ever shown, and

@@ -9,8 +9,8 @@ Before sending, a sender *claims* its rows (:meth:`DeliveryStore.claim`): one
 conditional ``UPDATE`` sets a lease on rows that are pending and not leased by
 anyone else (or whose lease has expired).  The database serialises the two
 updates of a race, so two cycles, or the daemon and ``monitor notify retry``,
-never send the same row; a lease left by a killed sender expires, and the row
-is sent again.
+never send the same row; a lease left by a killed sender is given back (see
+:mod:`monitor.notify`) or expires, and the row is sent again.
 """
 
 from __future__ import annotations
