@@ -46,7 +46,7 @@ def remember(url: str) -> None:
     """Hide the secrets of ``url`` wherever they appear from now on."""
     found = _secrets_of(url)
     with _lock:
-        _known.update(s for s in found if len(s) >= 6)
+        _known.update(s for s in found if len(s) >= 8)  # shorter: too likely an ordinary word
 
 
 def _is_token(part: str) -> bool:
