@@ -330,21 +330,25 @@ class Notifier:
         return self.channel.send(route, message)
 
 
-def _pid_namespace() -> str:
+def _machine() -> str:
+    """This machine (its boot) and PID namespace, where a PID means one process."""
     try:
-        return os.readlink("/proc/self/ns/pid").strip("pid:[]")
+        with open("/proc/sys/kernel/random/boot_id") as boot_id:
+            boot = boot_id.read().strip()[:8]
+        namespace = os.readlink("/proc/self/ns/pid").strip("pid:[]")
     except OSError:
-        return "0"
+        return f"{socket.gethostname()[:20]}:?"  # cannot tell: claims from here are never given back early
+    return f"{socket.gethostname()[:20]}:{boot}.{namespace}"
 
 
-# This process's machine and PID namespace: a claim's owner is "<host>:<namespace>:<pid>:<nonce>".
-_PROCESS = f"{socket.gethostname()[:24]}:{_pid_namespace()}"
+# A claim's owner is "<host>:<boot>.<namespace>:<pid>:<nonce>".
+_PROCESS = _machine()
 
 
 def _died_here(owner: str) -> bool:
     """Whether ``owner`` was a sender of this machine (and PID namespace) that is no longer running."""
     place, _, rest = owner.rpartition(":")[0].rpartition(":")
-    if place != _PROCESS or not rest.isdigit() or int(rest) == os.getpid():
+    if place != _PROCESS or place.endswith(":?") or not rest.isdigit() or int(rest) == os.getpid():
         return False
     try:
         os.kill(int(rest), 0)
