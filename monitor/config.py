@@ -220,12 +220,11 @@ def _with_environment(settings: Settings) -> Settings:
 
 # --- showing -------------------------------------------------------------------------
 
-_SECRET_URL = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<password>[^@/\s]+)@")
-
-
 def mask_secrets(text: str) -> str:
-    """URLs with their passwords hidden."""
-    return _SECRET_URL.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:***@", text)
+    """URLs with their secrets hidden (:func:`monitor.masking.mask_secrets`)."""
+    from monitor.masking import mask_secrets
+
+    return mask_secrets(text)
 
 
 def effective(settings: Settings) -> dict[str, Any]:

@@ -8,10 +8,20 @@ its history.  A long run of site changes is summed up, then listed in part.
 
 The templates are Jinja2 files in ``monitor/templates``; a folder named by
 ``notifications.templates`` overrides any of them by name.
+
+Registry text is escaped for its channel by the template engine itself, so a
+user template that forgets to escape is still safe: HTML templates render with
+autoescape on; every value a Markdown template prints goes through
+:func:`markdown_text` (``<``, ``>``, ``[``, ``]`` and ``\\`` backslash-escaped, so
+no ``<!here>``, ``<@user>``, ``<url|label>`` or ``[label](url)`` in a title
+becomes a mention or a disguised link, and ``@channel``, ``@here``,
+``@everyone`` neutralised).  ``&`` is left to Apprise, which sends it to Slack
+as ``&amp;``.  The only links in a message are those the templates build.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 from functools import cache
@@ -23,6 +33,33 @@ FORMATS = ("text", "markdown", "html")
 SUFFIX = {"text": "txt", "markdown": "md", "html": "html"}
 MAX_ITEMS = 12  # changes of one category listed in full; more are summed up
 REGISTRY = "https://clinicaltrials.gov/study/"
+
+
+_MENTION = re.compile(r"@(?=(?:channel|here|everyone|group)\b)", re.IGNORECASE)
+_MARKDOWN_SPECIAL = re.compile(r"([\\<>\[\]])")
+_ZERO_WIDTH = "\u200b"
+
+
+class Verbatim(str):
+    """Text a Markdown template prints as it is (already made safe)."""
+
+
+def no_mentions(text: str) -> str:
+    """``@channel``, ``@here``, ``@everyone`` that notify no one."""
+    return _MENTION.sub("@" + _ZERO_WIDTH, text)
+
+
+def markdown_text(value: Any) -> Any:
+    """A value as a Markdown template prints it: registry text escaped (see the module's docstring)."""
+    if value is None or isinstance(value, (Verbatim, bool, int, float)):
+        return value
+    return no_mentions(_MARKDOWN_SPECIAL.sub(r"\\\1", str(value)))
+
+
+def markdown_code(value: Any) -> Verbatim:
+    """Text for a fenced code block, where backslash escapes do not apply (Apprise
+    escapes ``<``, ``>``, ``&`` inside code for Slack): no fence can be closed from within."""
+    return Verbatim(no_mentions(str(value).replace("```", "`" + _ZERO_WIDTH + "``")))
 
 
 @dataclass(frozen=True)
@@ -169,29 +206,31 @@ def trial_context(
 
 
 @cache
-def _environment(templates: str | None):
+def _environment(templates: str | None, fmt: str):
+    """The template environment of one format: HTML autoescaped, Markdown through :func:`markdown_text`."""
     from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, StrictUndefined
 
     loaders = [FileSystemLoader(templates)] if templates else []
     loaders.append(PackageLoader("monitor", "templates"))
-    return Environment(
+    env = Environment(
         loader=ChoiceLoader(loaders),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
-        autoescape=False,
+        autoescape=fmt == "html",
+        finalize=markdown_text if fmt == "markdown" else None,
     )
+    env.filters["code"] = markdown_code if fmt == "markdown" else (lambda value: value)
+    return env
 
 
 def _render(name: str, fmt: str, context: dict[str, Any], templates: str | None) -> str:
-    env = _environment(templates)
-    template = env.get_template(f"{name}.{SUFFIX[fmt]}.j2")
-    if fmt == "html":
-        from markupsafe import escape
+    from markupsafe import escape
 
-        context = {**context, "e": escape}
-    return template.render(**context).strip() + "\n"
+    template = _environment(templates, fmt).get_template(f"{name}.{SUFFIX[fmt]}.j2")
+    # `e` stays for templates written when escaping was by hand; autoescape never escapes twice.
+    return template.render(**context, e=escape).strip() + "\n"
 
 
 def event_message(
@@ -204,7 +243,8 @@ def event_message(
     templates: str | None = None,
 ) -> Message:
     context = trial_context(key, title, changes, version, previous)
-    return Message(context["headline"], _render("event", fmt, context, templates), fmt)
+    subject = no_mentions(context["headline"]) if fmt == "markdown" else context["headline"]
+    return Message(subject, _render("event", fmt, context, templates), fmt)
 
 
 def digest_message(

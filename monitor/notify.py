@@ -8,23 +8,36 @@ than ``notifications.max_age_hours``; then it is marked failed and shown by
 ``monitor status`` and ``monitor deliveries --failed``.  Digest routes collect
 their rows and send one message per period.
 
+One sender per delivery: each row is claimed with a lease (:data:`LEASE`)
+before it is sent, so two cycles at the same instant, or the daemon and
+``monitor notify retry``, never send the same row.  A sender killed while it
+held a lease leaves the row pending: it is sent again at once when that sender
+ran on this machine and is gone, otherwise once the lease expires.
+
 Delivery is a returned value, never an exception.  Apprise URLs carry tokens
-and passwords: only their private form (:func:`private_url`) is ever shown.
+and passwords: only their private form (:func:`private_url`) is ever shown, and
+every record of Apprise's own logger goes through the same masking
+(:mod:`monitor.masking`), at any verbosity.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from monitor.config import Route, Settings
+from monitor.masking import guard, mask_secrets, remember
 from monitor.messages import Message, digest_message, event_message, trial_context
 from monitor.pipeline import Clock, utc_now
 from monitor.routing import for_route
 from monitor.store import Store
 
 log = logging.getLogger(__name__)
+guard(logging.getLogger("apprise"))  # Apprise's debug lines carry URLs and tokens
 
 MARKDOWN_SCHEMES = {
     "slack",
@@ -46,22 +59,26 @@ MARKDOWN_SCHEMES = {
 HTML_SCHEMES = {"mailto", "mailtos"}
 BACKOFF_START = timedelta(minutes=1)
 BACKOFF_MAX = timedelta(hours=1)
+LEASE = timedelta(minutes=10)  # longer than any send can take (Apprise's own timeouts are shorter)
 
 
 def is_apprise_url(url: str) -> bool:
     import apprise
 
+    remember(url)
     return apprise.Apprise().add(url)
 
 
 def private_url(url: str) -> str:
-    """The URL with its secrets hidden, as Apprise's privacy mode shows it."""
+    """The URL with its secrets hidden: Apprise's privacy form, then our own
+    masking (Apprise shows header arguments such as ``?+X-Api-Key=`` in clear)."""
     import apprise
 
+    remember(url)
     bundle = apprise.Apprise()
     if not bundle.add(url):
         return url.split("://")[0] + "://***"
-    return next(iter(bundle)).url(privacy=True)
+    return mask_secrets(next(iter(bundle)).url(privacy=True))
 
 
 def format_for(route: Route) -> str:
@@ -92,6 +109,7 @@ class AppriseChannel:
 
         bundle = apprise.Apprise(asset=apprise.AppriseAsset(storage_mode="memory"))
         for url in route.urls:
+            remember(url)
             bundle.add(_with_format(url, message.format))
         if route.tags and self.settings.notifications.apprise_config:
             config = apprise.AppriseConfig()
@@ -140,13 +158,11 @@ class _Collect(logging.Handler):
 
 
 def _scrub(text: str, route: Route) -> str:
-    """An error text without the route's URLs or their parts."""
+    """An error text without the route's URLs or their secrets."""
     for url in route.urls:
+        remember(url)
         text = text.replace(url, private_url(url))
-        for part in url.split("://", 1)[-1].replace("@", "/").replace(":", "/").split("/"):
-            if len(part) >= 8:
-                text = text.replace(part, "***")
-    return " ".join(text.split())[:300]
+    return " ".join(mask_secrets(text).split())[:300]
 
 
 @dataclass
@@ -161,17 +177,30 @@ class Notifier:
     def __init__(self, store: Store, settings: Settings, channel=None, now: Clock = utc_now) -> None:
         self.store, self.settings, self.now = store, settings, now
         self.channel = channel or AppriseChannel(settings)
+        self.owner = f"{_PROCESS}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     def send_due(self) -> SendReport:
         """Send every delivery that is due; digests when their time has come."""
         report = SendReport()
+        self._release_dead_senders()
         for route in self.settings.notifications.routes:
             if route.digest:
                 self._digest(route, report)
             else:
                 for delivery in self.store.due_deliveries(route.name, self.now()):
-                    self._one(route, delivery, report)
+                    now = self.now()
+                    if self.store.claim([delivery.id], self.owner, now, now + LEASE):
+                        self._one(route, delivery, report)
         return report
+
+    def _release_dead_senders(self) -> None:
+        """Claims of a sender that died on this machine (a daemon killed before
+        its restart) are given back at once rather than when they expire; a
+        sender elsewhere, or alive, keeps its claim."""
+        for owner in self.store.lease_owners(self.now()):
+            if _died_here(owner):
+                self.store.release(None, owner)
+                log.info("deliveries claimed by %s (no longer running) are sent again", owner)
 
     def _one(self, route: Route, delivery, report: SendReport) -> None:
         event = self.store.event(delivery.event)
@@ -200,6 +229,12 @@ class Notifier:
             return
         retry_at = self.store.get_state(f"digest.{route.name}.retry_at")
         if retry_at and datetime.fromisoformat(retry_at) > self.now():
+            return
+        ids = [d.id for d in pending]
+        claimed = self.store.claim(ids, self.owner, self.now(), self.now() + LEASE, due=False)
+        if len(claimed) != len(ids):  # another sender is on this digest: leave it whole to them
+            self.store.release(claimed, self.owner)
+            log.debug("digest of route %s: another sender holds some of its deliveries", route.name)
             return
         trials: dict[str, dict] = {}
         for delivery in pending:
@@ -293,6 +328,35 @@ class Notifier:
             self.settings.notifications.templates,
         )
         return self.channel.send(route, message)
+
+
+def _machine() -> str:
+    """This machine (its boot) and PID namespace, where a PID means one process."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as boot_id:
+            boot = boot_id.read().strip()[:8]
+        namespace = os.readlink("/proc/self/ns/pid").strip("pid:[]")
+    except OSError:
+        return f"{socket.gethostname()[:20]}:?"  # cannot tell: claims from here are never given back early
+    return f"{socket.gethostname()[:20]}:{boot}.{namespace}"
+
+
+# A claim's owner is "<host>:<boot>.<namespace>:<pid>:<nonce>".
+_PROCESS = _machine()
+
+
+def _died_here(owner: str) -> bool:
+    """Whether ``owner`` was a sender of this machine (and PID namespace) that is no longer running."""
+    place, _, rest = owner.rpartition(":")[0].rpartition(":")
+    if place != _PROCESS or place.endswith(":?") or not rest.isdigit() or int(rest) == os.getpid():
+        return False
+    try:
+        os.kill(int(rest), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, but not ours to signal
+        return False
+    return False
 
 
 def _backoff(attempts: int) -> timedelta:

@@ -56,10 +56,13 @@ class Mailbox:
 
 
 class Webhook:
-    """A real HTTP receiver for Apprise's json:// posts."""
+    """A real HTTP receiver for Apprise's json:// posts, and for its Slack
+    plugin's posts once :func:`slack_to` points the plugin here (each post's
+    path is kept in ``paths``)."""
 
     def __init__(self) -> None:
         self.posts: list[dict] = []
+        self.paths: list[str] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -69,8 +72,11 @@ class Webhook:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 receiver.posts.append(json.loads(self.rfile.read(length)))
+                receiver.paths.append(self.path)
                 self.send_response(200)
+                self.send_header("Content-Length", "2")
                 self.end_headers()
+                self.wfile.write(b"ok")  # what Slack answers
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
@@ -79,6 +85,18 @@ class Webhook:
     def url(self) -> str:
         return f"json://127.0.0.1:{self.httpd.server_address[1]}/hook"
 
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def slack_to(base: str) -> None:
+    """Point Apprise's Slack plugin (its webhook mode) at ``base``/services instead
+    of hooks.slack.com: the real plugin, its real payload, a local receiver."""
+    from apprise.plugins.slack import NotifySlack
+
+    NotifySlack.webhook_url = f"{base}/services"

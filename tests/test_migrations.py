@@ -42,7 +42,7 @@ def test_a_database_at_another_revision_is_refused_until_upgraded(store_url):
         conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
     engine.dispose()
     with pytest.raises(
-        StoreError, match=r"is at schema revision 0000, this monitor needs 0001: run `monitor db upgrade`"
+        StoreError, match=rf"is at schema revision 0000, this monitor needs {head_revision()}: run `monitor db upgrade`"
     ):
         Store.open(store_url)
 
@@ -55,3 +55,29 @@ def test_a_database_without_a_schema_version_is_refused(store_url):
     engine.dispose()
     with pytest.raises(StoreError, match="has tables but no schema version"):
         Store.open(store_url)
+
+
+def test_a_database_at_0001_keeps_its_pending_deliveries_and_gains_leases(store_url):
+    from datetime import UTC, datetime
+
+    from alembic import command
+
+    from monitor.store.migrate import _config
+
+    engine = create_engine(store_url)
+    at = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)
+    with engine.begin() as conn:
+        command.upgrade(_config(conn), "0001")
+        conn.execute(
+            text(
+                "INSERT INTO deliveries (route, event, trial_key, created_at, status, attempts, next_attempt_at) "
+                "VALUES ('team', 'v:1', 'NCT06302556', :at, 'pending', 0, :at)"
+            ),
+            {"at": at},
+        )
+    assert upgrade(engine) == ("0001", head_revision())
+    store = Store(engine)
+    (row,) = store.deliveries("pending")
+    assert (row.route, row.lease_owner, row.lease_until) == ("team", None, None)
+    assert store.claim([row.id], "me", at, at.replace(hour=8)) == [row.id]
+    engine.dispose()

@@ -97,6 +97,10 @@ def cli(ctx: click.Context, verbose: int, **options) -> None:
     """Watch clinical-trial registry records and say precisely what changed."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    from monitor.masking import guard
+
+    for handler in logging.getLogger().handlers:  # no log line shows a secret, whichever logger wrote it
+        guard(handler)
     ctx.obj = {"options": options, "verbose": verbose}
 
 

@@ -49,7 +49,11 @@ def notify_test(ctx: click.Context, route: str | None) -> None:
 @click.option("--failed", "include_failed", is_flag=True, help="Also retry deliveries already given up.")
 @click.pass_context
 def notify_retry(ctx: click.Context, include_failed: bool) -> None:
-    """Send every pending delivery now, without waiting for its next attempt."""
+    """Send every pending delivery now, without waiting for its next attempt.
+
+    A delivery another sender (the daemon) is sending is left to it; one claimed
+    by a sender that died is sent at once (same machine) or when its claim
+    expires (10 minutes)."""
     from monitor.notify import Notifier
     from monitor.pipeline import utc_now
 
@@ -88,6 +92,8 @@ def deliveries(ctx: click.Context, status: str | None, fmt: str) -> None:
                         "next_attempt_at": d.next_attempt_at.isoformat() if d.status == "pending" else None,
                         "sent_at": d.sent_at.isoformat() if d.sent_at else None,
                         "last_error": d.last_error,
+                        "claimed_by": d.lease_owner if d.status == "pending" else None,
+                        "claimed_until": d.lease_until.isoformat() if d.lease_until and d.status == "pending" else None,
                     }
                     for d in rows
                 ]
@@ -99,7 +105,12 @@ def deliveries(ctx: click.Context, status: str | None, fmt: str) -> None:
     for d in rows:
         when = d.sent_at if d.status == "sent" else d.next_attempt_at
         error = f"  last error: {d.last_error}" if d.last_error and d.status != "sent" else ""
+        claim = (
+            f"  claimed by {d.lease_owner} until {d.lease_until:%Y-%m-%d %H:%M}"
+            if d.lease_until and d.status == "pending"
+            else ""
+        )
         click.echo(
             f"{d.id:>6} {d.status:<8} {d.route:<16} {d.trial_key:<14} attempts={d.attempts} "
-            f"{'sent' if d.status == 'sent' else 'next'} {when:%Y-%m-%d %H:%M}{error}"
+            f"{'sent' if d.status == 'sent' else 'next'} {when:%Y-%m-%d %H:%M}{claim}{error}"
         )

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.errors import StoreError
@@ -81,11 +81,10 @@ class Database:
 
 
 def mask(url: str) -> str:
-    """A database URL with its password hidden."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparseable URL: show only what follows any credentials
-        return url.split("@")[-1]
+    """A database URL with its password hidden (:func:`monitor.masking.mask_secrets`)."""
+    from monitor.masking import mask_secrets
+
+    return mask_secrets(url)
 
 
 def reason(exc: Exception) -> str:

@@ -4,6 +4,13 @@ A row is written with its event; the sender marks it ``sent`` only after
 Apprise reported success, so a crash at any moment loses nothing.  The one
 window left, between a successful send and its mark, can repeat a message on
 restart, never lose one (at-least-once).
+
+Before sending, a sender *claims* its rows (:meth:`DeliveryStore.claim`): one
+conditional ``UPDATE`` sets a lease on rows that are pending and not leased by
+anyone else (or whose lease has expired).  The database serialises the two
+updates of a race, so two cycles, or the daemon and ``monitor notify retry``,
+never send the same row; a lease left by a killed sender is given back (see
+:mod:`monitor.notify`) or expires, and the row is sent again.
 """
 
 from __future__ import annotations
@@ -32,6 +39,8 @@ class Delivery:
     next_attempt_at: datetime
     last_error: str | None
     sent_at: datetime | None
+    lease_until: datetime | None = None
+    lease_owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,12 +77,51 @@ class DeliveryStore(WatchStore):
         counts = dict(rows)
         return {"pending": counts.get("pending", 0), "failed": counts.get("failed", 0), "sent": counts.get("sent", 0)}
 
+    def claim(self, ids: list[int], owner: str, now: datetime, until: datetime, due: bool = True) -> list[int]:
+        """Lease the rows of ``ids`` that are pending, due at ``now`` (unless not
+        ``due``) and free (never leased, or their lease expired before ``now``)
+        to ``owner`` until ``until``; the ids claimed.  ``owner`` is unique to
+        its sender."""
+        if not ids:
+            return []
+        free = (deliveries.c.lease_until.is_(None)) | (deliveries.c.lease_until < now)
+        if due:
+            free = free & (deliveries.c.next_attempt_at <= now)
+        with self.engine.begin() as conn:
+            conn.execute(
+                deliveries.update()
+                .where(deliveries.c.id.in_(ids) & (deliveries.c.status == "pending") & free)
+                .values(lease_until=until, lease_owner=owner)
+            )
+            claimed = conn.execute(
+                select(deliveries.c.id).where(deliveries.c.id.in_(ids) & (deliveries.c.lease_owner == owner))
+            )
+            return sorted(claimed.scalars())
+
+    def release(self, ids: list[int] | None, owner: str) -> None:
+        """Give back rows claimed by ``owner`` (those of ``ids``, or all) without sending them."""
+        query = deliveries.update().where((deliveries.c.lease_owner == owner) & (deliveries.c.status == "pending"))
+        if ids is not None:
+            query = query.where(deliveries.c.id.in_(ids))
+        with self.engine.begin() as conn:
+            conn.execute(query.values(lease_until=None, lease_owner=None))
+
+    def lease_owners(self, now: datetime) -> list[str]:
+        """The senders holding a live claim on a pending row."""
+        query = (
+            select(deliveries.c.lease_owner)
+            .where((deliveries.c.status == "pending") & (deliveries.c.lease_until >= now))
+            .distinct()
+        )
+        with self._reading() as conn:
+            return sorted(conn.execute(query).scalars())
+
     def mark_sent(self, ids: list[int], at: datetime) -> None:
         with self.engine.begin() as conn:
             conn.execute(
                 deliveries.update()
                 .where(deliveries.c.id.in_(ids) & (deliveries.c.status == "pending"))
-                .values(status="sent", sent_at=at, last_error=None)
+                .values(status="sent", sent_at=at, last_error=None, lease_until=None, lease_owner=None)
             )
 
     def mark_attempt_failed(self, ids: list[int], error: str, next_attempt: datetime, give_up_before: datetime) -> int:
@@ -84,7 +132,13 @@ class DeliveryStore(WatchStore):
             conn.execute(
                 deliveries.update()
                 .where(deliveries.c.id.in_(ids))
-                .values(attempts=deliveries.c.attempts + 1, last_error=error, next_attempt_at=next_attempt)
+                .values(
+                    attempts=deliveries.c.attempts + 1,
+                    last_error=error,
+                    next_attempt_at=next_attempt,
+                    lease_until=None,
+                    lease_owner=None,
+                )
             )
             given_up = conn.execute(
                 deliveries.update()

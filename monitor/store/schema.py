@@ -105,5 +105,8 @@ deliveries = Table(
     Column("next_attempt_at", DateTime(timezone=True), nullable=False),
     Column("last_error", Text),
     Column("sent_at", DateTime(timezone=True)),
+    # A sender claims a pending row before sending it: until lease_until no other sender takes it.
+    Column("lease_until", DateTime(timezone=True)),
+    Column("lease_owner", String(64)),
     UniqueConstraint("route", "event", name="uq_deliveries_route_event"),
 )

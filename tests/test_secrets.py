@@ -1,0 +1,161 @@
+"""Secrets never shown: a password, a header token and Slack tokens (literal
+and through ``${ENV}``) planted in route URLs appear in no output, error or
+log line of any command that can print a route or log, also with ``-vv``
+(Apprise's own debug lines included)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+
+import pytest
+
+from monitor.masking import mask_secrets
+
+from conftest import OPENING, ROOT, UNKNOWN
+from receivers import Webhook, free_port
+
+PASSWORD = "Pa55wordXyz9"
+HEADER_TOKEN = "HdrTok3nQwerty77"
+SLACK_LITERAL = ("T1JJ3T3L2", "A1BRTD4JD", "TIiajkdnlazkcOXrIdevi7FQ")
+SLACK_ENV = ("T0ENV0001", "B0ENV0002", "EnvTok3nSecretValue42xyz")
+PLANTED = (PASSWORD, HEADER_TOKEN, *SLACK_LITERAL, *SLACK_ENV)
+COMMANDS = [
+    ("run", "--once"),
+    ("notify", "retry"),
+    ("notify", "test"),
+    ("deliveries",),
+    ("deliveries", "--failed"),
+    ("deliveries", "--format", "json"),
+    ("status",),
+    ("config", "check"),
+    ("config", "check", "--format", "json"),
+]
+# The CLI in a real process, with Apprise's Slack plugin pointed at the local receiver.
+RUN = (
+    "import sys; sys.path[:0] = [{root!r}, {tests!r}]; import receivers; receivers.slack_to({base!r}); "
+    "from monitor.cli import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
+@pytest.fixture
+def receiver():
+    hook = Webhook()
+    yield hook
+    hook.stop()
+
+
+def planted_config(tmp_path, receiver) -> str:
+    closed = free_port()
+    path = tmp_path / "monitor.yaml"
+    path.write_text(f"""
+database: sqlite:///{tmp_path / "monitor.db"}
+snapshots: {tmp_path / "archive"}
+watches:
+  - name: fixtures
+    snapshots: [{OPENING}, {UNKNOWN}]
+notifications:
+  routes:
+    - name: hook
+      urls: ["json://monitor:{PASSWORD}@127.0.0.1:{receiver.base.rsplit(":", 1)[1]}/hook?+X-Api-Key={HEADER_TOKEN}"]
+    - name: hook-down
+      urls: ["json://monitor:{PASSWORD}@127.0.0.1:{closed}/hook?+X-Api-Key={HEADER_TOKEN}"]
+    - name: slack
+      urls: ["slack://{"/".join(SLACK_LITERAL)}/#lupus"]
+    - name: slack-env
+      urls: ["slack://${{SLACK_TOKENS}}/#lupus"]
+""")
+    return str(path)
+
+
+def test_no_planted_secret_appears_in_any_output_or_log_of_any_command(tmp_path, receiver):
+    config = planted_config(tmp_path, receiver)
+    env = {**os.environ, "SLACK_TOKENS": "/".join(SLACK_ENV), "PYTHONPATH": str(ROOT)}
+    code = RUN.format(root=str(ROOT), tests=str(ROOT / "tests"), base=receiver.base)
+    found, runs = [], 0
+    for verbosity in ((), ("-vv",)):
+        for command in COMMANDS:
+            args = [sys.executable, "-c", code, *verbosity, "--config", config, *command]
+            run = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env, check=False, cwd=tmp_path)
+            runs += 1
+            assert run.returncode in (0, 1, 2), f"{command}: {run.stderr}"
+            assert "Traceback" not in run.stderr
+            if verbosity:
+                assert " DEBUG " in run.stderr, "debug logging was on"
+            if command[0] in ("config", "notify") and command[-1] != "retry":
+                assert "X-Api-Key=***" in run.stdout, "the route is shown, its secrets masked"
+            found += [(" ".join(verbosity + command), s) for s in PLANTED if s in run.stdout + run.stderr]
+    assert runs == 18
+    assert found == [], f"{len(found)} of {len(PLANTED)} planted secrets shown"
+    slack_paths = [p for p in receiver.paths if p.startswith("/services/")]
+    assert f"/services/{'/'.join(SLACK_LITERAL)}" in slack_paths, "the Slack route really sent"
+    assert f"/services/{'/'.join(SLACK_ENV)}" in slack_paths, "the Slack route from ${ENV} really sent"
+    assert any(p == "/hook" for p in receiver.paths), "the json route really sent"
+
+
+def test_apprise_debug_records_are_masked_by_the_library_itself(tmp_path, receiver):
+    """Without the CLI: any handler on Apprise's logger sees only masked records."""
+    from monitor.config import Route, Settings
+    from monitor.messages import Message
+    from monitor.notify import AppriseChannel
+
+    import receivers
+
+    receivers.slack_to(receiver.base)
+    records: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(self.format(record))
+
+    apprise_log = logging.getLogger("apprise")
+    handler, level = Keep(logging.DEBUG), apprise_log.level
+    apprise_log.addHandler(handler)
+    apprise_log.setLevel(logging.DEBUG)
+    try:
+        route = Route("slack", urls=(f"slack://{'/'.join(SLACK_LITERAL)}/#lupus",))
+        assert AppriseChannel(Settings()).send(route, Message("a title", "a body", "markdown")).ok
+    finally:
+        apprise_log.removeHandler(handler)
+        apprise_log.setLevel(level)
+    assert any("/services/***/***/***" in r for r in records), records
+    assert [r for r in records if any(s in r for s in SLACK_LITERAL)] == []
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("json://user:s3cretPass@host/hook", "json://user:***@host/hook"),
+        ("json://host/hook?-X-Api-Key=abc123XYZ&format=text", "json://host/hook?-X-Api-Key=***&format=text"),
+        ("json://host/hook?+Authorization=Bearer%20abc", "json://host/hook?+Authorization=***"),
+        ("json://host/hook?%2BX-Token=abc", "json://host/hook?%2BX-Token=***"),
+        (
+            "gotify://host/app?token=abc&key=def&apikey=g&secret=h&password=i",
+            "gotify://host/app?token=***&key=***&apikey=***&secret=***&password=***",
+        ),
+        ("slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#lupus", "slack://***/***/***/#lupus"),
+        (
+            "https://hooks.slack.com/services/T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ",
+            "https://hooks.slack.com/services/***/***/***",
+        ),
+        ("discord://123456789012345678/kLPxYw9dm2-Qkz_abcd1234efgh", "discord://123456789012345678/***"),
+        (
+            "mailto://127.0.0.1:25?from=a@example.org&to=b@example.org",
+            "mailto://127.0.0.1:25?from=a@example.org&to=b@example.org",
+        ),
+        (
+            "postgresql://monitor:pw@db.example.org:5432/monitor_2026",
+            "postgresql://monitor:***@db.example.org:5432/monitor_2026",
+        ),
+        ("sqlite:////srv/monitor/monitor2026.db", "sqlite:////srv/monitor/monitor2026.db"),
+        (
+            "https://clinicaltrials.gov/study/NCT06302556?tab=history",
+            "https://clinicaltrials.gov/study/NCT06302556?tab=history",
+        ),
+        ("an error about json://u:p4ssword@h/x: refused", "an error about json://u:***@h/x: refused"),
+    ],
+)
+def test_the_masking_hides_every_kind_of_url_secret_and_nothing_else(url, shown):
+    assert mask_secrets(url) == shown
