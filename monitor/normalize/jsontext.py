@@ -1,0 +1,96 @@
+"""Untrusted text -> JSON values we can store, or one clear :class:`ParseError`.
+
+What :func:`json.loads` lets through and we refuse: nesting deeper than the limit (checked
+before parsing, so deep input never reaches the parser's recursion), ``NaN`` and ``Infinity``,
+numbers of absurd size (a 5,001-digit integer), strings with a NUL (PostgreSQL cannot store
+it) or a lone surrogate (not Unicode), and strings longer than the text limit.  Errors name the
+JSON path (``studies[3].protocolSection...``) where one is known.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from itertools import accumulate
+from typing import Any
+
+from monitor import limits as _limits
+from monitor.errors import ParseError
+
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def nesting_depth(text: str) -> int:
+    """How deeply arrays and objects nest in JSON ``text`` (strings skipped)."""
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0)
+
+
+def decode(text: str, limits: _limits.Limits | None = None) -> Any:
+    """Parse JSON ``text`` within ``limits`` (default :data:`monitor.limits.DEFAULT_LIMITS`)."""
+    limits = limits or _limits.DEFAULT_LIMITS
+    depth = nesting_depth(text)
+    if depth > limits.max_json_depth:
+        raise ParseError(f"JSON nested {depth} levels deep (at most {limits.max_json_depth})")
+
+    def number(literal: str, convert) -> Any:
+        if len(literal.lstrip("-")) > limits.max_number_chars:
+            raise ParseError(
+                f"a number of {len(literal.lstrip('-')):,} characters (at most {limits.max_number_chars})"
+            )
+        value = convert(literal)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ParseError(f"the number {literal} is out of range (not a finite number)")
+        return value
+
+    def constant(name: str) -> Any:
+        raise ParseError(f"{name} is not a JSON number (only finite numbers are accepted)")
+
+    try:
+        value = json.loads(
+            text,
+            parse_int=lambda s: number(s, int),
+            parse_float=lambda s: number(s, float),
+            parse_constant=constant,
+        )
+    except json.JSONDecodeError as exc:
+        raise ParseError(f"broken JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
+    except RecursionError as exc:  # the depth check above should make this unreachable
+        raise ParseError("JSON nested too deeply") from exc
+    check_values(value, limits)
+    return value
+
+
+def check_values(value: Any, limits: _limits.Limits | None = None, at: str = "") -> None:
+    """Every string (keys included) valid, storable and within the text limit."""
+    limits = limits or _limits.DEFAULT_LIMITS
+    if isinstance(value, str):
+        problem = text_problem(value, limits)
+        if problem:
+            raise ParseError(f"{at or 'the payload'}: {problem}")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            problem = text_problem(key, limits)
+            if problem:
+                raise ParseError(f"{at or 'the payload'}: a key is {problem}")
+            check_values(item, limits, f"{at}.{key}" if at else key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            check_values(item, limits, f"{at}[{index}]")
+
+
+def text_problem(text: str, limits: _limits.Limits | None = None) -> str | None:
+    """Why ``text`` cannot be stored as it is, or None."""
+    limits = limits or _limits.DEFAULT_LIMITS
+    if len(text) > limits.max_text_chars:
+        return f"a text of {len(text):,} characters (at most {limits.max_text_chars:,})"
+    if "\x00" in text:
+        return "a text with a NUL character (\\u0000), which cannot be stored"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"a text with a lone surrogate ({text[exc.start]!r}), which is not Unicode"
+    return None
