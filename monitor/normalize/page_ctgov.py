@@ -81,7 +81,7 @@ def parse(text: str) -> TrialRecord:
     participation = sections.get("Participation Criteria", [])
     dates = sections.get("Study record dates", [])
     more = sections.get("More Information", [])
-    nct_id = next((w for line in lines for w in re.findall(r"\bNCT\d{8}\b", line)), None)
+    nct_id = next((w for line in lines for w in re.findall(r"\bNCT[0-9]{8}\b", line, re.ASCII)), None)
     if nct_id and not NCT_ID.fullmatch(nct_id):
         nct_id = None
     ids = _list_after(more, "Other Study ID Numbers", keep=r"^(?!Drug and device information)\S")

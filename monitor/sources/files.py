@@ -55,6 +55,12 @@ class Payload:
     def raw_hash(self) -> str:
         return raw_hash(self.raw)
 
+    def registry_date(self, record: TrialRecord) -> tuple[str, str]:
+        """When the registry says this copy is from: ``lastUpdatePostDate``, then the API's
+        ``versionHolder`` (the day the copy was served), as sortable text."""
+        holder = ((self.study or {}).get("derivedSection") or {}).get("miscInfoModule") or {}
+        return record.last_update_posted or "", holder.get("versionHolder") or ""
+
     def snapshot(self) -> Snapshot:
         try:
             record = normalize_study(self.study) if self.study is not None else normalize_page(self.raw)
@@ -67,24 +73,30 @@ def raw_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def snapshot_files(paths: list[str | Path]) -> list[Path]:
+def snapshot_files(paths: list[str | Path], problems: list[str] | None = None) -> list[Path]:
     """Every snapshot file under ``paths``, in a stable order; a missing path,
     an empty folder, a symlink loop or a file that is not a regular file (a
-    FIFO, a device) is an error naming it.  Nothing is opened here."""
+    FIFO, a device) is an error naming it, or, when a ``problems`` list is
+    given, appended to it.  Nothing is opened here."""
     found: list[Path] = []
     for given in paths:
-        path = Path(given)
-        mode = _mode(path)
-        if stat.S_ISDIR(mode):
-            files = sorted(p for p in path.rglob("*") if p.name.endswith(SUFFIXES) and not p.is_dir())
-            for file in files:
-                _regular(file, _mode(file))
-            if not files:
-                raise SourceError(f"{path}: no snapshot files (*.json, *.txt, or .gz) in this folder")
-            found.extend(files)
-        else:
-            found.append(_regular(path, mode))
+        try:
+            found.extend(_files_at(Path(given)))
+        except SourceError as exc:
+            if problems is None:
+                raise
+            problems.append(exc.message)
     return found
+
+
+def _files_at(path: Path) -> list[Path]:
+    mode = _mode(path)
+    if not stat.S_ISDIR(mode):
+        return [_regular(path, mode)]
+    files = sorted(p for p in path.rglob("*") if p.name.endswith(SUFFIXES) and not p.is_dir())
+    if not files:
+        raise SourceError(f"{path}: no snapshot files (*.json, *.txt, or .gz) in this folder")
+    return [_regular(file, _mode(file)) for file in files]
 
 
 def is_file_argument(path: str | Path) -> bool:
@@ -98,6 +110,7 @@ def is_file_argument(path: str | Path) -> bool:
 
 
 _KINDS = {
+    stat.S_IFDIR: "a folder",
     stat.S_IFIFO: "a FIFO (named pipe)",
     stat.S_IFSOCK: "a socket",
     stat.S_IFCHR: "a character device",
@@ -130,9 +143,8 @@ def read_text(path: Path, limits: _limits.Limits | None = None) -> str:
     """A regular file's text, within the size limits; gzip is decompressed as a
     stream and refused as soon as it passes the decompressed-size limit."""
     limits = limits or _limits.DEFAULT_LIMITS
+    _regular(path, _mode(path))
     try:
-        mode = os.stat(path).st_mode
-        _regular(path, mode)
         with open(path, "rb") as handle:
             data = handle.read(limits.max_file_bytes + 1)
     except OSError as exc:
