@@ -103,7 +103,11 @@ def read_payloads(paths: Iterable[str | Path], problems: list[str] | None = None
     """Every payload under ``paths``, read and recognised before anything is
     stored.  Every unreadable file is reported: in one error, or, when a
     ``problems`` list is given, appended to it (and the file left out)."""
-    return _collect(read_payloads_of, snapshot_files(list(paths), problems), problems)
+    try:
+        files = snapshot_files(list(paths), problems)
+    except SourceError as exc:  # raised only without a problems list
+        raise SourceError(f"{exc.message}; nothing was stored") from exc
+    return _collect(read_payloads_of, files, problems)
 
 
 def _collect(step, items, problems: list[str] | None = None) -> list:

@@ -34,7 +34,7 @@ from monitor.normalize.pagetext import (
     split_sections,
     yes_no,
 )
-from monitor.normalize.text import clean, criterion_text, page_date, parse_date, phases
+from monitor.normalize.text import clean, criterion_text, page_date, phases, written_as_date
 
 SOURCE = "page_mirror"
 
@@ -186,7 +186,7 @@ def _basics(lines: list[str]) -> dict:
         elif kind in ("start", "primary_completion", "completion"):
             found[kind] = page_date(value)
         elif kind == "date":
-            bare_dates.append(parse_date(value))
+            bare_dates.append(page_date(value))
     # Bare dates come as start then completion, as the labelled page shows them.
     for kind, date in zip(("start", "completion"), bare_dates, strict=False):
         found.setdefault(kind, date)
@@ -202,7 +202,7 @@ def _shape(value: str) -> str | None:
         return "enrollment"
     if value in _STUDY_TYPES:
         return "study_type"
-    if parse_date(value):
+    if written_as_date(value):
         return "date"
     return None
 
