@@ -248,6 +248,8 @@ COMMANDS = {
 
 
 def database_bytes(db_path: Path) -> bytes:
+    """The database file's bytes (and its WAL's), once connections left open are closed."""
+    gc.collect()
     wal = db_path.with_name(db_path.name + "-wal")
     return db_path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
 
@@ -307,3 +309,9 @@ def test_the_error_line_names_the_file_and_the_json_path(monitor, stored, tmp_pa
         f"error: {bad}: protocolSection.designModule.phases: expected a list of phase names, "
         'got the string "PHASE2"; nothing was stored\n'
     )
+
+
+@pytest.mark.parametrize("command", ["show", "history", "diff"])
+def test_full_width_digits_are_not_an_nct_id(command, monitor, stored):
+    run = monitor(command, "NCT０６８２１５０３")
+    assert run.code == 2 and run.err.startswith("error: NCT０６８２１５０３ is not an NCT id")

@@ -4,6 +4,7 @@ distinct content once, and the rules that decide whether a record is a new versi
 from __future__ import annotations
 
 import copy
+import gc
 import json
 from pathlib import Path
 
@@ -13,6 +14,8 @@ OLD, NEW = study(OPENING / "2026-02-10.json"), study(OPENING / "2026-03-10.json"
 
 
 def database_bytes(db_path: Path) -> bytes:
+    """The database file's bytes (and its WAL's), once connections left open are closed."""
+    gc.collect()
     wal = db_path.with_name(db_path.name + "-wal")
     return db_path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
 
