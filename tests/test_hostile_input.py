@@ -195,6 +195,9 @@ HOSTILE = [
     Case("nesting 100,000 deep", json_file(None, text="[" * 100_000 + "]" * 100_000), "nested"),
     Case("deep nesting in an unread field",
          json_file(None, text=with_text("extra", "[" * 5000 + "]" * 5000)), "nested"),
+    Case("a 41-digit integer",
+         json_file(None, text=with_text("protocolSection.designModule.enrollmentInfo.count", "9" * 41)),
+         "enrollmentInfo.count: a number of 41 digits (at most 40)"),
     Case("a 5,001-digit integer",
          json_file(None, text=with_text("protocolSection.designModule.enrollmentInfo.count", "9" * 5001)), "number"),
     Case("a huge float", json_file(None, text=with_text("protocolSection.designModule.enrollmentInfo.count", "1e999")),
@@ -315,3 +318,14 @@ def test_the_error_line_names_the_file_and_the_json_path(monitor, stored, tmp_pa
 def test_full_width_digits_are_not_an_nct_id(command, monitor, stored):
     run = monitor(command, "NCT０６８２１５０３")
     assert run.code == 2 and run.err.startswith("error: NCT０６８２１５０３ is not an NCT id")
+
+
+@pytest.mark.parametrize("make, says", [(fifo, "a FIFO (named pipe)"), (symlink_loop, "symbolic link loop")])
+def test_a_folder_holding_a_fifo_or_a_symlink_loop_is_refused_without_blocking(make, says, monitor, stored, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    json_file(BASE, "good.json")(folder)
+    bad = make(folder)
+    run = monitor("load", folder)
+    assert run.code == 2 and run.err.count("\n") == 1
+    assert run.err.startswith(f"error: {bad}: {says}") and run.err.endswith("; nothing was stored\n")

@@ -36,28 +36,15 @@ def decode(text: str, limits: _limits.Limits | None = None) -> Any:
     if depth > limits.max_json_depth:
         raise ParseError(f"JSON nested {depth} levels deep (at most {limits.max_json_depth})")
 
-    def number(literal: str, convert) -> Any:
-        if len(literal.lstrip("-")) > limits.max_number_chars:
-            raise ParseError(
-                f"a number of {len(literal.lstrip('-')):,} characters (at most {limits.max_number_chars})"
-            )
-        value = convert(literal)
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ParseError(f"the number {literal} is out of range (not a finite number)")
-        return value
-
     def constant(name: str) -> Any:
         raise ParseError(f"{name} is not a JSON number (only finite numbers are accepted)")
 
     try:
-        value = json.loads(
-            text,
-            parse_int=lambda s: number(s, int),
-            parse_float=lambda s: number(s, float),
-            parse_constant=constant,
-        )
+        value = json.loads(text, parse_constant=constant)
     except json.JSONDecodeError as exc:
         raise ParseError(f"broken JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
+    except ValueError as exc:  # Python's own cap on integer digits (4,300)
+        raise ParseError(f"a number of thousands of digits (at most {limits.max_number_digits})") from exc
     except RecursionError as exc:  # the depth check above should make this unreachable
         raise ParseError("JSON nested too deeply") from exc
     check_values(value, limits)
@@ -71,6 +58,11 @@ def check_values(value: Any, limits: _limits.Limits | None = None, at: str = "")
         problem = text_problem(value, limits)
         if problem:
             raise ParseError(f"{at or 'the payload'}: {problem}")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ParseError(f"{at or 'the payload'}: a number out of range (not a finite number)")
+    elif isinstance(value, int) and abs(value) >= 10**limits.max_number_digits:
+        digits = len(str(abs(value)))
+        raise ParseError(f"{at or 'the payload'}: a number of {digits:,} digits (at most {limits.max_number_digits})")
     elif isinstance(value, dict):
         for key, item in value.items():
             problem = text_problem(key, limits)
