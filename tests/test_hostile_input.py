@@ -320,7 +320,7 @@ def test_full_width_digits_are_not_an_nct_id(command, monitor, stored):
     assert run.code == 2 and run.err.startswith("error: NCT０６８２１５０３ is not an NCT id")
 
 
-@pytest.mark.parametrize("make, says", [(fifo, "a FIFO (named pipe)"), (symlink_loop, "symbolic link loop")])
+@pytest.mark.parametrize("make, says", [(fifo, "a FIFO (named pipe)"), (symlink_loop, "a symbolic link loop")])
 def test_a_folder_holding_a_fifo_or_a_symlink_loop_is_refused_without_blocking(make, says, monitor, stored, tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
