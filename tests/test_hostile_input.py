@@ -329,3 +329,9 @@ def test_a_folder_holding_a_fifo_or_a_symlink_loop_is_refused_without_blocking(m
     run = monitor("load", folder)
     assert run.code == 2 and run.err.count("\n") == 1
     assert run.err.startswith(f"error: {bad}: {says}") and run.err.endswith("; nothing was stored\n")
+
+
+@pytest.mark.parametrize("command", ["diff FILE", "diff A B", "show FILE"])
+def test_a_folder_where_a_file_is_needed_is_named(command, monitor, stored, tmp_path):
+    run = monitor(*COMMANDS[command](tmp_path))
+    assert (run.code, run.err) == (2, f"error: {tmp_path}: a folder, where one snapshot file is needed\n")

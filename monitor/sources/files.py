@@ -110,7 +110,6 @@ def is_file_argument(path: str | Path) -> bool:
 
 
 _KINDS = {
-    stat.S_IFDIR: "a folder",
     stat.S_IFIFO: "a FIFO (named pipe)",
     stat.S_IFSOCK: "a socket",
     stat.S_IFCHR: "a character device",
@@ -135,6 +134,8 @@ def _mode(path: Path) -> int:
 def _regular(path: Path, mode: int) -> Path:
     if stat.S_ISREG(mode):
         return path
+    if stat.S_ISDIR(mode):
+        raise SourceError(f"{path}: a folder, where one snapshot file is needed")
     kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
     raise SourceError(f"{path}: {kind}, not a snapshot file; give a regular file or a folder")
 
