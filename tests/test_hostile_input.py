@@ -335,3 +335,16 @@ def test_a_folder_holding_a_fifo_or_a_symlink_loop_is_refused_without_blocking(m
 def test_a_folder_where_a_file_is_needed_is_named(command, monitor, stored, tmp_path):
     run = monitor(*COMMANDS[command](tmp_path))
     assert (run.code, run.err) == (2, f"error: {tmp_path}: a folder, where one snapshot file is needed\n")
+
+
+@pytest.mark.parametrize("depth, refused", [(9, False), (64, False), (65, True), (100_000, True)])
+def test_json_nesting_is_refused_past_the_limit_before_parsing(depth, refused):
+    from monitor.errors import ParseError
+    from monitor.normalize import jsontext
+
+    for text in ("[" * depth + "]" * depth, '{"a":' * depth + '"[{"' + "}" * depth):
+        if refused:
+            with pytest.raises(ParseError, match="nested more than 64 levels"):
+                jsontext.decode(text)
+        else:
+            jsontext.decode(text)

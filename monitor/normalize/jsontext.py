@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from itertools import accumulate
 from typing import Any
 
 from monitor import limits as _limits
@@ -20,21 +19,28 @@ from monitor.errors import ParseError
 
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+_INNERMOST = re.compile(r"\[\]|\{\}")
 
 
-def nesting_depth(text: str) -> int:
-    """How deeply arrays and objects nest in JSON ``text`` (strings skipped)."""
+def too_deep(text: str, limit: int) -> bool:
+    """Whether arrays and objects in JSON ``text`` nest deeper than ``limit`` (strings
+    skipped): innermost pairs are peeled off one level a pass, at most ``limit`` passes,
+    so a hostile file costs a few passes of C-speed regular expressions, never recursion."""
     brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
-    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0)
+    for _ in range(limit):
+        if not brackets:
+            return False
+        brackets, peeled = _INNERMOST.subn("", brackets)
+        if not peeled:  # unbalanced: too many unclosed brackets, or broken JSON for the parser to name
+            return len(brackets) > limit
+    return bool(brackets)
 
 
 def decode(text: str, limits: _limits.Limits | None = None) -> Any:
     """Parse JSON ``text`` within ``limits`` (default :data:`monitor.limits.DEFAULT_LIMITS`)."""
     limits = limits or _limits.DEFAULT_LIMITS
-    depth = nesting_depth(text)
-    if depth > limits.max_json_depth:
-        raise ParseError(f"JSON nested {depth} levels deep (at most {limits.max_json_depth})")
+    if too_deep(text, limits.max_json_depth):
+        raise ParseError(f"JSON nested more than {limits.max_json_depth} levels deep (the limit)")
 
     def constant(name: str) -> Any:
         raise ParseError(f"{name} is not a JSON number (only finite numbers are accepted)")
