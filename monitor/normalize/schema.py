@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from monitor.errors import ParseError
 from monitor.normalize.identity import NCT_ID
+from monitor.normalize.violations import violation
 
 _DATE = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
 
@@ -340,87 +341,4 @@ def check_study(study: Any, at: str = "") -> None:
     try:
         Study.model_validate(study, strict=True)
     except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
-        path = json_path(error["loc"], at)
-        raise ParseError(f"{path}: expected {_expected(error)}, got {describe(error.get('input'))}") from None
-
-
-def json_path(loc: tuple, at: str = "") -> str:
-    path = at.rstrip(".")
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif part in ("str", "int", "bool", "list", "dict") or "[" in str(part):
-            continue  # pydantic's name of a union member, not a JSON key
-        else:
-            path += f".{part}" if path else str(part)
-    return path or "the payload"
-
-
-_EXPECTED_BY_TYPE = {
-    "string_type": "a string",
-    "int_type": "a whole number",
-    "bool_type": "true or false",
-    "list_type": "a list",
-    "dict_type": "an object",
-    "model_type": "an object",
-    "model_attributes_type": "an object",
-    "missing": "this field (it is required)",
-    "greater_than_equal": "a number of 0 or more",
-    "less_than_equal": "a number of at most 1,000,000,000",
-}
-
-
-def _expected(error: dict) -> str:
-    kind = error["type"]
-    if kind == "value_error":
-        return str(error["ctx"]["error"])
-    if kind == "literal_error":
-        return "a phase name (one of " + ", ".join(get_args(Phase)) + ")"
-    described = _description(error["loc"])
-    if described and kind in ("list_type", "int_type"):
-        return described
-    return _EXPECTED_BY_TYPE.get(kind, error["msg"].lower())
-
-
-def _description(loc: tuple) -> str | None:
-    """The ``description`` declared on the field that ``loc`` ends in, if any."""
-    model: Any = Study
-    info = None
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        fields = getattr(model, "model_fields", None)
-        if not fields or part not in fields:
-            return None
-        info = fields[part]
-        model = _model_in(info.annotation)
-    return info.description if info else None
-
-
-def _model_in(annotation: Any) -> Any:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in get_args(annotation):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def describe(value: Any) -> str:
-    """A short description of a JSON value for an error line."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        shown = value if len(value) <= 40 else value[:37] + "..."
-        return 'the string "' + shown.replace('"', '\\"') + '"'
-    if isinstance(value, int | float):
-        return f"the number {value}"
-    if isinstance(value, list):
-        return "a list" if value else "an empty list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
+        raise ParseError(violation(exc, Study, at)) from None
