@@ -25,6 +25,8 @@ class Limits:
     """Nesting of JSON arrays and objects."""
     max_text_chars: int = 1_000_000
     """One string in a record."""
+    max_number_digits: int = 40
+    """Digits of one JSON integer (registry numbers are counts, years and ids)."""
     request_deadline_seconds: float = 120.0
     """One whole request, connect to last byte (not per read)."""
     max_retry_after_seconds: float = 300.0

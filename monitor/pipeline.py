@@ -99,42 +99,69 @@ def as_new_version(snapshot: Snapshot, content_hash: str, at: datetime, changes=
     )
 
 
-def read_payloads(paths: Iterable[str | Path]) -> list[Payload]:
+def read_payloads(paths: Iterable[str | Path], problems: list[str] | None = None) -> list[Payload]:
     """Every payload under ``paths``, read and recognised before anything is
-    stored; every unreadable file is reported, in one error."""
-    return _collect(read_payloads_of, snapshot_files(list(paths)))
+    stored.  Every unreadable file is reported: in one error, or, when a
+    ``problems`` list is given, appended to it (and the file left out)."""
+    try:
+        files = snapshot_files(list(paths), problems)
+    except SourceError as exc:  # raised only without a problems list
+        raise SourceError(f"{exc.message}; nothing was stored") from exc
+    return _collect(read_payloads_of, files, problems)
 
 
-def _collect(step, items) -> list:
+def _collect(step, items, problems: list[str] | None = None) -> list:
     done: list = []
-    problems: list[str] = []
+    found_problems: list[str] = []
     for item in items:
         try:
             found = step(item)
         except SourceError as exc:
-            problems.append(exc.message)
+            found_problems.append(exc.message)
             continue
         done.extend(found if isinstance(found, list) else [found])
-    if problems:
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise SourceError(f"{problems[0]}{more}; nothing was stored")
+    _refuse(found_problems, problems)
     return done
 
 
-def load(store: Store, paths: Iterable[str | Path], now: Clock = utc_now, routes: Routes | None = None) -> list[Result]:
+def _refuse(found: list[str], problems: list[str] | None) -> None:
+    """Raise the first of ``found`` problems, or add them to ``problems`` when skipping bad inputs."""
+    if problems is not None:
+        problems.extend(found)
+    elif found:
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise SourceError(f"{found[0]}{more}; nothing was stored")
+
+
+def load(
+    store: Store,
+    paths: Iterable[str | Path],
+    now: Clock = utc_now,
+    routes: Routes | None = None,
+    problems: list[str] | None = None,
+) -> list[Result]:
     """Load snapshot files and folders into the store (see :func:`store_payloads`)."""
-    return store_payloads(store, read_payloads(paths), now, routes)
+    return store_payloads(store, read_payloads(paths, problems), now, routes, problems)
 
 
 def store_payloads(
-    store: Store, payloads: list[Payload], now: Clock = utc_now, routes: Routes | None = None
+    store: Store,
+    payloads: list[Payload],
+    now: Clock = utc_now,
+    routes: Routes | None = None,
+    problems: list[str] | None = None,
 ) -> list[Result]:
-    """Store payloads already read.
+    """Store payloads already read: all or nothing.
 
-    A payload whose exact text is already stored is unchanged without being
-    normalized again.  Every other payload is normalized before anything is
-    stored, and stored oldest registry date first within each trial, so a
-    folder of versions is stored in order.
+    Every payload is normalized before anything is stored; any bad one means
+    nothing is stored (a :class:`SourceError`), unless a ``problems`` list is
+    given: then the bad ones are listed there and the good ones stored.  A
+    payload whose exact text is already stored is unchanged without being
+    normalized again.  Within each trial, copies are stored oldest registry
+    date first (``lastUpdatePostDate``, then ``versionHolder``), so a folder of
+    versions is stored in order and identical copies collapse into one; two
+    different copies of one format with the same registry date are a problem
+    for that trial, not two versions.
     """
     stored = store.raw_hashes()
     results = [
@@ -149,10 +176,37 @@ def store_payloads(
         for p in payloads
         if p.raw_hash in stored
     ]
-    snapshots = _collect(Payload.snapshot, [p for p in payloads if p.raw_hash not in stored])
-    ordered = sorted(enumerate(snapshots), key=lambda p: (p[1].record.key, p[1].record.last_update_posted or "", p[0]))
-    results += [ingest(store, snapshot, now, routes) for _, snapshot in ordered]
+    found: list[str] = []
+    read = _collect(_dated_snapshot, [p for p in payloads if p.raw_hash not in stored], found)
+    ordered = sorted(read, key=lambda r: (r[0].record.key, r[1]))  # stable: ties keep the input order
+    clashing = _clashes(ordered)
+    found += clashing.values()
+    _refuse(found, problems)
+    results += [ingest(store, snap, now, routes) for snap, _ in ordered if snap.record.key not in clashing]
     return sorted(results, key=lambda r: r.key)
+
+
+def _dated_snapshot(payload: Payload) -> tuple[Snapshot, tuple[str, str]]:
+    """A payload normalized, with its registry date."""
+    snap = payload.snapshot()
+    return snap, payload.registry_date(snap.record)
+
+
+def _clashes(ordered: list[tuple[Snapshot, tuple[str, str]]]) -> dict[str, str]:
+    """Trials with two different copies of one format and one registry date: {key: problem}."""
+    seen: dict[tuple, tuple[str, Snapshot]] = {}
+    clashing: dict[str, str] = {}
+    for snap, date in ordered:
+        record = snap.record
+        content = fingerprint(record)
+        first_content, first = seen.setdefault((record.key, record.source, date), (content, snap))
+        if first_content != content and record.key not in clashing:
+            where = f"twice in {snap.origin}" if first.origin == snap.origin else f"in {first.origin} and {snap.origin}"
+            clashing[record.key] = (
+                f"{record.key}: two different copies with the same registry date ({date[0] or 'no date'}) {where}; "
+                "which one is the trial's record cannot be told"
+            )
+    return clashing
 
 
 @dataclass(frozen=True)
@@ -255,9 +309,7 @@ def _file_label(snapshot: Snapshot) -> dict:
 
 
 def read_single(path: str | Path) -> Snapshot:
-    found = read_snapshots(Path(path)) if Path(path).is_file() else None
-    if found is None:
-        raise SourceError(f"{path}: no such file")
+    found = read_snapshots(Path(path))
     if len(found) != 1:
         raise UsageError(f"{path} holds {len(found)} trials: diff compares files that hold one trial each")
     return found[0]

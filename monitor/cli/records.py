@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from monitor.cli.app import (
@@ -20,22 +18,32 @@ from monitor.cli.app import (
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.option("--skip-bad", is_flag=True, help="Store the good files, list the bad ones (exit 2 when any was bad).")
 @format_option
 @exit_code_option
 @click.pass_context
-def load(ctx: click.Context, paths: tuple[str, ...], fmt: str, exit_code: bool) -> None:
+def load(ctx: click.Context, paths: tuple[str, ...], skip_bad: bool, fmt: str, exit_code: bool) -> None:
     """Load snapshot files or folders into the store.
 
     Each record is stored as a new version when it differs from the latest
     stored one; the report says per trial: new, changed (with what changed),
-    or unchanged.  Every file is read and checked before anything is stored.
+    or unchanged.  Every file is read and checked before anything is stored:
+    one bad file and nothing is stored, unless --skip-bad is given.
     """
+    from monitor.errors import SourceError
     from monitor.pipeline import read_payloads, store_payloads
 
-    payloads = read_payloads(paths)  # a bad file fails before the database is created or touched
-    store = open_store(ctx)
-    results = store_payloads(store, payloads, routes=routes(ctx, store))
-    output("results", fmt, results)
+    problems: list[str] | None = [] if skip_bad else None
+    payloads = read_payloads(paths, problems)  # a bad file fails before the database is created or touched
+    results = []
+    if payloads:
+        store = open_store(ctx)
+        results = store_payloads(store, payloads, routes=routes(ctx, store), problems=problems)
+        output("results", fmt, results)
+    if problems:
+        for problem in problems:
+            click.echo(f"skipped: {problem}", err=True)
+        raise SourceError(f"{len(problems)} bad input(s) not stored (listed above); the others were stored")
     if exit_code and any(r.status == "changed" for r in results):
         ctx.exit(EXIT_CHANGES)
 
@@ -67,6 +75,7 @@ def diff(
     monitor diff NCT_ID --live     the registry's current record against the latest stored
     """
     from monitor import pipeline
+    from monitor.sources.files import is_file_argument
 
     if len(targets) > 2:
         raise click.UsageError("diff takes one trial id, one file, or two files")
@@ -82,7 +91,7 @@ def diff(
         if from_ref or to_ref:
             raise click.UsageError("--from and --to apply to a stored trial, not to two files")
         comparison = pipeline.compare_files(*targets)
-    elif Path(targets[0]).is_file():
+    elif is_file_argument(targets[0]):
         comparison = pipeline.compare_file_to_store(open_store(ctx, create=False), targets[0])
     else:
         from monitor.normalize.identity import check_key
@@ -113,7 +122,9 @@ def history(ctx: click.Context, nct_id: str, fmt: str) -> None:
 @click.pass_context
 def show(ctx: click.Context, nct_id: str, version_ref: str | None, fmt: str) -> None:
     """The normalized record of a trial (a stored trial, or a snapshot file)."""
-    if Path(nct_id).is_file():
+    from monitor.sources.files import is_file_argument
+
+    if is_file_argument(nct_id):
         if version_ref:
             raise click.UsageError("--version applies to a stored trial, not to a file")
         from monitor.pipeline import read_single

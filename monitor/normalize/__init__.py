@@ -12,7 +12,7 @@ from typing import Any
 
 from monitor.errors import ParseError
 from monitor.model import TrialRecord
-from monitor.normalize import ctgov, page_ctgov, page_medpath, page_mirror
+from monitor.normalize import ctgov, page_ctgov, page_medpath, page_mirror, schema
 
 PAGE_FORMATS: dict[str, tuple[Callable[[str], bool], Callable[[str], TrialRecord]]] = {
     page_mirror.SOURCE: (page_mirror.looks_like, page_mirror.parse),
@@ -23,29 +23,36 @@ PAGE_FORMATS: dict[str, tuple[Callable[[str], bool], Callable[[str], TrialRecord
 FORMATS = {ctgov.SOURCE, *PAGE_FORMATS}
 
 
-def studies_in(payload: Any) -> list[dict[str, Any]]:
+def studies_in(payload: Any) -> tuple[list[dict[str, Any]], list[str]]:
     """The studies in decoded JSON: one study, a ``/studies`` page
-    (``{"studies": [...]}``) or a website export (a bare array)."""
+    (``{"studies": [...]}``) or a website export (a bare array), each with the
+    JSON path it is at (``""``, ``studies[3].``, ``[3].``)."""
     if ctgov.is_study(payload):
-        return [payload]
+        return [payload], [""]
     if isinstance(payload, dict) and isinstance(payload.get("studies"), list):
-        items = payload["studies"]
+        items, prefix = payload["studies"], "studies"
     elif isinstance(payload, list):
-        items = payload
+        items, prefix = payload, ""
     else:
         raise ParseError("JSON is not a ClinicalTrials.gov study, /studies page or export array")
+    if not items:
+        raise ParseError("the list holds no study")
     bad = [i for i, item in enumerate(items) if not ctgov.is_study(item)]
     if bad:
-        raise ParseError(f"item {bad[0]} of the list is not a ClinicalTrials.gov study")
-    return items
+        raise ParseError(f"{prefix}[{bad[0]}]: not a ClinicalTrials.gov study (an object with a protocolSection)")
+    return items, [f"{prefix}[{i}]." for i in range(len(items))]
 
 
-def check_study(study: dict[str, Any]) -> str:
-    """The study's NCT id, checked cheaply before it is normalized."""
+def check_study(study: Any, at: str = "") -> str:
+    """The study's NCT id, once every field the normalizer reads has its declared
+    type (:mod:`monitor.normalize.schema`); ``at`` prefixes the JSON path of an error."""
+    schema.check_study(study, at)
     return ctgov.nct_id_of(study)
 
 
 def normalize_study(study: dict[str, Any]) -> TrialRecord:
+    """A checked study (see :func:`check_study`), normalized."""
+    schema.check_study(study)
     return ctgov.normalize_study(study)
 
 

@@ -16,8 +16,8 @@ import re
 from monitor.errors import UsageError
 from monitor.normalize.text import identity
 
-NCT_ID = re.compile(r"NCT\d{8}")
-_KEY = re.compile(r"NCT\d{8}|ORG-[A-Z0-9][A-Z0-9-]*|TITLE-[0-9a-f]{10}")
+NCT_ID = re.compile(r"NCT[0-9]{8}")  # ASCII digits only: NCT０６３０２５５６ is not an id
+_KEY = re.compile(r"NCT[0-9]{8}|ORG-[A-Z0-9][A-Z0-9-]*|TITLE-[0-9a-f]{10}")
 
 
 def record_key(nct_id: str | None, org_study_id: str | None, title: str | None) -> str:

@@ -30,6 +30,7 @@ from monitor.normalize.identity import NCT_ID, record_key
 from monitor.normalize.pagetext import (
     after_label,
     display_enum,
+    has_landmarks,
     leading_int,
     page_lines,
     paragraph,
@@ -37,7 +38,7 @@ from monitor.normalize.pagetext import (
     split_sections,
     yes_no,
 )
-from monitor.normalize.text import clean, parse_date, phases, split_criteria
+from monitor.normalize.text import clean, page_date, phases, split_criteria
 from monitor.normalize.text import identity as matching
 
 SOURCE = "page_ctgov"
@@ -67,7 +68,7 @@ _INTERVENTION_TYPE = re.compile(
 
 
 def looks_like(text: str) -> bool:
-    return "Study Overview" in text and "Participation Criteria" in text
+    return has_landmarks(text, "Study Overview", "Participation Criteria")
 
 
 def parse(text: str) -> TrialRecord:
@@ -80,7 +81,7 @@ def parse(text: str) -> TrialRecord:
     participation = sections.get("Participation Criteria", [])
     dates = sections.get("Study record dates", [])
     more = sections.get("More Information", [])
-    nct_id = next((w for line in lines for w in re.findall(r"\bNCT\d{8}\b", line)), None)
+    nct_id = next((w for line in lines for w in re.findall(r"\bNCT[0-9]{8}\b", line, re.ASCII)), None)
     if nct_id and not NCT_ID.fullmatch(nct_id):
         nct_id = None
     ids = _list_after(more, "Other Study ID Numbers", keep=r"^(?!Drug and device information)\S")
@@ -147,7 +148,7 @@ def _date_type(label: str | None) -> str | None:
 def _dated(lines: list[str], prefix: str) -> DatePoint:
     for i, line in enumerate(lines[:-1]):
         if line == prefix or line.startswith(prefix + " ("):
-            return DatePoint(date=parse_date(lines[i + 1]), type=_date_type(line))
+            return DatePoint(date=page_date(lines[i + 1]), type=_date_type(line))
     return DatePoint()
 
 

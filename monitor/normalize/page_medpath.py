@@ -20,6 +20,7 @@ from monitor.normalize.identity import NCT_ID, record_key
 from monitor.normalize.pagetext import (
     after_label,
     display_enum,
+    has_landmarks,
     leading_int,
     page_lines,
     paragraph,
@@ -77,7 +78,7 @@ _SITE_NOISE = re.compile(r"(MedPath|© Copyright.*)$")
 
 
 def looks_like(text: str) -> bool:
-    return "Registration Number" in text and "Recruitment & Eligibility" in text
+    return has_landmarks(text, "Registration Number", "Recruitment & Eligibility")
 
 
 def parse(text: str) -> TrialRecord:

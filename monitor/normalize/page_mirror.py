@@ -24,8 +24,17 @@ from monitor.model import (
     bag,
 )
 from monitor.normalize.identity import NCT_ID, record_key
-from monitor.normalize.pagetext import labelled, leading_int, page_lines, paragraph, place, split_sections, yes_no
-from monitor.normalize.text import clean, criterion_text, parse_date, phases
+from monitor.normalize.pagetext import (
+    has_landmarks,
+    labelled,
+    leading_int,
+    page_lines,
+    paragraph,
+    place,
+    split_sections,
+    yes_no,
+)
+from monitor.normalize.text import clean, criterion_text, page_date, phases, written_as_date
 
 SOURCE = "page_mirror"
 
@@ -81,7 +90,9 @@ _ELIGIBILITY_LABELS = ("Minimum Eligible Age", "Maximum Eligible Age", "Eligible
 
 
 def looks_like(text: str) -> bool:
-    return "Basic Information" in text and ("NCT ID:" in text or "Get a concise snapshot" in text)
+    return has_landmarks(text, "Basic Information") and bool(
+        re.search(r"^\s*(NCT ID:|Get a concise snapshot)", text, re.MULTILINE)
+    )
 
 
 def parse(text: str) -> TrialRecord:
@@ -138,7 +149,7 @@ def parse(text: str) -> TrialRecord:
         officials=tuple(_people(sections.get("Principal Investigators", []))),
         central_contacts=tuple(_people(sections.get("Central Contacts", []))),
         locations=tuple(sites),
-        last_update_posted=parse_date(labelled(head, "Last Updated:")),
+        last_update_posted=page_date(labelled(head, "Last Updated:")),
         source=SOURCE,
     )
 
@@ -173,9 +184,9 @@ def _basics(lines: list[str]) -> dict:
         elif kind == "study_type":
             found["study_type"] = value
         elif kind in ("start", "primary_completion", "completion"):
-            found[kind] = parse_date(value)
+            found[kind] = page_date(value)
         elif kind == "date":
-            bare_dates.append(parse_date(value))
+            bare_dates.append(page_date(value))
     # Bare dates come as start then completion, as the labelled page shows them.
     for kind, date in zip(("start", "completion"), bare_dates, strict=False):
         found.setdefault(kind, date)
@@ -191,7 +202,7 @@ def _shape(value: str) -> str | None:
         return "enrollment"
     if value in _STUDY_TYPES:
         return "study_type"
-    if parse_date(value):
+    if written_as_date(value):
         return "date"
     return None
 

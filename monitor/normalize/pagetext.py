@@ -22,6 +22,13 @@ def page_lines(text: str, strip_markers: bool = False) -> list[str]:
     return out
 
 
+def has_landmarks(text: str, *landmarks: str) -> bool:
+    """Whether every landmark stands on a line of its own (a page heading or label), not
+    merely somewhere in the text: a document that only mentions them is not a page."""
+    lines = set(page_lines(text, strip_markers=True))
+    return all(landmark in lines for landmark in landmarks)
+
+
 def split_sections(lines: list[str], headings: set[str]) -> dict[str, list[str]]:
     """Lines grouped under the last heading seen; lines before any heading go
     under ``""``.  A heading that repeats keeps its first section."""

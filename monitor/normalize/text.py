@@ -118,6 +118,25 @@ def parse_date(value: str | None) -> str | None:
     return None
 
 
+_DATE_LIKE = re.compile(r"\d{4}-\d{1,2}(?:-\d{1,2})?|[A-Za-z]+ \d{1,2}, \d{4}|\d{1,2} [A-Za-z]+ \d{4}|[A-Za-z]+ \d{4}")
+
+
+def written_as_date(value: str | None) -> bool:
+    """Whether ``value`` is written like a date, real or not."""
+    return bool(value and _DATE_LIKE.fullmatch(value.strip().rstrip(".")))
+
+
+def page_date(value: str | None) -> str | None:
+    """A date shown on a registry page, as :func:`parse_date`; a value written like a
+    date that is not a real one (``2025-13-45``, ``February 30, 2025``) is refused."""
+    found = parse_date(value)
+    if found is None and written_as_date(value):
+        from monitor.errors import ParseError
+
+        raise ParseError(f"{value.strip()!r} is not a real calendar date")
+    return found
+
+
 # --- eligibility criteria ----------------------------------------------------------
 
 _BULLET = re.compile(r"^\s*(?:[*\-+\u2022\u25aa\u25cf\u2023\u2043\u00b7o]|\d{1,3}[.)]|[a-zA-Z][.)]|\(\w{1,4}\))\s+")
