@@ -99,6 +99,7 @@ class Site:
     status: str | None = None
     contacts: tuple[Person, ...] = ()
     zip: str | None = None  # tells apart sites that share facility, city and country
+    geo: tuple[float, float] | None = None  # (lat, lon): tells a renamed city from a move; never compared
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,53 @@ def comparable(text: str | None) -> str:
     return " ".join(text.split())
 
 
+_DAMAGED = "\u2022"  # stands for a letter that encoding damage may have replaced
+_CONTINUATION = "[\u0080-\u00bf\u0152-\u0192\u02c6\u02dc\u2013-\u2122]"  # bytes 80-BF read as cp1252
+_MOJIBAKE = re.compile(f"[\u00c2-\u00df]{_CONTINUATION}|[\u00e0-\u00ef]{_CONTINUATION}{{2}}")
+
+
+def _repaired(text: str) -> str:
+    """UTF-8 read as Windows-1252 (``HÃ´pital``) put back, character by character."""
+
+    def fix(match: re.Match) -> str:
+        try:
+            return match.group(0).encode("cp1252").decode("utf-8")
+        except UnicodeError:
+            return match.group(0)
+
+    return _MOJIBAKE.sub(fix, text)
+
+
+def loose(text: str | None) -> str:
+    """The form in which case-only and encoding-only differences vanish.
+
+    Casefolded; mojibake repaired; every non-ASCII letter, replacement
+    character or ``?`` inside a word stands for "some letter", and stray
+    punctuation glued to it (``Hă"Pital``, ``Laă<Nnec``) goes with it.  So
+    ``Hôpital``, ``Hăpital``, ``Hă"Pital`` and ``H?pital`` compare equal, while
+    symbols that carry meaning (``≥``, ``<``, digits) still count.  Text mostly
+    in another script is only casefolded."""
+    if not text:
+        return ""
+    text = unicodedata.normalize("NFKC", _repaired(_MD_ESCAPE.sub(r"\1", str(text))))
+    letters = [c for c in text if c.isalpha()]
+    if letters and sum(not c.isascii() for c in letters) * 10 > 3 * len(letters):
+        return " ".join(text.casefold().split())
+    out = "".join(_DAMAGED if (c.isalpha() and not c.isascii()) or c == "\ufffd" else c for c in text).casefold()
+    out = re.sub(r"(?<=[a-z0-9])\?(?=[a-z0-9])", _DAMAGED, out)
+    out = re.sub(rf"{_DAMAGED}[^\w\s{_DAMAGED}]{{1,2}}(?=\w)", _DAMAGED, out)
+    out = re.sub("[\"'`\u2018\u2019\u201c\u201d\u00ab\u00bb]", "", out)  # quotes are what damage hits most
+    out = re.sub(rf"{_DAMAGED}+", _DAMAGED, out)
+    out = re.sub(rf"(?<!\w){_DAMAGED}|{_DAMAGED}(?!\w)", "", out)  # a damaged quote or a word's last letter
+    return " ".join(out.split())
+
+
+def name_form(text: str | None) -> str:
+    """A name in :func:`loose` form with spaces and punctuation gone: what two
+    spellings of one facility, arm or city share (``Cră Teil`` = ``Créteil``)."""
+    return "".join(c for c in loose(text) if c.isalnum())
+
+
 def identity(text: str | None) -> str:
     """A matching key that survives re-encoding, capitalisation and punctuation:
     accents stripped, casefolded, only letters and digits kept."""
