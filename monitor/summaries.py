@@ -197,6 +197,8 @@ def citation(item: dict) -> str:
 
 def _item_summary(label: str, delta: Delta) -> str:
     field = delta.field
+    if field == "countries":
+        return f"Country {'new to' if delta.change == ChangeKind.ADDED else 'left'} the trial: {delta.new or delta.old}"
     if delta.change == ChangeKind.ADDED:
         return f"{label} added: {_item_name(field, delta.new)}"
     if delta.change == ChangeKind.REMOVED:
