@@ -64,7 +64,9 @@ def worst_cases(studies: list[dict]) -> dict[str, tuple[dict, dict]]:
     criteria = [
         line.strip("*- ").strip()
         for s in studies
-        for line in ((s["protocolSection"].get("eligibilityModule") or {}).get("eligibilityCriteria") or "").splitlines()
+        for line in (
+            (s["protocolSection"].get("eligibilityModule") or {}).get("eligibilityCriteria") or ""
+        ).splitlines()
         if len(line.strip()) > 40
     ][:500]
     cases = {}

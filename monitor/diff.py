@@ -98,6 +98,9 @@ _SCALAR_FIELDS = _TEXT_FIELDS | {
 }
 
 
+_MISSING = object()
+
+
 @dataclass(frozen=True)
 class Delta:
     """One unit that differs: a field, or one item of a keyed field."""
@@ -340,16 +343,15 @@ def _base(key: str) -> str:
 
 
 def _keyed_deltas(name: str, old_cmp: dict, new_cmp: dict, old_show: dict, new_show: dict) -> list[Delta]:
-    from deepdiff import DeepDiff
-
-    report = DeepDiff(old_cmp, new_cmp, verbose_level=0, view="tree", threshold_to_diff_deeper=0)
+    # Items are compared whole (equal values are skipped at C speed); DeepDiff
+    # names the differing sub-fields only of the few items that differ.
     units: dict[str, set[str]] = {}
-    for items in report.values():
-        for item in items:
-            path = item.path(output_format="list")
-            units.setdefault(str(path[0]), set())
-            if len(path) > 1:
-                units[str(path[0])].add(str(path[1]))
+    for key in sorted(old_cmp.keys() | new_cmp.keys()):
+        before, after = old_cmp.get(key, _MISSING), new_cmp.get(key, _MISSING)
+        if before is _MISSING or after is _MISSING:
+            units[key] = set()
+        elif before != after:
+            units[key] = set(_changed_parts(before, after))
     added = [k for k in units if k not in old_cmp]
     removed = [k for k in units if k not in new_cmp]
     deltas = [
