@@ -247,7 +247,9 @@ def pick_version(history: list[StoredVersion], ref: str) -> StoredVersion:
 
 
 def version_label(version: StoredVersion) -> dict:
-    return {"version": version.number, "date": version.date, "source": version.source}
+    seen = version.loaded_at.date().isoformat()
+    label = {"version": version.number, "date": version.date, "source": version.source}
+    return label | ({"seen": seen} if seen != version.date else {})
 
 
 def _file_label(snapshot: Snapshot) -> dict:

@@ -61,16 +61,25 @@ def _bullet_lines(changes, markdown: bool, view: View | None = None) -> list[str
 # --- diff -------------------------------------------------------------------------
 
 
-def _side(label: dict) -> str:
-    """``v2 (2026-02-09)`` for a stored version, ``path (2026-02-09)`` for a file."""
+def _side(label: dict, other: dict | None = None) -> str:
+    """``v2 (2026-02-09)`` for a stored version, ``path (2026-02-09)`` for a file.
+
+    The date is the registry's last-update date for that version.  When both
+    sides carry the same one (the registry changed a record without posting an
+    update, as when it adds a derived reference), the day each was seen is
+    added, so the two sides never read alike."""
     name = f"v{label['version']}" if label.get("version") else (label.get("source") or "?")
-    return f"{name} ({label['date']})" if label.get("date") else name
+    if not label.get("date"):
+        return name
+    if other and other.get("date") == label["date"] and label.get("seen"):
+        return f"{name} (registry {label['date']}, seen {label['seen']})"
+    return f"{name} ({label['date']})"
 
 
 def comparison_text(comp: Comparison, view: View | None = None) -> str:
     lines = [
         f"{comp.key}  {comp.new.title}",
-        f"{_side(comp.old_label)} -> {_side(comp.new_label)}: {_count(comp.changes)}",
+        f"{_side(comp.old_label, comp.new_label)} -> {_side(comp.new_label, comp.old_label)}: {_count(comp.changes)}",
     ]
     lines += _bullet_lines(comp.changes, markdown=False, view=view)
     return "\n".join(lines)
@@ -80,7 +89,7 @@ def comparison_markdown(comp: Comparison, view: View | None = None) -> str:
     lines = [
         f"### {comp.key}: {comp.new.title}",
         "",
-        f"{_side(comp.old_label)} → {_side(comp.new_label)}: {_count(comp.changes)}",
+        f"{_side(comp.old_label, comp.new_label)} → {_side(comp.new_label, comp.old_label)}: {_count(comp.changes)}",
         "",
     ]
     lines += _bullet_lines(comp.changes, markdown=True, view=view)

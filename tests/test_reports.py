@@ -151,3 +151,11 @@ def test_filters_keep_only_the_chosen_categories_and_severity():
     assert {line.split("]")[0].strip() for line in lines if line.startswith("  [")} == {"[locations"}
     lines = report("NCT07227597", "2026-02-04->2026-03-09", View(min_severity="major"))
     assert "MINOR" not in lines and "MAJOR" in lines
+
+
+def test_two_versions_with_the_same_registry_date_are_told_apart_by_the_day_they_were_seen():
+    comp = comparison("NCT05009069", "2026-02-02->2026-02-27")
+    comp.old_label.update(seen="2026-02-02")
+    comp.new_label.update(seen="2026-02-27")
+    header = render("comparison", "text", comp).splitlines()[1]
+    assert header.startswith("v1 (registry 2026-01-22, seen 2026-02-02) -> v2 (registry 2026-01-22, seen 2026-02-27)")
