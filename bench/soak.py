@@ -208,8 +208,10 @@ def soak(backend: str, n: int, cycles: int, seed: int, records: list[dict], pg_u
             for key in noised:
                 if key in detected and os.environ.get("SOAK_DEBUG"):
                     result = next(r for r in outcome.results if r.key == key)
-                    print(f"  noise taken for a change: cycle {cycle} {key} {noised[key]}: "
-                          f"{[c.summary[:120] for c in result.changes[:3]]}")
+                    print(
+                        f"  noise taken for a change: cycle {cycle} {key} {noised[key]}: "
+                        f"{[c.summary[:120] for c in result.changes[:3]]}"
+                    )
                 noise_quiet += key not in detected and key not in posts
                 notified_noise += key in posts
             notified_extra += sum(count for key, count in posts.items() if key not in made and key not in noised)

@@ -24,14 +24,14 @@ and reported as one modification.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
+from monitor import pairing
 from monitor.model import ChangeKind, TrialRecord
-from monitor.normalize.text import comparable, identity
+from monitor.normalize.text import identity, loose, name_form
 
 # Fields that are mappings of items: a unit is one item.
 KEYED = {
@@ -46,6 +46,7 @@ KEYED = {
     "officials",
     "central_contacts",
     "locations",
+    "countries",
     "site_contacts",
     "primary_outcomes",
     "secondary_outcomes",
@@ -97,6 +98,9 @@ _SCALAR_FIELDS = _TEXT_FIELDS | {
 }
 
 
+_MISSING = object()
+
+
 @dataclass(frozen=True)
 class Delta:
     """One unit that differs: a field, or one item of a keyed field."""
@@ -110,9 +114,12 @@ class Delta:
 
 
 def _cmp(value: Any) -> Any:
-    """A value in comparison form."""
+    """A value in comparison form: text in its :func:`loose` form (case and
+    encoding damage vanish), ``false`` as absent."""
+    if value is False:
+        return None
     if isinstance(value, str):
-        return comparable(value)
+        return loose(value)
     if isinstance(value, dict):
         return {k: _cmp(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -142,9 +149,9 @@ def _keyed(entries: list[tuple[str, Any, Any]]) -> tuple[dict[str, Any], dict[st
 
 
 def _site_key(site: dict) -> str:
-    """Facility | city | state | country, each without spaces, so that a name
-    re-encoded with a stray character still matches."""
-    return " | ".join(identity(site.get(k)).replace(" ", "") for k in ("facility", "city", "state", "country"))
+    """Facility | city | state | country, each in :func:`loose` form without
+    spaces or punctuation, so that a name re-encoded or recapitalised matches."""
+    return " | ".join(name_form(site.get(k)) for k in ("facility", "city", "state", "country"))
 
 
 def _person_key(person: dict) -> str:
@@ -187,8 +194,9 @@ def project(record: TrialRecord) -> tuple[dict[str, Any], dict[str, Any]]:
     put("phases", sorted(data["phases"]))
     for name in ("secondary_ids", "conditions", "keywords"):
         put_keyed(name, data[name], identity)
-    for name in ("design_info", "results", "other"):
-        compare[name], show[name] = _cmp(data[name]), data[name]
+    for name in ("design_info", "results", "other"):  # an answer gone from false to absent is no news
+        compare[name] = {k: v for k, v in _cmp(data[name]).items() if v is not None}
+        show[name] = data[name]
     # Lists inside an item whose order means nothing are compared sorted.
     compare["interventions"], show["interventions"] = _keyed(
         [
@@ -204,8 +212,8 @@ def project(record: TrialRecord) -> tuple[dict[str, Any], dict[str, Any]]:
         [(identity(a["label"]), {**a, "interventions": sorted(a["interventions"])}, a) for a in data["arms"]]
     )
     eligibility = data["eligibility"]
-    put_keyed("eligibility.inclusion", eligibility["inclusion"], comparable)
-    put_keyed("eligibility.exclusion", eligibility["exclusion"], comparable)
+    put_keyed("eligibility.inclusion", eligibility["inclusion"], loose)
+    put_keyed("eligibility.exclusion", eligibility["exclusion"], loose)
     for name in ("minimum_age", "maximum_age", "sex", "healthy_volunteers", "study_population"):
         put(f"eligibility.{name}", eligibility[name])
     put("eligibility.std_ages", sorted(eligibility["std_ages"]))
@@ -213,11 +221,16 @@ def project(record: TrialRecord) -> tuple[dict[str, Any], dict[str, Any]]:
     put_keyed("officials", data["officials"], _person_key)
     put_keyed("central_contacts", data["central_contacts"], _person_key)
     sites = data["locations"]
-    # A site's name and place are its key: only its status and its contacts are
-    # compared, so a facility name that changes only in encoding is no change.
+    # A site's name and place are its key: its status, postal code and contacts
+    # are compared; its geoPoint only tells a renamed city from a move.
     compare["locations"], show["locations"] = _keyed(
-        [(_site_key(s), {"status": s["status"]}, {k: v for k, v in s.items() if k != "contacts"}) for s in sites]
+        [
+            (_site_key(s), {"status": s["status"], "zip": s["zip"]}, {k: v for k, v in s.items() if k != "contacts"})
+            for s in sites
+        ]
     )
+    countries = sorted({s["country"] for s in sites if s.get("country")}, key=identity)
+    put_keyed("countries", countries, identity)
     compare["site_contacts"], show["site_contacts"] = _keyed(
         [
             (_site_key(s), s["contacts"], {"site": _site_label(s), "contacts": s["contacts"], "zip": s["zip"]})
@@ -254,13 +267,14 @@ def field_deltas(old: TrialRecord, new: TrialRecord) -> list[Delta]:
     new_cmp, new_show = project(new)
     across_formats = old.source != new.source
     deltas: list[Delta] = []
+    _follow_renamed_cities(old_show, new_cmp, new_show)
     for name in old_cmp:
         if old_cmp[name] == new_cmp[name]:
             continue
         if across_formats and (_empty(old_cmp[name]) or _empty(new_cmp[name])):
             continue
         if name in KEYED:
-            new_cmp[name], new_show[name] = _align(old_cmp[name], new_cmp[name], old_show[name], new_show[name])
+            new_cmp[name], new_show[name] = pairing.align(old_cmp[name], new_cmp[name], old_show[name], new_show[name])
             deltas.extend(_keyed_deltas(name, old_cmp[name], new_cmp[name], old_show[name], new_show[name]))
         else:
             deltas.append(
@@ -280,6 +294,18 @@ def field_deltas(old: TrialRecord, new: TrialRecord) -> list[Delta]:
         for d in deltas
         if not (d.field == "site_contacts" and d.change != ChangeKind.MODIFIED and d.key in moved_sites)
     ]
+
+
+def _follow_renamed_cities(old_show: dict, new_cmp: dict, new_show: dict) -> None:
+    """Give a site whose city the registry renamed its old key again (in place)."""
+    old_sites, new_sites = old_show["locations"], new_show["locations"]
+    removed = [k for k in old_sites if k not in new_sites]
+    added = [k for k in new_sites if k not in old_sites]
+    renamed = pairing.renamed_cities(removed, added, old_sites, new_sites)
+    if renamed:
+        for name in ("locations", "site_contacts"):
+            new_cmp[name] = {renamed.get(k, k): v for k, v in new_cmp[name].items()}
+            new_show[name] = {renamed.get(k, k): v for k, v in new_show[name].items()}
 
 
 def _empty(value: Any) -> bool:
@@ -316,66 +342,16 @@ def _base(key: str) -> str:
     return key.split(" #")[0]
 
 
-def _align(old: dict, new: dict, old_show: dict, new_show: dict) -> tuple[dict, dict]:
-    """Re-key ``new`` items that share a key with others (three "Research Site"s
-    in one city) so each pairs with the old item it most likely is: the same
-    postal code and content, then the same postal code, then the same content,
-    then the rest in order.  One of them changing status is one change."""
-    families: dict[str, list[str]] = {}
-    for key in new:
-        families.setdefault(_base(key), []).append(key)
-    old_families: dict[str, list[str]] = {}
-    for key in old:
-        old_families.setdefault(_base(key), []).append(key)
-    if all(len(keys) == 1 and len(old_families.get(base, [])) <= 1 for base, keys in families.items()):
-        return new, new_show
-
-    def zip_of(show: dict, key: str) -> str | None:
-        item = show[key]
-        return item.get("zip") if isinstance(item, dict) else None
-
-    rules = (
-        lambda o, n: (
-            zip_of(old_show, o) is not None and zip_of(old_show, o) == zip_of(new_show, n) and old[o] == new[n]
-        ),
-        lambda o, n: zip_of(old_show, o) is not None and zip_of(old_show, o) == zip_of(new_show, n),
-        lambda o, n: old[o] == new[n],
-        lambda o, n: True,
-    )
-    cmp_out: dict[str, Any] = {}
-    show_out: dict[str, Any] = {}
-    for base, keys in families.items():
-        free = list(old_families.get(base, []))
-        assigned: dict[str, str] = {}
-        for rule in rules:
-            for key in keys:
-                if key in assigned:
-                    continue
-                match = next((o for o in free if rule(o, key)), None)
-                if match is not None:
-                    assigned[key] = match
-                    free.remove(match)
-        extra = len(old_families.get(base, [])) + 1
-        for key in keys:
-            if key not in assigned:  # more items than before: new keys
-                assigned[key] = base if extra == 1 else f"{base} #{extra}"
-                extra += 1
-        for key, target in assigned.items():
-            cmp_out[target], show_out[target] = new[key], new_show[key]
-    return cmp_out, show_out
-
-
 def _keyed_deltas(name: str, old_cmp: dict, new_cmp: dict, old_show: dict, new_show: dict) -> list[Delta]:
-    from deepdiff import DeepDiff
-
-    report = DeepDiff(old_cmp, new_cmp, verbose_level=0, view="tree", threshold_to_diff_deeper=0)
+    # Items are compared whole (equal values are skipped at C speed); DeepDiff
+    # names the differing sub-fields only of the few items that differ.
     units: dict[str, set[str]] = {}
-    for items in report.values():
-        for item in items:
-            path = item.path(output_format="list")
-            units.setdefault(str(path[0]), set())
-            if len(path) > 1:
-                units[str(path[0])].add(str(path[1]))
+    for key in sorted(old_cmp.keys() | new_cmp.keys()):
+        before, after = old_cmp.get(key, _MISSING), new_cmp.get(key, _MISSING)
+        if before is _MISSING or after is _MISSING:
+            units[key] = set()
+        elif before != after:
+            units[key] = set(_changed_parts(before, after))
     added = [k for k in units if k not in old_cmp]
     removed = [k for k in units if k not in new_cmp]
     deltas = [
@@ -383,7 +359,7 @@ def _keyed_deltas(name: str, old_cmp: dict, new_cmp: dict, old_show: dict, new_s
         for key, parts in units.items()
         if key in old_cmp and key in new_cmp
     ]
-    pairs = _pairs(removed, added, PAIRING.get(name), same_place=name in ("locations", "site_contacts"))
+    pairs = pairing.pairs(removed, added, PAIRING.get(name), sites=name in ("locations", "site_contacts"))
     for old_key, new_key in pairs:
         parts = _changed_parts(old_cmp[old_key], new_cmp[new_key]) if isinstance(old_cmp[old_key], dict) else ()
         deltas.append(Delta(name, new_key, ChangeKind.MODIFIED, old_show[old_key], new_show[new_key], parts))
@@ -392,35 +368,3 @@ def _keyed_deltas(name: str, old_cmp: dict, new_cmp: dict, old_show: dict, new_s
     deltas += [Delta(name, k, ChangeKind.REMOVED, old_show[k], None) for k in removed if k not in paired_old]
     deltas += [Delta(name, k, ChangeKind.ADDED, None, new_show[k]) for k in added if k not in paired_new]
     return deltas
-
-
-def _pairs(
-    removed: list[str], added: list[str], threshold: float | None, same_place: bool = False
-) -> list[tuple[str, str]]:
-    """Removed and added keys alike enough to be one item changed, best first.
-    Sites pair only within the same city, state and country (a renamed site)."""
-    if threshold is None or not removed or not added:
-        return []
-    if len(removed) * len(added) > 40_000:  # a wholesale rewrite: report items as they are
-        return []
-    scored = []
-    for old in removed:
-        for new in added:
-            if same_place and _place_of(old) != _place_of(new):
-                continue
-            matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
-            if matcher.real_quick_ratio() >= threshold and matcher.quick_ratio() >= threshold:
-                ratio = matcher.ratio()
-                if ratio >= threshold:
-                    scored.append((ratio, old, new))
-    pairs, used_old, used_new = [], set(), set()
-    for _, old, new in sorted(scored, key=lambda s: -s[0]):
-        if old not in used_old and new not in used_new:
-            pairs.append((old, new))
-            used_old.add(old)
-            used_new.add(new)
-    return pairs
-
-
-def _place_of(site_key: str) -> str:
-    return site_key.split(" #")[0].partition(" | ")[2]

@@ -22,7 +22,6 @@ as ``&amp;``.  The only links in a message are those the templates build.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -110,7 +109,8 @@ def _phrases(category: Category, group: list[Change]) -> list[str]:
     noun = {Category.LOCATIONS: "site", Category.ELIGIBILITY: "eligibility", Category.OUTCOMES: "outcome"}.get(
         category, category.value.replace("_", " ")
     )
-    return [f"{len(group)} {noun} change{'s' if len(group) != 1 else ''}"]
+    count = sum(len(c.items) or 1 for c in group)
+    return [f"{count} {noun} change{'s' if count != 1 else ''}"]
 
 
 # --- the context -------------------------------------------------------------------------
@@ -133,21 +133,13 @@ def _criterion_lines(change: Change) -> list[tuple[str, str]]:
     return [("-", str(change.old)), ("+", str(change.new))]
 
 
-def _site_summary(group: list[Change]) -> str:
-    kinds = Counter()
-    for c in group:
-        if c.change == ChangeKind.MODIFIED and c.old and c.new:
-            kinds[f"{c.old.get('status') or 'no status'} -> {c.new.get('status') or 'no status'}"] += 1
-        else:
-            kinds[f"{c.change.value}"] += 1
-    return f"{len(group)} site changes: " + ", ".join(f"{n} {what}" for what, n in kinds.most_common())
-
-
 def sections(changes: list[Change]) -> list[dict[str, Any]]:
-    """Changes grouped by category, most severe first, long runs summed up."""
-    order = sorted(changes, key=lambda c: (c.severity != Severity.MAJOR, list(Category).index(c.category)))
+    """Changes grouped by category, most severe first, in their aggregated form
+    (:mod:`monitor.aggregate`): a summed-up change lists its first members."""
+    from monitor.aggregate import View, select
+
     grouped: dict[Category, list[Change]] = {}
-    for change in order:
+    for change in select(changes, None):
         grouped.setdefault(change.category, []).append(change)
     out = []
     for category, group in grouped.items():
@@ -160,19 +152,18 @@ def sections(changes: list[Change]) -> list[dict[str, Any]]:
         }
         shown = group
         if len(group) > MAX_ITEMS:
-            section["summary"] = (
-                _site_summary(group)
-                if category == Category.LOCATIONS
-                else (f"{len(group)} {category.value.replace('_', ' ')} changes")
-            )
+            section["summary"] = f"{len(group)} {category.value.replace('_', ' ')} changes"
             shown, section["more"] = group[: MAX_ITEMS - 2], len(group) - (MAX_ITEMS - 2)
         for change in shown:
-            criterion = change.field in ("eligibility.inclusion", "eligibility.exclusion")
+            criterion = change.field in ("eligibility.inclusion", "eligibility.exclusion") and not change.items
+            listed = View().listed(change)
             section["items"].append(
                 {
                     "summary": change.summary,
                     "severity": change.severity.value,
                     "lines": _criterion_lines(change) if criterion else [],
+                    "members": [m.summary for m in listed],
+                    "more": len(change.items) - len(listed) if change.field != "contacts" else 0,
                     "label": ("Inclusion" if change.field.endswith("inclusion") else "Exclusion")
                     + " criterion "
                     + {"added": "added", "removed": "removed", "modified": "reworded"}[change.change.value]

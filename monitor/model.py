@@ -99,6 +99,7 @@ class Site:
     status: str | None = None
     contacts: tuple[Person, ...] = ()
     zip: str | None = None  # tells apart sites that share facility, city and country
+    geo: tuple[float, float] | None = None  # (lat, lon): tells a renamed city from a move; never compared
 
 
 @dataclass(frozen=True)
@@ -216,9 +217,10 @@ class Change:
     new: Any
     severity: Severity
     summary: str
+    items: tuple[Change, ...] = ()  # an aggregate's members (monitor.aggregate)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "category": self.category.value,
             "field": self.field,
             "change": self.change.value,
@@ -227,6 +229,10 @@ class Change:
             "severity": self.severity.value,
             "summary": self.summary,
         }
+        if self.items:
+            data["count"] = len(self.items)
+            data["items"] = [c.to_dict() for c in self.items]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Change:
@@ -238,6 +244,7 @@ class Change:
             new=data.get("new"),
             severity=Severity(data["severity"]),
             summary=data["summary"],
+            items=tuple(cls.from_dict(c) for c in data.get("items") or ()),
         )
 
 

@@ -88,6 +88,10 @@ def ingest(store: Store, snapshot: Snapshot, now: Clock = utc_now, routes: Route
         )
     latest = store.latest_version(record.key)
     changes = diff_records(latest.record, record)
+    if not changes and record.last_update_posted == head.last_update_posted:
+        # Differs only in what is noise (capitals, encoding, ...) on the same registry date: nothing to
+        # keep. This also absorbs a change of the comparison form between releases.
+        return result("unchanged", head.number, note=f"same as version {head.number} but for noise")
     return result("changed" if changes else "refreshed", store_as(head.number + 1, changes), changes)
 
 
@@ -301,7 +305,9 @@ def pick_version(history: list[StoredVersion], ref: str) -> StoredVersion:
 
 
 def version_label(version: StoredVersion) -> dict:
-    return {"version": version.number, "date": version.date, "source": version.source}
+    seen = version.loaded_at.date().isoformat()
+    label = {"version": version.number, "date": version.date, "source": version.source}
+    return label | ({"seen": seen} if seen != version.date else {})
 
 
 def _file_label(snapshot: Snapshot) -> dict:

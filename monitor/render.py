@@ -10,7 +10,9 @@ import json
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from monitor.aggregate import View, select
 from monitor.model import Change, Severity, TrialRecord
+from monitor.summaries import plural
 
 if TYPE_CHECKING:
     from monitor.pipeline import Comparison, Result
@@ -28,13 +30,17 @@ def headline(changes: tuple[Change, ...] | list[Change]) -> str:
     if not changes:
         return "no changes"
     major = sum(1 for c in changes if c.severity == Severity.MAJOR)
-    first = changes[0].summary
+    first = select(changes, None)[0].summary
     more = f"; +{len(changes) - 1} more" if len(changes) > 1 else ""
     count = f"{len(changes)} change{'s' if len(changes) != 1 else ''}" + (f" ({major} major)" if major else "")
     return f"{count}: {first}{more}"
 
 
-def _bullet_lines(changes, markdown: bool) -> list[str]:
+def _bullet_lines(changes, markdown: bool, view: View | None = None) -> list[str]:
+    """Aggregated changes by severity; under each aggregate, its first members
+    (all of them with ``--full``)."""
+    view = view or View()
+    changes = select(changes, view)
     lines = []
     for severity in (Severity.MAJOR, Severity.MINOR):
         group = [c for c in changes if c.severity == severity]
@@ -43,45 +49,60 @@ def _bullet_lines(changes, markdown: bool) -> list[str]:
         lines.append(f"**{severity.value}**" if markdown else severity.value.upper())
         for c in group:
             lines.append(f"- `{c.category.value}` {c.summary}" if markdown else f"  [{c.category.value}] {c.summary}")
+            listed = view.listed(c)
+            for member in listed:
+                lines.append(f"  - {member.summary}" if markdown else f"      - {member.summary}")
+            if len(c.items) > len(listed):
+                more = f"… and {len(c.items) - len(listed)} more (--full lists them)"
+                lines.append(f"  - {more}" if markdown else f"      {more}")
     return lines
 
 
 # --- diff -------------------------------------------------------------------------
 
 
-def _side(label: dict) -> str:
-    """``v2 (2026-02-09)`` for a stored version, ``path (2026-02-09)`` for a file."""
+def _side(label: dict, other: dict | None = None) -> str:
+    """``v2 (2026-02-09)`` for a stored version, ``path (2026-02-09)`` for a file.
+
+    The date is the registry's last-update date for that version.  When both
+    sides carry the same one (the registry changed a record without posting an
+    update, as when it adds a derived reference), the day each was seen is
+    added, so the two sides never read alike."""
     name = f"v{label['version']}" if label.get("version") else (label.get("source") or "?")
-    return f"{name} ({label['date']})" if label.get("date") else name
+    if not label.get("date"):
+        return name
+    if other and other.get("date") == label["date"] and label.get("seen"):
+        return f"{name} (registry {label['date']}, seen {label['seen']})"
+    return f"{name} ({label['date']})"
 
 
-def comparison_text(comp: Comparison) -> str:
+def comparison_text(comp: Comparison, view: View | None = None) -> str:
     lines = [
         f"{comp.key}  {comp.new.title}",
-        f"{_side(comp.old_label)} -> {_side(comp.new_label)}: {_count(comp.changes)}",
+        f"{_side(comp.old_label, comp.new_label)} -> {_side(comp.new_label, comp.old_label)}: {_count(comp.changes)}",
     ]
-    lines += _bullet_lines(comp.changes, markdown=False)
+    lines += _bullet_lines(comp.changes, markdown=False, view=view)
     return "\n".join(lines)
 
 
-def comparison_markdown(comp: Comparison) -> str:
+def comparison_markdown(comp: Comparison, view: View | None = None) -> str:
     lines = [
         f"### {comp.key}: {comp.new.title}",
         "",
-        f"{_side(comp.old_label)} → {_side(comp.new_label)}: {_count(comp.changes)}",
+        f"{_side(comp.old_label, comp.new_label)} → {_side(comp.new_label, comp.old_label)}: {_count(comp.changes)}",
         "",
     ]
-    lines += _bullet_lines(comp.changes, markdown=True)
+    lines += _bullet_lines(comp.changes, markdown=True, view=view)
     return "\n".join(lines)
 
 
-def comparison_json(comp: Comparison) -> str:
+def comparison_json(comp: Comparison, view: View | None = None) -> str:
     return to_json(
         {
             "trial": comp.key,
             "old": {**comp.old_label, "record": comp.old.to_dict()},
             "new": {**comp.new_label, "record": comp.new.to_dict()},
-            "changes": [c.to_dict() for c in comp.changes],
+            "changes": [c.to_dict() for c in select(comp.changes, view)],
         }
     )
 
@@ -92,7 +113,7 @@ def _count(changes) -> str:
     major = sum(1 for c in changes if c.severity == Severity.MAJOR)
     by_category = Counter(c.category.value for c in changes)
     detail = ", ".join(f"{n} {cat}" for cat, n in by_category.most_common())
-    return f"{len(changes)} change{'s' if len(changes) != 1 else ''}, {major} major ({detail})"
+    return f"{plural(len(changes), 'change')}, {major} major ({detail})"
 
 
 # --- load -------------------------------------------------------------------------
@@ -104,7 +125,7 @@ def results_text(results: list[Result]) -> str:
         version = f"v{r.version}" if r.version else "-"
         note = f" ({r.note})" if r.note else ""
         lines.append(f"{r.key:<16} {r.status:<9} {version:<4} {r.title}{note}")
-        for c in r.changes:
+        for c in select(r.changes, None):
             lines.append(f"    [{c.severity.value} {c.category.value}] {c.summary}")
     lines.append(_totals(results))
     return "\n".join(lines)
@@ -133,7 +154,7 @@ def results_json(results: list[Result]) -> str:
                     "version": r.version,
                     "source": r.origin,
                     "note": r.note,
-                    "changes": [c.to_dict() for c in r.changes],
+                    "changes": [c.to_dict() for c in select(r.changes, None)],
                 }
                 for r in results
             ],
@@ -151,16 +172,18 @@ def _totals(results: list[Result]) -> str:
 # --- history ------------------------------------------------------------------------
 
 
-def history_text(history: list[StoredVersion]) -> str:
+def history_text(history: list[StoredVersion], view: View | None = None) -> str:
     lines = [f"{history[-1].trial_key}  {history[-1].record.title}"]
     for v in history:
         what = "first version" if v.number == 1 else headline(v.changes)
         lines.append(f"  v{v.number:<3} {v.date}  {v.source or '-'}")
         lines.append(f"        {what}")
+        if view is not None and v.number > 1:  # --category, --min-severity or --full: the changes themselves
+            lines += ["      " + line for line in _bullet_lines(v.changes, markdown=False, view=view)]
     return "\n".join(lines)
 
 
-def history_markdown(history: list[StoredVersion]) -> str:
+def history_markdown(history: list[StoredVersion], view: View | None = None) -> str:
     lines = [
         f"### {history[-1].trial_key}: {history[-1].record.title}",
         "",
@@ -170,10 +193,13 @@ def history_markdown(history: list[StoredVersion]) -> str:
     for v in history:
         what = "first version" if v.number == 1 else headline(v.changes)
         lines.append(f"| {v.number} | {v.date} | {v.source or ''} | {what.replace('|', '/')} |")
+    for v in history if view is not None else ():
+        if v.number > 1:
+            lines += ["", f"#### v{v.number} ({v.date})", "", *_bullet_lines(v.changes, markdown=True, view=view)]
     return "\n".join(lines)
 
 
-def history_json(history: list[StoredVersion]) -> str:
+def history_json(history: list[StoredVersion], view: View | None = None) -> str:
     return to_json(
         {
             "trial": history[-1].trial_key,
@@ -186,7 +212,7 @@ def history_json(history: list[StoredVersion]) -> str:
                     "source": v.source,
                     "content_hash": v.content_hash,
                     "summary": "first version" if v.number == 1 else headline(v.changes),
-                    "changes": [c.to_dict() for c in v.changes],
+                    "changes": [c.to_dict() for c in select(v.changes, view)],
                 }
                 for v in history
             ],
@@ -243,5 +269,8 @@ FORMATS = {
 }
 
 
-def render(kind: str, fmt: str, value: Any) -> str:
+def render(kind: str, fmt: str, value: Any, view: View | None = None) -> str:
+    """``view`` (categories, lowest severity, --full) applies to comparisons and histories."""
+    if view is not None and kind in ("comparison", "history"):
+        return FORMATS[fmt][kind](value, view)
     return FORMATS[fmt][kind](value)

@@ -173,3 +173,20 @@ def test_the_installed_command_runs_as_a_subprocess(tmp_path):
     )
     assert bad.returncode == 2
     assert bad.stderr == "error: NCT123 is not an NCT id (NCT followed by 8 digits)\n"
+
+
+def test_diff_and_history_filter_by_category_and_severity_and_list_in_full(monitor):
+    monitor("load", OPENING)
+    text = monitor("diff", "NCT06821503", "--category", "locations", "--category", "status").out
+    categories = {line.split("]")[0].strip() for line in text.splitlines() if line.startswith("  [")}
+    assert categories == {"[locations", "[status"}
+    major = json.loads(monitor("diff", "NCT06821503", "--min-severity", "major", "--format", "json").out)
+    assert major["changes"] and {c["severity"] for c in major["changes"]} == {"major"}
+    full = monitor("diff", "NCT06821503", "--full").out
+    default = monitor("diff", "NCT06821503").out
+    assert "more (--full lists them)" in default and "more (--full lists them)" not in full
+    assert len(full.splitlines()) > len(default.splitlines())
+    history = monitor("history", "NCT06821503", "--min-severity", "major").out
+    assert "[status] Overall status NOT_YET_RECRUITING -> RECRUITING" in history and "[locations]" not in history
+    bad = monitor("diff", "NCT06821503", "--category", "nonsense")
+    assert bad.code == 2

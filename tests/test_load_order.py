@@ -165,3 +165,30 @@ def test_a_registry_re_serving_an_older_version_adds_nothing(monitor, tmp_path):
     (result,) = json.loads(run.out)["results"]
     assert (result["status"], result["version"]) == ("unchanged", 1)
     assert len(history(monitor)) == 2
+
+
+
+
+def city_renamed(payload: dict, posted: str | None = None) -> dict:
+    """The registry renames a site's city and re-geocodes it 5 km away (noise whose comparison form
+    differs), re-dated when ``posted`` is given."""
+    payload = copy.deepcopy(payload)
+    site = payload["protocolSection"]["contactsLocationsModule"]["locations"][0]
+    site["city"], site["geoPoint"] = "Peking", {"lat": 39.95, "lon": 116.40}
+    if posted:
+        payload["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"] = posted
+    return payload
+
+
+def test_a_noise_only_copy_on_the_same_registry_date_is_not_a_version(monitor, tmp_path):
+    monitor("load", write(tmp_path / "a.json", OLD))
+    run = monitor("load", write(tmp_path / "b.json", city_renamed(OLD)), "--format", "json")
+    assert run.code == 0 and "but for noise" in run.out
+    assert len(history(monitor)) == 1
+
+
+def test_a_noise_only_copy_with_a_new_registry_date_is_kept_without_changes(monitor, tmp_path):
+    monitor("load", write(tmp_path / "a.json", OLD))
+    run = monitor("load", write(tmp_path / "b.json", city_renamed(OLD, "2025-03-01")), "--format", "json")
+    assert run.code == 0 and '"refreshed"' in run.out
+    assert [len(v.get("changes") or []) for v in history(monitor)] == [0, 0]

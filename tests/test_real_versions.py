@@ -67,8 +67,8 @@ TRANSITIONS = [
     ("NCT07205718", "2026-02-03->2026-02-09", ["locations"]),
     (
         "NCT07227597",
-        "2026-02-04->2026-03-09",
-        ["arms_interventions", "contacts", "dates", "eligibility", "locations", "outcomes", "references", "status"],
+        "2026-02-04->2026-03-09",  # arm descriptions differ only in capitals (I-DxD -> I-DXd): not news
+        ["contacts", "dates", "eligibility", "locations", "outcomes", "references", "status"],
     ),
     ("NCT07268053", "2026-02-04->2026-03-09", ["dates", "locations", "status"]),
 ]

@@ -8,6 +8,7 @@ line on stderr; 3 an unexpected internal error (a bug); 130 interrupted.
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 
@@ -46,10 +47,39 @@ def emit(text: str, fmt: str) -> None:
         click.echo(text)
 
 
-def output(kind: str, fmt: str, value) -> None:
+def output(kind: str, fmt: str, value, view=None) -> None:
     from monitor.render import render
 
-    emit(render(kind, fmt, value), fmt)
+    emit(render(kind, fmt, value, view), fmt)
+
+
+def view_options(command):
+    """``--category`` (repeatable), ``--min-severity`` and ``--full``, read as one ``view`` argument."""
+    from monitor.model import Category
+
+    @click.option(
+        "--category",
+        "categories",
+        multiple=True,
+        type=click.Choice([c.value for c in Category]),
+        help="Only changes of this category (repeat for several).",
+    )
+    @click.option(
+        "--min-severity",
+        type=click.Choice(["minor", "major"]),
+        default=None,
+        help="Only changes at least this severe.",
+    )
+    @click.option("--full", is_flag=True, help="List every member of every summed-up change, untruncated.")
+    @functools.wraps(command)
+    def wrapper(*args, categories, min_severity, full, **kwargs):
+        from monitor.aggregate import View
+
+        chosen = categories or min_severity or full
+        view = View(tuple(categories), min_severity or "minor", full) if chosen else None
+        return command(*args, view=view, **kwargs)
+
+    return wrapper
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -13,6 +13,7 @@ from monitor.cli.app import (
     open_store,
     output,
     routes,
+    view_options,
 )
 
 
@@ -53,6 +54,7 @@ def load(ctx: click.Context, paths: tuple[str, ...], skip_bad: bool, fmt: str, e
 @click.option("--from", "from_ref", metavar="V", help="Older version: a number or a date (YYYY-MM-DD).")
 @click.option("--to", "to_ref", metavar="V", help="Newer version: a number or a date (YYYY-MM-DD).")
 @click.option("--live", is_flag=True, help="Compare the registry's current record with the latest stored one.")
+@view_options
 @format_option
 @exit_code_option
 @click.pass_context
@@ -64,6 +66,7 @@ def diff(
     live: bool,
     fmt: str,
     exit_code: bool,
+    view=None,
 ) -> None:
     """Show what changed.
 
@@ -98,21 +101,22 @@ def diff(
 
         key = check_key(targets[0])
         comparison = pipeline.compare_versions(open_store(ctx, create=False), key, from_ref, to_ref)
-    output("comparison", fmt, comparison)
+    output("comparison", fmt, comparison, view)
     if exit_code and comparison.changes:
         ctx.exit(EXIT_CHANGES)
 
 
 @cli.command()
 @click.argument("nct_id", metavar="NCT_ID")
+@view_options
 @format_option
 @click.pass_context
-def history(ctx: click.Context, nct_id: str, fmt: str) -> None:
+def history(ctx: click.Context, nct_id: str, fmt: str, view=None) -> None:
     """Every stored version of a trial with its date, source and what changed."""
     from monitor.normalize.identity import check_key
 
     key = check_key(nct_id)
-    output("history", fmt, open_store(ctx, create=False).versions(key))
+    output("history", fmt, open_store(ctx, create=False).versions(key), view)
 
 
 @cli.command()

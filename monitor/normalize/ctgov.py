@@ -222,7 +222,15 @@ def _site(data: dict[str, Any]) -> Site:
         status=data.get("status"),
         contacts=tuple(_person(p) for p in data.get("contacts") or ()),
         zip=data.get("zip"),
+        geo=_geo(data.get("geoPoint")),
     )
+
+
+def _geo(point: Any) -> tuple[float, float] | None:
+    lat, lon = (point.get("lat"), point.get("lon")) if isinstance(point, dict) else (None, None)
+    if isinstance(lat, int | float) and isinstance(lon, int | float):
+        return (float(lat), float(lon))
+    return None
 
 
 def _outcome(data: dict[str, Any]) -> Outcome:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import datetime
+from functools import lru_cache
 
 _MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>^~|=])")
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
@@ -30,6 +31,65 @@ def comparable(text: str | None) -> str:
         return ""
     text = unicodedata.normalize("NFKC", _MD_ESCAPE.sub(r"\1", str(text)))
     return " ".join(text.split())
+
+
+_QUOTES = re.compile("[\"'`\u2018\u2019\u201c\u201d\u00ab\u00bb]")
+_DAMAGED = "\u2022"  # stands for a letter that encoding damage may have replaced
+_CONTINUATION = "[\u0080-\u00bf\u0152-\u0192\u02c6\u02dc\u2013-\u2122]"  # bytes 80-BF read as cp1252
+_MOJIBAKE = re.compile(f"[\u00c2-\u00df]{_CONTINUATION}|[\u00e0-\u00ef]{_CONTINUATION}{{2}}")
+
+
+def _repaired(text: str) -> str:
+    """UTF-8 read as Windows-1252 (``HÃ´pital``) put back, character by character."""
+
+    def fix(match: re.Match) -> str:
+        try:
+            return match.group(0).encode("cp1252").decode("utf-8")
+        except UnicodeError:
+            return match.group(0)
+
+    return _MOJIBAKE.sub(fix, text)
+
+
+@lru_cache(maxsize=65_536)
+def _loose(text: str) -> str:
+    return _loose_form(text)
+
+
+def loose(text: str | None) -> str:
+    """The form in which case-only and encoding-only differences vanish.
+
+    Casefolded; mojibake repaired; every non-ASCII letter, replacement
+    character or ``?`` inside a word stands for "some letter", and stray
+    punctuation glued to it (``Hă"Pital``, ``Laă<Nnec``) goes with it.  So
+    ``Hôpital``, ``Hăpital``, ``Hă"Pital`` and ``H?pital`` compare equal, while
+    symbols that carry meaning (``≥``, ``<``, digits) still count.  Text mostly
+    in another script is only casefolded."""
+    if not text:
+        return ""
+    return _loose(str(text))
+
+
+def _loose_form(text: str) -> str:
+    if text.isascii() and "?" not in text:  # nothing to repair: case, quotes and spaces only
+        return " ".join(_QUOTES.sub("", _MD_ESCAPE.sub(r"\1", text)).casefold().split())
+    text = unicodedata.normalize("NFKC", _repaired(_MD_ESCAPE.sub(r"\1", str(text))))
+    letters = [c for c in text if c.isalpha()]
+    if letters and sum(not c.isascii() for c in letters) * 10 > 3 * len(letters):
+        return " ".join(text.casefold().split())
+    out = "".join(_DAMAGED if (c.isalpha() and not c.isascii()) or c == "\ufffd" else c for c in text).casefold()
+    out = re.sub(r"(?<=[a-z0-9])\?(?=[a-z0-9])", _DAMAGED, out)
+    out = re.sub(rf"{_DAMAGED}[^\w\s{_DAMAGED}]{{1,2}}(?=\w)", _DAMAGED, out)
+    out = _QUOTES.sub("", out)  # quotes are what damage hits most
+    out = re.sub(rf"{_DAMAGED}+", _DAMAGED, out)
+    out = re.sub(rf"(?<!\w){_DAMAGED}|{_DAMAGED}(?!\w)", "", out)  # a damaged quote or a word's last letter
+    return " ".join(out.split())
+
+
+def name_form(text: str | None) -> str:
+    """A name in :func:`loose` form with spaces and punctuation gone: what two
+    spellings of one facility, arm or city share (``Cră Teil`` = ``Créteil``)."""
+    return "".join(c for c in loose(text) if c.isalnum())
 
 
 def identity(text: str | None) -> str:
