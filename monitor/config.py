@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.errors import ConfigError
+from monitor.expected import Thresholds
 
 DEFAULT_PATH = Path("config") / "monitor.yaml"
 DEFAULT_SCHEDULE = "every 6 hours"
@@ -131,6 +132,7 @@ class Settings:
     schedule: Schedule = field(default_factory=lambda: parse_schedule(DEFAULT_SCHEDULE))
     watches: tuple[WatchGroup, ...] = ()
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
+    expected: Thresholds = field(default_factory=Thresholds)  # the expected-event rules (monitor.expected)
 
     def group(self, name: str) -> WatchGroup:
         for group in self.watches:

@@ -38,6 +38,7 @@ class GroupOutcome:
     results: list[Result] = field(default_factory=list)
     membership: list[tuple[str, Change]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    expected: list[tuple[str, Change]] = field(default_factory=list)  # expected-event rules fired or resolved
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -102,6 +103,7 @@ def run_group(
         outcome.failed += 1
         outcome.complete = False
         outcome.problems.append(f"{group.name}: {exc.message}")
+    outcome.expected = expected_events(store, settings, group, outcome, now)
     if settings.notifications.routes:
         from monitor.notify import Notifier
 
@@ -114,6 +116,16 @@ def run_group(
     store.set_state(f"group.{group.name}.last_result", outcome.line())
     store.set_state(f"group.{group.name}.last_error", outcome.problems[-1] if outcome.problems else "")
     return outcome
+
+
+def expected_events(store: Store, settings: Settings, group: WatchGroup, outcome: GroupOutcome, now: Clock):
+    """The expected-event rules over the group's trials, on ``now``'s date (:mod:`monitor.portfolio`)."""
+    from monitor.portfolio import record_expected
+
+    keys = set(group.trials) | {r.key for r in outcome.results}
+    for query in group.queries:
+        keys |= set((store.members(query) or {}).keys())
+    return record_expected(store, keys, now(), settings.expected, routes_for(store, settings, group.name))
 
 
 def _run_ctgov(store, settings, group, now, should_stop, outcome: GroupOutcome) -> None:

@@ -26,6 +26,7 @@ from monitor.config import (
     parse_schedule,
 )
 from monitor.errors import ConfigError
+from monitor.expected import Thresholds
 from monitor.normalize.identity import NCT_ID
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -72,6 +73,7 @@ class _Reader:
                 "schedule",
                 "watches",
                 "notifications",
+                "expected",
             },
         )
         defaults = Settings()
@@ -86,6 +88,7 @@ class _Reader:
             schedule=schedule,
             watches=watches,
             notifications=self.notifications(top.get("notifications"), watches),
+            expected=self.expected(top.get("expected")),
         )
         if self.problems:
             more = f" (and {len(self.problems) - 1} more: run `monitor config check`)" if len(self.problems) > 1 else ""
@@ -203,6 +206,14 @@ class _Reader:
             backfill_per_cycle=self.number(
                 found.get("backfill_per_cycle"), "ctgov.backfill_per_cycle", d.backfill_per_cycle, integer=True
             ),
+        )
+
+    def expected(self, node) -> Thresholds:
+        names = ("completion_grace_days", "results_grace_days", "verification_days")
+        found = self.mapping(node, "expected", set(names))
+        d = Thresholds()
+        return Thresholds(
+            **{n: self.number(found.get(n), f"expected.{n}", getattr(d, n), integer=True) for n in names}
         )
 
     def daemon(self, node) -> DaemonSettings:

@@ -1,0 +1,95 @@
+"""Expected events through the daemon: a trial crossing its completion date is
+told once by e-mail (a real SMTP server on 127.0.0.1), never again while it
+stays true, and once more, as resolved, when its status changes."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from monitor.config import load_settings
+from monitor.daemon import run_once
+from monitor.store import Store
+
+from conftest import OPENING, study
+from receivers import Mailbox
+
+
+@pytest.fixture
+def mailbox():
+    box = Mailbox().start()
+    yield box
+    box.stop()
+
+
+class Clock:
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def configure(tmp_path: Path, store_url: str, mailbox: Mailbox, folder: Path) -> Path:
+    path = tmp_path / "monitor.yaml"
+    path.write_text(f"""
+database: {store_url}
+expected:
+  verification_days: 3650     # only the completion rule is under test here
+watches:
+  - name: portfolio
+    snapshots: [{folder}]
+notifications:
+  routes:
+    - name: analyst
+      urls: ["{mailbox.url()}"]
+      categories: [expected]
+""")
+    return path
+
+
+def test_a_trial_crossing_its_completion_date_is_told_once_and_resolved_once(tmp_path, store_url, mailbox):
+    folder = tmp_path / "snapshots"
+    folder.mkdir()
+    recruiting = study(OPENING / "2026-03-10.json")  # RECRUITING, primary completion 2027-12 (ESTIMATED)
+    (folder / "recruiting.json").write_text(json.dumps(recruiting))
+    settings = load_settings(str(configure(tmp_path, store_url, mailbox, folder)))
+    store = Store.open(settings.database)
+    clock = Clock(datetime(2027, 12, 20, 7, 0, tzinfo=UTC))
+
+    run_once(store, settings, clock)
+    assert mailbox.messages == [], "the completion date has not passed yet"
+
+    clock.now = datetime(2028, 2, 10, 7, 0, tzinfo=UTC)  # 41 days after 2027-12-31
+    (outcome,) = run_once(store, settings, clock)
+    assert [(key, c.field) for key, c in outcome.expected] == [("NCT06821503", "completion-passed")]
+    assert len(mailbox.messages) == 1
+    assert "Primary completion 2027-12 passed 41 days ago; still RECRUITING" in mailbox.texts()[0]
+
+    clock.now = datetime(2028, 2, 11, 7, 0, tzinfo=UTC)
+    (outcome,) = run_once(store, settings, clock)
+    assert outcome.expected == [] and len(mailbox.messages) == 1, "still true: nothing new"
+
+    completed = copy.deepcopy(recruiting)
+    status = completed["protocolSection"]["statusModule"]
+    status["overallStatus"] = "COMPLETED"
+    status["primaryCompletionDateStruct"] = {"date": "2028-01-15", "type": "ACTUAL"}
+    status["completionDateStruct"] = {"date": "2028-01-15", "type": "ACTUAL"}
+    completed["protocolSection"]["designModule"]["enrollmentInfo"]["type"] = "ACTUAL"
+    status["lastUpdatePostDateStruct"] = {"date": "2028-02-12", "type": "ACTUAL"}
+    (folder / "completed.json").write_text(json.dumps(completed))
+    clock.now = datetime(2028, 2, 12, 7, 0, tzinfo=UTC)
+    (outcome,) = run_once(store, settings, clock)
+    assert [(c.field, c.change.value) for _, c in outcome.expected] == [("completion-passed", "removed")]
+    assert len(mailbox.messages) == 2
+    assert "Resolved (completion-passed), now COMPLETED" in mailbox.texts()[1]
+
+    clock.now = datetime(2028, 2, 13, 7, 0, tzinfo=UTC)
+    run_once(store, settings, clock)
+    assert len(mailbox.messages) == 2
+    assert store.expected_true() == {}
+    store.close()
