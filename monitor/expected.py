@@ -15,8 +15,9 @@ change when it should have.  Each rule is a pure function of a record and
     not Phase 1 only, whose primary completion is ACTUAL, on or after
     2017-01-18 (the Final Rule) and more than 365 + ``results_grace_days`` (30)
     days ago, with no results posted and no certification to delay results,
-    and not declared outside FDA oversight (when the record says it is
-    regulated by the FDA as neither drug nor device, it is left out).
+    that studies an FDA-regulated drug or device (as the record answers), or,
+    for records that do not answer (older ones), has a site in the United
+    States.
     Whether a trial is an "applicable clinical trial" is a legal question the
     record cannot settle.
 ``verification-stale``
@@ -103,8 +104,9 @@ def results_overdue(record: TrialRecord, today: date, t: Thresholds = DEFAULT) -
     if "results_first_posted" in results or "results_delay_submitted" in results:
         return None
     other = dict(record.other)
-    if other.get("oversight isFdaRegulatedDrug") is False and other.get("oversight isFdaRegulatedDevice") is False:
-        return None
+    flags = (other.get("oversight isFdaRegulatedDrug"), other.get("oversight isFdaRegulatedDevice"))
+    if True not in flags and (False in flags or not any(s.country == "United States" for s in record.locations)):
+        return None  # not FDA-regulated, or (no answer and) no site in the United States
     late = (today - when).days - 365
     if late <= t.results_grace_days:
         return None
@@ -162,7 +164,12 @@ def _actual_enrollment_not_started(record: TrialRecord, today: date) -> str | No
 def _future_start_under_way(record: TrialRecord, today: date) -> str | None:
     start = day(record.start_date.date)
     under_way = ("RECRUITING", "ENROLLING_BY_INVITATION", "ACTIVE_NOT_RECRUITING", "COMPLETED")
-    if start is not None and start > today and record.overall_status in under_way:
+    if (
+        start is not None
+        and start > today
+        and record.overall_status in under_way
+        and not _this_month(record.start_date.date, today)
+    ):
         return f"Start {record.start_date.date} is in the future while {record.overall_status}"
     return None
 
