@@ -163,6 +163,8 @@ def _actual_enrollment_not_started(record: TrialRecord, today: date) -> str | No
 
 def _future_start_under_way(record: TrialRecord, today: date) -> str | None:
     start = day(record.start_date.date)
+    if record.start_date.type == "ACTUAL":
+        return None  # an ACTUAL date in the future is its own sub-check
     under_way = ("RECRUITING", "ENROLLING_BY_INVITATION", "ACTIVE_NOT_RECRUITING", "COMPLETED")
     if (
         start is not None

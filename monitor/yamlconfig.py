@@ -212,9 +212,7 @@ class _Reader:
         names = ("completion_grace_days", "results_grace_days", "verification_days")
         found = self.mapping(node, "expected", set(names))
         d = Thresholds()
-        return Thresholds(
-            **{n: self.number(found.get(n), f"expected.{n}", getattr(d, n), integer=True) for n in names}
-        )
+        return Thresholds(**{n: self.number(found.get(n), f"expected.{n}", getattr(d, n), integer=True) for n in names})
 
     def daemon(self, node) -> DaemonSettings:
         found = self.mapping(node, "daemon", {"misfire_grace_seconds", "jitter_seconds", "shutdown_timeout_seconds"})

@@ -93,3 +93,28 @@ def test_a_trial_crossing_its_completion_date_is_told_once_and_resolved_once(tmp
     assert len(mailbox.messages) == 2
     assert store.expected_true() == {}
     store.close()
+
+
+def test_monitor_check_lists_what_is_true_now_and_stores_nothing(monitor, db_path):
+    from conftest import UNKNOWN
+
+    assert monitor("load", OPENING / "2026-03-10.json", UNKNOWN / "2026-02-02.json").code == 0
+    before = db_path.read_bytes()
+    run = monitor("check", "--today", "2026-03-12")
+    assert (run.code, run.out) == (
+        0,
+        "completion-passed (1)\n"
+        "  NCT06302556  Primary completion 2026-01 passed 40 days ago; still NOT_YET_RECRUITING\n"
+        "verification-stale (1)\n"
+        "  NCT06302556  Status last verified 2024-02 (742 days ago); still NOT_YET_RECRUITING\n",
+    )
+    run = monitor("check", "--today", "2028-03-01", "--rule", "verification-stale", "--format", "json", "--exit-code")
+    assert run.code == 1
+    assert [(f["trial"], f["rule"]) for f in json.loads(run.out)["flags"]] == [
+        ("NCT06302556", "verification-stale"),
+        ("NCT06821503", "verification-stale"),
+    ]
+    assert monitor("check", "--today", "2025-06-01").out == "No expected-event rule is true on 2025-06-01.\n"
+    bad = monitor("check", "--today", "someday")
+    assert bad.code == 2 and "'someday' is not a date (YYYY-MM-DD)" in bad.err
+    assert db_path.read_bytes() == before, "check stores nothing"
