@@ -7,6 +7,7 @@ from typing import Any
 
 from monitor.diff import Delta, field_deltas
 from monitor.model import Category, Change, ChangeKind, Severity, TrialRecord
+from monitor.outcomes import flag_switches
 
 CATEGORY_OF = {
     "overall_status": Category.STATUS,
@@ -93,7 +94,7 @@ QUOTE_LIMIT = 200
 
 def diff_records(old: TrialRecord, new: TrialRecord) -> list[Change]:
     """The meaningful changes from ``old`` to ``new``, most important first."""
-    changes = [classify(delta) for delta in field_deltas(old, new)]
+    changes = flag_switches(old, new, [classify(delta) for delta in field_deltas(old, new)])
     return sorted(changes, key=lambda c: (c.severity != Severity.MAJOR, ORDER.index(c.category), c.field, c.summary))
 
 
