@@ -106,6 +106,7 @@ class Route:
     min_severity: str = "minor"
     digest: Digest | None = None
     format: str | None = None  # text | markdown | html; default by the URL's kind
+    min_materiality: str = "noise"  # noise | low | medium | high (monitor.materiality)
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,7 @@ class Settings:
     watches: tuple[WatchGroup, ...] = ()
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
     expected: Thresholds = field(default_factory=Thresholds)  # the expected-event rules (monitor.expected)
+    materiality: tuple[tuple[str, str], ...] = ()  # (rule, level): the configuration's materiality levels
 
     def group(self, name: str) -> WatchGroup:
         for group in self.watches:

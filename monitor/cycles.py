@@ -78,8 +78,14 @@ def routes_for(store: Store, settings: Settings, group: str | None = None) -> Ro
     """Which routes hear of a trial's changes, found by ``group``; None without routes."""
     if not settings.notifications.routes:
         return None
-    router = router_for(settings, lambda query: (store.members(query) or {}).keys())
+    router = router_for(settings, lambda query: (store.members(query) or {}).keys(), lambda key: phases_of(store, key))
     return lambda key, changes: router.routes_for(key, changes, group)
+
+
+def phases_of(store: Store, key: str) -> tuple[str, ...]:
+    """The phases of a trial's latest stored version (none for a trial not stored yet)."""
+    latest = store.latest_version(key)
+    return latest.record.phases if latest else ()
 
 
 def run_group(

@@ -74,6 +74,7 @@ class _Reader:
                 "watches",
                 "notifications",
                 "expected",
+                "materiality",
             },
         )
         defaults = Settings()
@@ -89,6 +90,7 @@ class _Reader:
             watches=watches,
             notifications=self.notifications(top.get("notifications"), watches),
             expected=self.expected(top.get("expected")),
+            materiality=self.materiality(top.get("materiality")),
         )
         if self.problems:
             more = f" (and {len(self.problems) - 1} more: run `monitor config check`)" if len(self.problems) > 1 else ""
@@ -208,6 +210,23 @@ class _Reader:
             ),
         )
 
+    def materiality_level(self, node, where: str) -> str | None:
+        from monitor.materiality import LEVELS
+
+        level = self.string(node, where)
+        if level is not None and level not in LEVELS:
+            self.fail(node, where, f"{level!r} should be one of: {', '.join(reversed(LEVELS))}")
+            return None
+        return level
+
+    def materiality(self, node) -> tuple[tuple[str, str], ...]:
+        """Levels given to materiality rules by name (monitor.materiality)."""
+        from monitor.materiality import RULE_NAMES
+
+        found = self.mapping(node, "materiality", set(RULE_NAMES))
+        levels = ((name, self.materiality_level(value, f"materiality.{name}")) for name, value in found.items())
+        return tuple((name, level) for name, level in levels if level)
+
     def expected(self, node) -> Thresholds:
         names = ("completion_grace_days", "results_grace_days", "verification_days")
         found = self.mapping(node, "expected", set(names))
@@ -317,6 +336,7 @@ class _Reader:
                 "trials",
                 "categories",
                 "min_severity",
+                "min_materiality",
                 "digest",
                 "at",
                 "weekday",
@@ -374,6 +394,7 @@ class _Reader:
         severity = self.string(found.get("min_severity"), f"{where}.min_severity") or "minor"
         if severity not in ("minor", "major"):
             self.fail(found.get("min_severity"), f"{where}.min_severity", f"{severity!r} should be minor or major")
+        materiality = self.materiality_level(found.get("min_materiality"), f"{where}.min_materiality") or "noise"
         digest = None
         period = self.string(found.get("digest"), f"{where}.digest")
         if period:
@@ -395,7 +416,16 @@ class _Reader:
         if fmt and fmt not in ("text", "markdown", "html"):
             self.fail(found.get("format"), f"{where}.format", f"{fmt!r} should be text, markdown or html")
         return Route(
-            name, tuple(urls), tuple(tags), tuple(watches), tuple(trials), tuple(categories), severity, digest, fmt
+            name,
+            tuple(urls),
+            tuple(tags),
+            tuple(watches),
+            tuple(trials),
+            tuple(categories),
+            severity,
+            digest,
+            fmt,
+            min_materiality=materiality,
         )
 
 

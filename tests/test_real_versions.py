@@ -68,7 +68,17 @@ TRANSITIONS = [
     (
         "NCT07227597",
         "2026-02-04->2026-03-09",
-        ["arms_interventions", "contacts", "dates", "eligibility", "locations", "outcome_switch", "outcomes", "references", "status"],
+        [
+            "arms_interventions",
+            "contacts",
+            "dates",
+            "eligibility",
+            "locations",
+            "outcome_switch",
+            "outcomes",
+            "references",
+            "status",
+        ],
     ),
     ("NCT07268053", "2026-02-04->2026-03-09", ["dates", "locations", "status"]),
 ]
