@@ -125,3 +125,18 @@ def test_json_changes_carry_materiality_and_its_rule(monitor):
     run = monitor("diff", UNKNOWN / "2026-02-02.json", UNKNOWN / "2026-03-02.json", "--format", "json")
     (change,) = [c for c in json.loads(run.out)["changes"] if c["field"] == "overall_status"]
     assert (change["materiality"], change["materiality_rule"]) == ("medium", "status")
+
+
+def test_the_readme_expected_and_materiality_example_is_valid(tmp_path):
+    import re
+
+    from conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if b.startswith("expected:"))
+    path = tmp_path / "monitor.yaml"
+    path.write_text(block)
+    settings = load_settings(str(path))
+    assert settings.expected.verification_days == 730
+    assert Materiality(settings.materiality).assess(status("RECRUITING", "TERMINATED"), ("PHASE3",))[0] == "high"
+    assert Materiality(settings.materiality).assess(status("RECRUITING", "TERMINATED"), ("PHASE2",))[0] == "medium"
