@@ -140,3 +140,14 @@ def test_the_readme_expected_and_materiality_example_is_valid(tmp_path):
     assert settings.expected.verification_days == 730
     assert Materiality(settings.materiality).assess(status("RECRUITING", "TERMINATED"), ("PHASE3",))[0] == "high"
     assert Materiality(settings.materiality).assess(status("RECRUITING", "TERMINATED"), ("PHASE2",))[0] == "medium"
+
+
+def test_a_digest_puts_the_most_material_trial_first_even_when_another_has_more_major_changes():
+    from monitor.messages import digest_message, trial_context
+
+    busy = trial_context("NCT00000001", "Busy", [completion("2026-01", "2026-03"), enrollment(100, 90)])
+    busy["materiality"] = max(DEFAULT.rank(c) for c in [completion("2026-01", "2026-03"), enrollment(100, 90)])
+    stopped = trial_context("NCT00000002", "Stopped", [status("RECRUITING", "TERMINATED")])
+    stopped["materiality"] = DEFAULT.rank(status("RECRUITING", "TERMINATED"))
+    text = digest_message("me", "daily", [busy, stopped], "text").body
+    assert text.index("NCT00000002") < text.index("NCT00000001")
