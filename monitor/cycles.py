@@ -109,7 +109,11 @@ def run_group(
         outcome.failed += 1
         outcome.complete = False
         outcome.problems.append(f"{group.name}: {exc.message}")
-    outcome.expected = expected_events(store, settings, group, outcome, now)
+    try:
+        outcome.expected = expected_events(store, settings, group, outcome, now)
+    except Exception as exc:  # the rules never stop a cycle's notifications
+        log.exception("%s: expected-event rules failed", group.name)
+        outcome.problems.append(f"{group.name}: expected-event rules failed: {exc}")
     if settings.notifications.routes:
         from monitor.notify import Notifier
 

@@ -45,8 +45,7 @@ def findings_now(
     """Every rule true on ``today`` for the latest version of every stored trial."""
     chosen = list(rules) if rules else list(RULES)
     flags = []
-    for key in sorted(store.latest_heads()):
-        record = store.latest_version(key).record
+    for key, record in sorted(store.latest_records(store.latest_heads()).items()):
         flags += [
             Flag(key, record.title, record.overall_status, f.rule, f.summary)
             for f in evaluate(record, today, thresholds, chosen)
@@ -65,13 +64,15 @@ def record_expected(
     version; store and route the events.  A trial not stored yet is skipped."""
     events = []
     today = now.date()
-    for key in sorted(set(keys)):
+    records = store.latest_records(keys)  # a trial not stored yet is skipped
+    stored: dict[str, dict[str, str]] = {}
+    for (key, rule), summary in store.expected_true().items():
+        stored.setdefault(key, {})[rule] = summary
+    for key, record in sorted(records.items()):
         try:
-            version = store.latest_version(key)
-            if version is None:
-                continue
-            record = version.record
             found = {f.rule: f.summary for f in evaluate(record, today, thresholds)}
+            if set(found) == set(stored.get(key, {})):
+                continue  # nothing became true or stopped being true: nothing to write
             for event in store.apply_findings(key, found, record.overall_status, now, routes, RULES):
                 events.append((key, event))
         except Exception as exc:  # one bad trial never stops the others

@@ -9,17 +9,20 @@ nothing, so each rule fires once per episode.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.errors import StoreError
-from monitor.model import Category, Change, ChangeKind, Severity
+from monitor.model import Category, Change, ChangeKind, Severity, TrialRecord
 from monitor.store.database import reason
 from monitor.store.deliveries import DeliveryStore
-from monitor.store.schema import expected_state
+from monitor.store.schema import expected_state, versions
+
+CHUNK = 500  # trial keys per query
 
 
 def fired(rule: str, summary: str) -> Change:
@@ -39,6 +42,27 @@ class ExpectedStore(DeliveryStore):
             query = query.where(expected_state.c.trial_key == key)
         with self._reading() as conn:
             return {(r.trial_key, r.rule): r.summary for r in conn.execute(query)}
+
+    def latest_records(self, keys: Iterable[str]) -> dict[str, TrialRecord]:
+        """The latest stored record of each of ``keys`` (those stored), a few queries in all."""
+        keys = sorted(set(keys))
+        found: dict[str, TrialRecord] = {}
+        with self._reading() as conn:
+            for start in range(0, len(keys), CHUNK):
+                chunk = keys[start : start + CHUNK]
+                latest = (
+                    select(versions.c.trial_key, func.max(versions.c.number).label("number"))
+                    .where(versions.c.trial_key.in_(chunk))
+                    .group_by(versions.c.trial_key)
+                    .subquery()
+                )
+                query = select(versions.c.trial_key, versions.c.record).join(
+                    latest, (versions.c.trial_key == latest.c.trial_key) & (versions.c.number == latest.c.number)
+                )
+                for row in conn.execute(query):
+                    record = row.record if isinstance(row.record, dict) else json.loads(row.record)
+                    found[row.trial_key] = TrialRecord.from_dict(record)
+        return found
 
     def apply_findings(
         self,
