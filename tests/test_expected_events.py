@@ -118,3 +118,30 @@ def test_monitor_check_lists_what_is_true_now_and_stores_nothing(monitor, db_pat
     bad = monitor("check", "--today", "someday")
     assert bad.code == 2 and "'someday' is not a date (YYYY-MM-DD)" in bad.err
     assert db_path.read_bytes() == before, "check stores nothing"
+
+
+def test_a_trial_whose_rules_fail_is_recorded_and_the_others_still_get_their_events(tmp_path, monkeypatch):
+    import monitor.portfolio as portfolio
+    from monitor.pipeline import load
+    from monitor.portfolio import record_expected
+
+    from conftest import UNKNOWN
+
+    store = Store.open(str(tmp_path / "monitor.db"))
+    clock = Clock(datetime(2026, 3, 12, tzinfo=UTC))
+    load(store, [OPENING / "2026-03-10.json", UNKNOWN / "2026-02-02.json"], clock)
+    real = portfolio.evaluate
+
+    def broken(record, today, thresholds=None):
+        if record.key == "NCT06821503":
+            raise KeyError("boom")
+        return real(record, today, thresholds)
+
+    monkeypatch.setattr(portfolio, "evaluate", broken)
+    events = record_expected(store, ["NCT06821503", "NCT06302556"], clock.now)
+    assert {(key, c.field) for key, c in events} == {
+        ("NCT06302556", "completion-passed"),
+        ("NCT06302556", "verification-stale"),
+    }
+    assert [key for key, _, _ in store.trial_errors()] == ["NCT06821503"]
+    store.close()
