@@ -185,7 +185,8 @@ def _signature(change: Change) -> str | None:
     if not parts or any(p in ("measure", "label", "name") for p in parts):
         return None
     edit = [(p, *_words_replaced(change.old.get(p), change.new.get(p))) for p in parts]
-    return json.dumps([change.category.value, edit], ensure_ascii=False, default=str)
+    family = Category.OUTCOMES if change.category == Category.OUTCOME_SWITCH else change.category
+    return json.dumps([family.value, edit], ensure_ascii=False, default=str)
 
 
 def _words_replaced(old, new) -> tuple:
@@ -226,6 +227,11 @@ def _repeated(changes: list[Change]) -> list[Change]:
         _, edit = json.loads(key)
         said = "; ".join(f"{p.replace('_', ' ')} {_value(old)} -> {_value(new)}" for p, old, new in edit)
         summary = f"{said[:1].upper()}{said[1:]} in {_count(members)}"
+        switches = [c for c in members if c.category == Category.OUTCOME_SWITCH]
+        if switches:  # the same edit, told once, and still called what it is for the primary outcomes
+            start = switches[0].summary.split(":", 1)[0].removeprefix("Outcome switch ")
+            summary += f"; outcome switch {start} ({plural(len(switches), 'primary outcome')})"
+            members = switches + [c for c in members if c.category != Category.OUTCOME_SWITCH]
         out.append(_group(members, members[0].field, ChangeKind.MODIFIED, summary))
     return out
 

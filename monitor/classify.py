@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from monitor.diff import Delta, field_deltas
-from monitor.model import Category, Change, Severity, TrialRecord
+from monitor.model import Category, Change, ChangeKind, Severity, TrialRecord
+from monitor.outcomes import flag_switches
 from monitor.summaries import summarize
 
 CATEGORY_OF = {
@@ -51,7 +52,7 @@ ORDER = list(Category)
 
 def diff_records(old: TrialRecord, new: TrialRecord) -> list[Change]:
     """The meaningful changes from ``old`` to ``new``, most important first."""
-    changes = [classify(delta) for delta in field_deltas(old, new)]
+    changes = flag_switches(old, new, [classify(delta) for delta in field_deltas(old, new)])
     return sorted(changes, key=lambda c: (c.severity != Severity.MAJOR, ORDER.index(c.category), c.field, c.summary))
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.errors import ConfigError
+from monitor.expected import Thresholds
 
 DEFAULT_PATH = Path("config") / "monitor.yaml"
 DEFAULT_SCHEDULE = "every 6 hours"
@@ -105,6 +106,7 @@ class Route:
     min_severity: str = "minor"
     digest: Digest | None = None
     format: str | None = None  # text | markdown | html; default by the URL's kind
+    min_materiality: str = "noise"  # noise | low | medium | high (monitor.materiality)
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,8 @@ class Settings:
     schedule: Schedule = field(default_factory=lambda: parse_schedule(DEFAULT_SCHEDULE))
     watches: tuple[WatchGroup, ...] = ()
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
+    expected: Thresholds = field(default_factory=Thresholds)  # the expected-event rules (monitor.expected)
+    materiality: tuple[tuple[str, str], ...] = ()  # (rule, level): the configuration's materiality levels
 
     def group(self, name: str) -> WatchGroup:
         for group in self.watches:

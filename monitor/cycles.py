@@ -41,6 +41,7 @@ class GroupOutcome:
     results: list[Result] = field(default_factory=list)
     membership: list[tuple[str, Change]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    expected: list[tuple[str, Change]] = field(default_factory=list)  # expected-event rules fired or resolved
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -82,8 +83,14 @@ def routes_for(store: Store, settings: Settings, group: str | None = None) -> Ro
     """Which routes hear of a trial's changes, found by ``group``; None without routes."""
     if not settings.notifications.routes:
         return None
-    router = router_for(settings, lambda query: (store.members(query) or {}).keys())
+    router = router_for(settings, lambda query: (store.members(query) or {}).keys(), lambda key: phases_of(store, key))
     return lambda key, changes: router.routes_for(key, changes, group)
+
+
+def phases_of(store: Store, key: str) -> tuple[str, ...]:
+    """The phases of a trial's latest stored version (none for a trial not stored yet)."""
+    latest = store.latest_version(key)
+    return latest.record.phases if latest else ()
 
 
 def run_group(
@@ -108,6 +115,11 @@ def run_group(
     except Exception as exc:  # a group never takes the daemon down, and always says why it failed
         log.exception("cycle group=%s failed unexpectedly", group.name)
         _failed(outcome, f"{group.name}: unexpected error ({type(exc).__name__}: {exc}); see the log")
+    try:
+        outcome.expected = expected_events(store, settings, group, outcome, now)
+    except Exception as exc:  # the rules never stop a cycle's notifications
+        log.exception("%s: expected-event rules failed", group.name)
+        outcome.problems.append(f"{group.name}: expected-event rules failed: {exc}")
     if settings.notifications.routes and not should_stop():  # when stopping, deliveries wait in the outbox
         from monitor.notify import Notifier
 
@@ -130,6 +142,16 @@ def _failed(outcome: GroupOutcome, problem: str) -> None:
     outcome.failed += 1
     outcome.complete = False
     outcome.problems.append(problem)
+
+
+def expected_events(store: Store, settings: Settings, group: WatchGroup, outcome: GroupOutcome, now: Clock):
+    """The expected-event rules over the group's trials, on ``now``'s date (:mod:`monitor.portfolio`)."""
+    from monitor.portfolio import record_expected
+
+    keys = set(group.trials) | {r.key for r in outcome.results}
+    for query in group.queries:
+        keys |= set((store.members(query) or {}).keys())
+    return record_expected(store, keys, now(), settings.expected, routes_for(store, settings, group.name))
 
 
 def _run_ctgov(store, settings, group, now, should_stop, outcome: GroupOutcome) -> None:

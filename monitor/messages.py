@@ -241,8 +241,9 @@ def event_message(
 def digest_message(
     route: str, period: str, trials: list[dict[str, Any]], fmt: str, templates: str | None = None
 ) -> Message:
-    """``trials``: :func:`trial_context` values, one per trial, most severe first."""
-    ordered = sorted(trials, key=lambda t: (-t["major"], -t["count"], t["key"]))
+    """``trials``: :func:`trial_context` values, one per trial, most material first (their
+    ``materiality`` rank, when given), then most severe."""
+    ordered = sorted(trials, key=lambda t: (-t.get("materiality", 0), -t["major"], -t["count"], t["key"]))
     total = sum(t["count"] for t in ordered)
     title = (
         f"registry-monitor {period} digest: {total} change{'s' if total != 1 else ''} in "

@@ -46,6 +46,8 @@ class Category(enum.StrEnum):
     RESULTS = "results"
     OTHER = "other"
     MEMBERSHIP = "membership"  # a trial entering or leaving a saved search
+    OUTCOME_SWITCH = "outcome_switch"  # a primary outcome changed after the ACTUAL start (monitor.outcomes)
+    EXPECTED = "expected"  # an expected-event rule became true or stopped being true (monitor.expected)
 
 
 class Severity(enum.StrEnum):
@@ -193,6 +195,7 @@ class TrialRecord:
     other: Bag = ()
     last_update_posted: str | None = None
     source: str | None = None
+    status_verified: str | None = None  # bookkeeping, never diffed; read by monitor.expected
 
     @property
     def title(self) -> str:

@@ -202,9 +202,16 @@ class Notifier:
                 self.store.release(None, owner)
                 log.info("deliveries claimed by %s (no longer running) are sent again", owner)
 
+    def _materiality(self, event):
+        """The materiality rules (with the configuration's levels) and the trial's phases."""
+        from monitor.materiality import Materiality
+
+        phases = event.version.record.phases if event.version else ()
+        return Materiality(self.settings.materiality), phases
+
     def _one(self, route: Route, delivery, report: SendReport) -> None:
         event = self.store.event(delivery.event)
-        changes = for_route(route, event.changes)
+        changes = for_route(route, event.changes, *self._materiality(event))
         if not changes:  # the route's rules changed since: nothing to say
             self.store.mark_sent([delivery.id], self.now())
             return
@@ -239,7 +246,7 @@ class Notifier:
         trials: dict[str, dict] = {}
         for delivery in pending:
             event = self.store.event(delivery.event)
-            changes = for_route(route, event.changes)
+            changes = for_route(route, event.changes, *self._materiality(event))
             if not changes:
                 continue
             if event.trial_key in trials:
@@ -249,6 +256,8 @@ class Notifier:
             else:
                 context = trial_context(event.trial_key, event.title, changes)
                 context["_changes"] = changes
+            judge, phases = self._materiality(event)
+            context["materiality"] = max(judge.rank(c, phases) for c in context["_changes"])  # digests sort by it
             trials[event.trial_key] = context
         if not trials:
             self.store.mark_sent([d.id for d in pending], self.now())

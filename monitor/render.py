@@ -96,13 +96,20 @@ def comparison_markdown(comp: Comparison, view: View | None = None) -> str:
     return "\n".join(lines)
 
 
+def change_json(change, phases=()) -> dict:
+    """A change's JSON, with its ``materiality`` and the ``materiality_rule`` that gave it."""
+    from monitor.materiality import DEFAULT
+
+    return DEFAULT.annotate(change.to_dict(), change, phases)
+
+
 def comparison_json(comp: Comparison, view: View | None = None) -> str:
     return to_json(
         {
             "trial": comp.key,
             "old": {**comp.old_label, "record": comp.old.to_dict()},
             "new": {**comp.new_label, "record": comp.new.to_dict()},
-            "changes": [c.to_dict() for c in select(comp.changes, view)],
+            "changes": [change_json(c, comp.new.phases) for c in select(comp.changes, view)],
         }
     )
 
@@ -154,7 +161,7 @@ def results_json(results: list[Result]) -> str:
                     "version": r.version,
                     "source": r.origin,
                     "note": r.note,
-                    "changes": [c.to_dict() for c in select(r.changes, None)],
+                    "changes": [change_json(c, ()) for c in select(r.changes, None)],
                 }
                 for r in results
             ],
@@ -212,7 +219,7 @@ def history_json(history: list[StoredVersion], view: View | None = None) -> str:
                     "source": v.source,
                     "content_hash": v.content_hash,
                     "summary": "first version" if v.number == 1 else headline(v.changes),
-                    "changes": [c.to_dict() for c in select(v.changes, view)],
+                    "changes": [change_json(c, v.record.phases) for c in select(v.changes, view)],
                 }
                 for v in history
             ],

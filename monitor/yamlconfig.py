@@ -26,6 +26,7 @@ from monitor.config import (
     parse_schedule,
 )
 from monitor.errors import ConfigError
+from monitor.expected import Thresholds
 from monitor.normalize.identity import NCT_ID
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -72,6 +73,8 @@ class _Reader:
                 "schedule",
                 "watches",
                 "notifications",
+                "expected",
+                "materiality",
             },
         )
         defaults = Settings()
@@ -86,6 +89,8 @@ class _Reader:
             schedule=schedule,
             watches=watches,
             notifications=self.notifications(top.get("notifications"), watches),
+            expected=self.expected(top.get("expected")),
+            materiality=self.materiality(top.get("materiality")),
         )
         if self.problems:
             more = f" (and {len(self.problems) - 1} more: run `monitor config check`)" if len(self.problems) > 1 else ""
@@ -205,6 +210,29 @@ class _Reader:
             ),
         )
 
+    def materiality_level(self, node, where: str) -> str | None:
+        from monitor.materiality import LEVELS
+
+        level = self.string(node, where)
+        if level is not None and level not in LEVELS:
+            self.fail(node, where, f"{level!r} should be one of: {', '.join(reversed(LEVELS))}")
+            return None
+        return level
+
+    def materiality(self, node) -> tuple[tuple[str, str], ...]:
+        """Levels given to materiality rules by name (monitor.materiality)."""
+        from monitor.materiality import RULE_NAMES
+
+        found = self.mapping(node, "materiality", set(RULE_NAMES))
+        levels = ((name, self.materiality_level(value, f"materiality.{name}")) for name, value in found.items())
+        return tuple((name, level) for name, level in levels if level)
+
+    def expected(self, node) -> Thresholds:
+        names = ("completion_grace_days", "results_grace_days", "verification_days")
+        found = self.mapping(node, "expected", set(names))
+        d = Thresholds()
+        return Thresholds(**{n: self.number(found.get(n), f"expected.{n}", getattr(d, n), integer=True) for n in names})
+
     def daemon(self, node) -> DaemonSettings:
         found = self.mapping(node, "daemon", {"misfire_grace_seconds", "jitter_seconds", "shutdown_timeout_seconds"})
         d = DaemonSettings()
@@ -308,6 +336,7 @@ class _Reader:
                 "trials",
                 "categories",
                 "min_severity",
+                "min_materiality",
                 "digest",
                 "at",
                 "weekday",
@@ -365,6 +394,7 @@ class _Reader:
         severity = self.string(found.get("min_severity"), f"{where}.min_severity") or "minor"
         if severity not in ("minor", "major"):
             self.fail(found.get("min_severity"), f"{where}.min_severity", f"{severity!r} should be minor or major")
+        materiality = self.materiality_level(found.get("min_materiality"), f"{where}.min_materiality") or "noise"
         digest = None
         period = self.string(found.get("digest"), f"{where}.digest")
         if period:
@@ -386,7 +416,16 @@ class _Reader:
         if fmt and fmt not in ("text", "markdown", "html"):
             self.fail(found.get("format"), f"{where}.format", f"{fmt!r} should be text, markdown or html")
         return Route(
-            name, tuple(urls), tuple(tags), tuple(watches), tuple(trials), tuple(categories), severity, digest, fmt
+            name,
+            tuple(urls),
+            tuple(tags),
+            tuple(watches),
+            tuple(trials),
+            tuple(categories),
+            severity,
+            digest,
+            fmt,
+            min_materiality=materiality,
         )
 
 

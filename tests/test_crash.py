@@ -35,6 +35,7 @@ database: {database}
 snapshots: {tmp_path / "archive"}
 ctgov: {{base_url: "{server_url}", rate: 0, retries: 1, timeout: 5}}
 daemon: {{shutdown_timeout_seconds: 5}}
+expected: {{completion_grace_days: 100000, verification_days: 100000}}  # the daemon reads the wall clock
 watches:
   - name: trials
     trials: [NCT06821503, NCT06302556]

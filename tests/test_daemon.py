@@ -81,6 +81,8 @@ def versions(db: Path, key: str) -> int:
 def test_a_changed_record_appears_in_history_is_notified_once_and_sigterm_exits_cleanly(server, tmp_path):
     hook = Webhook()
     routes = f'notifications:\n  routes:\n    - name: hook\n      urls: ["{hook.url}"]\n'
+    # This daemon reads the wall clock: keep the date-driven expected-event rules quiet.
+    routes += "expected: {completion_grace_days: 100000, verification_days: 100000}\n"
     config = write_config(tmp_path / "monitor.yaml", server.url, ["NCT06821503", "NCT06302556"], extra=routes)
     db = tmp_path / "monitor.db"
     daemon = Daemon(config)

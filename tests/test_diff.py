@@ -240,8 +240,9 @@ def test_enrollment_change_names_both_counts_and_types(base):
             "minor",
         ),
         (
+            # The base trial started (ACTUAL 2025-04-11): a primary outcome changed now is an outcome switch.
             lambda d: protocol(d)["outcomesModule"]["primaryOutcomes"][0].update(timeFrame="Up to 10 years"),
-            "outcomes",
+            "outcome_switch",
             "major",
         ),
         (

@@ -68,7 +68,7 @@ TRANSITIONS = [
     (
         "NCT07227597",
         "2026-02-04->2026-03-09",  # arm descriptions differ only in capitals (I-DxD -> I-DXd): not news
-        ["contacts", "dates", "eligibility", "locations", "outcomes", "references", "status"],
+        ["contacts", "dates", "eligibility", "locations", "outcome_switch", "outcomes", "references", "status"],
     ),
     ("NCT07268053", "2026-02-04->2026-03-09", ["dates", "locations", "status"]),
 ]

@@ -92,11 +92,12 @@ def test_encoding_damage_in_facility_names_is_not_a_rename():
     assert not [line for line in report("NCT06203210", "2026-02-09->2026-03-09") if "Pital" in line]
 
 
-def test_one_time_frame_edit_in_25_outcomes_is_one_line():
+def test_one_time_frame_edit_in_25_outcomes_is_one_line_that_still_names_the_outcome_switch():
     lines = [line for line in report("NCT07227597", "2026-02-04->2026-03-09") if "months" in line and "  [" in line]
     assert lines == [
-        '  [outcomes] Time frame "approximately 59 months" -> "approximately 58 months" '
-        "in 25 outcomes (3 primary, 22 secondary)"
+        '  [outcome_switch] Time frame "approximately 59 months" -> "approximately 58 months" '
+        "in 25 outcomes (3 primary, 22 secondary); outcome switch after the ACTUAL start 2026-01-29 "
+        "(3 primary outcomes)"
     ]
 
 

@@ -126,6 +126,7 @@ def normalize_study(study: dict[str, Any]) -> TrialRecord:
         other=_other(study),
         last_update_posted=(status.get("lastUpdatePostDateStruct") or {}).get("date"),
         source=SOURCE,
+        status_verified=status.get("statusVerifiedDate"),
     )
 
 

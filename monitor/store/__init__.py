@@ -5,9 +5,9 @@ normalized record with its raw payload, content hash, source, load time and the
 registry's last-update date); ``changes`` (what each version changed against
 the one before, and saved-search events, which belong to no version);
 ``watches``, ``query_members``, ``trial_state`` and ``source_state`` for the
-live source.  A version and its changes are written in one transaction.  Rows
-never leave this package: callers get :class:`StoredVersion` values and model
-objects.
+live source; ``expected_state`` (the expected-event rules true now).  A
+version and its changes are written in one transaction.  Rows never leave
+this package: callers get :class:`StoredVersion` values and model objects.
 
 SQLite files are opened in WAL mode with a busy timeout, so a CLI command and
 the daemon can use the same file.
@@ -16,13 +16,14 @@ the daemon can use the same file.
 from __future__ import annotations
 
 from monitor.store.database import BUSY_TIMEOUT_MS, DEFAULT_DB, database_url, open_engine
-from monitor.store.deliveries import Delivery, DeliveryStore, Event
+from monitor.store.deliveries import Delivery, Event
+from monitor.store.expected import ExpectedStore
 from monitor.store.schema import metadata
 from monitor.store.versions import NewVersion, StoredVersion, VersionHead
 from monitor.store.watches import Watch
 
 
-class Store(DeliveryStore):
+class Store(ExpectedStore):
     """Trials, versions, changes and watches in one SQLAlchemy database."""
 
     @classmethod

@@ -110,3 +110,14 @@ deliveries = Table(
     Column("lease_owner", String(64)),
     UniqueConstraint("route", "event", name="uq_deliveries_route_event"),
 )
+
+expected_state = Table(
+    "expected_state",
+    metadata,
+    # The expected-event rules true now for a trial (monitor.expected): a row appears when a rule
+    # becomes true (one `expected` event) and goes when it stops being true (one "resolved" event).
+    Column("trial_key", String(64), primary_key=True),
+    Column("rule", String(40), primary_key=True),
+    Column("since", DateTime(timezone=True), nullable=False),
+    Column("summary", Text, nullable=False),
+)

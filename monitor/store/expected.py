@@ -1,0 +1,106 @@
+"""Expected-event state: which rules are true now for which trial.
+
+:meth:`ExpectedStore.apply_findings` compares a trial's findings with the
+rules stored as true: a rule newly true gets a row and one ``expected`` event,
+a rule no longer true loses its row and gets one "resolved" event, each event
+with its deliveries, all in one transaction.  A rule still true writes
+nothing, so each rule fires once per episode.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from monitor.errors import StoreError
+from monitor.model import Category, Change, ChangeKind, Severity, TrialRecord
+from monitor.store.database import reason
+from monitor.store.deliveries import DeliveryStore
+from monitor.store.schema import expected_state, versions
+
+CHUNK = 500  # trial keys per query
+
+
+def fired(rule: str, summary: str) -> Change:
+    return Change(Category.EXPECTED, rule, ChangeKind.ADDED, None, summary, Severity.MAJOR, summary)
+
+
+def resolved(rule: str, was: str, status: str | None) -> Change:
+    text = f"Resolved ({rule}), now {status or 'no status'}; was: {was}"
+    return Change(Category.EXPECTED, rule, ChangeKind.REMOVED, was, None, Severity.MAJOR, text)
+
+
+class ExpectedStore(DeliveryStore):
+    def expected_true(self, key: str | None = None) -> dict[tuple[str, str], str]:
+        """``{(trial, rule): summary}`` of the rules stored as true (of one trial, or all)."""
+        query = select(expected_state)
+        if key is not None:
+            query = query.where(expected_state.c.trial_key == key)
+        with self._reading() as conn:
+            return {(r.trial_key, r.rule): r.summary for r in conn.execute(query)}
+
+    def latest_records(self, keys: Iterable[str]) -> dict[str, TrialRecord]:
+        """The latest stored record of each of ``keys`` (those stored), a few queries in all."""
+        keys = sorted(set(keys))
+        found: dict[str, TrialRecord] = {}
+        with self._reading() as conn:
+            for start in range(0, len(keys), CHUNK):
+                chunk = keys[start : start + CHUNK]
+                latest = (
+                    select(versions.c.trial_key, func.max(versions.c.number).label("number"))
+                    .where(versions.c.trial_key.in_(chunk))
+                    .group_by(versions.c.trial_key)
+                    .subquery()
+                )
+                query = select(versions.c.trial_key, versions.c.record).join(
+                    latest, (versions.c.trial_key == latest.c.trial_key) & (versions.c.number == latest.c.number)
+                )
+                for row in conn.execute(query):
+                    record = row.record if isinstance(row.record, dict) else json.loads(row.record)
+                    found[row.trial_key] = TrialRecord.from_dict(record)
+        return found
+
+    def apply_findings(
+        self,
+        key: str,
+        findings: dict[str, str],
+        status: str | None,
+        now: datetime,
+        routes: Callable[[str, list[Change]], Iterable[str]] | None = None,
+        rules: Iterable[str] | None = None,
+    ) -> list[Change]:
+        """Record ``findings`` (``{rule: summary}``, the rules true now) for
+        ``key``; only ``rules`` (default: every rule named in findings or
+        stored) are compared.  Returns the events written."""
+        try:
+            with self.engine.begin() as conn:
+                stored = {
+                    r.rule: r.summary
+                    for r in conn.execute(select(expected_state).where(expected_state.c.trial_key == key))
+                }
+                scope = set(rules) if rules is not None else set(stored) | set(findings)
+                events: list[Change] = []
+                for rule in sorted(scope):
+                    if rule in findings and rule not in stored:
+                        conn.execute(
+                            insert(expected_state).values(trial_key=key, rule=rule, since=now, summary=findings[rule])
+                        )
+                        events.append(fired(rule, findings[rule]))
+                    elif rule in stored and rule not in findings:
+                        conn.execute(
+                            expected_state.delete().where(
+                                (expected_state.c.trial_key == key) & (expected_state.c.rule == rule)
+                            )
+                        )
+                        events.append(resolved(rule, stored[rule], status))
+                for event in events:
+                    change_id = self._insert_event(conn, key, now, event)
+                    chosen = list(routes(key, [event])) if routes else []
+                    self._insert_deliveries(conn, chosen, f"c:{change_id}", key, now)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"{key}: the database refused the expected-event state: {reason(exc)}") from exc
+        return events

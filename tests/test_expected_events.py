@@ -1,0 +1,147 @@
+"""Expected events through the daemon: a trial crossing its completion date is
+told once by e-mail (a real SMTP server on 127.0.0.1), never again while it
+stays true, and once more, as resolved, when its status changes."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from monitor.config import load_settings
+from monitor.daemon import run_once
+from monitor.store import Store
+
+from conftest import OPENING, study
+from receivers import Mailbox
+
+
+@pytest.fixture
+def mailbox():
+    box = Mailbox().start()
+    yield box
+    box.stop()
+
+
+class Clock:
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def configure(tmp_path: Path, store_url: str, mailbox: Mailbox, folder: Path) -> Path:
+    path = tmp_path / "monitor.yaml"
+    path.write_text(f"""
+database: {store_url}
+expected:
+  verification_days: 3650     # only the completion rule is under test here
+watches:
+  - name: portfolio
+    snapshots: [{folder}]
+notifications:
+  routes:
+    - name: analyst
+      urls: ["{mailbox.url()}"]
+      categories: [expected]
+""")
+    return path
+
+
+def test_a_trial_crossing_its_completion_date_is_told_once_and_resolved_once(tmp_path, store_url, mailbox):
+    folder = tmp_path / "snapshots"
+    folder.mkdir()
+    recruiting = study(OPENING / "2026-03-10.json")  # RECRUITING, primary completion 2027-12 (ESTIMATED)
+    (folder / "recruiting.json").write_text(json.dumps(recruiting))
+    settings = load_settings(str(configure(tmp_path, store_url, mailbox, folder)))
+    store = Store.open(settings.database)
+    clock = Clock(datetime(2027, 12, 20, 7, 0, tzinfo=UTC))
+
+    run_once(store, settings, clock)
+    assert mailbox.messages == [], "the completion date has not passed yet"
+
+    clock.now = datetime(2028, 2, 10, 7, 0, tzinfo=UTC)  # 41 days after 2027-12-31
+    (outcome,) = run_once(store, settings, clock)
+    assert [(key, c.field) for key, c in outcome.expected] == [("NCT06821503", "completion-passed")]
+    assert len(mailbox.messages) == 1
+    assert "Primary completion 2027-12 passed 41 days ago; still RECRUITING" in mailbox.texts()[0]
+
+    clock.now = datetime(2028, 2, 11, 7, 0, tzinfo=UTC)
+    (outcome,) = run_once(store, settings, clock)
+    assert outcome.expected == [] and len(mailbox.messages) == 1, "still true: nothing new"
+
+    completed = copy.deepcopy(recruiting)
+    status = completed["protocolSection"]["statusModule"]
+    status["overallStatus"] = "COMPLETED"
+    status["primaryCompletionDateStruct"] = {"date": "2028-01-15", "type": "ACTUAL"}
+    status["completionDateStruct"] = {"date": "2028-01-15", "type": "ACTUAL"}
+    completed["protocolSection"]["designModule"]["enrollmentInfo"]["type"] = "ACTUAL"
+    status["lastUpdatePostDateStruct"] = {"date": "2028-02-12", "type": "ACTUAL"}
+    (folder / "completed.json").write_text(json.dumps(completed))
+    clock.now = datetime(2028, 2, 12, 7, 0, tzinfo=UTC)
+    (outcome,) = run_once(store, settings, clock)
+    assert [(c.field, c.change.value) for _, c in outcome.expected] == [("completion-passed", "removed")]
+    assert len(mailbox.messages) == 2
+    assert "Resolved (completion-passed), now COMPLETED" in mailbox.texts()[1]
+
+    clock.now = datetime(2028, 2, 13, 7, 0, tzinfo=UTC)
+    run_once(store, settings, clock)
+    assert len(mailbox.messages) == 2
+    assert store.expected_true() == {}
+    store.close()
+
+
+def test_monitor_check_lists_what_is_true_now_and_stores_nothing(monitor, db_path):
+    from conftest import UNKNOWN
+
+    assert monitor("load", OPENING / "2026-03-10.json", UNKNOWN / "2026-02-02.json").code == 0
+    before = db_path.read_bytes()
+    run = monitor("check", "--today", "2026-03-12")
+    assert (run.code, run.out) == (
+        0,
+        "completion-passed (1)\n"
+        "  NCT06302556  Primary completion 2026-01 passed 40 days ago; still NOT_YET_RECRUITING\n"
+        "verification-stale (1)\n"
+        "  NCT06302556  Status last verified 2024-02 (742 days ago); still NOT_YET_RECRUITING\n",
+    )
+    run = monitor("check", "--today", "2028-03-01", "--rule", "verification-stale", "--format", "json", "--exit-code")
+    assert run.code == 1
+    assert [(f["trial"], f["rule"]) for f in json.loads(run.out)["flags"]] == [
+        ("NCT06302556", "verification-stale"),
+        ("NCT06821503", "verification-stale"),
+    ]
+    assert monitor("check", "--today", "2025-06-01").out == "No expected-event rule is true on 2025-06-01.\n"
+    bad = monitor("check", "--today", "someday")
+    assert bad.code == 2 and "'someday' is not a date (YYYY-MM-DD)" in bad.err
+    assert db_path.read_bytes() == before, "check stores nothing"
+
+
+def test_a_trial_whose_rules_fail_is_recorded_and_the_others_still_get_their_events(tmp_path, monkeypatch):
+    import monitor.portfolio as portfolio
+    from monitor.pipeline import load
+    from monitor.portfolio import record_expected
+
+    from conftest import UNKNOWN
+
+    store = Store.open(str(tmp_path / "monitor.db"))
+    clock = Clock(datetime(2026, 3, 12, tzinfo=UTC))
+    load(store, [OPENING / "2026-03-10.json", UNKNOWN / "2026-02-02.json"], clock)
+    real = portfolio.evaluate
+
+    def broken(record, today, thresholds=None):
+        if record.key == "NCT06821503":
+            raise KeyError("boom")
+        return real(record, today, thresholds)
+
+    monkeypatch.setattr(portfolio, "evaluate", broken)
+    events = record_expected(store, ["NCT06821503", "NCT06302556"], clock.now)
+    assert {(key, c.field) for key, c in events} == {
+        ("NCT06302556", "completion-passed"),
+        ("NCT06302556", "verification-stale"),
+    }
+    assert [key for key, _, _ in store.trial_errors()] == ["NCT06821503"]
+    store.close()
