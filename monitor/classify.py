@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from monitor.diff import Delta, field_deltas
-from monitor.model import Category, Change, ChangeKind, Severity, TrialRecord
+from monitor.model import Category, Change, Severity, TrialRecord
 from monitor.outcomes import flag_switches
 from monitor.summaries import summarize
 
