@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
@@ -18,7 +17,9 @@ BUSY_TIMEOUT_MS = 30_000
 def database_url(value: str | None) -> str:
     """A SQLAlchemy URL from ``--db``/``MONITOR_DB``: a URL, or a file path
     taken as a SQLite file."""
-    value = value or os.environ.get("MONITOR_DB") or DEFAULT_DB
+    from monitor.config import OVERRIDES, environment  # the one place that reads the environment
+
+    value = value or environment(OVERRIDES["database"][0]) or DEFAULT_DB
     if "://" in value:
         return value
     return f"sqlite:///{Path(value).expanduser()}"
