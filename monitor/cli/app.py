@@ -116,10 +116,12 @@ def overrides(ctx: click.Context) -> dict:
     }
 
 
-def open_store(ctx: click.Context, create: bool = True):
+def open_store(ctx: click.Context, create: bool = True, read_only: bool = False):
+    """The store; ``read_only`` for commands that only read (they work on a
+    database file or folder the user can only read)."""
     from monitor.store import Store
 
-    return Store.open(settings(ctx).database, create=create)
+    return Store.open(settings(ctx).database, create=create, read_only=read_only)
 
 
 def routes(ctx: click.Context, store):

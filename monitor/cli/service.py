@@ -95,7 +95,7 @@ def status(ctx: click.Context, health: bool, fmt: str) -> None:
     from monitor.daemon import LOCK, STALE_AFTER
 
     config = settings(ctx)
-    store = open_store(ctx, create=False)
+    store = open_store(ctx, create=False, read_only=True)
     now = datetime.now(UTC)
     holder = store.lock_holder(LOCK)
     alive = bool(holder) and now - datetime.fromisoformat(holder["beat"]) <= STALE_AFTER
