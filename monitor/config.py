@@ -211,6 +211,11 @@ def database_problem(url: str) -> str | None:
     )
 
 
+def url_problem(url: str) -> str | None:
+    """What is wrong with a registry base URL (None when it is an http(s) URL)."""
+    return None if re.match(r"^https?://[^\s/]+", url) else f"{url!r} is not an http(s) URL"
+
+
 def _number(text: str) -> Any:
     """Text from the environment as a number when it is one (checked afterwards)."""
     for kind in (int, float):
@@ -274,7 +279,7 @@ def _override(settings: Settings, setting: str, value: Any, origin: str, problem
     elif setting == "database":
         problem = database_problem(value)
     elif setting == "ctgov.base_url":
-        problem = None if re.match(r"^https?://[^\s/]+", value) else f"{value!r} is not an http(s) URL"
+        problem = url_problem(value)
     else:
         problem = None
     if problem:

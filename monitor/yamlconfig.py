@@ -25,6 +25,7 @@ from monitor.config import (
     database_problem,
     expand_variables,
     range_problem,
+    url_problem,
 )
 from monitor.errors import ConfigError
 from monitor.normalize.identity import NCT_ID
@@ -126,8 +127,8 @@ class _Reader(NodeReader):
         )
         d = CtgovSettings()
         base = self.string(found.get("base_url"), "ctgov.base_url") or d.base_url
-        if not re.match(r"^https?://[^\s/]+", base):
-            self.fail(found.get("base_url"), "ctgov.base_url", f"{base!r} is not an http(s) URL")
+        if url_problem(base):
+            self.fail(found.get("base_url"), "ctgov.base_url", url_problem(base))
         numbers = {
             name: self.number(found.get(name), f"ctgov.{name}", getattr(d, name))
             for name in ("rate", "retries", "timeout", "full_refresh_days", "backfill_per_cycle")

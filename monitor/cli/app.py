@@ -72,13 +72,14 @@ def output(kind: str, fmt: str, value) -> None:
 @click.option(
     "--rate",
     type=float,
-    help="Requests per second to ClinicalTrials.gov, at most (0: no limit) [env MONITOR_CTGOV_RATE; default 1].",
+    help="Requests per second to ClinicalTrials.gov, at most (0: no limit; up to 100) "
+    "[env MONITOR_CTGOV_RATE; default 1].",
 )
 @click.option(
     "--retries",
     type=int,
-    help="Retries of a failed request to ClinicalTrials.gov, with growing waits [env MONITOR_CTGOV_RETRIES; "
-    "default 5].",
+    help="Retries of a failed request to ClinicalTrials.gov, with growing waits (at most 20) "
+    "[env MONITOR_CTGOV_RETRIES; default 5].",
 )
 @click.option(
     "--snapshots",
@@ -88,7 +89,11 @@ def output(kind: str, fmt: str, value) -> None:
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug) to stderr.")
 @click.pass_context
 def cli(ctx: click.Context, verbose: int, **options) -> None:
-    """Watch clinical-trial registry records and say precisely what changed."""
+    """Watch clinical-trial registry records and say precisely what changed.
+
+    An option given here beats its environment variable, which beats the
+    configuration file.
+    """
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     ctx.obj = {"options": options, "verbose": verbose}
