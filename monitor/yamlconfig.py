@@ -30,13 +30,17 @@ from monitor.config import (
 from monitor.errors import ConfigError
 from monitor.normalize.identity import NCT_ID
 from monitor.schedules import check_schedule
-from monitor.yamlnodes import NodeReader, Refused, compose
+from monitor.yamlnodes import MAX_CHARACTERS, NodeReader, Refused, compose
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def read_settings(path: Path) -> Settings:
     try:
+        if path.exists() and not path.is_file():
+            raise ConfigError(f"{path}: not a regular file (a configuration is a YAML file)")
+        if path.exists() and path.stat().st_size > MAX_CHARACTERS:
+            raise ConfigError(f"{path}: larger than {MAX_CHARACTERS:,} bytes: not a configuration file")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: no such configuration file") from exc

@@ -18,6 +18,7 @@ import yaml
 from yaml.events import AliasEvent
 
 MAX_DEPTH = 50  # a configuration needs 6
+MAX_CHARACTERS = 1_000_000  # the embedded one has 2,000
 CORE_TAGS = {"tag:yaml.org,2002:" + name for name in ("str", "int", "float", "bool", "null", "seq", "map", "merge")}
 
 
@@ -55,7 +56,29 @@ class _StrictLoader(yaml.SafeLoader):
 def compose(text: str):
     """The root node of ``text`` (None when empty); yaml.YAMLError when it is not
     YAML or holds something refused (:class:`Refused`)."""
+    if len(text) > MAX_CHARACTERS:
+        raise Refused(f"longer than {MAX_CHARACTERS:,} characters: not a configuration", None)
+    _check_brackets(text)
     return yaml.compose(text, Loader=_StrictLoader)
+
+
+def _check_brackets(text: str) -> None:
+    """Refuse flow nesting deeper than MAX_DEPTH before PyYAML's scanner, whose
+    time grows with the square of it, reads it (5,000 ``[`` took 1.2 s)."""
+    depth, quote, line_number = 0, "", 0
+    for i, char in enumerate(text):
+        if char == "\n":
+            line_number += 1
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"" and (i == 0 or text[i - 1] in " \t[{,:\n"):
+            quote = char
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise Refused(f"nested more than {MAX_DEPTH} levels deep", yaml.Mark("", i, line_number, 0, None, None))
+        elif char in "]}":
+            depth = max(0, depth - 1)
 
 
 def line(node) -> int:

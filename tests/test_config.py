@@ -236,3 +236,29 @@ def test_schedules_are_intervals_or_cron_expressions(text, seconds, cron):
 @pytest.mark.parametrize("text", ["every 5 minuts", "soon", "0 7 * *", "0 25 * * *", "every 0 hours", ""])
 def test_other_schedules_are_refused(text):
     assert parse_schedule(text) is None
+
+
+def test_deep_nesting_is_refused_before_the_yaml_scanner_reads_it(tmp_path):
+    """PyYAML's scanner takes time growing with the square of the nesting: 900,000 `[` are
+    refused by counting brackets first (quoted ones do not count)."""
+    path = tmp_path / "monitor.yaml"
+    path.write_text("[" * 900_000)
+    with pytest.raises(ConfigError, match=r":1: nested more than 50 levels deep$"):
+        load_settings(str(path))
+    path.write_text("database: '" + "[" * 60 + ".db'\n")
+    assert load_settings(str(path)).database == "[" * 60 + ".db"
+
+
+def test_a_configuration_that_is_not_a_regular_file_or_too_large_is_refused(tmp_path):
+    import os
+
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)  # reading it would wait forever
+    with pytest.raises(ConfigError) as raised:
+        load_settings(str(fifo))
+    assert raised.value.message == f"{fifo}: not a regular file (a configuration is a YAML file)"
+    large = tmp_path / "large.yaml"
+    large.write_text("#" * 1_000_001)
+    with pytest.raises(ConfigError) as raised:
+        load_settings(str(large))
+    assert raised.value.message == f"{large}: larger than 1,000,000 bytes: not a configuration file"
