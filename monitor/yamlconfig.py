@@ -256,7 +256,7 @@ class _Reader(NodeReader):
             expanded, unset = expand_variables(url)
             if unset:
                 names = " and ".join(f"${{{name}}}" for name in unset)
-                self.fail(url_node, f"{where}.urls[{j}]", f"names {names}, which the environment does not set")
+                self.fail(url_node, f"{where}.urls[{j}]", f"names an environment variable that is not set: {names}")
                 continue
             from monitor.notify import is_apprise_url
 

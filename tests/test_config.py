@@ -139,7 +139,7 @@ WRONG += [
     ),
     (
         "notifications:\n  routes:\n    - name: r\n      urls: ['json://hooks.example.org/${MONITOR_TEST_UNSET_TOKEN}']\n",
-        "CFG:4: notifications.routes[0].urls[0]: names ${MONITOR_TEST_UNSET_TOKEN}, which the environment does not set",
+        "CFG:4: notifications.routes[0].urls[0]: names an environment variable that is not set: ${MONITOR_TEST_UNSET_TOKEN}",
     ),
 ]
 
