@@ -4,8 +4,12 @@ Which file: ``--config``, else ``MONITOR_CONFIG``, else ``config/monitor.yaml``
 in the working directory when it exists, else the defaults below (no watches).
 Relative paths in the file are relative to the working directory.
 
-Environment variables override URLs and secrets: ``MONITOR_DB`` (database),
-``MONITOR_CTGOV_URL`` (API base URL), ``MONITOR_SNAPSHOTS`` (archive folder).
+Precedence: an option on the command line over the environment over the file
+over the defaults. The environment is read here only (:func:`environment`):
+``MONITOR_DB`` (database), ``MONITOR_SNAPSHOTS`` (archive folder),
+``MONITOR_CTGOV_URL``, ``MONITOR_CTGOV_RATE``, ``MONITOR_CTGOV_RETRIES``, and
+``${VAR}`` in notification URLs.  Every value is held to the same checks
+wherever it comes from (:data:`RANGES`, :func:`database_problem`).
 
 Every mistake is reported with the file, line and YAML path of the value
 (:mod:`monitor.yamlconfig` reads the file)::
@@ -15,6 +19,7 @@ Every mistake is reported with the file, line and YAML path of the value
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field, replace
@@ -23,33 +28,10 @@ from typing import Any
 
 from monitor.errors import ConfigError
 from monitor.expected import Thresholds
+from monitor.schedules import Schedule, check_schedule, cron_fields, parse_schedule  # noqa: F401 (re-exported)
 
 DEFAULT_PATH = Path("config") / "monitor.yaml"
 DEFAULT_SCHEDULE = "every 6 hours"
-_UNITS = {
-    "s": 1,
-    "sec": 1,
-    "second": 1,
-    "m": 60,
-    "min": 60,
-    "minute": 60,
-    "h": 3600,
-    "hour": 3600,
-    "d": 86400,
-    "day": 86400,
-    "w": 604800,
-    "week": 604800,
-}
-_INTERVAL = re.compile(r"^(?:every\s+)?(\d+(?:\.\d+)?)\s*([a-z]+?)s?$")
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """Every ``seconds`` seconds, or a five-field ``cron`` expression."""
-
-    text: str
-    seconds: float | None = None
-    cron: str | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +117,17 @@ class Settings:
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
     expected: Thresholds = field(default_factory=Thresholds)  # the expected-event rules (monitor.expected)
     materiality: tuple[tuple[str, str], ...] = ()  # (rule, level): the configuration's materiality levels
+    # Files and folders the file names that do not exist (`file:line: path: message`):
+    # `config check` and `run` refuse them (see require_files); other commands need none.
+    missing: tuple[str, ...] = field(default=(), compare=False, repr=False)
+
+    def require_files(self) -> None:
+        """A ConfigError listing the missing files and folders, if any."""
+        if self.missing:
+            more = f" (and {len(self.missing) - 1} more: run `monitor config check`)" if len(self.missing) > 1 else ""
+            error = ConfigError(self.missing[0] + more)
+            error.problems = list(self.missing)
+            raise error
 
     def group(self, name: str) -> WatchGroup:
         for group in self.watches:
@@ -143,83 +136,162 @@ class Settings:
         raise ConfigError(f"no watch group named {name!r} in {self.path or 'the configuration'}")
 
 
-def parse_schedule(text: str) -> Schedule | None:
-    """``every 5 minutes``, ``90s``, ``1 hour``, or a five-field cron expression;
-    None when ``text`` is neither."""
-    value = " ".join(str(text).strip().lower().split())
-    match = _INTERVAL.match(value)
-    if match and match.group(2) in _UNITS:
-        seconds = float(match.group(1)) * _UNITS[match.group(2)]
-        return Schedule(str(text), seconds=seconds) if seconds > 0 else None
-    if len(value.split()) == 5:
-        from apscheduler.triggers.cron import CronTrigger
+# --- loading -------------------------------------------------------------------------
 
-        try:
-            CronTrigger(**cron_fields(value))
-        except (ValueError, IndexError):
-            return None
-        return Schedule(str(text), cron=value)
+# The settings the environment and the command line may set: (variable, option).
+# This module is the one place that reads the environment.
+CONFIG_VARIABLE = "MONITOR_CONFIG"
+OVERRIDES = {
+    "database": ("MONITOR_DB", "--db"),
+    "snapshots": ("MONITOR_SNAPSHOTS", "--snapshots"),
+    "ctgov.base_url": ("MONITOR_CTGOV_URL", "--ctgov-url"),
+    "ctgov.rate": ("MONITOR_CTGOV_RATE", "--rate"),
+    "ctgov.retries": ("MONITOR_CTGOV_RETRIES", "--retries"),
+}
+# Each number's range: (least, most, whole number); the file, the environment and the
+# command line are all held to it.
+RANGES: dict[str, tuple[float, float, bool]] = {
+    "ctgov.rate": (0, 100, False),  # 0: no limit
+    "ctgov.retries": (0, 20, True),
+    "ctgov.timeout": (1, 3600, False),
+    "ctgov.full_refresh_days": (1, 366, False),
+    "ctgov.backfill_per_cycle": (0, 10_000, True),
+    "daemon.misfire_grace_seconds": (1, 86_400, True),
+    "daemon.jitter_seconds": (0, 86_400, True),
+    "daemon.shutdown_timeout_seconds": (1, 3_600, True),
+    "notifications.max_age_hours": (1, 8_784, False),
+}
+DATABASE_SCHEMES = ("sqlite", "postgresql")
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def environment(name: str) -> str | None:
+    """An environment variable's value (None when unset or empty)."""
+    return os.environ.get(name) or None
+
+
+def expand_variables(text: str) -> tuple[str, list[str]]:
+    """``text`` with ``${VAR}`` and ``$VAR`` taken from the environment, and the
+    names of those that are not set (left as written)."""
+    unset: list[str] = []
+
+    def value(match: re.Match) -> str:
+        name = match.group(1) or match.group(2)
+        found = os.environ.get(name)
+        if found is None:
+            unset.append(name)
+            return match.group(0)
+        return found
+
+    return _VARIABLE.sub(value, text), unset
+
+
+def range_problem(setting: str, value: Any) -> str | None:
+    """What is wrong with ``value`` for the number ``setting`` (None when it is right)."""
+    least, most, whole = RANGES[setting]
+    kind = "a whole number" if whole else "a number"
+    shown = _shown(value)
+    if isinstance(value, bool) or not isinstance(value, int | float) or (whole and not isinstance(value, int)):
+        return f"{shown} should be {kind} of at least {least:g}"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{shown} should be a finite number of at least {least:g}"
+    if value < least:
+        return f"{shown} should be {kind} of at least {least:g}"
+    if value > most:
+        return f"{shown} is more than {most:g}, the most allowed"
     return None
 
 
-_DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+def database_problem(url: str) -> str | None:
+    """What is wrong with a database setting (a SQLAlchemy URL or a SQLite file path)."""
+    if "://" not in url:
+        return None if url.strip() else "should be a SQLite file path or a database URL"
+    scheme = url.split("://", 1)[0].lower()
+    if scheme.split("+", 1)[0] in DATABASE_SCHEMES:
+        return None
+    return (
+        f"{scheme}:// is not a database we support "
+        "(sqlite:///PATH, postgresql+psycopg://USER@HOST/DB, or a SQLite file path)"
+    )
 
 
-def cron_fields(cron: str) -> dict[str, str]:
-    minute, hour, day, month, day_of_week = cron.split()
-    return {"minute": minute, "hour": hour, "day": day, "month": month, "day_of_week": _cron_days(day_of_week)}
+def url_problem(url: str) -> str | None:
+    """What is wrong with a registry base URL (None when it is an http(s) URL)."""
+    return None if re.match(r"^https?://[^\s/]+", url) else f"{url!r} is not an http(s) URL"
 
 
-def _cron_days(field: str) -> str:
-    """Cron's numeric weekdays (0 and 7 are Sunday) as APScheduler's names,
-    whose numbers start on Monday."""
-    parts = []
-    for part in field.split(","):
-        span, _, step = part.partition("/")
-        start, _, end = span.partition("-")
-        if not start.isdigit() or (end and not end.isdigit()):
-            parts.append(part)
+def _number(text: str) -> Any:
+    """Text from the environment as a number when it is one (checked afterwards)."""
+    for kind in (int, float):
+        try:
+            return kind(text.strip())
+        except ValueError:
             continue
-        first, last = int(start), int(end) if end else None
-        if last is None:
-            parts.append(_DAYS[first] + (f"/{step}" if step else ""))
-        elif first == 0:
-            parts += ["sun"] + ([f"mon-{_DAYS[last]}" if last > 1 else "mon"] if last >= 1 else [])
-        else:
-            parts.append(f"{_DAYS[first]}-{_DAYS[last]}" + (f"/{step}" if step else ""))
-    return ",".join(parts)
+    return text
 
 
-# --- loading -------------------------------------------------------------------------
+def _shown(value: Any) -> str:
+    try:
+        text = repr(value)
+    except ValueError:  # an integer of thousands of digits
+        return "a number of thousands of digits"
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def config_path(given: str | None) -> Path | None:
     if given:
         return Path(given)
-    if os.environ.get("MONITOR_CONFIG"):
-        return Path(os.environ["MONITOR_CONFIG"])
+    if environment(CONFIG_VARIABLE):
+        return Path(environment(CONFIG_VARIABLE))
     return DEFAULT_PATH if DEFAULT_PATH.is_file() else None
 
 
-def load_settings(given: str | None = None) -> Settings:
-    """The effective settings: the file (if any), then the environment."""
+def load_settings(given: str | None = None, options: dict[str, Any] | None = None) -> Settings:
+    """The effective settings: the file (if any), then the environment, then
+    ``options`` (``{"ctgov.rate": 0.5, ...}``, given on the command line:
+    ``None`` values are not given)."""
     path = config_path(given)
     if path is None:
-        return _with_environment(Settings())
-    from monitor.yamlconfig import read_settings
+        settings = Settings()
+    else:
+        from monitor.yamlconfig import read_settings
 
-    return _with_environment(read_settings(path))
+        settings = read_settings(path)
+    problems: list[str] = []
+    for setting, (variable, _) in OVERRIDES.items():
+        text = environment(variable)
+        if text is not None:
+            settings = _override(settings, setting, text, variable, problems)
+    for setting, value in (options or {}).items():
+        if value is not None:
+            settings = _override(settings, setting, value, OVERRIDES[setting][1], problems)
+    if problems:
+        error = ConfigError(problems[0])
+        error.problems = problems
+        raise error
+    return settings
 
 
-def _with_environment(settings: Settings) -> Settings:
-    overrides: dict[str, Any] = {}
-    if os.environ.get("MONITOR_DB"):
-        overrides["database"] = os.environ["MONITOR_DB"]
-    if os.environ.get("MONITOR_SNAPSHOTS"):
-        overrides["snapshots"] = os.environ["MONITOR_SNAPSHOTS"]
-    if os.environ.get("MONITOR_CTGOV_URL"):
-        overrides["ctgov"] = replace(settings.ctgov, base_url=os.environ["MONITOR_CTGOV_URL"])
-    return replace(settings, **overrides)
+def _override(settings: Settings, setting: str, value: Any, origin: str, problems: list[str]) -> Settings:
+    """``settings`` with ``setting`` set to ``value`` (text from the environment, or
+    an option's value), checked as the file's value would be."""
+    section, _, name = setting.rpartition(".")
+    if setting in RANGES:
+        if isinstance(value, str):
+            value = _number(value)
+        problem = range_problem(setting, value)
+    elif setting == "database":
+        problem = database_problem(value)
+    elif setting == "ctgov.base_url":
+        problem = url_problem(value)
+    else:
+        problem = None
+    if problem:
+        problems.append(f"{origin}: {problem}")
+        return settings
+    if not section:
+        return replace(settings, **{name: value})
+    return replace(settings, **{section: replace(getattr(settings, section), **{name: value})})
 
 
 # --- showing -------------------------------------------------------------------------

@@ -185,6 +185,7 @@ class Daemon:
     def _reload(self) -> None:
         try:
             settings = self.reload_settings(self.config)
+            settings.require_files()
         except MonitorError as exc:
             log.error("configuration not reloaded, the old one stays: %s", exc.message)
             return

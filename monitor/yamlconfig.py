@@ -7,10 +7,9 @@ first is raised (``monitor config check`` lists them all).
 
 from __future__ import annotations
 
-import os
 import re
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -23,41 +22,44 @@ from monitor.config import (
     Schedule,
     Settings,
     WatchGroup,
-    parse_schedule,
+    database_problem,
+    expand_variables,
+    range_problem,
+    url_problem,
 )
 from monitor.errors import ConfigError
 from monitor.expected import Thresholds
 from monitor.normalize.identity import NCT_ID
+from monitor.schedules import check_schedule
+from monitor.yamlnodes import MAX_CHARACTERS, NodeReader, Refused, compose
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def read_settings(path: Path) -> Settings:
     try:
+        if path.exists() and not path.is_file():
+            raise ConfigError(f"{path}: not a regular file (a configuration is a YAML file)")
+        if path.exists() and path.stat().st_size > MAX_CHARACTERS:
+            raise ConfigError(f"{path}: larger than {MAX_CHARACTERS:,} bytes: not a configuration file")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: no such configuration file") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot be read ({exc})") from exc
     try:
-        node = yaml.compose(text)
+        node = compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from exc
+        problem = getattr(exc, "problem", None) or exc
+        message = f"{where}: {problem}" if isinstance(exc, Refused) else f"{where}: not valid YAML ({problem})"
+        raise ConfigError(message) from exc
     return _Reader(path).settings(node)
 
 
-class _Reader:
+class _Reader(NodeReader):
     """Walks the YAML node tree, so every error can name its line."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.problems: list[str] = []
-
-    def fail(self, node, where: str, message: str) -> None:
-        line = node.start_mark.line + 1 if node is not None else 1
-        self.problems.append(f"{self.path}:{line}: {where}: {message}" if where else f"{self.path}:{line}: {message}")
 
     def settings(self, root) -> Settings:
         if root is None:
@@ -80,9 +82,12 @@ class _Reader:
         defaults = Settings()
         schedule = self.schedule(top.get("schedule"), "schedule") or defaults.schedule
         watches = self.watches(top.get("watches"), schedule)
+        database = self.string(top.get("database"), "database") or defaults.database
+        if database_problem(database):
+            self.fail(top.get("database"), "database", database_problem(database))
         settings = Settings(
             path=str(self.path),
-            database=self.string(top.get("database"), "database") or defaults.database,
+            database=database,
             snapshots=self.string(top.get("snapshots"), "snapshots") or defaults.snapshots,
             ctgov=self.ctgov(top.get("ctgov")),
             daemon=self.daemon(top.get("daemon")),
@@ -92,6 +97,7 @@ class _Reader:
             expected=self.expected(top.get("expected")),
             materiality=self.materiality(top.get("materiality")),
         )
+        settings = replace(settings, missing=tuple(self.missing))
         if self.problems:
             more = f" (and {len(self.problems) - 1} more: run `monitor config check`)" if len(self.problems) > 1 else ""
             error = ConfigError(self.problems[0] + more)
@@ -100,88 +106,24 @@ class _Reader:
         return settings
 
     # --- shapes ----------------------------------------------------------------------
-
-    def mapping(self, node, where: str, allowed: set[str]) -> dict[str, Any]:
-        if node is None:
-            return {}
-        if not isinstance(node, yaml.MappingNode):
-            self.fail(node, where, "should be a mapping of settings")
-            return {}
-        found = {}
-        for key_node, value_node in node.value:
-            key = key_node.value
-            if key not in allowed:
-                hint = ", ".join(sorted(allowed))
-                self.fail(key_node, _join(where, key), f"is not a setting here (expected one of: {hint})")
-                continue
-            found[key] = value_node
-        return found
-
-    def scalar(self, node, where: str):
-        if node is None:
-            return None
-        if not isinstance(node, yaml.ScalarNode):
-            self.fail(node, where, "should be a single value")
-            return None
-        return yaml.safe_load(yaml.serialize(node))
-
-    def string(self, node, where: str) -> str | None:
-        value = self.scalar(node, where)
-        if value is None:
-            return None
-        if not isinstance(value, str | int | float) or isinstance(value, bool):
-            self.fail(node, where, f"{value!r} should be text")
-            return None
-        return str(value)
-
-    def number(self, node, where: str, default: float, minimum: float = 0, integer: bool = False):
+    def number(self, node, where: str, default: float):
+        """A number held to its range in :data:`monitor.config.RANGES` (``where`` names it)."""
         value = self.scalar(node, where)
         if value is None:
             return default
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or value < minimum
-            or (integer and not isinstance(value, int))
-        ):
-            kind = "a whole number" if integer else "a number"
-            self.fail(node, where, f"{value!r} should be {kind} of at least {minimum:g}")
+        problem = range_problem(where, value)
+        if problem:
+            self.fail(node, where, problem)
             return default
         return value
-
-    def boolean(self, node, where: str, default: bool) -> bool:
-        value = self.scalar(node, where)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            self.fail(node, where, f"{value!r} should be true or false")
-            return default
-        return value
-
-    def strings(self, node, where: str) -> list[tuple[str, Any]]:
-        """A list of text values (a single value counts as a list of one), with their nodes."""
-        if node is None:
-            return []
-        if isinstance(node, yaml.ScalarNode):
-            value = self.string(node, where)
-            return [(value, node)] if value else []
-        if not isinstance(node, yaml.SequenceNode):
-            self.fail(node, where, "should be a list")
-            return []
-        out = []
-        for i, item in enumerate(node.value):
-            value = self.string(item, f"{where}[{i}]")
-            if value:
-                out.append((value, item))
-        return out
 
     def schedule(self, node, where: str) -> Schedule | None:
         text = self.string(node, where)
         if text is None:
             return None
-        parsed = parse_schedule(text)
-        if parsed is None:
-            self.fail(node, where, f"{text!r} is not an interval or cron expression")
+        parsed, problem = check_schedule(text)
+        if problem:
+            self.fail(node, where, problem)
         return parsed
 
     # --- sections ----------------------------------------------------------------------
@@ -194,21 +136,14 @@ class _Reader:
         )
         d = CtgovSettings()
         base = self.string(found.get("base_url"), "ctgov.base_url") or d.base_url
-        if not re.match(r"^https?://[^\s/]+", base):
-            self.fail(found.get("base_url"), "ctgov.base_url", f"{base!r} is not an http(s) URL")
-        return CtgovSettings(
-            base_url=base,
-            rate=self.number(found.get("rate"), "ctgov.rate", d.rate),
-            retries=self.number(found.get("retries"), "ctgov.retries", d.retries, integer=True),
-            timeout=self.number(found.get("timeout"), "ctgov.timeout", d.timeout, minimum=1),
-            full_refresh_days=self.number(
-                found.get("full_refresh_days"), "ctgov.full_refresh_days", d.full_refresh_days, minimum=1
-            ),
-            backfill=self.boolean(found.get("backfill"), "ctgov.backfill", d.backfill),
-            backfill_per_cycle=self.number(
-                found.get("backfill_per_cycle"), "ctgov.backfill_per_cycle", d.backfill_per_cycle, integer=True
-            ),
-        )
+        if url_problem(base):
+            self.fail(found.get("base_url"), "ctgov.base_url", url_problem(base))
+        numbers = {
+            name: self.number(found.get(name), f"ctgov.{name}", getattr(d, name))
+            for name in ("rate", "retries", "timeout", "full_refresh_days", "backfill_per_cycle")
+        }
+        backfill = self.boolean(found.get("backfill"), "ctgov.backfill", d.backfill)
+        return CtgovSettings(base_url=base, backfill=backfill, **numbers)
 
     def materiality_level(self, node, where: str) -> str | None:
         from monitor.materiality import LEVELS
@@ -234,33 +169,18 @@ class _Reader:
         return Thresholds(**{n: self.number(found.get(n), f"expected.{n}", getattr(d, n), integer=True) for n in names})
 
     def daemon(self, node) -> DaemonSettings:
-        found = self.mapping(node, "daemon", {"misfire_grace_seconds", "jitter_seconds", "shutdown_timeout_seconds"})
+        names = ("misfire_grace_seconds", "jitter_seconds", "shutdown_timeout_seconds")
+        found = self.mapping(node, "daemon", set(names))
         d = DaemonSettings()
-        return DaemonSettings(
-            misfire_grace_seconds=self.number(
-                found.get("misfire_grace_seconds"),
-                "daemon.misfire_grace_seconds",
-                d.misfire_grace_seconds,
-                minimum=1,
-                integer=True,
-            ),
-            jitter_seconds=self.number(
-                found.get("jitter_seconds"), "daemon.jitter_seconds", d.jitter_seconds, integer=True
-            ),
-            shutdown_timeout_seconds=self.number(
-                found.get("shutdown_timeout_seconds"),
-                "daemon.shutdown_timeout_seconds",
-                d.shutdown_timeout_seconds,
-                minimum=1,
-                integer=True,
-            ),
-        )
+        return DaemonSettings(**{n: self.number(found.get(n), f"daemon.{n}", getattr(d, n)) for n in names})
 
     def watches(self, node, default: Schedule) -> tuple[WatchGroup, ...]:
         if node is None:
             return ()
         if not isinstance(node, yaml.SequenceNode):
             self.fail(node, "watches", "should be a list of watch groups")
+            return ()
+        if not self.plain(node, "watches"):
             return ()
         groups: list[WatchGroup] = []
         seen: set[str] = set()
@@ -292,7 +212,13 @@ class _Reader:
                     queries.append(value)
                 except UsageError as exc:
                     self.fail(value_node, f"{where}.queries[{j}]", exc.message.removeprefix(f"{value!r}: "))
-            snapshots = [v for v, _ in self.strings(found.get("snapshots"), f"{where}.snapshots")]
+            snapshots = []
+            for j, (value, value_node) in enumerate(self.strings(found.get("snapshots"), f"{where}.snapshots")):
+                snapshots.append(value)
+                if not Path(value).exists():
+                    self.missing.append(
+                        self.problem(value_node, f"{where}.snapshots[{j}]", f"{value!r}: no such file or folder")
+                    )
             if not (trials or queries or snapshots) and len(self.problems) == problems_before:
                 self.fail(item, where, "watches nothing: give it trials, queries or snapshots")
             schedule = self.schedule(found.get("schedule"), f"{where}.schedule") or default
@@ -303,15 +229,20 @@ class _Reader:
         found = self.mapping(node, "notifications", {"routes", "apprise_config", "templates", "max_age_hours"})
         d = NotificationSettings()
         apprise_config = self.string(found.get("apprise_config"), "notifications.apprise_config")
+        if apprise_config and not Path(apprise_config).is_file():
+            where, message = "notifications.apprise_config", f"{apprise_config!r}: no such file"
+            self.missing.append(self.problem(found.get("apprise_config"), where, message))
         templates = self.string(found.get("templates"), "notifications.templates")
         if templates and not Path(templates).is_dir():
             self.fail(found.get("templates"), "notifications.templates", f"{templates!r} is not a folder")
-        max_age = self.number(found.get("max_age_hours"), "notifications.max_age_hours", d.max_age_hours, minimum=1)
+        max_age = self.number(found.get("max_age_hours"), "notifications.max_age_hours", d.max_age_hours)
         node = found.get("routes")
         if node is None:
             return NotificationSettings((), apprise_config, templates, max_age)
         if not isinstance(node, yaml.SequenceNode):
             self.fail(node, "notifications.routes", "should be a list of routes")
+            return NotificationSettings((), apprise_config, templates, max_age)
+        if not self.plain(node, "notifications.routes"):
             return NotificationSettings((), apprise_config, templates, max_age)
         routes: list[Route] = []
         names = {g.name for g in groups}
@@ -351,9 +282,10 @@ class _Reader:
             self.fail(found.get("name"), f"{where}.name", f"{name!r} is used by an earlier route")
         urls = []
         for j, (url, url_node) in enumerate(self.strings(found.get("urls"), f"{where}.urls")):
-            expanded = os.path.expandvars(url)
-            if "$" in expanded:
-                self.fail(url_node, f"{where}.urls[{j}]", "names an environment variable that is not set")
+            expanded, unset = expand_variables(url)
+            if unset:
+                names = " and ".join(f"${{{name}}}" for name in unset)
+                self.fail(url_node, f"{where}.urls[{j}]", f"names an environment variable that is not set: {names}")
                 continue
             from monitor.notify import is_apprise_url
 
@@ -427,7 +359,3 @@ class _Reader:
             fmt,
             min_materiality=materiality,
         )
-
-
-def _join(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key

@@ -63,6 +63,99 @@ WRONG = [
     ("watches: [oops\n", "CFG:2: not valid YAML (expected ',' or ']', but got '<stream end>')"),
 ]
 
+# YAML a configuration never needs, and values out of range: each is one line with its place.
+WRONG += [
+    ("*k : 3\n", "CFG:1: an alias (*k) cannot be a key: write the key out"),
+    ("database: &k x.db\n*k : 3\n", "CFG:2: an alias (*k) cannot be a key: write the key out"),
+    ("ctgov: &a {rate: *a}\n", "CFG:1: the alias *a refers to the value that holds it"),
+    ("database: !foo x.db\n", "CFG:1: database: the tag !foo is not supported: write the value without it"),
+    (
+        "ctgov: !!python/object {}\n",
+        "CFG:1: ctgov: the tag !!python/object is not supported: write the value without it",
+    ),
+    ("ctgov: {rate: !!float fast}\n", "CFG:1: ctgov.rate: 'fast' cannot be read as a value"),
+    ("? [database]\n: x.db\n", "CFG:1: a key should be a plain name"),
+    (
+        "ctgov:\n  rate: 1\n  retries: 2\n  rate: 2\n",
+        "CFG:4: ctgov.rate: is given twice (lines 2 and 4): keep one",
+    ),
+    (
+        "schedule: every 1 hour\nwatches: []\nschedule: every 2 hours\n",
+        "CFG:3: schedule: is given twice (lines 1 and 3): keep one",
+    ),
+    ("[" * 5000 + "\n", "CFG:1: nested more than 50 levels deep"),
+    (
+        "ctgov:\n  retries: " + "9" * 5001 + "\n",
+        "CFG:2: ctgov.retries: '" + "9" * 37 + "...' cannot be read as a value",
+    ),
+    (
+        "schedule: every 99999999999 days\n",
+        "CFG:1: schedule: 'every 99999999999 days' is longer than the longest interval (366 days)",
+    ),
+    ("schedule: 0 0 30 2 *\n", "CFG:1: schedule: '0 0 30 2 *' never fires (no date matches it)"),
+    (
+        "watches:\n  - name: a\n    trials: [NCT06518668]\n    schedule: 0 0 31 4 *\n",
+        "CFG:4: watches[0].schedule: '0 0 31 4 *' never fires (no date matches it)",
+    ),
+    ("schedule: '*/0 * * * *'\n", "CFG:1: schedule: '*/0 * * * *' is not an interval or cron expression"),
+    ("ctgov:\n  rate: .nan\n", "CFG:2: ctgov.rate: nan should be a finite number of at least 0"),
+    ("ctgov:\n  rate: .inf\n", "CFG:2: ctgov.rate: inf should be a finite number of at least 0"),
+    ("ctgov:\n  rate: -1\n", "CFG:2: ctgov.rate: -1 should be a number of at least 0"),
+    ("ctgov:\n  rate: 1000\n", "CFG:2: ctgov.rate: 1000 is more than 100, the most allowed"),
+    ("ctgov:\n  retries: 1000000000000\n", "CFG:2: ctgov.retries: 1000000000000 is more than 20, the most allowed"),
+    ("ctgov:\n  timeout: 0\n", "CFG:2: ctgov.timeout: 0 should be a number of at least 1"),
+    ("ctgov:\n  timeout: .inf\n", "CFG:2: ctgov.timeout: inf should be a finite number of at least 1"),
+    ("ctgov:\n  full_refresh_days: 1e9\n", "CFG:2: ctgov.full_refresh_days: '1e9' should be a number of at least 1"),
+    (
+        "ctgov:\n  full_refresh_days: 1.0e+9\n",
+        "CFG:2: ctgov.full_refresh_days: 1000000000.0 is more than 366, the most allowed",
+    ),
+    (
+        "ctgov:\n  backfill_per_cycle: 1.5\n",
+        "CFG:2: ctgov.backfill_per_cycle: 1.5 should be a whole number of at least 0",
+    ),
+    (
+        "daemon:\n  shutdown_timeout_seconds: 99999999999\n",
+        "CFG:2: daemon.shutdown_timeout_seconds: 99999999999 is more than 3600, the most allowed",
+    ),
+    (
+        "daemon:\n  misfire_grace_seconds: 0\n",
+        "CFG:2: daemon.misfire_grace_seconds: 0 should be a whole number of at least 1",
+    ),
+    ("daemon:\n  jitter_seconds: -5\n", "CFG:2: daemon.jitter_seconds: -5 should be a whole number of at least 0"),
+    (
+        "notifications:\n  max_age_hours: .nan\n",
+        "CFG:2: notifications.max_age_hours: nan should be a finite number of at least 1",
+    ),
+    (
+        "database: foo://bar\n",
+        "CFG:1: database: foo:// is not a database we support (sqlite:///PATH, postgresql+psycopg://USER@HOST/DB, "
+        "or a SQLite file path)",
+    ),
+    (
+        "database: mysql+pymysql://u@h/db\n",
+        "CFG:1: database: mysql+pymysql:// is not a database we support (sqlite:///PATH, "
+        "postgresql+psycopg://USER@HOST/DB, or a SQLite file path)",
+    ),
+    (
+        "notifications:\n  routes:\n    - name: r\n      urls: ['json://hooks.example.org/${MONITOR_TEST_UNSET_TOKEN}']\n",
+        "CFG:4: notifications.routes[0].urls[0]: names an environment variable that is not set: ${MONITOR_TEST_UNSET_TOKEN}",
+    ),
+]
+
+# Files and folders the configuration names that do not exist: `config check` and `run` refuse them;
+# commands that do not use them (history, show...) still work.
+MISSING = [
+    (
+        "watches:\n  - name: a\n    snapshots: [no-such-folder/]\n",
+        "CFG:3: watches[0].snapshots[0]: 'no-such-folder/': no such file or folder",
+    ),
+    (
+        "notifications:\n  apprise_config: no-such-apprise.yml\n",
+        "CFG:2: notifications.apprise_config: 'no-such-apprise.yml': no such file",
+    ),
+]
+
 
 @pytest.mark.parametrize(("text", "message"), WRONG, ids=[m.split(": ")[1] + f"-{i}" for i, (_, m) in enumerate(WRONG)])
 def test_a_wrong_configuration_names_the_line_and_path(tmp_path, text, message):
@@ -143,3 +236,29 @@ def test_schedules_are_intervals_or_cron_expressions(text, seconds, cron):
 @pytest.mark.parametrize("text", ["every 5 minuts", "soon", "0 7 * *", "0 25 * * *", "every 0 hours", ""])
 def test_other_schedules_are_refused(text):
     assert parse_schedule(text) is None
+
+
+def test_deep_nesting_is_refused_before_the_yaml_scanner_reads_it(tmp_path):
+    """PyYAML's scanner takes time growing with the square of the nesting: 900,000 `[` are
+    refused by counting brackets first (quoted ones do not count)."""
+    path = tmp_path / "monitor.yaml"
+    path.write_text("[" * 900_000)
+    with pytest.raises(ConfigError, match=r":1: nested more than 50 levels deep$"):
+        load_settings(str(path))
+    path.write_text("database: '" + "[" * 60 + ".db'\n")
+    assert load_settings(str(path)).database == "[" * 60 + ".db"
+
+
+def test_a_configuration_that_is_not_a_regular_file_or_too_large_is_refused(tmp_path):
+    import os
+
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)  # reading it would wait forever
+    with pytest.raises(ConfigError) as raised:
+        load_settings(str(fifo))
+    assert raised.value.message == f"{fifo}: not a regular file (a configuration is a YAML file)"
+    large = tmp_path / "large.yaml"
+    large.write_text("#" * 1_000_001)
+    with pytest.raises(ConfigError) as raised:
+        load_settings(str(large))
+    assert raised.value.message == f"{large}: larger than 1,000,000 bytes: not a configuration file"

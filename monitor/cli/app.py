@@ -86,45 +86,44 @@ def view_options(command):
 @click.version_option(__version__, prog_name="registry-monitor")
 @click.option(
     "--config",
-    envvar="MONITOR_CONFIG",
     metavar="PATH",
     help="The YAML configuration [env MONITOR_CONFIG; default config/monitor.yaml when it exists].",
 )
 @click.option(
     "--db",
-    envvar="MONITOR_DB",
     metavar="URL_OR_PATH",
     help="Database: a SQLAlchemy URL or a SQLite file path [env MONITOR_DB; default ./monitor.db].",
 )
 @click.option(
     "--ctgov-url",
-    envvar="MONITOR_CTGOV_URL",
     metavar="URL",
     help="ClinicalTrials.gov API v2 base URL [env MONITOR_CTGOV_URL; default https://clinicaltrials.gov/api/v2].",
 )
 @click.option(
     "--rate",
-    envvar="MONITOR_CTGOV_RATE",
-    type=click.FloatRange(min=0),
-    help="Requests per second to ClinicalTrials.gov, at most (0: no limit) [env MONITOR_CTGOV_RATE; default 1].",
+    type=float,
+    help="Requests per second to ClinicalTrials.gov, at most (0: no limit; up to 100) "
+    "[env MONITOR_CTGOV_RATE; default 1].",
 )
 @click.option(
     "--retries",
-    envvar="MONITOR_CTGOV_RETRIES",
-    type=click.IntRange(min=0),
-    help="Retries of a failed request to ClinicalTrials.gov, with growing waits [env MONITOR_CTGOV_RETRIES; "
-    "default 5].",
+    type=int,
+    help="Retries of a failed request to ClinicalTrials.gov, with growing waits (at most 20) "
+    "[env MONITOR_CTGOV_RETRIES; default 5].",
 )
 @click.option(
     "--snapshots",
-    envvar="MONITOR_SNAPSHOTS",
     metavar="DIR",
     help="The raw snapshot archive [env MONITOR_SNAPSHOTS; default snapshots/].",
 )
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug) to stderr.")
 @click.pass_context
 def cli(ctx: click.Context, verbose: int, **options) -> None:
-    """Watch clinical-trial registry records and say precisely what changed."""
+    """Watch clinical-trial registry records and say precisely what changed.
+
+    An option given here beats its environment variable, which beats the
+    configuration file.
+    """
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     from monitor.masking import guard
@@ -135,36 +134,33 @@ def cli(ctx: click.Context, verbose: int, **options) -> None:
 
 
 def settings(ctx: click.Context):
-    """The configuration file's settings with the command line's on top (read once)."""
+    """The effective settings, read once: each option given on the command line
+    over the environment over the configuration file (:func:`monitor.config.load_settings`)."""
     if "settings" not in ctx.obj:
-        from dataclasses import replace
-
         from monitor.config import load_settings
 
-        options = ctx.obj["options"]
-        loaded = load_settings(options["config"])
-        ctgov = {
-            key: value
-            for key, value in (
-                ("base_url", options["ctgov_url"]),
-                ("rate", options["rate"]),
-                ("retries", options["retries"]),
-            )
-            if value is not None
-        }
-        top = {
-            key: value
-            for key, value in (("database", options["db"]), ("snapshots", options["snapshots"]))
-            if value is not None
-        }
-        ctx.obj["settings"] = replace(loaded, ctgov=replace(loaded.ctgov, **ctgov), **top)
+        ctx.obj["settings"] = load_settings(ctx.obj["options"]["config"], overrides(ctx))
     return ctx.obj["settings"]
 
 
-def open_store(ctx: click.Context, create: bool = True):
+def overrides(ctx: click.Context) -> dict:
+    """The settings given on the command line (None: not given)."""
+    options = ctx.obj["options"]
+    return {
+        "database": options["db"],
+        "snapshots": options["snapshots"],
+        "ctgov.base_url": options["ctgov_url"],
+        "ctgov.rate": options["rate"],
+        "ctgov.retries": options["retries"],
+    }
+
+
+def open_store(ctx: click.Context, create: bool = True, read_only: bool = False):
+    """The store; ``read_only`` for commands that only read (they work on a
+    database file or folder the user can only read)."""
     from monitor.store import Store
 
-    return Store.open(settings(ctx).database, create=create)
+    return Store.open(settings(ctx).database, create=create, read_only=read_only)
 
 
 def routes(ctx: click.Context, store):

@@ -154,7 +154,7 @@ def _check_registered(live, keys: list[str]) -> None:
 @click.pass_context
 def watch_list(ctx: click.Context, fmt: str) -> None:
     """Every watch, with when it was added and, for a saved search, its trials."""
-    rows = open_store(ctx, create=False).watches()
+    rows = open_store(ctx, create=False, read_only=True).watches()
     if fmt == "json":
         from monitor.render import to_json
 

@@ -74,7 +74,7 @@ def notify_retry(ctx: click.Context, include_failed: bool) -> None:
 @click.pass_context
 def deliveries(ctx: click.Context, status: str | None, fmt: str) -> None:
     """The delivery ledger: each (event, route) with its state, attempts and last error."""
-    rows = open_store(ctx, create=False).deliveries(status)
+    rows = open_store(ctx, create=False, read_only=True).deliveries(status)
     if fmt == "json":
         from monitor.render import to_json
 

@@ -95,12 +95,17 @@ def diff(
             raise click.UsageError("--from and --to apply to a stored trial, not to two files")
         comparison = pipeline.compare_files(*targets)
     elif is_file_argument(targets[0]):
-        comparison = pipeline.compare_file_to_store(open_store(ctx, create=False), targets[0])
+        comparison = pipeline.compare_file_to_store(open_store(ctx, create=False, read_only=True), targets[0])
     else:
         from monitor.normalize.identity import check_key
 
         key = check_key(targets[0])
-        comparison = pipeline.compare_versions(open_store(ctx, create=False), key, from_ref, to_ref)
+        store = open_store(ctx, create=False, read_only=True)
+        history = store.versions(key) if not (from_ref or to_ref) else []
+        if history and not any(v.changes for v in history[1:]):
+            click.echo(_nothing_to_compare(key, history, fmt))
+            return
+        comparison = pipeline.compare_versions(store, key, from_ref, to_ref)
     output("comparison", fmt, comparison, view)
     if exit_code and comparison.changes:
         ctx.exit(EXIT_CHANGES)
@@ -116,7 +121,7 @@ def history(ctx: click.Context, nct_id: str, fmt: str, view=None) -> None:
     from monitor.normalize.identity import check_key
 
     key = check_key(nct_id)
-    output("history", fmt, open_store(ctx, create=False).versions(key), view)
+    output("history", fmt, open_store(ctx, create=False, read_only=True).versions(key), view)
 
 
 @cli.command()
@@ -139,6 +144,28 @@ def show(ctx: click.Context, nct_id: str, version_ref: str | None, fmt: str) -> 
     from monitor.pipeline import pick_version
 
     key = check_key(nct_id)
-    history = open_store(ctx, create=False).versions(key)
+    history = open_store(ctx, create=False, read_only=True).versions(key)
     version = pick_version(history, version_ref) if version_ref else history[-1]
     output("record", fmt, version.record)
+
+
+def _nothing_to_compare(key: str, history: list, fmt: str) -> str:
+    """A trial with one stored version (or later ones that changed nothing):
+    what there is, and how to get something to compare it with."""
+    from monitor.pipeline import version_label
+    from monitor.render import to_json
+
+    latest = history[-1]
+    if fmt == "json":
+        new = {**version_label(latest), "record": latest.record.to_dict()}
+        return to_json({"trial": key, "old": None, "new": new, "changes": []})
+    first = history[0]
+    later = len(history) - 1
+    also = f" and {later} later one{'s' if later > 1 else ''} that changed nothing" if later else ""
+    text = f"{key} has one stored version ({first.date}, {first.source}){also}: nothing to compare yet."
+    if key.startswith("NCT"):
+        return (
+            f"{text} `monitor backfill {key}` brings its past versions; "
+            f"`monitor diff {key} --live` compares with the registry now."
+        )
+    return f"{text} Load a later snapshot of it (`monitor load FILE`) to compare."

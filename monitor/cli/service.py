@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import click
 
-from monitor.cli.app import emit, format_option, open_store, output, settings
+from monitor.cli.app import emit, format_option, open_store, output, overrides, settings
 from monitor.errors import MonitorError
 
 
@@ -28,6 +29,7 @@ def run(ctx: click.Context, once: bool, fmt: str) -> None:
     if ctx.obj["verbose"] == 0 and not once:
         logging.getLogger("monitor").setLevel(logging.INFO)  # the daemon logs one line per cycle
     config = settings(ctx)
+    config.require_files()
     store = open_store(ctx)
     if once:
         outcomes = run_once(store, config)
@@ -68,7 +70,10 @@ def run(ctx: click.Context, once: bool, fmt: str) -> None:
             if not outcomes:
                 click.echo("nothing to do: the configuration has no watch groups")
         return
-    daemon = Daemon(store, config, ctx.obj["options"]["config"])
+    from monitor.config import load_settings
+
+    reload = partial(load_settings, options=overrides(ctx))  # a reload keeps the command line's settings
+    daemon = Daemon(store, config, ctx.obj["options"]["config"], reload=reload)
     daemon.install_signals()
     code = daemon.serve()
     if daemon.stuck:  # a thread outlived the shutdown timeout: SIGTERM still ends the process, on time
@@ -98,7 +103,7 @@ def status(ctx: click.Context, health: bool, fmt: str) -> None:
     from monitor.daemon import LOCK, STALE_AFTER
 
     config = settings(ctx)
-    store = open_store(ctx, create=False)
+    store = open_store(ctx, create=False, read_only=True)
     now = datetime.now(UTC)
     holder = store.lock_holder(LOCK)
     alive = bool(holder) and now - datetime.fromisoformat(holder["beat"]) <= STALE_AFTER
@@ -197,7 +202,9 @@ def config_check(ctx: click.Context, fmt: str) -> None:
     from monitor.errors import ConfigError
 
     try:
-        effective_settings = effective(settings(ctx))
+        loaded = settings(ctx)
+        loaded.require_files()
+        effective_settings = effective(loaded)
     except ConfigError as exc:
         for problem in getattr(exc, "problems", [exc.message]):
             click.echo(f"error: {problem}", err=True)

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import re
 import time
@@ -70,8 +69,11 @@ class SearchHit:
 
 
 def base_url(configured: str | None = None) -> str:
-    """``MONITOR_CTGOV_URL`` over the configured URL over the default."""
-    return (os.environ.get(BASE_URL_ENV) or configured or DEFAULT_BASE_URL).rstrip("/")
+    """The configured URL (the settings hold ``--ctgov-url`` and
+    ``MONITOR_CTGOV_URL`` already), else ``MONITOR_CTGOV_URL``, else the default."""
+    from monitor.config import environment  # the one place that reads the environment
+
+    return (configured or environment(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
 
 
 def chunks(items: list[str], size: int) -> Iterator[list[str]]:

@@ -27,8 +27,9 @@ class Store(ExpectedStore):
     """Trials, versions, changes and watches in one SQLAlchemy database."""
 
     @classmethod
-    def open(cls, url: str | None = None, create: bool = True) -> Store:
-        return cls(open_engine(url, create))
+    def open(cls, url: str | None = None, create: bool = True, read_only: bool = False) -> Store:
+        """``read_only``: open for reading only (a read-only file or folder serves it); writes fail."""
+        return cls(open_engine(url, False if read_only else create, read_only=read_only))
 
 
 __all__ = [

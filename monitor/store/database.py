@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import quote
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
@@ -18,7 +19,9 @@ BUSY_TIMEOUT_MS = 30_000
 def database_url(value: str | None) -> str:
     """A SQLAlchemy URL from ``--db``/``MONITOR_DB``: a URL, or a file path
     taken as a SQLite file."""
-    value = value or os.environ.get("MONITOR_DB") or DEFAULT_DB
+    from monitor.config import OVERRIDES, environment  # the one place that reads the environment
+
+    value = value or environment(OVERRIDES["database"][0]) or DEFAULT_DB
     if "://" in value:
         return value
     return f"sqlite:///{Path(value).expanduser()}"
@@ -33,8 +36,55 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def open_engine(url: str | None, create: bool | None) -> Engine:
-    """An engine for ``url`` with the schema in place; a clear error otherwise."""
+def _sqlite_reading(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.close()
+
+
+def _postgresql_reading(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    cursor.close()
+    dbapi_connection.commit()
+
+
+def _read_only_sqlite(path: Path) -> Engine:
+    """A SQLite file opened for reading only: no journal change, no migration, no
+    write.  A WAL file whose folder we cannot write (no ``-shm`` file to create)
+    is opened as immutable: nobody can be writing it there without that file."""
+    connect_args = {"timeout": BUSY_TIMEOUT_MS / 1000}
+    for mode in ("mode=ro", "immutable=1"):
+        engine = create_engine(f"sqlite:///file:{quote(str(path))}?{mode}&uri=true", connect_args=connect_args)
+        event.listen(engine, "connect", _sqlite_reading)
+        try:
+            with engine.connect() as connection:
+                connection.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar()
+            return engine
+        except SQLAlchemyError:
+            engine.dispose()
+            if mode == "immutable=1":
+                raise
+    raise AssertionError("unreachable")
+
+
+def _unwritable(url: str) -> str | None:
+    """Why a SQLite file cannot be written (None when it can, or is not a plain file path)."""
+    if not url.startswith("sqlite:///") or "?" in url:
+        return None
+    path = Path(url.removeprefix("sqlite:///"))
+    if path.exists() and not os.access(path, os.W_OK):
+        return f"{path} is read-only"
+    if path.parent.exists() and not os.access(path.parent, os.W_OK):
+        return f"its folder {path.parent} is read-only"
+    return None
+
+
+def open_engine(url: str | None, create: bool | None, read_only: bool = False) -> Engine:
+    """An engine for ``url`` with the schema in place; a clear error otherwise.
+    ``read_only``: for commands that only read; the database is opened for
+    reading only (a read-only file or folder serves them) and never migrated."""
     url = database_url(url)
     shown = mask(url)
     if url.startswith("sqlite:///") and not create:
@@ -42,7 +92,9 @@ def open_engine(url: str | None, create: bool | None) -> Engine:
         if not path.exists():
             raise StoreError(f"no database at {path}: run `monitor load` first, or pass --db")
     try:
-        if url.startswith("sqlite"):
+        if read_only and url.startswith("sqlite:///") and "?" not in url:
+            engine = _read_only_sqlite(Path(url.removeprefix("sqlite:///")))
+        elif url.startswith("sqlite"):
             path = url.removeprefix("sqlite:///")
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -50,6 +102,8 @@ def open_engine(url: str | None, create: bool | None) -> Engine:
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
             engine = create_engine(url, pool_pre_ping=True)
+            if read_only:
+                event.listen(engine, "connect", _postgresql_reading)
         if create is not None:  # None: the caller migrates (`monitor db upgrade`)
             from monitor.store.migrate import prepare
 
@@ -60,6 +114,12 @@ def open_engine(url: str | None, create: bool | None) -> Engine:
             "for PostgreSQL install registry-monitor[postgres]"
         ) from exc
     except (SQLAlchemyError, OSError, ValueError) as exc:
+        why = None if read_only else _unwritable(url)
+        if why:
+            raise StoreError(
+                f"cannot write the database {shown}: {why} ({reason(exc)}); "
+                "commands that only read (history, show, diff, status, watch list, deliveries) still work"
+            ) from exc
         raise StoreError(f"cannot open the database {shown}: {reason(exc)}") from exc
     return engine
 

@@ -1,0 +1,218 @@
+"""The YAML layer under the configuration reader: text -> a tree of YAML nodes,
+refusing what a configuration never needs, each refusal with its line.
+
+Refused while composing (PyYAML's safe composer, made stricter): an alias
+used as a key (``*k : 3``), an alias that refers to the node holding it,
+nesting deeper than :data:`MAX_DEPTH`.  Refused while reading a node: a tag
+other than YAML's core ones (``!foo``, ``!!python/...``, ``!!binary``), a key
+that is not a plain value, and a scalar that cannot be read (``!!float x``, an
+integer of thousands of digits).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.events import AliasEvent
+
+MAX_DEPTH = 50  # a configuration needs 6
+MAX_CHARACTERS = 1_000_000  # the embedded one has 2,000
+CORE_TAGS = {"tag:yaml.org,2002:" + name for name in ("str", "int", "float", "bool", "null", "seq", "map", "merge")}
+
+
+class Refused(yaml.YAMLError):
+    """YAML that is well-formed but not something a configuration may hold."""
+
+    def __init__(self, problem: str, mark) -> None:
+        super().__init__(problem)
+        self.problem, self.problem_mark = problem, mark
+
+
+class _StrictLoader(yaml.SafeLoader):
+    def __init__(self, stream) -> None:
+        super().__init__(stream)
+        self._open_anchors: list[str | None] = []
+
+    def compose_node(self, parent, index):
+        if self.check_event(AliasEvent):
+            event = self.peek_event()
+            if isinstance(parent, yaml.MappingNode) and index is None:
+                raise Refused(f"an alias (*{event.anchor}) cannot be a key: write the key out", event.start_mark)
+            if event.anchor in self._open_anchors:
+                raise Refused(f"the alias *{event.anchor} refers to the value that holds it", event.start_mark)
+            return super().compose_node(parent, index)
+        event = self.peek_event()
+        if len(self._open_anchors) >= MAX_DEPTH:
+            raise Refused(f"nested more than {MAX_DEPTH} levels deep", event.start_mark)
+        self._open_anchors.append(getattr(event, "anchor", None))
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._open_anchors.pop()
+
+
+def compose(text: str):
+    """The root node of ``text`` (None when empty); yaml.YAMLError when it is not
+    YAML or holds something refused (:class:`Refused`)."""
+    if len(text) > MAX_CHARACTERS:
+        raise Refused(f"longer than {MAX_CHARACTERS:,} characters: not a configuration", None)
+    _check_brackets(text)
+    return yaml.compose(text, Loader=_StrictLoader)
+
+
+def _check_brackets(text: str) -> None:
+    """Refuse flow nesting deeper than MAX_DEPTH before PyYAML's scanner, whose
+    time grows with the square of it, reads it (5,000 ``[`` took 1.2 s)."""
+    depth, quote, line_number = 0, "", 0
+    for i, char in enumerate(text):
+        if char == "\n":
+            line_number += 1
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"" and (i == 0 or text[i - 1] in " \t[{,:\n"):
+            quote = char
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise Refused(f"nested more than {MAX_DEPTH} levels deep", yaml.Mark("", i, line_number, 0, None, None))
+        elif char in "]}":
+            depth = max(0, depth - 1)
+
+
+def line(node) -> int:
+    return node.start_mark.line + 1 if node is not None else 1
+
+
+def tag_problem(node) -> str | None:
+    """Why ``node``'s tag is refused (None when it is a core tag)."""
+    if node.tag in CORE_TAGS:
+        return None
+    shown = node.tag.replace("tag:yaml.org,2002:", "!!")
+    return f"the tag {shown} is not supported: write the value without it"
+
+
+def key_text(node) -> str | None:
+    """A mapping key as text; None when it is not a plain value."""
+    if not isinstance(node, yaml.ScalarNode) or node.tag not in CORE_TAGS:
+        return None
+    return node.value
+
+
+def scalar_value(node) -> tuple[Any, str | None]:
+    """(value, None), or (None, why it cannot be read)."""
+    try:
+        return yaml.safe_load(yaml.serialize(node)), None
+    except (yaml.YAMLError, ValueError, OverflowError, TypeError):
+        shown = node.value if len(node.value) <= 40 else node.value[:37] + "..."
+        return None, f"{shown!r} cannot be read as a value"
+
+
+class NodeReader:
+    """Reads values out of YAML nodes, collecting every problem as
+    ``file:line: path: message``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.problems: list[str] = []
+        self.missing: list[str] = []  # files and folders named that do not exist
+
+    def problem(self, node, where: str, message: str) -> str:
+        at = f"{self.path}:{line(node)}"
+        return f"{at}: {where}: {message}" if where else f"{at}: {message}"
+
+    def fail(self, node, where: str, message: str) -> None:
+        self.problems.append(self.problem(node, where, message))
+
+    def plain(self, node, where: str) -> bool:
+        """False (and a problem) when ``node`` carries a tag we refuse."""
+        problem = tag_problem(node)
+        if problem:
+            self.fail(node, where, problem)
+        return problem is None
+
+    def mapping(self, node, where: str, allowed: set[str]) -> dict[str, Any]:
+        if node is None:
+            return {}
+        if not isinstance(node, yaml.MappingNode):
+            self.fail(node, where, "should be a mapping of settings")
+            return {}
+        if not self.plain(node, where):
+            return {}
+        found: dict[str, Any] = {}
+        keys: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = key_text(key_node)
+            if key is None:
+                self.fail(key_node, where, "a key should be a plain name")
+                continue
+            if key in keys:
+                self.fail(
+                    key_node,
+                    join(where, key),
+                    f"is given twice (lines {line(keys[key])} and {line(key_node)}): keep one",
+                )
+                found.pop(key, None)
+                continue
+            keys[key] = key_node
+            if key not in allowed:
+                hint = ", ".join(sorted(allowed))
+                self.fail(key_node, join(where, key), f"is not a setting here (expected one of: {hint})")
+                continue
+            found[key] = value_node
+        return found
+
+    def scalar(self, node, where: str):
+        if node is None:
+            return None
+        if not isinstance(node, yaml.ScalarNode):
+            self.fail(node, where, "should be a single value")
+            return None
+        if not self.plain(node, where):
+            return None
+        value, problem = scalar_value(node)
+        if problem:
+            self.fail(node, where, problem)
+        return value
+
+    def string(self, node, where: str) -> str | None:
+        value = self.scalar(node, where)
+        if value is None:
+            return None
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            self.fail(node, where, f"{value!r} should be text")
+            return None
+        return str(value)
+
+    def boolean(self, node, where: str, default: bool) -> bool:
+        value = self.scalar(node, where)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self.fail(node, where, f"{value!r} should be true or false")
+            return default
+        return value
+
+    def strings(self, node, where: str) -> list[tuple[str, Any]]:
+        """A list of text values (a single value counts as a list of one), with their nodes."""
+        if node is None:
+            return []
+        if isinstance(node, yaml.ScalarNode):
+            value = self.string(node, where)
+            return [(value, node)] if value else []
+        if not isinstance(node, yaml.SequenceNode):
+            self.fail(node, where, "should be a list")
+            return []
+        if not self.plain(node, where):
+            return []
+        out = []
+        for i, item in enumerate(node.value):
+            value = self.string(item, f"{where}[{i}]")
+            if value:
+                out.append((value, item))
+        return out
+
+
+def join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
