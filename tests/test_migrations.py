@@ -42,7 +42,7 @@ def test_a_database_at_another_revision_is_refused_until_upgraded(store_url):
         conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
     engine.dispose()
     with pytest.raises(
-        StoreError, match=r"is at schema revision 0000, this monitor needs 0001: run `monitor db upgrade`"
+        StoreError, match=rf"is at schema revision 0000, this monitor needs {head_revision()}: run `monitor db upgrade`"
     ):
         Store.open(store_url)
 

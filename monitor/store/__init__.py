@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from monitor.store.database import BUSY_TIMEOUT_MS, DEFAULT_DB, database_url, open_engine
 from monitor.store.deliveries import Delivery, DeliveryStore, Event
+from monitor.store.portfolio import ChangeQuery, FeedChange, PortfolioStore, TrialRow
 from monitor.store.schema import metadata
 from monitor.store.versions import NewVersion, StoredVersion, VersionHead
 from monitor.store.watches import Watch
 
 
-class Store(DeliveryStore):
+class Store(PortfolioStore, DeliveryStore):
     """Trials, versions, changes and watches in one SQLAlchemy database."""
 
     @classmethod
@@ -33,11 +34,14 @@ class Store(DeliveryStore):
 __all__ = [
     "BUSY_TIMEOUT_MS",
     "DEFAULT_DB",
+    "ChangeQuery",
     "Delivery",
     "Event",
+    "FeedChange",
     "NewVersion",
     "Store",
     "StoredVersion",
+    "TrialRow",
     "VersionHead",
     "Watch",
     "database_url",
