@@ -104,7 +104,7 @@ class Route:
     categories: tuple[str, ...] = ()  # empty: every category
     min_severity: str = "minor"
     digest: Digest | None = None
-    format: str | None = None  # text | markdown | html; default by the URL's kind
+    format: str | None = None  # text | markdown | html | json (monitor.webhook); default by the URL's kind
 
 
 @dataclass(frozen=True)

@@ -383,8 +383,8 @@ class _Reader:
             else:
                 digest = Digest(period, at, weekday)
         fmt = self.string(found.get("format"), f"{where}.format")
-        if fmt and fmt not in ("text", "markdown", "html"):
-            self.fail(found.get("format"), f"{where}.format", f"{fmt!r} should be text, markdown or html")
+        if fmt and fmt not in ("text", "markdown", "html", "json"):
+            self.fail(found.get("format"), f"{where}.format", f"{fmt!r} should be text, markdown, html or json")
         return Route(
             name, tuple(urls), tuple(tags), tuple(watches), tuple(trials), tuple(categories), severity, digest, fmt
         )

@@ -60,6 +60,7 @@ class Webhook:
 
     def __init__(self) -> None:
         self.posts: list[dict] = []
+        self.content_types: list[str | None] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -69,6 +70,7 @@ class Webhook:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 receiver.posts.append(json.loads(self.rfile.read(length)))
+                receiver.content_types.append(self.headers.get("Content-Type"))
                 self.send_response(200)
                 self.end_headers()
 
