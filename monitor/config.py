@@ -122,6 +122,17 @@ class NotificationSettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    """`monitor serve`: where it listens and, off loopback, the credentials it requires."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    token: str | None = None  # a bearer token (``Authorization: Bearer ...`` or ``?token=...``)
+    username: str | None = None  # HTTP basic auth, with ``password``
+    password: str | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     path: str | None = None
     database: str = "sqlite:///monitor.db"
@@ -131,6 +142,7 @@ class Settings:
     schedule: Schedule = field(default_factory=lambda: parse_schedule(DEFAULT_SCHEDULE))
     watches: tuple[WatchGroup, ...] = ()
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
+    web: WebSettings = field(default_factory=WebSettings)
 
     def group(self, name: str) -> WatchGroup:
         for group in self.watches:
@@ -252,6 +264,13 @@ def effective(settings: Settings) -> dict[str, Any]:
             "templates": settings.notifications.templates,
             "max_age_hours": settings.notifications.max_age_hours,
             "routes": [_route_shown(r) for r in settings.notifications.routes],
+        },
+        "web": {
+            "host": settings.web.host,
+            "port": settings.web.port,
+            "token": "***" if settings.web.token else None,  # secrets are never shown
+            "username": settings.web.username,
+            "password": "***" if settings.web.password else None,
         },
     }
 

@@ -23,6 +23,7 @@ from monitor.config import (
     Schedule,
     Settings,
     WatchGroup,
+    WebSettings,
     parse_schedule,
 )
 from monitor.errors import ConfigError
@@ -72,6 +73,7 @@ class _Reader:
                 "schedule",
                 "watches",
                 "notifications",
+                "web",
             },
         )
         defaults = Settings()
@@ -86,6 +88,7 @@ class _Reader:
             schedule=schedule,
             watches=watches,
             notifications=self.notifications(top.get("notifications"), watches),
+            web=self.web(top.get("web")),
         )
         if self.problems:
             more = f" (and {len(self.problems) - 1} more: run `monitor config check`)" if len(self.problems) > 1 else ""
@@ -226,6 +229,26 @@ class _Reader:
                 minimum=1,
                 integer=True,
             ),
+        )
+
+    def web(self, node) -> WebSettings:
+        found = self.mapping(node, "web", {"host", "port", "token", "username", "password"})
+        d = WebSettings()
+        secrets = {}
+        for key in ("token", "username", "password"):
+            value = self.string(found.get(key), f"web.{key}")
+            if value is not None:
+                value = os.path.expandvars(value)
+                if "$" in value:
+                    self.fail(found.get(key), f"web.{key}", "names an environment variable that is not set")
+                    value = None
+            secrets[key] = value or None
+        if bool(secrets["username"]) != bool(secrets["password"]):
+            self.fail(node, "web", "username and password go together")
+        return WebSettings(
+            host=self.string(found.get("host"), "web.host") or d.host,
+            port=self.number(found.get("port"), "web.port", d.port, minimum=1, integer=True),
+            **secrets,
         )
 
     def watches(self, node, default: Schedule) -> tuple[WatchGroup, ...]:
