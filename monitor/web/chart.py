@@ -12,7 +12,7 @@ SERIES = (
     ("primary_completion_date", "primary completion", "#d62728"),
     ("completion_date", "completion", "#2ca02c"),
 )
-WIDTH, HEIGHT, PAD_X, PAD_Y = 560, 200, 90, 20
+WIDTH, HEIGHT, PAD_X, PAD_Y, LEGEND = 660, 200, 90, 20, 140
 
 
 def _day(text: str | None) -> date | None:
@@ -54,7 +54,7 @@ def dates_chart(history: list[StoredVersion]) -> Chart | None:
         return None
     low, high = min(days).toordinal(), max(days).toordinal()
     low, high = (low - 30, high + 30) if high - low < 60 else (low, high)
-    inner_w, inner_h = WIDTH - 2 * PAD_X, HEIGHT - 2 * PAD_Y
+    inner_w, inner_h = WIDTH - PAD_X - LEGEND, HEIGHT - 2 * PAD_Y
     step = inner_w / max(1, len(history) - 1)
 
     def x(i: int) -> float:
