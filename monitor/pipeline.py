@@ -130,7 +130,11 @@ def load(store: Store, paths: Iterable[str | Path], now: Clock = utc_now, routes
 
 
 def store_payloads(
-    store: Store, payloads: list[Payload], now: Clock = utc_now, routes: Routes | None = None
+    store: Store,
+    payloads: list[Payload],
+    now: Clock = utc_now,
+    routes: Routes | None = None,
+    progress: Callable[[str, int], None] | None = None,
 ) -> list[Result]:
     """Store payloads already read.
 
@@ -154,7 +158,10 @@ def store_payloads(
     ]
     snapshots = _collect(Payload.snapshot, [p for p in payloads if p.raw_hash not in stored])
     ordered = sorted(enumerate(snapshots), key=lambda p: (p[1].record.key, p[1].record.last_update_posted or "", p[0]))
-    results += [ingest(store, snapshot, now, routes) for _, snapshot in ordered]
+    for _, snapshot in ordered:
+        results.append(ingest(store, snapshot, now, routes))
+        if progress:
+            progress("records", 1)
     return sorted(results, key=lambda r: r.key)
 
 

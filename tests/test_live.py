@@ -363,3 +363,13 @@ def test_a_bad_saved_search_is_refused_before_anything_is_stored(live_cli, db_pa
         == "error: 'pageSize=5': pageSize is not a search parameter (use query.*, filter.*, postFilter.*, aggFilters)\n"
     )
     assert not db_path.exists()
+
+
+def test_verbose_logging_names_each_retry_and_its_wait(live, server, sleeps, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="monitor.sources.ctgov")
+    watch(live, "NCT06821503")
+    server.faults.append(Fault("/api/v2/studies", status=429, retry_after="7"))
+    live.cycle()
+    assert "HTTP 429 from the registry, waiting 7 s (retry 1 of 3)" in caplog.messages

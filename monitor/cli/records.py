@@ -8,6 +8,7 @@ import click
 
 from monitor.cli.app import (
     EXIT_CHANGES,
+    ProgressBar,
     cli,
     exit_code_option,
     format_option,
@@ -34,7 +35,8 @@ def load(ctx: click.Context, paths: tuple[str, ...], fmt: str, exit_code: bool) 
 
     payloads = read_payloads(paths)  # a bad file fails before the database is created or touched
     store = open_store(ctx)
-    results = store_payloads(store, payloads, routes=routes(ctx, store))
+    with ProgressBar("loading") as bar:  # on a terminal only
+        results = store_payloads(store, payloads, routes=routes(ctx, store), progress=bar)
     output("results", fmt, results)
     if exit_code and any(r.status == "changed" for r in results):
         ctx.exit(EXIT_CHANGES)
