@@ -87,7 +87,7 @@ class Route:
     categories: tuple[str, ...] = ()  # empty: every category
     min_severity: str = "minor"
     digest: Digest | None = None
-    format: str | None = None  # text | markdown | html; default by the URL's kind
+    format: str | None = None  # text | markdown | html | json (monitor.webhook); default by the URL's kind
     min_materiality: str = "noise"  # noise | low | medium | high (monitor.materiality)
 
 
@@ -103,6 +103,17 @@ class NotificationSettings:
             if route.name == name:
                 return route
         raise ConfigError(f"no route named {name!r} (routes: {', '.join(r.name for r in self.routes) or 'none'})")
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """`monitor serve`: where it listens and, off loopback, the credentials it requires."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    token: str | None = None  # a bearer token (``Authorization: Bearer ...`` or ``?token=...``)
+    username: str | None = None  # HTTP basic auth, with ``password``
+    password: str | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +139,7 @@ class Settings:
             error = ConfigError(self.missing[0] + more)
             error.problems = list(self.missing)
             raise error
+    web: WebSettings = field(default_factory=WebSettings)
 
     def group(self, name: str) -> WatchGroup:
         for group in self.watches:
@@ -160,6 +172,10 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "daemon.jitter_seconds": (0, 86_400, True),
     "daemon.shutdown_timeout_seconds": (1, 3_600, True),
     "notifications.max_age_hours": (1, 8_784, False),
+    "web.port": (1, 65_535, True),
+    "expected.completion_grace_days": (0, 1_000_000, True),  # a huge value turns a rule off
+    "expected.results_grace_days": (0, 1_000_000, True),
+    "expected.verification_days": (1, 1_000_000, True),
 }
 DATABASE_SCHEMES = ("sqlite", "postgresql")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -327,6 +343,13 @@ def effective(settings: Settings) -> dict[str, Any]:
             "templates": settings.notifications.templates,
             "max_age_hours": settings.notifications.max_age_hours,
             "routes": [_route_shown(r) for r in settings.notifications.routes],
+        },
+        "web": {
+            "host": settings.web.host,
+            "port": settings.web.port,
+            "token": "***" if settings.web.token else None,  # secrets are never shown
+            "username": settings.web.username,
+            "password": "***" if settings.web.password else None,
         },
     }
 

@@ -145,8 +145,8 @@ def _failed(outcome: GroupOutcome, problem: str) -> None:
 
 
 def expected_events(store: Store, settings: Settings, group: WatchGroup, outcome: GroupOutcome, now: Clock):
-    """The expected-event rules over the group's trials, on ``now``'s date (:mod:`monitor.portfolio`)."""
-    from monitor.portfolio import record_expected
+    """The expected-event rules over the group's trials, on ``now``'s date (:mod:`monitor.expected_events`)."""
+    from monitor.expected_events import record_expected
 
     keys = set(group.trials) | {r.key for r in outcome.results}
     for query in group.queries:

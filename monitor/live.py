@@ -187,7 +187,9 @@ class Live:
                 self.archive.put(key, snapshot.record.last_update_posted, snapshot.raw, snapshot.raw_hash)
         if self.store.latest_head(key) is None:
             return sum(
-                1 for s in snapshots if ingest(self.store, s, self.now).status in ("new", "changed", "refreshed")
+                1
+                for s in snapshots
+                if ingest(self.store, s, self.now, backfill=True).status in ("new", "changed", "refreshed")
             )
         first = self.store.versions(key)[0]
         older = [s for s in snapshots if s.record.last_update_posted and s.record.last_update_posted < first.date]

@@ -105,6 +105,11 @@ class AppriseChannel:
         self.settings = settings
 
     def send(self, route: Route, message: Message) -> Sent:
+        if message.format == "json":  # the document is the request body, not Apprise's {title, message}
+            from monitor.webhook import post
+
+            error = post(route.urls, message.body)
+            return Sent(True) if error is None else Sent(False, _scrub(error, route))
         import apprise
 
         bundle = apprise.Apprise(asset=apprise.AppriseAsset(storage_mode="memory"))
@@ -216,6 +221,11 @@ class Notifier:
             self.store.mark_sent([delivery.id], self.now())
             return
         version = event.version.number if event.version else None
+        if format_for(route) == "json":  # a machine-readable webhook (monitor.webhook)
+            from monitor import webhook
+
+            self._deliver(route, [delivery], webhook.event_message(event, changes, self.now()), report)
+            return
         message = event_message(
             event.trial_key,
             event.title,
@@ -244,11 +254,13 @@ class Notifier:
             log.debug("digest of route %s: another sender holds some of its deliveries", route.name)
             return
         trials: dict[str, dict] = {}
+        events = []
         for delivery in pending:
             event = self.store.event(delivery.event)
             changes = for_route(route, event.changes, *self._materiality(event))
             if not changes:
                 continue
+            events.append((event, changes))
             if event.trial_key in trials:
                 merged = trials[event.trial_key]["_changes"] + changes
                 context = trial_context(event.trial_key, event.title, merged)
@@ -262,13 +274,18 @@ class Notifier:
         if not trials:
             self.store.mark_sent([d.id for d in pending], self.now())
             return
-        message = digest_message(
-            route.name,
-            route.digest.period,
-            list(trials.values()),
-            format_for(route),
-            self.settings.notifications.templates,
-        )
+        if format_for(route) == "json":  # a machine-readable webhook (monitor.webhook)
+            from monitor import webhook
+
+            message = webhook.digest_message(route.name, route.digest.period, events, self.now())
+        else:
+            message = digest_message(
+                route.name,
+                route.digest.period,
+                list(trials.values()),
+                format_for(route),
+                self.settings.notifications.templates,
+            )
         if self._deliver(route, pending, message, report):
             self.store.set_state(f"digest.{route.name}.last", self.now().isoformat())
             self.store.set_state(f"digest.{route.name}.retry_at", "")

@@ -57,7 +57,9 @@ class Result:
 Routes = Callable[[str, list[Change]], list[str]]  # (trial, changes) -> the routes that hear of them
 
 
-def ingest(store: Store, snapshot: Snapshot, now: Clock = utc_now, routes: Routes | None = None) -> Result:
+def ingest(
+    store: Store, snapshot: Snapshot, now: Clock = utc_now, routes: Routes | None = None, backfill: bool = False
+) -> Result:
     """Store ``snapshot`` as a new version of its trial when it differs from
     every stored version, with the changes against the latest one and, when
     ``routes`` is given, their deliveries (the outbox), in one transaction."""
@@ -70,7 +72,8 @@ def ingest(store: Store, snapshot: Snapshot, now: Clock = utc_now, routes: Route
 
     def store_as(number: int, changes) -> int:
         deliveries = routes(record.key, list(changes)) if routes and changes else []
-        return store.add_version(as_new_version(snapshot, content_hash, now(), changes), number, deliveries)
+        new = as_new_version(snapshot, content_hash, now(), changes, backfill)
+        return store.add_version(new, number, deliveries)
 
     if head is None:
         return result("new", store_as(1, ()))
@@ -95,11 +98,11 @@ def ingest(store: Store, snapshot: Snapshot, now: Clock = utc_now, routes: Route
     return result("changed" if changes else "refreshed", store_as(head.number + 1, changes), changes)
 
 
-def as_new_version(snapshot: Snapshot, content_hash: str, at: datetime, changes=()) -> NewVersion:
+def as_new_version(snapshot: Snapshot, content_hash: str, at: datetime, changes=(), backfill=False) -> NewVersion:
     from monitor.store import NewVersion
 
     return NewVersion(
-        snapshot.record, snapshot.raw, snapshot.raw_hash, content_hash, snapshot.origin, at, tuple(changes)
+        snapshot.record, snapshot.raw, snapshot.raw_hash, content_hash, snapshot.origin, at, tuple(changes), backfill
     )
 
 
@@ -154,6 +157,7 @@ def store_payloads(
     now: Clock = utc_now,
     routes: Routes | None = None,
     problems: list[str] | None = None,
+    progress: Callable[[str, int], None] | None = None,
 ) -> list[Result]:
     """Store payloads already read: all or nothing.
 
@@ -186,7 +190,12 @@ def store_payloads(
     clashing = _clashes(ordered)
     found += clashing.values()
     _refuse(found, problems)
-    results += [ingest(store, snap, now, routes) for snap, _ in ordered if snap.record.key not in clashing]
+    for snap, _ in ordered:
+        if snap.record.key in clashing:
+            continue
+        results.append(ingest(store, snap, now, routes))
+        if progress:
+            progress("records", 1)
     return sorted(results, key=lambda r: r.key)
 
 

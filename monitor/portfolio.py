@@ -1,81 +1,195 @@
-"""The expected-event rules across the stored portfolio (the orchestration
-around the pure rules of :mod:`monitor.expected`).
+"""The portfolio: changes across trials and one row per trial (library; the CLI and the web page call it).
 
-:func:`findings_now` lists what is true now (``monitor check``);
-:func:`record_expected` evaluates trials after a cycle and writes the events
-of the rules that became true or stopped being true, with their deliveries.
+Watch groups come from the configuration: a trial belongs to a group when the
+group names it, when one of the group's saved searches holds it, or when one
+of its versions was loaded from one of the group's snapshot folders.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import date, datetime
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 
-from monitor.expected import DEFAULT, RULES, Thresholds, evaluate
-from monitor.model import Change
-from monitor.pipeline import Routes
-from monitor.store import Store
+from monitor.config import Settings
+from monitor.errors import UsageError
+from monitor.model import Category, Change, Severity
+from monitor.store import ChangeQuery, FeedChange, Store, TrialRow
 
-log = logging.getLogger(__name__)
+_SPAN = re.compile(r"(\d+)\s*([mhdw])")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+CATEGORIES = tuple(c.value for c in Category)
+SEVERITIES = tuple(s.value for s in Severity)
+
+
+def parse_when(text: str, now: datetime, option: str = "--since") -> datetime:
+    """``7d``, ``24h``, ``30m``, ``2w`` (before ``now``), a date (its start, UTC) or an ISO date-time."""
+    value = text.strip()
+    span = _SPAN.fullmatch(value)
+    if span:
+        return now - timedelta(**{_UNITS[span.group(2)]: int(span.group(1))})
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), time(), UTC)
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(
+            f"{option} {text!r} is not a date (2026-03-01), a date-time or a span such as 24h, 7d, 2w"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def group_members(settings: Settings, store: Store, rows: list[TrialRow] | None = None) -> dict[str, set[str]]:
+    """Watch group name -> the trial keys in it."""
+    rows = store.trial_rows() if rows is None else rows
+    members: dict[str, set[str]] = {}
+    for group in settings.watches:
+        keys = set(group.trials)
+        for query in group.queries:
+            keys |= set(store.members(query) or {})
+        if group.snapshots:
+            folders = [Path(folder).resolve() for folder in group.snapshots]
+            for row in rows:
+                if any(_under(source, folders) for source in row.sources):
+                    keys.add(row.key)
+        members[group.name] = keys
+    return members
+
+
+def _under(source: str, folders: list[Path]) -> bool:
+    if "://" in source:
+        return False
+    path = Path(source).resolve()
+    return any(path == folder or folder in path.parents for folder in folders)
 
 
 @dataclass(frozen=True)
-class Flag:
-    key: str
-    title: str
-    status: str | None
-    rule: str
-    summary: str
+class ChangeFilter:
+    """``monitor changes``' options as values; ``query()`` turns them into a store query."""
 
-    def to_dict(self) -> dict:
-        return {
-            "trial": self.key,
-            "title": self.title,
-            "status": self.status,
-            "rule": self.rule,
-            "summary": self.summary,
-        }
+    since: str | None = None
+    until: str | None = None
+    watches: tuple[str, ...] = ()
+    trials: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    min_severity: str | None = None
+    include_backfill: bool = False
+    limit: int | None = None
+
+    def query(self, settings: Settings, store: Store, now: datetime) -> ChangeQuery:
+        for category in self.categories:
+            if category not in CATEGORIES:
+                raise UsageError(f"unknown category {category!r}: one of {', '.join(CATEGORIES)}")
+        if self.min_severity is not None and self.min_severity not in SEVERITIES:
+            raise UsageError(f"unknown severity {self.min_severity!r}: minor or major")
+        if self.limit is not None and self.limit < 1:
+            raise UsageError(f"--limit {self.limit}: give a positive number")
+        keys: set[str] | None = None
+        if self.trials:
+            from monitor.normalize.identity import check_key
+
+            keys = {check_key(t) for t in self.trials}
+        if self.watches:
+            members = group_members(settings, store)
+            unknown = [w for w in self.watches if w not in members]
+            if unknown:
+                known = ", ".join(sorted(members)) or "none configured"
+                raise UsageError(f"no watch group named {unknown[0]!r} (groups: {known})")
+            in_groups = set().union(*(members[w] for w in self.watches))
+            keys = in_groups if keys is None else keys | in_groups
+        return ChangeQuery(
+            since=parse_when(self.since, now, "--since") if self.since else None,
+            until=parse_when(self.until, now, "--until") if self.until else None,
+            trials=tuple(sorted(keys)) if keys is not None else None,
+            categories=tuple(self.categories),
+            min_severity=self.min_severity,
+            include_backfill=self.include_backfill,
+            limit=self.limit,
+        )
 
 
-def findings_now(
-    store: Store, today: date, thresholds: Thresholds = DEFAULT, rules: Iterable[str] | None = None
-) -> list[Flag]:
-    """Every rule true on ``today`` for the latest version of every stored trial."""
-    chosen = list(rules) if rules else list(RULES)
-    flags = []
-    for key, record in sorted(store.latest_records(store.latest_heads()).items()):
-        flags += [
-            Flag(key, record.title, record.overall_status, f.rule, f.summary)
-            for f in evaluate(record, today, thresholds, chosen)
-        ]
-    return sorted(flags, key=lambda f: (chosen.index(f.rule), f.key))
+def changes(store: Store, settings: Settings, wanted: ChangeFilter, now: datetime) -> list[FeedChange]:
+    """Stored changes across trials, newest first."""
+    return store.change_feed(wanted.query(settings, store, now))
 
 
-def record_expected(
-    store: Store,
-    keys: Iterable[str],
-    now: datetime,
-    thresholds: Thresholds = DEFAULT,
-    routes: Routes | None = None,
-) -> list[tuple[str, Change]]:
-    """Evaluate each of ``keys`` on ``now``'s date against its latest stored
-    version; store and route the events.  A trial not stored yet is skipped."""
-    events = []
-    today = now.date()
-    records = store.latest_records(keys)  # a trial not stored yet is skipped
-    stored: dict[str, dict[str, str]] = {}
-    for (key, rule), summary in store.expected_true().items():
-        stored.setdefault(key, {})[rule] = summary
-    for key, record in sorted(records.items()):
-        try:
-            found = {f.rule: f.summary for f in evaluate(record, today, thresholds)}
-            if set(found) == set(stored.get(key, {})):
-                continue  # nothing became true or stopped being true: nothing to write
-            for event in store.apply_findings(key, found, record.overall_status, now, routes, RULES):
-                events.append((key, event))
-        except Exception as exc:  # one bad trial never stops the others
-            log.exception("%s: expected-event rules failed", key)
-            store.record_error(key, f"expected-event rules failed: {exc}", now)
-    return events
+def by_trial(found: list[FeedChange]) -> list[tuple[str, list[FeedChange]]]:
+    """Changes grouped by trial, the trial with the most severe (then most, then newest) changes first;
+    within a trial most severe first, then newest."""
+    groups: dict[str, list[FeedChange]] = {}
+    for item in found:
+        groups.setdefault(item.trial_key, []).append(item)
+
+    def rank(item: FeedChange) -> tuple:
+        return (item.change.severity != Severity.MAJOR, -item.detected_at.timestamp(), item.id)
+
+    ordered = [(key, sorted(items, key=rank)) for key, items in groups.items()]
+    ordered.sort(
+        key=lambda pair: (
+            -sum(1 for i in pair[1] if i.change.severity == Severity.MAJOR),
+            -len(pair[1]),
+            -max(i.detected_at.timestamp() for i in pair[1]),
+            pair[0],
+        )
+    )
+    return ordered
+
+
+@dataclass(frozen=True)
+class PortfolioRow:
+    """One trial in the portfolio table."""
+
+    trial: TrialRow
+    groups: tuple[str, ...]
+    last_checked: datetime | None
+    last_changes: tuple[Change, ...] = field(default=())
+
+    @property
+    def last_headline(self) -> str | None:
+        if not self.last_changes:
+            return None
+        from monitor.render import headline
+
+        return headline(sorted(self.last_changes, key=lambda c: c.severity != Severity.MAJOR))
+
+
+def portfolio(store: Store, settings: Settings, groups: tuple[str, ...] = ()) -> list[PortfolioRow]:
+    """Every stored or watched trial, or only those of ``groups``, by key."""
+    rows = store.trial_rows()
+    members = group_members(settings, store, rows)
+    unknown = [g for g in groups if g not in members]
+    if unknown:
+        raise UsageError(f"no watch group named {unknown[0]!r} (groups: {', '.join(sorted(members)) or 'none'})")
+    runs = {
+        key.removeprefix("group.").removesuffix(".last_run"): value
+        for key, value in store.state_with_prefix("group.").items()
+        if key.endswith(".last_run") and value
+    }
+    last = store.latest_changes()
+    found = []
+    for row in rows:
+        in_groups = tuple(sorted(name for name, keys in members.items() if row.key in keys))
+        if groups and not set(in_groups) & set(groups):
+            continue
+        checks = [aware(row.last_stored_at)] + [_stamp(runs.get(name)) for name in in_groups]
+        moments = [moment for moment in checks if moment is not None]
+        found.append(PortfolioRow(row, in_groups, max(moments) if moments else None, tuple(last.get(row.key, ()))))
+    return found
+
+
+def _stamp(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    """SQLite gives back naive date-times: they are UTC."""
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+

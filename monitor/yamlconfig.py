@@ -22,6 +22,7 @@ from monitor.config import (
     Schedule,
     Settings,
     WatchGroup,
+    WebSettings,
     database_problem,
     expand_variables,
     range_problem,
@@ -77,6 +78,7 @@ class _Reader(NodeReader):
                 "notifications",
                 "expected",
                 "materiality",
+                "web",
             },
         )
         defaults = Settings()
@@ -96,6 +98,7 @@ class _Reader(NodeReader):
             notifications=self.notifications(top.get("notifications"), watches),
             expected=self.expected(top.get("expected")),
             materiality=self.materiality(top.get("materiality")),
+            web=self.web(top.get("web")),
         )
         settings = replace(settings, missing=tuple(self.missing))
         if self.problems:
@@ -166,13 +169,33 @@ class _Reader(NodeReader):
         names = ("completion_grace_days", "results_grace_days", "verification_days")
         found = self.mapping(node, "expected", set(names))
         d = Thresholds()
-        return Thresholds(**{n: self.number(found.get(n), f"expected.{n}", getattr(d, n), integer=True) for n in names})
+        return Thresholds(**{n: int(self.number(found.get(n), f"expected.{n}", getattr(d, n))) for n in names})
 
     def daemon(self, node) -> DaemonSettings:
         names = ("misfire_grace_seconds", "jitter_seconds", "shutdown_timeout_seconds")
         found = self.mapping(node, "daemon", set(names))
         d = DaemonSettings()
         return DaemonSettings(**{n: self.number(found.get(n), f"daemon.{n}", getattr(d, n)) for n in names})
+
+    def web(self, node) -> WebSettings:
+        found = self.mapping(node, "web", {"host", "port", "token", "username", "password"})
+        d = WebSettings()
+        secrets = {}
+        for key in ("token", "username", "password"):
+            value = self.string(found.get(key), f"web.{key}")
+            if value is not None:
+                value, unset = expand_variables(value)
+                if unset:
+                    self.fail(found.get(key), f"web.{key}", f"names an unset environment variable: {unset[0]}")
+                    value = None
+            secrets[key] = value or None
+        if bool(secrets["username"]) != bool(secrets["password"]):
+            self.fail(node, "web", "username and password go together")
+        return WebSettings(
+            host=self.string(found.get("host"), "web.host") or d.host,
+            port=int(self.number(found.get("port"), "web.port", d.port)),
+            **secrets,
+        )
 
     def watches(self, node, default: Schedule) -> tuple[WatchGroup, ...]:
         if node is None:
@@ -345,8 +368,8 @@ class _Reader(NodeReader):
             else:
                 digest = Digest(period, at, weekday)
         fmt = self.string(found.get("format"), f"{where}.format")
-        if fmt and fmt not in ("text", "markdown", "html"):
-            self.fail(found.get("format"), f"{where}.format", f"{fmt!r} should be text, markdown or html")
+        if fmt and fmt not in ("text", "markdown", "html", "json"):
+            self.fail(found.get("format"), f"{where}.format", f"{fmt!r} should be text, markdown, html or json")
         return Route(
             name,
             tuple(urls),

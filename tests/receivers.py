@@ -63,6 +63,7 @@ class Webhook:
     def __init__(self) -> None:
         self.posts: list[dict] = []
         self.paths: list[str] = []
+        self.content_types: list[str | None] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -73,6 +74,7 @@ class Webhook:
                 length = int(self.headers.get("Content-Length", 0))
                 receiver.posts.append(json.loads(self.rfile.read(length)))
                 receiver.paths.append(self.path)
+                receiver.content_types.append(self.headers.get("Content-Type"))
                 self.send_response(200)
                 self.send_header("Content-Length", "2")
                 self.end_headers()

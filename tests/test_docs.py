@@ -80,4 +80,4 @@ def test_the_readme_configuration_examples_are_valid(tmp_path, monkeypatch):
     assert [g.name for g in load_settings(str(path)).watches] == ["seeds", "lupus-car-nk"]
     path.write_text("watches:\n  - name: lupus-car-nk\n    trials: [NCT06518668]\n" + routes)
     names = [r.name for r in load_settings(str(path)).notifications.routes]
-    assert names == ["study-team-slack", "me-daily", "ops-teams", "new-trials-hook"]
+    assert names == ["study-team-slack", "me-daily", "ops-teams", "new-trials-hook", "our-pipeline"]

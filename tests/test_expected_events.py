@@ -121,9 +121,9 @@ def test_monitor_check_lists_what_is_true_now_and_stores_nothing(monitor, db_pat
 
 
 def test_a_trial_whose_rules_fail_is_recorded_and_the_others_still_get_their_events(tmp_path, monkeypatch):
-    import monitor.portfolio as portfolio
+    import monitor.expected_events as portfolio
+    from monitor.expected_events import record_expected
     from monitor.pipeline import load
-    from monitor.portfolio import record_expected
 
     from conftest import UNKNOWN
 

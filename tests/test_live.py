@@ -308,7 +308,7 @@ def test_watch_add_backfills_fetches_and_lists(live_cli, server, db_path):
     assert results["NCT06821503"]["status"] == "changed", "history first, then the current record"
     assert "NCT06302556" in results, "the saved search's trials are fetched"
     listing = live_cli("watch", "list").out
-    assert "trial  NCT06821503" in listing and "query  query.cond=lung  (1 trials)" in listing
+    assert "\nNCT06821503  " in listing and "query  query.cond=lung  (1 trials)" in listing
     history = json.loads(live_cli("history", "NCT06821503", "--format", "json").out)
     assert [v["date"] for v in history["versions"]] == ["2025-02-17", "2026-03-10"]
 
@@ -363,3 +363,13 @@ def test_a_bad_saved_search_is_refused_before_anything_is_stored(live_cli, db_pa
         == "error: 'pageSize=5': pageSize is not a search parameter (use query.*, filter.*, postFilter.*, aggFilters)\n"
     )
     assert not db_path.exists()
+
+
+def test_verbose_logging_names_each_retry_and_its_wait(live, server, sleeps, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="monitor.sources.ctgov")
+    watch(live, "NCT06821503")
+    server.faults.append(Fault("/api/v2/studies", status=429, retry_after="7"))
+    live.cycle()
+    assert "HTTP 429 from the registry, waiting 7 s (retry 1 of 3)" in caplog.messages

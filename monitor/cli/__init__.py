@@ -8,7 +8,7 @@ line on stderr; 3 an unexpected internal error (a bug); 130 interrupted.
 
 from __future__ import annotations
 
-from monitor.cli import checks, live, records  # noqa: F401 (registers the commands)
+from monitor.cli import checks, live, portfolio, records, web  # noqa: F401 (registers the commands)
 from monitor.cli.app import EXIT_CHANGES, EXIT_INTERNAL, EXIT_USAGE, cli, main
 from monitor.cli.database import db_group
 from monitor.cli.notifications import deliveries, notify

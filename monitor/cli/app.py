@@ -188,9 +188,10 @@ class ProgressBar:
 
     def __enter__(self):
         if sys.stderr.isatty():
+            from rich.console import Console
             from rich.progress import Progress
 
-            self.bar = Progress(transient=True)
+            self.bar = Progress(console=Console(stderr=True), transient=True)  # results stay alone on stdout
             self.bar.start()
         return self
 

@@ -9,7 +9,7 @@ import click
 
 from monitor.cli.app import EXIT_CHANGES, cli, emit, exit_code_option, format_option, open_store, settings
 from monitor.expected import RULES
-from monitor.portfolio import Flag, findings_now
+from monitor.expected_events import Flag, findings_now
 
 
 def _today(value: str | None) -> date:
@@ -60,7 +60,7 @@ def check(ctx: click.Context, rules: tuple[str, ...], today: str | None, fmt: st
     each cycle.
     """
     day = _today(today)
-    store = open_store(ctx, create=False)
+    store = open_store(ctx, create=False, read_only=True)
     flags = findings_now(store, day, settings(ctx).expected, rules or None)
     emit(render_flags(flags, day, fmt), fmt)
     if exit_code and flags:

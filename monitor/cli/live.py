@@ -149,36 +149,6 @@ def _check_registered(live, keys: list[str]) -> None:
         )
 
 
-@watch.command("list")
-@format_option
-@click.pass_context
-def watch_list(ctx: click.Context, fmt: str) -> None:
-    """Every watch, with when it was added and, for a saved search, its trials."""
-    rows = open_store(ctx, create=False, read_only=True).watches()
-    if fmt == "json":
-        from monitor.render import to_json
-
-        click.echo(
-            to_json(
-                [
-                    {
-                        "kind": w.kind,
-                        "target": w.target,
-                        "added_at": w.added_at.isoformat(),
-                        "trials": w.members if w.kind == "query" else 1,
-                    }
-                    for w in rows
-                ]
-            )
-        )
-        return
-    if not rows:
-        click.echo("nothing is watched: add trials with `monitor watch add NCT_ID`, or searches with --query")
-    for w in rows:
-        extra = f"  ({w.members} trials)" if w.kind == "query" else ""
-        click.echo(f"{w.kind:<6} {w.target}{extra}  since {w.added_at:%Y-%m-%d}")
-
-
 @watch.command("remove")
 @click.argument("nct_ids", nargs=-1, metavar="NCT_ID...")
 @click.option("--query", "queries", multiple=True, metavar="QUERY", help="A saved search to stop following.")

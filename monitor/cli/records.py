@@ -6,6 +6,7 @@ import click
 
 from monitor.cli.app import (
     EXIT_CHANGES,
+    ProgressBar,
     cli,
     exit_code_option,
     format_option,
@@ -39,7 +40,8 @@ def load(ctx: click.Context, paths: tuple[str, ...], skip_bad: bool, fmt: str, e
     results = []
     if payloads:
         store = open_store(ctx)
-        results = store_payloads(store, payloads, routes=routes(ctx, store), problems=problems)
+        with ProgressBar("loading") as bar:  # on a terminal only
+            results = store_payloads(store, payloads, routes=routes(ctx, store), problems=problems, progress=bar)
         output("results", fmt, results)
     if problems:
         for problem in problems:

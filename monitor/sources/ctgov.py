@@ -285,7 +285,15 @@ class CtgovClient:
         last_retry_after: float | None = None
         for attempt in range(self.politeness.retries + 1):
             if attempt:
-                self._wait(self._backoff(attempt, last_retry_after))
+                wait = self._backoff(attempt, last_retry_after)
+                log.info(
+                    "%s from the registry, waiting %.0f s (retry %d of %d)",
+                    last_problem,
+                    wait,
+                    attempt,
+                    self.politeness.retries,
+                )
+                self._wait(wait)
             last_retry_after = None
             self.bucket.take()
             self.requests += 1

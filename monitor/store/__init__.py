@@ -18,12 +18,13 @@ from __future__ import annotations
 from monitor.store.database import BUSY_TIMEOUT_MS, DEFAULT_DB, database_url, open_engine
 from monitor.store.deliveries import Delivery, Event
 from monitor.store.expected import ExpectedStore
+from monitor.store.portfolio import ChangeQuery, FeedChange, PortfolioStore, TrialRow
 from monitor.store.schema import metadata
 from monitor.store.versions import NewVersion, StoredVersion, VersionHead
 from monitor.store.watches import Watch
 
 
-class Store(ExpectedStore):
+class Store(PortfolioStore, ExpectedStore):
     """Trials, versions, changes and watches in one SQLAlchemy database."""
 
     @classmethod
@@ -35,11 +36,14 @@ class Store(ExpectedStore):
 __all__ = [
     "BUSY_TIMEOUT_MS",
     "DEFAULT_DB",
+    "ChangeQuery",
     "Delivery",
     "Event",
+    "FeedChange",
     "NewVersion",
     "Store",
     "StoredVersion",
+    "TrialRow",
     "VersionHead",
     "Watch",
     "database_url",

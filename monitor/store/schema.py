@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, DateTime, ForeignKey, Integer, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 _json = JSON().with_variant(JSONB(), "postgresql")
@@ -50,6 +63,8 @@ changes = Table(
     Column("new", _json),
     Column("severity", String(8), nullable=False),
     Column("summary", Text, nullable=False),
+    # Found in the registry's version history (``monitor backfill``): history, not news.
+    Column("backfill", Boolean, nullable=False, server_default=false()),
 )
 
 

@@ -26,6 +26,7 @@ class NewVersion:
     source: str | None
     loaded_at: datetime
     changes: tuple[Change, ...] = ()
+    backfill: bool = False  # from the registry's version history: its changes are history, not news
 
 
 @dataclass(frozen=True)
@@ -134,11 +135,11 @@ class VersionStore(Database):
             return [Change.from_dict(dict(r._mapping)) for r in rows]
 
     def changes_since(self, since: datetime) -> tuple[int, int]:
-        """(changes, of which major) detected since ``since``."""
+        """(changes, of which major) detected since ``since``; backfilled history is not counted."""
         with self._reading() as conn:
             rows = conn.execute(
                 select(changes.c.severity, func.count())
-                .where(changes.c.detected_at >= since)
+                .where((changes.c.detected_at >= since) & changes.c.backfill.is_(False))
                 .group_by(changes.c.severity)
             ).all()
         counts = dict(rows)
@@ -209,9 +210,9 @@ class VersionStore(Database):
                     .values(number=versions.c.number - 1_000_000 + shift)
                 )
                 for number, new in enumerate(older, 1):
-                    self._insert_version(conn, new, number)
+                    self._insert_version(conn, new, number, backfill=True)
                 if first is not None:
-                    self._insert_changes(conn, first, key, older[-1].loaded_at, first_changes)
+                    self._insert_changes(conn, first, key, older[-1].loaded_at, first_changes, backfill=True)
         except SQLAlchemyError as exc:
             raise StoreError(f"{key}: the database refused the backfill: {reason(exc)}") from exc
         return shift
@@ -235,7 +236,7 @@ class VersionStore(Database):
                 ],
             )
 
-    def _insert_version(self, conn, new: NewVersion, number: int) -> int:
+    def _insert_version(self, conn, new: NewVersion, number: int, backfill: bool = False) -> int:
         version_id = conn.execute(
             insert(versions).values(
                 trial_key=new.record.key,
@@ -250,15 +251,22 @@ class VersionStore(Database):
                 last_update_posted=new.record.last_update_posted,
             )
         ).inserted_primary_key[0]
-        self._insert_changes(conn, version_id, new.record.key, new.loaded_at, new.changes)
+        self._insert_changes(conn, version_id, new.record.key, new.loaded_at, new.changes, backfill or new.backfill)
         return version_id
 
-    def _insert_changes(self, conn, version_id: int | None, key: str, at: datetime, found) -> None:
+    def _insert_changes(self, conn, version_id: int | None, key: str, at: datetime, found, backfill=False) -> None:
         if found:
             conn.execute(
                 insert(changes),
                 [
-                    {"version_id": version_id, "trial_key": key, "position": i, "detected_at": at, **_change_row(c)}
+                    {
+                        "version_id": version_id,
+                        "trial_key": key,
+                        "position": i,
+                        "detected_at": at,
+                        "backfill": backfill,
+                        **_change_row(c),
+                    }
                     for i, c in enumerate(found)
                 ],
             )

@@ -1,0 +1,81 @@
+"""The expected-event rules across the stored portfolio (the orchestration
+around the pure rules of :mod:`monitor.expected`).
+
+:func:`findings_now` lists what is true now (``monitor check``);
+:func:`record_expected` evaluates trials after a cycle and writes the events
+of the rules that became true or stopped being true, with their deliveries.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from monitor.expected import DEFAULT, RULES, Thresholds, evaluate
+from monitor.model import Change
+from monitor.pipeline import Routes
+from monitor.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Flag:
+    key: str
+    title: str
+    status: str | None
+    rule: str
+    summary: str
+
+    def to_dict(self) -> dict:
+        return {
+            "trial": self.key,
+            "title": self.title,
+            "status": self.status,
+            "rule": self.rule,
+            "summary": self.summary,
+        }
+
+
+def findings_now(
+    store: Store, today: date, thresholds: Thresholds = DEFAULT, rules: Iterable[str] | None = None
+) -> list[Flag]:
+    """Every rule true on ``today`` for the latest version of every stored trial."""
+    chosen = list(rules) if rules else list(RULES)
+    flags = []
+    for key, record in sorted(store.latest_records(store.latest_heads()).items()):
+        flags += [
+            Flag(key, record.title, record.overall_status, f.rule, f.summary)
+            for f in evaluate(record, today, thresholds, chosen)
+        ]
+    return sorted(flags, key=lambda f: (chosen.index(f.rule), f.key))
+
+
+def record_expected(
+    store: Store,
+    keys: Iterable[str],
+    now: datetime,
+    thresholds: Thresholds = DEFAULT,
+    routes: Routes | None = None,
+) -> list[tuple[str, Change]]:
+    """Evaluate each of ``keys`` on ``now``'s date against its latest stored
+    version; store and route the events.  A trial not stored yet is skipped."""
+    events = []
+    today = now.date()
+    records = store.latest_records(keys)  # a trial not stored yet is skipped
+    stored: dict[str, dict[str, str]] = {}
+    for (key, rule), summary in store.expected_true().items():
+        stored.setdefault(key, {})[rule] = summary
+    for key, record in sorted(records.items()):
+        try:
+            found = {f.rule: f.summary for f in evaluate(record, today, thresholds)}
+            if set(found) == set(stored.get(key, {})):
+                continue  # nothing became true or stopped being true: nothing to write
+            for event in store.apply_findings(key, found, record.overall_status, now, routes, RULES):
+                events.append((key, event))
+        except Exception as exc:  # one bad trial never stops the others
+            log.exception("%s: expected-event rules failed", key)
+            store.record_error(key, f"expected-event rules failed: {exc}", now)
+    return events

@@ -1,0 +1,1 @@
+"""The read-only web page of `monitor serve` (see :mod:`monitor.web.app`)."""

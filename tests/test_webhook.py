@@ -1,0 +1,79 @@
+"""Machine-readable webhooks: a `format: json` route posts one JSON document per event (and one per
+digest) as the request body, valid against the schemas shipped in monitor/schemas/, to a real receiver."""
+
+from __future__ import annotations
+
+import jsonschema
+import pytest
+import test_notify
+
+from monitor.config import load_settings
+from monitor.notify import Notifier
+from monitor.store import Store
+from monitor.webhook import schema
+
+from conftest import OPENING, UNKNOWN
+
+clock, webhook, every_backend = test_notify.clock, test_notify.webhook, test_notify.every_backend  # the fixtures
+configure, store_changes = test_notify.configure, test_notify.store_changes
+
+
+def validate(document: dict, name: str) -> None:
+    jsonschema.validate(document, schema(name), format_checker=jsonschema.FormatChecker())
+
+
+def test_each_event_is_one_json_document_valid_against_the_event_schema(tmp_path, webhook, clock):
+    route = f'    - name: hook\n      urls: ["{webhook.url}"]\n      format: json\n      min_severity: major\n'
+    settings = load_settings(str(configure(tmp_path, route)))
+    store = Store.open(settings.database)
+    store_changes(settings, store, clock, OPENING / "2026-02-10.json", UNKNOWN / "2026-02-02.json")
+    store_changes(settings, store, clock, OPENING / "2026-03-10.json", UNKNOWN / "2026-03-02.json")
+    assert Notifier(store, settings, now=clock).send_due().sent == 2
+    assert webhook.content_types == ["application/json", "application/json"]
+    for post in webhook.posts:
+        validate(post, "event-1")
+        assert "message" not in post, "not Apprise's {title, message} envelope"
+    opening = next(p for p in webhook.posts if p["trial"] == "NCT06821503")
+    assert opening["schema"] == "registry-monitor/event/1"
+    assert (opening["version"], opening["previous_version"], opening["registry_date"]) == (2, 1, "2026-03-10")
+    assert opening["url"] == "https://clinicaltrials.gov/study/NCT06821503"
+    assert opening["changes"][0] == {
+        "category": "status",
+        "field": "overall_status",
+        "change": "modified",
+        "old": "NOT_YET_RECRUITING",
+        "new": "RECRUITING",
+        "severity": "major",
+        "summary": "Overall status NOT_YET_RECRUITING -> RECRUITING",
+    }
+    assert {c["severity"] for c in opening["changes"]} == {"major"}, "the route's rules choose the changes"
+
+
+def test_a_digest_is_one_document_valid_against_the_digest_schema(tmp_path, webhook, clock):
+    route = f'    - name: daily\n      urls: ["{webhook.url}"]\n      format: json\n      digest: daily\n      at: "08:00"\n'
+    settings = load_settings(str(configure(tmp_path, route)))
+    store = Store.open(settings.database)
+    notifier = Notifier(store, settings, now=clock)
+    assert notifier.send_due().sent == 0
+    store_changes(settings, store, clock, OPENING / "2026-02-10.json", UNKNOWN / "2026-02-02.json")
+    store_changes(settings, store, clock, OPENING / "2026-03-10.json", UNKNOWN / "2026-03-02.json")
+    clock.advance(minutes=61)
+    assert notifier.send_due().sent == 2
+    (digest,) = webhook.posts
+    validate(digest, "digest-1")
+    assert (digest["schema"], digest["route"], digest["period"]) == ("registry-monitor/digest/1", "daily", "daily")
+    assert [t["trial"] for t in digest["trials"]] == ["NCT06821503", "NCT06302556"], "most severe first"
+    assert sum(len(t["changes"]) for t in digest["trials"]) == 22
+
+
+@pytest.mark.parametrize("broken", [{"schema": "registry-monitor/event/2"}, {"changes": []}, {"version": 0}])
+def test_the_event_schema_refuses_what_it_does_not_describe(tmp_path, webhook, clock, broken):
+    route = f'    - name: hook\n      urls: ["{webhook.url}"]\n      format: json\n'
+    settings = load_settings(str(configure(tmp_path, route)))
+    store = Store.open(settings.database)
+    store_changes(settings, store, clock, UNKNOWN / "2026-02-02.json")
+    store_changes(settings, store, clock, UNKNOWN / "2026-03-02.json")
+    Notifier(store, settings, now=clock).send_due()
+    (post,) = webhook.posts
+    with pytest.raises(jsonschema.ValidationError):
+        validate({**post, **broken}, "event-1")
