@@ -252,8 +252,7 @@ COMMANDS = {
 
 
 def database_bytes(db_path: Path) -> bytes:
-    """The database file's bytes (and its WAL's), once connections left open are closed."""
-    gc.collect()
+    """The database file's bytes (and its WAL's); the CLI closes its connections when a command ends."""
     wal = db_path.with_name(db_path.name + "-wal")
     return db_path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
 

@@ -61,6 +61,7 @@ def configure(tmp_path: Path, routes: str, extra: str = "") -> Path:
     path = tmp_path / "monitor.yaml"
     path.write_text(f"""
 database: {DATABASE["url"]}
+expected: {{completion_grace_days: 100000, results_grace_days: 100000, verification_days: 100000}}  # changes only here
 watches:
   - name: fixtures
     snapshots: [{OPENING}, {UNKNOWN}]

@@ -160,7 +160,9 @@ def open_store(ctx: click.Context, create: bool = True, read_only: bool = False)
     database file or folder the user can only read)."""
     from monitor.store import Store
 
-    return Store.open(settings(ctx).database, create=create, read_only=read_only)
+    store = Store.open(settings(ctx).database, create=create, read_only=read_only)
+    ctx.call_on_close(store.close)  # every connection closed when the command ends (WAL checkpointed)
+    return store
 
 
 def routes(ctx: click.Context, store):
