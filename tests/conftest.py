@@ -114,3 +114,23 @@ def store_url(request, tmp_path: Path):
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.dispose()
+
+
+@pytest.fixture
+def mailbox():
+    """A real SMTP server (aiosmtpd) on 127.0.0.1, keeping what it receives."""
+    from receivers import Mailbox
+
+    box = Mailbox().start()
+    yield box
+    box.stop()
+
+
+@pytest.fixture
+def webhook():
+    """A real HTTP receiver on 127.0.0.1 for json:// and Slack-style posts."""
+    from receivers import Webhook
+
+    hook = Webhook()
+    yield hook
+    hook.stop()

@@ -9,21 +9,12 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
 from monitor.config import load_settings
 from monitor.daemon import run_once
 from monitor.store import Store
 
 from conftest import OPENING, study
 from receivers import Mailbox
-
-
-@pytest.fixture
-def mailbox():
-    box = Mailbox().start()
-    yield box
-    box.stop()
 
 
 class Clock:

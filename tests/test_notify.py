@@ -18,21 +18,7 @@ from monitor.routing import Router
 from monitor.store import Store
 
 from conftest import OPENING, ROOT, UNKNOWN
-from receivers import Mailbox, Webhook
-
-
-@pytest.fixture
-def mailbox():
-    box = Mailbox().start()
-    yield box
-    box.stop()
-
-
-@pytest.fixture
-def webhook():
-    hook = Webhook()
-    yield hook
-    hook.stop()
+from receivers import Mailbox
 
 
 class Clock:

@@ -24,7 +24,7 @@ from monitor.routing import for_route
 from monitor.store import Store
 
 from conftest import OPENING, UNKNOWN, study
-from receivers import Mailbox, Webhook
+from receivers import Mailbox
 
 
 @pytest.fixture(autouse=True)
@@ -33,20 +33,6 @@ def every_backend(store_url):
     DATABASE["url"] = store_url
     yield
     DATABASE.clear()
-
-
-@pytest.fixture
-def mailbox():
-    box = Mailbox().start()
-    yield box
-    box.stop()
-
-
-@pytest.fixture
-def webhook():
-    hook = Webhook()
-    yield hook
-    hook.stop()
 
 
 @pytest.fixture

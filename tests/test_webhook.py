@@ -14,7 +14,7 @@ from monitor.webhook import schema
 
 from conftest import OPENING, UNKNOWN
 
-clock, webhook, every_backend = test_notify.clock, test_notify.webhook, test_notify.every_backend  # the fixtures
+clock, every_backend = test_notify.clock, test_notify.every_backend  # the fixtures
 configure, store_changes = test_notify.configure, test_notify.store_changes
 
 
