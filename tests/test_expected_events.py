@@ -180,3 +180,27 @@ def test_a_trial_whose_rules_fail_is_recorded_and_the_others_still_get_their_eve
     }
     assert [key for key, _, _ in store.trial_errors()] == ["NCT06821503"]
     store.close()
+
+
+def test_monitor_status_counts_the_trials_each_rule_flags_from_the_stored_state(monitor, db_path):
+    from monitor.expected_events import record_expected
+
+    from conftest import UNKNOWN
+
+    assert monitor("load", OPENING / "2026-03-10.json", UNKNOWN / "2026-02-02.json").code == 0
+    line = [ln for ln in monitor("status").out.splitlines() if ln.startswith("expected")]
+    assert line == ["expected        not evaluated yet (the service evaluates the rules after each cycle)"]
+
+    store = Store.open(str(db_path))
+    record_expected(store, ["NCT06821503", "NCT06302556"], datetime(2026, 3, 12, tzinfo=UTC))
+    store.close()
+    run = monitor("status")
+    assert [ln for ln in run.out.splitlines() if ln.startswith("expected")] == [
+        "expected        completion-passed 1, results-overdue 0, verification-stale 1, inconsistent 0"
+        " (of 2 trials evaluated)"
+    ]
+    report = json.loads(monitor("status", "--format", "json").out)
+    assert report["expected"] == {
+        "trials_evaluated": 2,
+        "flagged": {"completion-passed": 1, "results-overdue": 0, "verification-stale": 1, "inconsistent": 0},
+    }

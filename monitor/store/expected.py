@@ -53,6 +53,11 @@ class ExpectedStore(DeliveryStore):
         with self._reading() as conn:
             return set(conn.execute(select(expected_seen.c.trial_key)).scalars())
 
+    def expected_seen_count(self) -> int:
+        """How many trials the rules have evaluated at least once."""
+        with self._reading() as conn:
+            return conn.execute(select(func.count()).select_from(expected_seen)).scalar_one()
+
     def expected_counts(self) -> dict[str, int]:
         """``{rule: trials}`` for the rules stored as true now."""
         query = select(expected_state.c.rule, func.count()).group_by(expected_state.c.rule)
