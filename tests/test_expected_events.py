@@ -70,6 +70,7 @@ def test_a_trial_crossing_its_completion_date_is_told_once_and_resolved_once(tmp
     assert [(key, c.field) for key, c in outcome.expected] == [("NCT06821503", "completion-passed")]
     assert len(mailbox.messages) == 1
     assert "Primary completion 2027-12 passed 41 days ago; still RECRUITING" in mailbox.texts()[0]
+    assert "Materiality: medium (expected)" in mailbox.texts()[0], "the message names its materiality and rule"
 
     clock.now = datetime(2028, 2, 11, 7, 0, tzinfo=UTC)
     (outcome,) = run_once(store, settings, clock)
@@ -88,6 +89,7 @@ def test_a_trial_crossing_its_completion_date_is_told_once_and_resolved_once(tmp
     assert [(c.field, c.change.value) for _, c in outcome.expected] == [("completion-passed", "removed")]
     assert len(mailbox.messages) == 2
     assert "Resolved (completion-passed), now COMPLETED" in mailbox.texts()[1]
+    assert "Materiality: low (resolved)" in mailbox.texts()[1]
 
     clock.now = datetime(2028, 2, 13, 7, 0, tzinfo=UTC)
     run_once(store, settings, clock)

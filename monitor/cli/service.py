@@ -64,7 +64,7 @@ def run(ctx: click.Context, once: bool, fmt: str) -> None:
             for outcome in outcomes:
                 click.echo(f"{outcome.group}: {outcome.line()}")
                 if outcome.results:
-                    output("results", fmt, outcome.results)
+                    output("results", fmt, outcome.results, config=config)
                 for problem in outcome.problems:
                     click.echo(f"warning: {problem}", err=True)
             if not outcomes:
