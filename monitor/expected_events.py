@@ -4,6 +4,8 @@ around the pure rules of :mod:`monitor.expected`).
 :func:`findings_now` lists what is true now (``monitor check``);
 :func:`record_expected` evaluates trials after a cycle and writes the events
 of the rules that became true or stopped being true, with their deliveries.
+A trial's first evaluation is a silent baseline (see
+:mod:`monitor.store.expected`): only transitions after it are events.
 """
 
 from __future__ import annotations
@@ -61,21 +63,34 @@ def record_expected(
     routes: Routes | None = None,
 ) -> list[tuple[str, Change]]:
     """Evaluate each of ``keys`` on ``now``'s date against its latest stored
-    version; store and route the events.  A trial not stored yet is skipped."""
+    version; store and route the events.  A trial not stored yet is skipped;
+    a trial evaluated for the first time has its baseline stored, no event."""
     events = []
+    baselined = flagged = 0
     today = now.date()
     records = store.latest_records(keys)  # a trial not stored yet is skipped
     stored: dict[str, dict[str, str]] = {}
     for (key, rule), summary in store.expected_true().items():
         stored.setdefault(key, {})[rule] = summary
+    seen = store.expected_seen()
     for key, record in sorted(records.items()):
         try:
             found = {f.rule: f.summary for f in evaluate(record, today, thresholds)}
-            if set(found) == set(stored.get(key, {})):
+            if key in seen and set(found) == set(stored.get(key, {})):
                 continue  # nothing became true or stopped being true: nothing to write
+            if key not in seen:
+                baselined += 1
+                flagged += bool(found)
             for event in store.apply_findings(key, found, record.overall_status, now, routes, RULES):
                 events.append((key, event))
         except Exception as exc:  # one bad trial never stops the others
             log.exception("%s: expected-event rules failed", key)
             store.record_error(key, f"expected-event rules failed: {exc}", now)
+    if baselined:
+        log.info(
+            "expected-event rules: %d trial(s) evaluated for the first time, %d with a rule true now "
+            "(a baseline, not notified: see `monitor check`)",
+            baselined,
+            flagged,
+        )
     return events

@@ -118,6 +118,12 @@ class Materiality:
     def rank(self, change: Change, phases: Iterable[str] = ()) -> int:
         return RANK[self.assess(change, phases)[0]]
 
+    def top(self, changes: Iterable[Change], phases: Iterable[str] = ()) -> tuple[str, str] | None:
+        """``(level, rule)`` of the most material of ``changes`` (None when there are none)."""
+        phases = tuple(phases)
+        judged = [self.assess(c, phases) for c in changes]
+        return max(judged, key=lambda j: RANK[j[0]]) if judged else None
+
     def annotate(self, data: dict, change: Change, phases: Iterable[str] = ()) -> dict:
         """A change's JSON with ``materiality`` and ``materiality_rule``."""
         level, rule = self.assess(change, phases)

@@ -176,10 +176,18 @@ def sections(changes: list[Change]) -> list[dict[str, Any]]:
 
 
 def trial_context(
-    key: str, title: str, changes: list[Change], version: int | None = None, previous: int | None = None
+    key: str,
+    title: str,
+    changes: list[Change],
+    version: int | None = None,
+    previous: int | None = None,
+    material: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
+    """``material``: ``(level, rule)`` of the most material change
+    (:meth:`monitor.materiality.Materiality.top`), shown when given."""
     nct = key if key.startswith("NCT") else None
     return {
+        "material": {"level": material[0], "rule": material[1]} if material else None,
         "key": key,
         "title": title,
         "headline": f"{key} {headline(changes)}",
@@ -232,8 +240,9 @@ def event_message(
     version: int | None = None,
     previous: int | None = None,
     templates: str | None = None,
+    material: tuple[str, str] | None = None,
 ) -> Message:
-    context = trial_context(key, title, changes, version, previous)
+    context = trial_context(key, title, changes, version, previous, material)
     subject = no_mentions(context["headline"]) if fmt == "markdown" else context["headline"]
     return Message(subject, _render("event", fmt, context, templates), fmt)
 

@@ -226,6 +226,7 @@ class Notifier:
 
             self._deliver(route, [delivery], webhook.event_message(event, changes, self.now()), report)
             return
+        judge, phases = self._materiality(event)
         message = event_message(
             event.trial_key,
             event.title,
@@ -234,6 +235,7 @@ class Notifier:
             version,
             event.previous,
             self.settings.notifications.templates,
+            judge.top(changes, phases),
         )
         self._deliver(route, [delivery], message, report)
 
@@ -261,15 +263,11 @@ class Notifier:
             if not changes:
                 continue
             events.append((event, changes))
-            if event.trial_key in trials:
-                merged = trials[event.trial_key]["_changes"] + changes
-                context = trial_context(event.trial_key, event.title, merged)
-                context["_changes"] = merged
-            else:
-                context = trial_context(event.trial_key, event.title, changes)
-                context["_changes"] = changes
             judge, phases = self._materiality(event)
-            context["materiality"] = max(judge.rank(c, phases) for c in context["_changes"])  # digests sort by it
+            merged = (trials[event.trial_key]["_changes"] if event.trial_key in trials else []) + changes
+            context = trial_context(event.trial_key, event.title, merged, material=judge.top(merged, phases))
+            context["_changes"] = merged
+            context["materiality"] = max(judge.rank(c, phases) for c in merged)  # digests sort by it
             trials[event.trial_key] = context
         if not trials:
             self.store.mark_sent([d.id for d in pending], self.now())

@@ -1,7 +1,11 @@
 """Results, comparisons, histories and records -> text, Markdown or JSON (pure).
 
 ``FORMATS`` maps each output format users name with ``--format`` to its
-renderers.  Renderers return strings; printing is the CLI's job.
+renderers.  Renderers return strings; printing is the CLI's job.  Changes
+are judged by ``judge`` (:class:`monitor.materiality.Materiality`, the
+configuration's levels; the built-in ones when not given): JSON carries each
+change's ``materiality`` and rule, and text and Markdown tag the high and
+medium ones (``[high: stopped-phase3]``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from monitor.model import Change, Severity, TrialRecord
 from monitor.summaries import plural
 
 if TYPE_CHECKING:
+    from monitor.materiality import Materiality
     from monitor.pipeline import Comparison, Result
     from monitor.store import StoredVersion
 
@@ -36,9 +41,30 @@ def headline(changes: tuple[Change, ...] | list[Change]) -> str:
     return f"{count}: {first}{more}"
 
 
-def _bullet_lines(changes, markdown: bool, view: View | None = None) -> list[str]:
-    """Aggregated changes by severity; under each aggregate, its first members
-    (all of them with ``--full``)."""
+def _judge(judge: Materiality | None) -> Materiality:
+    from monitor.materiality import DEFAULT
+
+    return judge or DEFAULT
+
+
+def tag(change: Change, judge: Materiality | None = None, phases=()) -> str:
+    """`` [high: stopped-phase3]`` for a high or medium change, else nothing."""
+    level, rule = _judge(judge).assess(change, phases)
+    return f"  [{level}: {rule}]" if level in ("high", "medium") else ""
+
+
+def top_tag(changes, judge: Materiality | None = None, phases=()) -> str:
+    """The tag of the most material of ``changes`` (nothing when none is high or medium)."""
+    judge = _judge(judge)
+    ranked = sorted(changes, key=lambda c: -judge.rank(c, phases))
+    return tag(ranked[0], judge, phases) if ranked else ""
+
+
+def _bullet_lines(
+    changes, markdown: bool, view: View | None = None, judge: Materiality | None = None, phases=()
+) -> list[str]:
+    """Aggregated changes by severity, each high or medium one tagged with its
+    materiality; under each aggregate, its first members (all of them with ``--full``)."""
     view = view or View()
     changes = select(changes, view)
     lines = []
@@ -48,7 +74,10 @@ def _bullet_lines(changes, markdown: bool, view: View | None = None) -> list[str
             continue
         lines.append(f"**{severity.value}**" if markdown else severity.value.upper())
         for c in group:
-            lines.append(f"- `{c.category.value}` {c.summary}" if markdown else f"  [{c.category.value}] {c.summary}")
+            mark = tag(c, judge, phases)
+            lines.append(
+                f"- `{c.category.value}` {c.summary}{mark}" if markdown else f"  [{c.category.value}] {c.summary}{mark}"
+            )
             listed = view.listed(c)
             for member in listed:
                 lines.append(f"  - {member.summary}" if markdown else f"      - {member.summary}")
@@ -76,40 +105,38 @@ def _side(label: dict, other: dict | None = None) -> str:
     return f"{name} ({label['date']})"
 
 
-def comparison_text(comp: Comparison, view: View | None = None) -> str:
+def comparison_text(comp: Comparison, view: View | None = None, judge: Materiality | None = None) -> str:
     lines = [
         f"{comp.key}  {comp.new.title}",
         f"{_side(comp.old_label, comp.new_label)} -> {_side(comp.new_label, comp.old_label)}: {_count(comp.changes)}",
     ]
-    lines += _bullet_lines(comp.changes, markdown=False, view=view)
+    lines += _bullet_lines(comp.changes, markdown=False, view=view, judge=judge, phases=comp.new.phases)
     return "\n".join(lines)
 
 
-def comparison_markdown(comp: Comparison, view: View | None = None) -> str:
+def comparison_markdown(comp: Comparison, view: View | None = None, judge: Materiality | None = None) -> str:
     lines = [
         f"### {comp.key}: {comp.new.title}",
         "",
         f"{_side(comp.old_label, comp.new_label)} → {_side(comp.new_label, comp.old_label)}: {_count(comp.changes)}",
         "",
     ]
-    lines += _bullet_lines(comp.changes, markdown=True, view=view)
+    lines += _bullet_lines(comp.changes, markdown=True, view=view, judge=judge, phases=comp.new.phases)
     return "\n".join(lines)
 
 
-def change_json(change, phases=()) -> dict:
+def change_json(change, phases=(), judge: Materiality | None = None) -> dict:
     """A change's JSON, with its ``materiality`` and the ``materiality_rule`` that gave it."""
-    from monitor.materiality import DEFAULT
-
-    return DEFAULT.annotate(change.to_dict(), change, phases)
+    return _judge(judge).annotate(change.to_dict(), change, phases)
 
 
-def comparison_json(comp: Comparison, view: View | None = None) -> str:
+def comparison_json(comp: Comparison, view: View | None = None, judge: Materiality | None = None) -> str:
     return to_json(
         {
             "trial": comp.key,
             "old": {**comp.old_label, "record": comp.old.to_dict()},
             "new": {**comp.new_label, "record": comp.new.to_dict()},
-            "changes": [change_json(c, comp.new.phases) for c in select(comp.changes, view)],
+            "changes": [change_json(c, comp.new.phases, judge) for c in select(comp.changes, view)],
         }
     )
 
@@ -126,31 +153,31 @@ def _count(changes) -> str:
 # --- load -------------------------------------------------------------------------
 
 
-def results_text(results: list[Result]) -> str:
+def results_text(results: list[Result], judge: Materiality | None = None) -> str:
     lines = []
     for r in results:
         version = f"v{r.version}" if r.version else "-"
         note = f" ({r.note})" if r.note else ""
         lines.append(f"{r.key:<16} {r.status:<9} {version:<4} {r.title}{note}")
         for c in select(r.changes, None):
-            lines.append(f"    [{c.severity.value} {c.category.value}] {c.summary}")
+            lines.append(f"    [{c.severity.value} {c.category.value}] {c.summary}{tag(c, judge)}")
     lines.append(_totals(results))
     return "\n".join(lines)
 
 
-def results_markdown(results: list[Result]) -> str:
+def results_markdown(results: list[Result], judge: Materiality | None = None) -> str:
     lines = ["| trial | result | version | title |", "|---|---|---|---|"]
     for r in results:
         lines.append(f"| {r.key} | {r.status} | {r.version or ''} | {r.title.replace('|', '/')} |")
     changed = [r for r in results if r.changes]
     for r in changed:
         lines += ["", f"#### {r.key}: {r.title}", ""]
-        lines += _bullet_lines(r.changes, markdown=True)
+        lines += _bullet_lines(r.changes, markdown=True, judge=judge)
     lines += ["", _totals(results)]
     return "\n".join(lines)
 
 
-def results_json(results: list[Result]) -> str:
+def results_json(results: list[Result], judge: Materiality | None = None) -> str:
     return to_json(
         {
             "results": [
@@ -161,7 +188,7 @@ def results_json(results: list[Result]) -> str:
                     "version": r.version,
                     "source": r.origin,
                     "note": r.note,
-                    "changes": [change_json(c, ()) for c in select(r.changes, None)],
+                    "changes": [change_json(c, (), judge) for c in select(r.changes, None)],
                 }
                 for r in results
             ],
@@ -179,18 +206,21 @@ def _totals(results: list[Result]) -> str:
 # --- history ------------------------------------------------------------------------
 
 
-def history_text(history: list[StoredVersion], view: View | None = None) -> str:
+def history_text(history: list[StoredVersion], view: View | None = None, judge: Materiality | None = None) -> str:
     lines = [f"{history[-1].trial_key}  {history[-1].record.title}"]
     for v in history:
-        what = "first version" if v.number == 1 else headline(v.changes)
+        what = "first version" if v.number == 1 else headline(v.changes) + top_tag(v.changes, judge, v.record.phases)
         lines.append(f"  v{v.number:<3} {v.date}  {v.source or '-'}")
         lines.append(f"        {what}")
         if view is not None and v.number > 1:  # --category, --min-severity or --full: the changes themselves
-            lines += ["      " + line for line in _bullet_lines(v.changes, markdown=False, view=view)]
+            lines += [
+                "      " + line
+                for line in _bullet_lines(v.changes, markdown=False, view=view, judge=judge, phases=v.record.phases)
+            ]
     return "\n".join(lines)
 
 
-def history_markdown(history: list[StoredVersion], view: View | None = None) -> str:
+def history_markdown(history: list[StoredVersion], view: View | None = None, judge: Materiality | None = None) -> str:
     lines = [
         f"### {history[-1].trial_key}: {history[-1].record.title}",
         "",
@@ -198,15 +228,16 @@ def history_markdown(history: list[StoredVersion], view: View | None = None) -> 
         "|---|---|---|---|",
     ]
     for v in history:
-        what = "first version" if v.number == 1 else headline(v.changes)
+        what = "first version" if v.number == 1 else headline(v.changes) + top_tag(v.changes, judge, v.record.phases)
         lines.append(f"| {v.number} | {v.date} | {v.source or ''} | {what.replace('|', '/')} |")
     for v in history if view is not None else ():
         if v.number > 1:
-            lines += ["", f"#### v{v.number} ({v.date})", "", *_bullet_lines(v.changes, markdown=True, view=view)]
+            bullets = _bullet_lines(v.changes, markdown=True, view=view, judge=judge, phases=v.record.phases)
+            lines += ["", f"#### v{v.number} ({v.date})", "", *bullets]
     return "\n".join(lines)
 
 
-def history_json(history: list[StoredVersion], view: View | None = None) -> str:
+def history_json(history: list[StoredVersion], view: View | None = None, judge: Materiality | None = None) -> str:
     return to_json(
         {
             "trial": history[-1].trial_key,
@@ -219,7 +250,7 @@ def history_json(history: list[StoredVersion], view: View | None = None) -> str:
                     "source": v.source,
                     "content_hash": v.content_hash,
                     "summary": "first version" if v.number == 1 else headline(v.changes),
-                    "changes": [change_json(c, v.record.phases) for c in select(v.changes, view)],
+                    "changes": [change_json(c, v.record.phases, judge) for c in select(v.changes, view)],
                 }
                 for v in history
             ],
@@ -276,8 +307,11 @@ FORMATS = {
 }
 
 
-def render(kind: str, fmt: str, value: Any, view: View | None = None) -> str:
-    """``view`` (categories, lowest severity, --full) applies to comparisons and histories."""
-    if view is not None and kind in ("comparison", "history"):
-        return FORMATS[fmt][kind](value, view)
+def render(kind: str, fmt: str, value: Any, view: View | None = None, judge: Materiality | None = None) -> str:
+    """``view`` (categories, lowest severity, --full) applies to comparisons and
+    histories; ``judge`` (the configuration's materiality levels) to every change."""
+    if kind in ("comparison", "history"):
+        return FORMATS[fmt][kind](value, view, judge)
+    if kind == "results":
+        return FORMATS[fmt][kind](value, judge)
     return FORMATS[fmt][kind](value)

@@ -122,6 +122,7 @@ def event_message(event, changes: list[Change], now: datetime):
         version=version.number if version else None,
         previous=event.previous,
         registry_date=version.last_update_posted if version else None,
+        previous_registry_date=event.previous_date,
     )
     return Message(document["headline"], json.dumps(document, ensure_ascii=False), "json")
 

@@ -25,12 +25,12 @@ class Clock:
         return self.now
 
 
-def configure(tmp_path: Path, store_url: str, mailbox: Mailbox, folder: Path) -> Path:
+def configure(tmp_path: Path, store_url: str, mailbox: Mailbox, folder: Path, verification_days: int = 3650) -> Path:
     path = tmp_path / "monitor.yaml"
     path.write_text(f"""
 database: {store_url}
 expected:
-  verification_days: 3650     # only the completion rule is under test here
+  verification_days: {verification_days}     # 3650: only the completion rule is under test
 watches:
   - name: portfolio
     snapshots: [{folder}]
@@ -54,12 +54,14 @@ def test_a_trial_crossing_its_completion_date_is_told_once_and_resolved_once(tmp
 
     run_once(store, settings, clock)
     assert mailbox.messages == [], "the completion date has not passed yet"
+    assert store.expected_seen() == {"NCT06821503"}, "this first evaluation is the baseline, with nothing true"
 
     clock.now = datetime(2028, 2, 10, 7, 0, tzinfo=UTC)  # 41 days after 2027-12-31
     (outcome,) = run_once(store, settings, clock)
     assert [(key, c.field) for key, c in outcome.expected] == [("NCT06821503", "completion-passed")]
     assert len(mailbox.messages) == 1
     assert "Primary completion 2027-12 passed 41 days ago; still RECRUITING" in mailbox.texts()[0]
+    assert "Materiality: medium (expected)" in mailbox.texts()[0], "the message names its materiality and rule"
 
     clock.now = datetime(2028, 2, 11, 7, 0, tzinfo=UTC)
     (outcome,) = run_once(store, settings, clock)
@@ -78,11 +80,45 @@ def test_a_trial_crossing_its_completion_date_is_told_once_and_resolved_once(tmp
     assert [(c.field, c.change.value) for _, c in outcome.expected] == [("completion-passed", "removed")]
     assert len(mailbox.messages) == 2
     assert "Resolved (completion-passed), now COMPLETED" in mailbox.texts()[1]
+    assert "Materiality: low (resolved)" in mailbox.texts()[1]
 
     clock.now = datetime(2028, 2, 13, 7, 0, tzinfo=UTC)
     run_once(store, settings, clock)
     assert len(mailbox.messages) == 2
     assert store.expected_true() == {}
+    store.close()
+
+
+def test_a_first_cycle_over_overdue_trials_is_a_silent_baseline_and_a_later_crossing_is_told_once(
+    tmp_path, store_url, mailbox
+):
+    from conftest import UNKNOWN
+
+    folder = tmp_path / "snapshots"
+    folder.mkdir()
+    (folder / "opening.json").write_text(json.dumps(study(OPENING / "2026-03-10.json")))  # verified 2025-12
+    (folder / "unknown.json").write_text(json.dumps(study(UNKNOWN / "2026-02-02.json")))  # verified 2024-02
+    settings = load_settings(str(configure(tmp_path, store_url, mailbox, folder, verification_days=800)))
+    store = Store.open(settings.database)
+    clock = Clock(datetime(2028, 2, 10, 7, 0, tzinfo=UTC))  # both completions long passed
+
+    outcomes = run_once(store, settings, clock)
+    assert [o.expected for o in outcomes] == [[]] and mailbox.messages == [], "a baseline is not news"
+    assert sorted(store.expected_true()) == [
+        ("NCT06302556", "completion-passed"),
+        ("NCT06302556", "verification-stale"),
+        ("NCT06821503", "completion-passed"),
+    ], "the baseline is stored: monitor check and the portfolio show it"
+
+    clock.now = datetime(2028, 3, 15, 7, 0, tzinfo=UTC)  # 805 days after 2025-12-31: NCT06821503 goes stale
+    (outcome,) = run_once(store, settings, clock)
+    assert [(key, c.field) for key, c in outcome.expected] == [("NCT06821503", "verification-stale")]
+    assert len(mailbox.messages) == 1
+    assert "Status last verified 2025-12 (805 days ago); still RECRUITING" in mailbox.texts()[0]
+
+    clock.now = datetime(2028, 3, 16, 7, 0, tzinfo=UTC)
+    run_once(store, settings, clock)
+    assert len(mailbox.messages) == 1
     store.close()
 
 
@@ -128,6 +164,7 @@ def test_a_trial_whose_rules_fail_is_recorded_and_the_others_still_get_their_eve
             raise KeyError("boom")
         return real(record, today, thresholds)
 
+    assert record_expected(store, ["NCT06821503", "NCT06302556"], datetime(2025, 1, 1, tzinfo=UTC)) == []  # baseline
     monkeypatch.setattr(portfolio, "evaluate", broken)
     events = record_expected(store, ["NCT06821503", "NCT06302556"], clock.now)
     assert {(key, c.field) for key, c in events} == {
@@ -136,3 +173,27 @@ def test_a_trial_whose_rules_fail_is_recorded_and_the_others_still_get_their_eve
     }
     assert [key for key, _, _ in store.trial_errors()] == ["NCT06821503"]
     store.close()
+
+
+def test_monitor_status_counts_the_trials_each_rule_flags_from_the_stored_state(monitor, db_path):
+    from monitor.expected_events import record_expected
+
+    from conftest import UNKNOWN
+
+    assert monitor("load", OPENING / "2026-03-10.json", UNKNOWN / "2026-02-02.json").code == 0
+    line = [ln for ln in monitor("status").out.splitlines() if ln.startswith("expected")]
+    assert line == ["expected        not evaluated yet (the service evaluates the rules after each cycle)"]
+
+    store = Store.open(str(db_path))
+    record_expected(store, ["NCT06821503", "NCT06302556"], datetime(2026, 3, 12, tzinfo=UTC))
+    store.close()
+    run = monitor("status")
+    assert [ln for ln in run.out.splitlines() if ln.startswith("expected")] == [
+        "expected        completion-passed 1, results-overdue 0, verification-stale 1, inconsistent 0"
+        " (of 2 trials evaluated)"
+    ]
+    report = json.loads(monitor("status", "--format", "json").out)
+    assert report["expected"] == {
+        "trials_evaluated": 2,
+        "flagged": {"completion-passed": 1, "results-overdue": 0, "verification-stale": 1, "inconsistent": 0},
+    }

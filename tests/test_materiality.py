@@ -127,6 +127,46 @@ def test_json_changes_carry_materiality_and_its_rule(monitor):
     assert (change["materiality"], change["materiality_rule"]) == ("medium", "status")
 
 
+def test_diff_and_history_tag_high_and_medium_changes_and_json_uses_the_configured_levels(tmp_path, cli):
+    config, db = tmp_path / "monitor.yaml", tmp_path / "monitor.db"
+    config.write_text("materiality:\n  status: high\n")
+    run = lambda *args: cli("--config", config, "--db", db, *args)  # noqa: E731
+    assert run("load", UNKNOWN / "2026-02-02.json", UNKNOWN / "2026-03-02.json").code == 0
+
+    text = run("diff", "NCT06302556").out
+    assert "Overall status NOT_YET_RECRUITING -> UNKNOWN  [high: status]" in text
+    assert "low:" not in text and "[low" not in text, "low and noise changes carry no tag"
+    history = run("history", "NCT06302556").out.splitlines()
+    assert history[-1].endswith("  [high: status]"), "a version's headline carries its most material change"
+    (change,) = [c for c in json.loads(run("diff", "NCT06302556", "--format", "json").out)["changes"]
+                 if c["field"] == "overall_status"]
+    assert (change["materiality"], change["materiality_rule"]) == ("high", "status"), "the configured level"
+    versions = json.loads(run("history", "NCT06302556", "--format", "json").out)["versions"]
+    assert [c["materiality"] for c in versions[-1]["changes"] if c["field"] == "overall_status"] == ["high"]
+
+    config.write_text("materiality:\n  status: low\n")
+    assert "[medium: status]" in cli("--db", db, "diff", "NCT06302556").out, "without the file: built-in levels"
+    assert "  [status] Overall status NOT_YET_RECRUITING -> UNKNOWN\n" in run("diff", "NCT06302556").out, "low: no tag"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "line"),
+    [
+        ("text", "Materiality: high (stopped-phase3)"),
+        ("markdown", "Materiality: **high** (stopped-phase3)"),
+        ("html", "Materiality: <strong>high</strong> (stopped-phase3)"),
+    ],
+)
+def test_a_message_names_the_materiality_of_its_top_change(fmt, line):
+    from monitor.messages import event_message
+
+    changes = [site(ChangeKind.ADDED), status("RECRUITING", "TERMINATED")]
+    top = Materiality({"stopped-phase3": "high"}).top(changes, ("PHASE3",))
+    assert top == ("high", "stopped-phase3")
+    assert line in event_message("NCT00000003", "T", changes, fmt, 2, 1, material=top).body
+    assert "Materiality" not in event_message("NCT00000003", "T", changes, fmt, 2, 1).body
+
+
 def test_the_readme_expected_and_materiality_example_is_valid(tmp_path):
     import re
 

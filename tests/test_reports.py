@@ -97,7 +97,7 @@ def test_one_time_frame_edit_in_25_outcomes_is_one_line_that_still_names_the_out
     assert lines == [
         '  [outcome_switch] Time frame "approximately 59 months" -> "approximately 58 months" '
         "in 25 outcomes (3 primary, 22 secondary); outcome switch after the ACTUAL start 2026-01-29 "
-        "(3 primary outcomes)"
+        "(3 primary outcomes)  [high: outcome-switch]"
     ]
 
 

@@ -35,7 +35,14 @@ def test_each_event_is_one_json_document_valid_against_the_event_schema(tmp_path
         assert "message" not in post, "not Apprise's {title, message} envelope"
     opening = next(p for p in webhook.posts if p["trial"] == "NCT06821503")
     assert opening["schema"] == "registry-monitor/event/1"
-    assert (opening["version"], opening["previous_version"], opening["registry_date"]) == (2, 1, "2026-03-10")
+    assert (opening["version"], opening["registry_date"]) == (2, "2026-03-10")
+    assert (opening["previous_version"], opening["previous_registry_date"]) == (1, "2025-02-17")  # its lastUpdatePostDate
+    unknown = next(p for p in webhook.posts if p["trial"] == "NCT06302556")
+    assert (unknown["previous_version"], unknown["previous_registry_date"], unknown["registry_date"]) == (
+        1,
+        "2024-03-08",
+        "2024-03-08",
+    ), "the registry changed this record without posting an update: both versions carry its date"
     assert opening["url"] == "https://clinicaltrials.gov/study/NCT06821503"
     assert opening["changes"][0] == {
         "category": "status",

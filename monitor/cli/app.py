@@ -47,10 +47,13 @@ def emit(text: str, fmt: str) -> None:
         click.echo(text)
 
 
-def output(kind: str, fmt: str, value, view=None) -> None:
+def output(kind: str, fmt: str, value, view=None, config=None) -> None:
+    """``config`` (the settings) gives the materiality levels (the built-in ones without)."""
+    from monitor.materiality import Materiality
     from monitor.render import render
 
-    emit(render(kind, fmt, value, view), fmt)
+    judge = Materiality(config.materiality) if config is not None else None
+    emit(render(kind, fmt, value, view, judge), fmt)
 
 
 def view_options(command):

@@ -14,6 +14,7 @@ from monitor.cli.app import (
     live_source,
     open_store,
     output,
+    settings,
     warn,
 )
 from monitor.errors import MonitorError
@@ -40,7 +41,7 @@ def fetch(ctx: click.Context, nct_ids: tuple[str, ...], fmt: str, exit_code: boo
         report = live.fetch(keys) if keys else live.cycle()
     if report.skipped:
         click.echo("ClinicalTrials.gov has not changed since the last cycle: nothing to fetch")
-    output("results", fmt, report.results)
+    output("results", fmt, report.results, config=settings(ctx))
     for key, event in report.membership:
         click.echo(f"{key}: {event.summary}")
     warn(report.problems)
@@ -129,7 +130,7 @@ def watch_add(
             members = live.store.members(query) or {}
             click.echo(f"{query}: {len(members)} trials, watched from now on")
             live.fetch(sorted(members), report)
-    output("results", fmt, report.results)
+    output("results", fmt, report.results, config=settings(ctx))
     warn(report.problems)
 
 

@@ -14,6 +14,7 @@ from monitor.cli.app import (
     open_store,
     output,
     routes,
+    settings,
     view_options,
 )
 
@@ -42,7 +43,7 @@ def load(ctx: click.Context, paths: tuple[str, ...], skip_bad: bool, fmt: str, e
         store = open_store(ctx)
         with ProgressBar("loading") as bar:  # on a terminal only
             results = store_payloads(store, payloads, routes=routes(ctx, store), problems=problems, progress=bar)
-        output("results", fmt, results)
+        output("results", fmt, results, config=settings(ctx))
     if problems:
         for problem in problems:
             click.echo(f"skipped: {problem}", err=True)
@@ -108,7 +109,7 @@ def diff(
             click.echo(_nothing_to_compare(key, history, fmt))
             return
         comparison = pipeline.compare_versions(store, key, from_ref, to_ref)
-    output("comparison", fmt, comparison, view)
+    output("comparison", fmt, comparison, view, settings(ctx))
     if exit_code and comparison.changes:
         ctx.exit(EXIT_CHANGES)
 
@@ -123,7 +124,7 @@ def history(ctx: click.Context, nct_id: str, fmt: str, view=None) -> None:
     from monitor.normalize.identity import check_key
 
     key = check_key(nct_id)
-    output("history", fmt, open_store(ctx, create=False, read_only=True).versions(key), view)
+    output("history", fmt, open_store(ctx, create=False, read_only=True).versions(key), view, settings(ctx))
 
 
 @cli.command()

@@ -64,7 +64,7 @@ def run(ctx: click.Context, once: bool, fmt: str) -> None:
             for outcome in outcomes:
                 click.echo(f"{outcome.group}: {outcome.line()}")
                 if outcome.results:
-                    output("results", fmt, outcome.results)
+                    output("results", fmt, outcome.results, config=config)
                 for problem in outcome.problems:
                     click.echo(f"warning: {problem}", err=True)
             if not outcomes:
@@ -120,7 +120,10 @@ def status(ctx: click.Context, health: bool, fmt: str) -> None:
                 "last_error": state.get(f"group.{group.name}.last_error") or None,
             }
         )
+    from monitor.expected import RULES
+
     total, major = store.changes_since(now - timedelta(hours=24))
+    flagged = store.expected_counts()
     watched = store.watched_trials()
     report = {
         "database": config.database,
@@ -129,6 +132,10 @@ def status(ctx: click.Context, health: bool, fmt: str) -> None:
         "trials_stored": store.counts()["trials"],
         "trials_watched": len(watched),
         "changes_24h": {"total": total, "major": major},
+        "expected": {
+            "trials_evaluated": store.expected_seen_count(),
+            "flagged": {rule: flagged.get(rule, 0) for rule in RULES},
+        },
         "deliveries": {k: v for k, v in store.delivery_counts().items() if k != "sent"},
         "trial_errors": [
             {"trial": k, "error": e, "at": a.isoformat() if a else None} for k, e, a in store.trial_errors()[:10]
@@ -147,6 +154,14 @@ def status(ctx: click.Context, health: bool, fmt: str) -> None:
             "no `monitor run` is alive on this database"
             + (f" (last heartbeat {holder['beat'][:19]})" if holder else "")
         )
+
+
+def _expected_line(expected: dict) -> str:
+    """The trials each expected-event rule flags, as stored by the last evaluation."""
+    if not expected["trials_evaluated"]:
+        return "expected        not evaluated yet (the service evaluates the rules after each cycle)"
+    counts = ", ".join(f"{rule} {n}" for rule, n in expected["flagged"].items())
+    return f"expected        {counts} (of {expected['trials_evaluated']} trials evaluated)"
 
 
 class NotRunning(MonitorError):
@@ -169,6 +184,7 @@ def _status_text(report: dict) -> str:
         )
     lines.append(f"trials          {report['trials_watched']} watched, {report['trials_stored']} stored")
     lines.append(f"changes (24 h)  {report['changes_24h']['total']} ({report['changes_24h']['major']} major)")
+    lines.append(_expected_line(report["expected"]))
     lines.append(f"deliveries      {report['deliveries']['pending']} pending, {report['deliveries']['failed']} failed")
     for g in report["groups"]:
         lines.append(f"group {g['group']} ({g['schedule']})")

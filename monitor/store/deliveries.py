@@ -53,6 +53,7 @@ class Event:
     changes: tuple[Change, ...]
     version: StoredVersion | None = None
     previous: int | None = None  # the number of the version before, when there is one
+    previous_date: str | None = None  # and its registry date (last update posted)
 
 
 class DeliveryStore(WatchStore):
@@ -170,13 +171,15 @@ class DeliveryStore(WatchStore):
                 if row is None:
                     raise NotFoundError(f"no version with id {raw_id}")
                 version = self._version(conn, row, with_changes=True)
-                return Event(
-                    row.trial_key,
-                    version.record.title,
-                    version.changes,
-                    version,
-                    version.number - 1 if version.number > 1 else None,
-                )
+                previous = version.number - 1 if version.number > 1 else None
+                previous_date = None
+                if previous is not None:
+                    previous_date = conn.execute(
+                        select(versions.c.last_update_posted).where(
+                            (versions.c.trial_key == row.trial_key) & (versions.c.number == previous)
+                        )
+                    ).scalar()
+                return Event(row.trial_key, version.record.title, version.changes, version, previous, previous_date)
             row = conn.execute(
                 _change_columns().add_columns(changes.c.trial_key).where(changes.c.id == int(raw_id))
             ).first()

@@ -5,6 +5,11 @@ rules stored as true: a rule newly true gets a row and one ``expected`` event,
 a rule no longer true loses its row and gets one "resolved" event, each event
 with its deliveries, all in one transaction.  A rule still true writes
 nothing, so each rule fires once per episode.
+
+The first evaluation of a trial is a baseline: the rules true then are stored
+(``monitor check`` and the portfolio show them) without an event, and the trial
+is marked in ``expected_seen``; only later transitions are events.  A user who
+adds 300 overdue trials is not sent 300 alerts.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from monitor.errors import StoreError
 from monitor.model import Category, Change, ChangeKind, Severity, TrialRecord
 from monitor.store.database import reason
 from monitor.store.deliveries import DeliveryStore
-from monitor.store.schema import expected_state, versions
+from monitor.store.schema import expected_seen, expected_state, versions
 
 CHUNK = 500  # trial keys per query
 
@@ -42,6 +47,22 @@ class ExpectedStore(DeliveryStore):
             query = query.where(expected_state.c.trial_key == key)
         with self._reading() as conn:
             return {(r.trial_key, r.rule): r.summary for r in conn.execute(query)}
+
+    def expected_seen(self) -> set[str]:
+        """The trials the rules have evaluated at least once (their baseline is stored)."""
+        with self._reading() as conn:
+            return set(conn.execute(select(expected_seen.c.trial_key)).scalars())
+
+    def expected_seen_count(self) -> int:
+        """How many trials the rules have evaluated at least once."""
+        with self._reading() as conn:
+            return conn.execute(select(func.count()).select_from(expected_seen)).scalar_one()
+
+    def expected_counts(self) -> dict[str, int]:
+        """``{rule: trials}`` for the rules stored as true now."""
+        query = select(expected_state.c.rule, func.count()).group_by(expected_state.c.rule)
+        with self._reading() as conn:
+            return {rule: count for rule, count in conn.execute(query)}
 
     def latest_records(self, keys: Iterable[str]) -> dict[str, TrialRecord]:
         """The latest stored record of each of ``keys`` (those stored), a few queries in all."""
@@ -75,9 +96,14 @@ class ExpectedStore(DeliveryStore):
     ) -> list[Change]:
         """Record ``findings`` (``{rule: summary}``, the rules true now) for
         ``key``; only ``rules`` (default: every rule named in findings or
-        stored) are compared.  Returns the events written."""
+        stored) are compared.  Returns the events written: none on the
+        trial's first evaluation, which stores its baseline silently."""
         try:
             with self.engine.begin() as conn:
+                seen = conn.execute(select(expected_seen.c.trial_key).where(expected_seen.c.trial_key == key))
+                baseline = seen.first() is None
+                if baseline:
+                    conn.execute(insert(expected_seen).values(trial_key=key, since=now))
                 stored = {
                     r.rule: r.summary
                     for r in conn.execute(select(expected_state).where(expected_state.c.trial_key == key))
@@ -89,7 +115,8 @@ class ExpectedStore(DeliveryStore):
                         conn.execute(
                             insert(expected_state).values(trial_key=key, rule=rule, since=now, summary=findings[rule])
                         )
-                        events.append(fired(rule, findings[rule]))
+                        if not baseline:
+                            events.append(fired(rule, findings[rule]))
                     elif rule in stored and rule not in findings:
                         conn.execute(
                             expected_state.delete().where(

@@ -136,3 +136,12 @@ expected_state = Table(
     Column("since", DateTime(timezone=True), nullable=False),
     Column("summary", Text, nullable=False),
 )
+
+expected_seen = Table(
+    "expected_seen",
+    metadata,
+    # Trials the expected-event rules have evaluated at least once.  The first evaluation is a
+    # baseline: the rules true then are stored in expected_state without an event.
+    Column("trial_key", String(64), primary_key=True),
+    Column("since", DateTime(timezone=True), nullable=False),
+)

@@ -144,17 +144,20 @@ def create_app(store: Store, settings: Settings, now: Callable[[], datetime]) ->
         return JSONResponse([change_dict(i) for i in found])
 
     async def api_trial(request: Request) -> Response:
+        from monitor.materiality import Materiality
         from monitor.render import history_json
 
-        return Response(history_json(store.versions(request.path_params["key"])), media_type="application/json")
+        versions = store.versions(request.path_params["key"])
+        return Response(history_json(versions, None, Materiality(settings.materiality)), media_type="application/json")
 
     async def api_diff(request: Request) -> Response:
+        from monitor.materiality import Materiality
         from monitor.pipeline import compare_versions
         from monitor.render import comparison_json
 
         q = request.query_params
         comp = compare_versions(store, request.path_params["key"], q.get("from") or None, q.get("to") or None)
-        return Response(comparison_json(comp), media_type="application/json")
+        return Response(comparison_json(comp, None, Materiality(settings.materiality)), media_type="application/json")
 
     async def refused(request: Request, exc: MonitorError) -> Response:
         status = 404 if isinstance(exc, NotFoundError) else 400
