@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from monitor.aggregate import View, select
 from monitor.model import Change, Severity, TrialRecord
-from monitor.summaries import plural
+from monitor.summaries import plain, plural
 
 if TYPE_CHECKING:
     from monitor.pipeline import Comparison, Result
@@ -231,25 +231,31 @@ def history_json(history: list[StoredVersion], view: View | None = None) -> str:
 
 
 def record_text(record: TrialRecord) -> str:
+    """Every field of the record, values in words (``yes``, lists joined), never Python literals."""
     data = record.to_dict()
     lines = []
     for key, value in data.items():
-        if value in (None, [], {}, ""):
+        if _empty(value):
             continue
         if isinstance(value, list) and value and isinstance(value[0], dict):
             lines.append(f"{key}: ({len(value)})")
             lines += [f"  - {_compact(v)}" for v in value]
-        elif isinstance(value, list):
-            lines.append(f"{key}: {', '.join(map(str, value))}")
         elif isinstance(value, dict):
             lines.append(f"{key}:")
             for k, v in value.items():
-                if v not in (None, [], ""):
-                    shown = f"({len(v)})\n" + "\n".join(f"    - {i}" for i in v) if isinstance(v, list) else v
+                if not _empty(v):
+                    items = "\n".join(f"    - {plain(i)}" for i in v) if isinstance(v, list) else ""
+                    shown = f"({len(v)})\n{items}" if isinstance(v, list) else plain(v)
                     lines.append(f"  {k}: {shown}")
         else:
-            lines.append(f"{key}: {value}")
+            lines.append(f"{key}: {plain(value)}")
     return "\n".join(lines)
+
+
+def _empty(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(_empty(v) for v in value.values())
+    return value is None or value in ([], "")
 
 
 def record_markdown(record: TrialRecord) -> str:
@@ -261,7 +267,7 @@ def record_json(record: TrialRecord) -> str:
 
 
 def _compact(item: dict) -> str:
-    return "; ".join(f"{k}={v}" for k, v in item.items() if v not in (None, [], ""))
+    return "; ".join(f"{k}={plain(v)}" for k, v in item.items() if v not in (None, [], ""))
 
 
 FORMATS = {

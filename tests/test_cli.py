@@ -102,6 +102,20 @@ def test_show_prints_the_normalized_record(monitor):
     assert "overall_status: RECRUITING" in monitor("show", "NCT06518668").out
 
 
+def test_show_reads_in_words_never_python_literals(monitor):
+    monitor("load", SEEDS)
+    text = monitor("show", "NCT06518668").out
+    assert "interventions=NKX019, Cyclophosphamide LD" in text and "healthy_volunteers: no" in text
+    for literal in ("['", "None", "True", "False", "{'"):
+        assert literal not in text
+    assert "primary_completion_date:" not in text  # a date with nothing in it is left out, not an empty heading
+
+
+def test_status_says_when_the_next_run_is_in_a_whole_sentence(monitor):
+    monitor("load", SEEDS)
+    assert "next run      when the daemon runs" in monitor("run", "--once").out + monitor("status").out
+
+
 def test_history_lists_every_version(monitor):
     monitor("load", UNKNOWN)
     run = monitor("history", "nct06302556")
