@@ -83,7 +83,7 @@ def create_app(store: Store, settings: Settings, now: Callable[[], datetime]) ->
             rows=[trial_dict(r) for r in rows],
             categories=CATEGORIES,
             watch_groups=[g.name for g in settings.watches],
-            feed_query=request.url.query,
+            feed_query=request.url.remove_query_params("token").query,  # the web token is never shown
         )
 
     async def trial(request: Request) -> Response:
@@ -123,8 +123,9 @@ def create_app(store: Store, settings: Settings, now: Callable[[], datetime]) ->
                 }
             )
         updated = max((e["updated"] for e in entries), default=now())
+        self_url = str(request.url.remove_query_params("token"))  # the web token is never shown
         body = env.get_template("feed.atom.j2").render(
-            title=title, self_url=str(request.url), home=str(request.url_for("home")), entries=entries, updated=updated
+            title=title, self_url=self_url, home=str(request.url_for("home")), entries=entries, updated=updated
         )
         return Response(body, media_type="application/atom+xml; charset=utf-8")
 
