@@ -173,7 +173,7 @@ def results_json(results: list[Result]) -> str:
 def _totals(results: list[Result]) -> str:
     counts = Counter(r.status for r in results)
     order = ("new", "changed", "refreshed", "unchanged", "stale")
-    return f"{len(results)} records: " + ", ".join(f"{counts[s]} {s}" for s in order if counts[s])
+    return f"{plural(len(results), 'record')}: " + ", ".join(f"{counts[s]} {s}" for s in order if counts[s])
 
 
 # --- history ------------------------------------------------------------------------

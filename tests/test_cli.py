@@ -28,6 +28,10 @@ def test_loading_the_seeds_stores_one_version_each(monitor):
     assert "ORG-2024-0530" in run.out
 
 
+def test_loading_one_file_counts_one_record_in_the_singular(monitor):
+    assert monitor("load", OPENING / "2026-02-10.json").out.strip().endswith("1 record: 1 new")
+
+
 def test_loading_the_same_files_twice_adds_no_version(monitor, db_path):
     monitor("load", SEEDS, OPENING)
     before = db_digest(db_path)

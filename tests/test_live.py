@@ -315,7 +315,7 @@ def test_watch_add_backfills_fetches_and_lists(live_cli, server, db_path):
 
 def test_fetch_without_ids_runs_one_cycle(live_cli, server):
     live_cli("watch", "add", "NCT06821503", "--no-backfill")
-    assert "1 records: 1 unchanged" in live_cli("fetch").out, "the first cycle fetches everything in full"
+    assert "1 record: 1 unchanged" in live_cli("fetch").out, "the first cycle fetches everything in full"
     assert "has not changed since the last cycle" in live_cli("fetch").out
     server.set_study(study(OPENING / "2026-03-10.json"))
     run = live_cli("fetch", "--exit-code")
