@@ -227,6 +227,15 @@ def history_json(history: list[StoredVersion], view: View | None = None) -> str:
     )
 
 
+def nothing_to_compare_json(key: str, history: list[StoredVersion]) -> str:
+    """`monitor diff KEY --format json` (and /api/trials/KEY/diff) of a trial with one stored
+    version, or later ones that changed nothing: ``"old": null``, no changes."""
+    from monitor.pipeline import version_label
+
+    new = {**version_label(history[-1]), "record": history[-1].record.to_dict()}
+    return to_json({"trial": key, "old": None, "new": new, "changes": []})
+
+
 # --- show ---------------------------------------------------------------------------
 
 

@@ -154,7 +154,14 @@ def create_app(store: Store, settings: Settings, now: Callable[[], datetime]) ->
         from monitor.render import comparison_json
 
         q = request.query_params
-        comp = compare_versions(store, request.path_params["key"], q.get("from") or None, q.get("to") or None)
+        key = request.path_params["key"]
+        if not (q.get("from") or q.get("to")):  # as `monitor diff KEY`: one version is no error
+            from monitor.render import nothing_to_compare_json
+
+            history = store.versions(key)
+            if history and not any(v.changes for v in history[1:]):
+                return Response(nothing_to_compare_json(key, history), media_type="application/json")
+        comp = compare_versions(store, key, q.get("from") or None, q.get("to") or None)
         return Response(comparison_json(comp), media_type="application/json")
 
     async def refused(request: Request, exc: MonitorError) -> Response:
