@@ -308,7 +308,7 @@ def test_watch_add_backfills_fetches_and_lists(live_cli, server, db_path):
     assert results["NCT06821503"]["status"] == "changed", "history first, then the current record"
     assert "NCT06302556" in results, "the saved search's trials are fetched"
     listing = live_cli("watch", "list").out
-    assert "\nNCT06821503  " in listing and "query  query.cond=lung  (1 trials)" in listing
+    assert "\nNCT06821503  " in listing and "query  query.cond=lung  (1 trial)" in listing
     history = json.loads(live_cli("history", "NCT06821503", "--format", "json").out)
     assert [v["date"] for v in history["versions"]] == ["2025-02-17", "2026-03-10"]
 
