@@ -106,9 +106,12 @@ def _phrases(category: Category, group: list[Change]) -> list[str]:
         return [c.summary.split(":")[0][:1].lower() + c.summary.split(":")[0][1:] for c in group]
     if category == Category.MEMBERSHIP:
         return [c.summary.split(":")[0][:1].lower() + c.summary.split(":")[0][1:] for c in group]
-    noun = {Category.LOCATIONS: "site", Category.ELIGIBILITY: "eligibility", Category.OUTCOMES: "outcome"}.get(
-        category, category.value.replace("_", " ")
-    )
+    noun = {
+        Category.LOCATIONS: "site",
+        Category.ELIGIBILITY: "eligibility",
+        Category.OUTCOMES: "outcome",
+        Category.EXPECTED: "expected-event",
+    }.get(category, category.label)
     count = sum(len(c.items) or 1 for c in group)
     return [f"{count} {noun} change{'s' if count != 1 else ''}"]
 
@@ -145,6 +148,7 @@ def sections(changes: list[Change]) -> list[dict[str, Any]]:
     for category, group in grouped.items():
         section: dict[str, Any] = {
             "category": category.value,
+            "label": category.label,
             "major": any(c.severity == Severity.MAJOR for c in group),
             "items": [],
             "summary": None,

@@ -49,6 +49,14 @@ class Category(enum.StrEnum):
     OUTCOME_SWITCH = "outcome_switch"  # a primary outcome changed after the ACTUAL start (monitor.outcomes)
     EXPECTED = "expected"  # an expected-event rule became true or stopped being true (monitor.expected)
 
+    @property
+    def label(self) -> str:
+        """The category as a heading a person reads (``arms and interventions``, ``outcome switch``)."""
+        return _CATEGORY_LABELS.get(self.value, self.value.replace("_", " "))
+
+
+_CATEGORY_LABELS = {"arms_interventions": "arms and interventions", "expected": "expected events"}
+
 
 class Severity(enum.StrEnum):
     MAJOR = "major"

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from monitor.aggregate import View, select
 from monitor.model import Change, Severity, TrialRecord
-from monitor.summaries import plural
+from monitor.summaries import plain, plural
 
 if TYPE_CHECKING:
     from monitor.materiality import Materiality
@@ -200,7 +200,7 @@ def results_json(results: list[Result], judge: Materiality | None = None) -> str
 def _totals(results: list[Result]) -> str:
     counts = Counter(r.status for r in results)
     order = ("new", "changed", "refreshed", "unchanged", "stale")
-    return f"{len(results)} records: " + ", ".join(f"{counts[s]} {s}" for s in order if counts[s])
+    return f"{plural(len(results), 'record')}: " + ", ".join(f"{counts[s]} {s}" for s in order if counts[s])
 
 
 # --- history ------------------------------------------------------------------------
@@ -258,29 +258,44 @@ def history_json(history: list[StoredVersion], view: View | None = None, judge: 
     )
 
 
+def nothing_to_compare_json(key: str, history: list[StoredVersion]) -> str:
+    """`monitor diff KEY --format json` (and /api/trials/KEY/diff) of a trial with one stored
+    version, or later ones that changed nothing: ``"old": null``, no changes."""
+    from monitor.pipeline import version_label
+
+    new = {**version_label(history[-1]), "record": history[-1].record.to_dict()}
+    return to_json({"trial": key, "old": None, "new": new, "changes": []})
+
+
 # --- show ---------------------------------------------------------------------------
 
 
 def record_text(record: TrialRecord) -> str:
+    """Every field of the record, values in words (``yes``, lists joined), never Python literals."""
     data = record.to_dict()
     lines = []
     for key, value in data.items():
-        if value in (None, [], {}, ""):
+        if _empty(value):
             continue
         if isinstance(value, list) and value and isinstance(value[0], dict):
             lines.append(f"{key}: ({len(value)})")
             lines += [f"  - {_compact(v)}" for v in value]
-        elif isinstance(value, list):
-            lines.append(f"{key}: {', '.join(map(str, value))}")
         elif isinstance(value, dict):
             lines.append(f"{key}:")
             for k, v in value.items():
-                if v not in (None, [], ""):
-                    shown = f"({len(v)})\n" + "\n".join(f"    - {i}" for i in v) if isinstance(v, list) else v
+                if not _empty(v):
+                    items = "\n".join(f"    - {plain(i)}" for i in v) if isinstance(v, list) else ""
+                    shown = f"({len(v)})\n{items}" if isinstance(v, list) else plain(v)
                     lines.append(f"  {k}: {shown}")
         else:
-            lines.append(f"{key}: {value}")
+            lines.append(f"{key}: {plain(value)}")
     return "\n".join(lines)
+
+
+def _empty(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(_empty(v) for v in value.values())
+    return value is None or value in ([], "")
 
 
 def record_markdown(record: TrialRecord) -> str:
@@ -292,7 +307,7 @@ def record_json(record: TrialRecord) -> str:
 
 
 def _compact(item: dict) -> str:
-    return "; ".join(f"{k}={v}" for k, v in item.items() if v not in (None, [], ""))
+    return "; ".join(f"{k}={plain(v)}" for k, v in item.items() if v not in (None, [], ""))
 
 
 FORMATS = {

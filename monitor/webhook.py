@@ -16,6 +16,7 @@ from importlib import resources
 from typing import Any
 
 from monitor.model import Change, Severity
+from monitor.summaries import plural
 
 EVENT_SCHEMA = "registry-monitor/event/1"
 DIGEST_SCHEMA = "registry-monitor/digest/1"
@@ -145,7 +146,8 @@ def digest_message(route: str, period: str, events: list[tuple[Any, list[Change]
         trials.append(document)
     trials.sort(key=lambda t: (-sum(c["severity"] == "major" for c in t["changes"]), -len(t["changes"]), t["trial"]))
     document = digest_document(route, period, now, trials)
-    return Message(f"{len(trials)} trials changed ({period} digest)", json.dumps(document, ensure_ascii=False), "json")
+    title = f"{plural(len(trials), 'trial')} changed ({period} digest)"
+    return Message(title, json.dumps(document, ensure_ascii=False), "json")
 
 
 def _aware(moment: datetime) -> datetime:

@@ -28,6 +28,10 @@ def test_loading_the_seeds_stores_one_version_each(monitor):
     assert "ORG-2024-0530" in run.out
 
 
+def test_loading_one_file_counts_one_record_in_the_singular(monitor):
+    assert monitor("load", OPENING / "2026-02-10.json").out.strip().endswith("1 record: 1 new")
+
+
 def test_loading_the_same_files_twice_adds_no_version(monitor, db_path):
     monitor("load", SEEDS, OPENING)
     before = db_digest(db_path)
@@ -100,6 +104,20 @@ def test_show_prints_the_normalized_record(monitor):
     assert data["nct_id"] == "NCT06518668" and data["overall_status"] == "RECRUITING"
     assert json.loads(monitor("show", "ORG-2024-0530", "--format", "json").out)["org_study_id"] == "2024-0530"
     assert "overall_status: RECRUITING" in monitor("show", "NCT06518668").out
+
+
+def test_show_reads_in_words_never_python_literals(monitor):
+    monitor("load", SEEDS)
+    text = monitor("show", "NCT06518668").out
+    assert "interventions=NKX019, Cyclophosphamide LD" in text and "healthy_volunteers: no" in text
+    for literal in ("['", "None", "True", "False", "{'"):
+        assert literal not in text
+    assert "primary_completion_date:" not in text  # a date with nothing in it is left out, not an empty heading
+
+
+def test_status_says_when_the_next_run_is_in_a_whole_sentence(monitor):
+    monitor("load", SEEDS)
+    assert "next run      when the daemon runs" in monitor("run", "--once").out + monitor("status").out
 
 
 def test_history_lists_every_version(monitor):

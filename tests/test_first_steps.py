@@ -157,6 +157,7 @@ def test_read_commands_never_migrate_or_write(tmp_path, cli):
         conn.execute("UPDATE alembic_version SET version_num = 'older'")
     run = cli("--db", db, "history", "NCT06821503")
     assert run.code == 2 and "is at schema revision older" in run.err
+    assert f"the database sqlite:///{db} is" in run.err  # as the user named it, not the read-only file: URL
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == ("older",)
 

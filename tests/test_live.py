@@ -308,14 +308,14 @@ def test_watch_add_backfills_fetches_and_lists(live_cli, server, db_path):
     assert results["NCT06821503"]["status"] == "changed", "history first, then the current record"
     assert "NCT06302556" in results, "the saved search's trials are fetched"
     listing = live_cli("watch", "list").out
-    assert "\nNCT06821503  " in listing and "query  query.cond=lung  (1 trials)" in listing
+    assert "\nNCT06821503  " in listing and "query  query.cond=lung  (1 trial)" in listing
     history = json.loads(live_cli("history", "NCT06821503", "--format", "json").out)
     assert [v["date"] for v in history["versions"]] == ["2025-02-17", "2026-03-10"]
 
 
 def test_fetch_without_ids_runs_one_cycle(live_cli, server):
     live_cli("watch", "add", "NCT06821503", "--no-backfill")
-    assert "1 records: 1 unchanged" in live_cli("fetch").out, "the first cycle fetches everything in full"
+    assert "1 record: 1 unchanged" in live_cli("fetch").out, "the first cycle fetches everything in full"
     assert "has not changed since the last cycle" in live_cli("fetch").out
     server.set_study(study(OPENING / "2026-03-10.json"))
     run = live_cli("fetch", "--exit-code")

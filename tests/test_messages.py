@@ -64,3 +64,17 @@ def test_a_digest_of_several_real_transitions_renders_as_expected():
             contexts.append(trial_context(new.key, new.title, changes))
     message = digest_message("daily-email", "daily", contexts, "text")
     check("digest_daily.txt", f"Subject: {message.title}\n\n{message.body}")
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "html"])
+def test_category_headings_are_words_never_the_enum_name(fmt):
+    from monitor.model import Category, Change, ChangeKind, Severity
+
+    changes = [
+        Change(Category.OUTCOME_SWITCH, "primary_outcomes", ChangeKind.ADDED, None, "OS", Severity.MAJOR, "switch"),
+        Change(Category.ARMS_INTERVENTIONS, "arms", ChangeKind.ADDED, None, "A", Severity.MINOR, "arm added"),
+    ]
+    body = event_message("NCT00000001", "T", changes, fmt, 2, 1).body
+    assert "outcome switch" in body.lower() and "arms and interventions" in body.lower()
+    for raw in ("OUTCOME_SWITCH", "outcome_switch", "ARMS_INTERVENTIONS", "arms_interventions"):
+        assert raw not in body

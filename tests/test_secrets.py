@@ -1,7 +1,8 @@
 """Secrets never shown: a password, a header token and Slack tokens (literal
-and through ``${ENV}``) planted in route URLs appear in no output, error or
-log line of any command that can print a route or log, also with ``-vv``
-(Apprise's own debug lines included)."""
+and through ``${ENV}``) planted in route URLs, and the web section's token and
+basic-auth password, appear in no output, error or log line of any command
+(``monitor serve`` included, and its answers), also with ``-vv`` (Apprise's own
+debug lines included)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import logging
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -21,7 +23,9 @@ PASSWORD = "Pa55wordXyz9"
 HEADER_TOKEN = "HdrTok3nQwerty77"
 SLACK_LITERAL = ("T1JJ3T3L2", "A1BRTD4JD", "TIiajkdnlazkcOXrIdevi7FQ")
 SLACK_ENV = ("T0ENV0001", "B0ENV0002", "EnvTok3nSecretValue42xyz")
-PLANTED = (PASSWORD, HEADER_TOKEN, *SLACK_LITERAL, *SLACK_ENV)
+WEB_TOKEN = "WebTok3nFromEnv55"  # web.token through ${MONITOR_WEB_TOKEN}
+WEB_PASSWORD = "WebPa55wordLiteral8"  # web.password written in the file
+PLANTED = (PASSWORD, HEADER_TOKEN, *SLACK_LITERAL, *SLACK_ENV, WEB_TOKEN, WEB_PASSWORD)
 COMMANDS = [
     ("run", "--once"),
     ("notify", "retry"),
@@ -32,6 +36,13 @@ COMMANDS = [
     ("status",),
     ("config", "check"),
     ("config", "check", "--format", "json"),
+    ("changes",),
+    ("changes", "--format", "json"),
+    ("watch", "list"),
+    ("check",),
+    ("history", "NCT06821503"),
+    ("diff", "NCT06821503", "--format", "json"),
+    ("show", "NCT06821503"),
 ]
 # The CLI in a real process, with Apprise's Slack plugin pointed at the local receiver.
 RUN = (
@@ -66,13 +77,18 @@ notifications:
       urls: ["slack://{"/".join(SLACK_LITERAL)}/#lupus"]
     - name: slack-env
       urls: ["slack://${{SLACK_TOKENS}}/#lupus"]
+web:
+  port: {free_port()}
+  token: ${{MONITOR_WEB_TOKEN}}
+  username: analyst
+  password: {WEB_PASSWORD}
 """)
     return str(path)
 
 
 def test_no_planted_secret_appears_in_any_output_or_log_of_any_command(tmp_path, receiver):
     config = planted_config(tmp_path, receiver)
-    env = {**os.environ, "SLACK_TOKENS": "/".join(SLACK_ENV), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "SLACK_TOKENS": "/".join(SLACK_ENV), "MONITOR_WEB_TOKEN": WEB_TOKEN, "PYTHONPATH": str(ROOT)}
     code = RUN.format(root=str(ROOT), tests=str(ROOT / "tests"), base=receiver.base)
     found, runs = [], 0
     for verbosity in ((), ("-vv",)):
@@ -86,13 +102,70 @@ def test_no_planted_secret_appears_in_any_output_or_log_of_any_command(tmp_path,
                 assert " DEBUG " in run.stderr, "debug logging was on"
             if command[0] in ("config", "notify") and command[-1] != "retry":
                 assert "X-Api-Key=***" in run.stdout, "the route is shown, its secrets masked"
+            if command[0] == "config":
+                assert run.stdout.count("***") >= 4, "the web token and password are shown masked"
             found += [(" ".join(verbosity + command), s) for s in PLANTED if s in run.stdout + run.stderr]
-    assert runs == 18
+    assert runs == 2 * len(COMMANDS)
     assert found == [], f"{len(found)} of {len(PLANTED)} planted secrets shown"
     slack_paths = [p for p in receiver.paths if p.startswith("/services/")]
     assert f"/services/{'/'.join(SLACK_LITERAL)}" in slack_paths, "the Slack route really sent"
     assert f"/services/{'/'.join(SLACK_ENV)}" in slack_paths, "the Slack route from ${ENV} really sent"
     assert any(p == "/hook" for p in receiver.paths), "the json route really sent"
+
+
+def test_monitor_serve_shows_no_web_secret_in_its_output_logs_or_answers(tmp_path, receiver):
+    """`monitor -vv serve` with a token and a basic-auth password: requests with the right and the
+    wrong credentials (the token also as ?token= for a feed reader); nothing it prints or answers
+    holds either secret."""
+    import base64
+    import re
+    import time
+
+    import httpx
+    import yaml
+
+    config = planted_config(tmp_path, receiver)
+    port = yaml.safe_load(Path(config).read_text())["web"]["port"]
+    env = {**os.environ, "MONITOR_WEB_TOKEN": WEB_TOKEN, "SLACK_TOKENS": "/".join(SLACK_ENV), "PYTHONPATH": str(ROOT)}
+    load = [sys.executable, "-m", "monitor", "--config", config, "load", str(OPENING)]
+    assert subprocess.run(load, capture_output=True, env=env, cwd=tmp_path, timeout=120, check=False).returncode == 0
+    args = [sys.executable, "-m", "monitor", "-vv", "--config", config, "serve"]
+    server = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    basic = "Basic " + base64.b64encode(f"analyst:{WEB_PASSWORD}".encode()).decode()
+    bad_basic = "Basic " + base64.b64encode(f"analyst:{WEB_PASSWORD}x".encode()).decode()
+    answers = []
+    try:
+        for _ in range(600):  # until it listens (bounded: 60 s)
+            try:
+                httpx.get(base + "/", timeout=1)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, server.stderr.read()
+                time.sleep(0.1)
+        for path, headers in [
+            ("/", {}),
+            ("/", {"Authorization": f"Bearer {WEB_TOKEN}"}),
+            ("/", {"Authorization": f"Bearer {WEB_TOKEN}x"}),
+            ("/", {"Authorization": basic}),
+            ("/", {"Authorization": bad_basic}),
+            (f"/feeds/changes.atom?token={WEB_TOKEN}", {}),
+            (f"/feeds/changes.atom?token={WEB_TOKEN}x", {}),
+            (f"/api/changes?token={WEB_TOKEN}", {}),
+            (f"/?since=30d&token={WEB_TOKEN}", {}),  # the page's feed links keep the filters, not the token
+            ("/api/trials/NCT06821503", {"Authorization": basic}),
+            ("/trials/NCT06821503", {"Authorization": f"Bearer {WEB_TOKEN}"}),
+        ]:
+            response = httpx.get(base + path, headers=headers, timeout=30)
+            answers.append((path, response.status_code, response.text + str(response.headers)))
+    finally:
+        server.terminate()
+        out, err = server.communicate(timeout=60)
+    assert [code for _, code, _ in answers] == [401, 200, 401, 200, 401, 200, 401, 200, 200, 200, 200]
+    assert " DEBUG " in err, "debug logging was on"
+    shown = [(p, s) for p, _, text in answers for s in PLANTED if re.search(re.escape(s), text)]
+    shown += [("output", s) for s in PLANTED if s in out + err]
+    assert shown == []
 
 
 def test_apprise_debug_records_are_masked_by_the_library_itself(tmp_path, receiver):

@@ -103,6 +103,8 @@ def test_the_json_api_mirrors_the_cli_json(client, monitor_json):
     assert client.get("/api/trials/NCT06657144/diff?from=1&to=3").json() == monitor_json(
         "diff", "NCT06657144", "--from", "1", "--to", "3", "--format", "json"
     )
+    one = client.get("/api/trials/NCT09999999/diff")  # one stored version: no error, "old": null
+    assert one.status_code == 200 and one.json() == monitor_json("diff", "NCT09999999", "--format", "json")
 
 
 def test_api_errors_are_json_with_the_cli_message(client):

@@ -3,6 +3,8 @@ digest) as the request body, valid against the schemas shipped in monitor/schema
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import jsonschema
 import pytest
 import test_notify
@@ -84,3 +86,36 @@ def test_the_event_schema_refuses_what_it_does_not_describe(tmp_path, webhook, c
     (post,) = webhook.posts
     with pytest.raises(jsonschema.ValidationError):
         validate({**post, **broken}, "event-1")
+
+
+def test_an_expected_event_posts_a_document_valid_against_the_event_schema(tmp_path, webhook, clock):
+    """The merge of expected events (category `expected`) and JSON webhooks: the schema names the category."""
+    from monitor.cycles import routes_for
+    from monitor.expected_events import record_expected
+    from monitor.pipeline import load
+
+    from conftest import SEEDS
+
+    route = f'    - name: hook\n      urls: ["{webhook.url}"]\n      format: json\n'
+    settings = load_settings(str(configure(tmp_path, route)))
+    store = Store.open(settings.database)
+    load(store, [SEEDS], clock)
+    routes = routes_for(store, settings, "fixtures")
+    long_ago = datetime(2020, 1, 1, tzinfo=UTC)  # the first evaluation is a silent baseline: nothing true yet
+    assert record_expected(store, ["ORG-2024-0530"], long_ago, routes=routes) == []
+    assert record_expected(store, ["ORG-2024-0530"], clock(), routes=routes)
+    assert Notifier(store, settings, now=clock).send_due().sent == 1
+    (post,) = webhook.posts
+    validate(post, "event-1")
+    assert post["changes"][0]["category"] == "expected" and post["nct_id"] is None
+
+
+@pytest.mark.parametrize("name", ["event-1", "digest-1"])
+def test_the_schemas_name_every_category_and_the_summed_up_shape(name):
+    """Every category a change can carry (outcome_switch, expected, ...) and a summed-up change's count
+    and items are described, so a receiver validating against the schema never refuses a real post."""
+    from monitor.model import Category
+
+    definition = schema(name)["$defs"]["change"]
+    assert set(definition["properties"]["category"]["enum"]) == {c.value for c in Category}
+    assert {"count", "items"} <= set(definition["properties"])

@@ -18,6 +18,7 @@ from monitor.cli.app import (
     warn,
 )
 from monitor.errors import MonitorError
+from monitor.summaries import plural
 
 
 @cli.command()
@@ -128,7 +129,7 @@ def watch_add(
                 continue
             live.refresh_query(query)
             members = live.store.members(query) or {}
-            click.echo(f"{query}: {len(members)} trials, watched from now on")
+            click.echo(f"{query}: {plural(len(members), 'trial')}, watched from now on")
             live.fetch(sorted(members), report)
     output("results", fmt, report.results, config=settings(ctx))
     warn(report.problems)

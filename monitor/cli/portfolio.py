@@ -6,6 +6,7 @@ import click
 
 from monitor.cli.app import cli, emit, open_store, settings
 from monitor.cli.live import watch
+from monitor.summaries import plural
 
 FEED_FORMATS = ("text", "markdown", "json", "csv", "ndjson")
 feed_format_option = click.option(
@@ -65,4 +66,4 @@ def watch_list(ctx: click.Context, groups: tuple[str, ...], fmt: str) -> None:
         click.echo("nothing is watched: add trials with `monitor watch add NCT_ID`, or searches with --query")
     for w in watches:
         if w.kind == "query":
-            click.echo(f"query  {w.target}  ({w.members} trials)  since {w.added_at:%Y-%m-%d}")
+            click.echo(f"query  {w.target}  ({plural(w.members, 'trial')})  since {w.added_at:%Y-%m-%d}")

@@ -155,13 +155,10 @@ def show(ctx: click.Context, nct_id: str, version_ref: str | None, fmt: str) -> 
 def _nothing_to_compare(key: str, history: list, fmt: str) -> str:
     """A trial with one stored version (or later ones that changed nothing):
     what there is, and how to get something to compare it with."""
-    from monitor.pipeline import version_label
-    from monitor.render import to_json
-
-    latest = history[-1]
     if fmt == "json":
-        new = {**version_label(latest), "record": latest.record.to_dict()}
-        return to_json({"trial": key, "old": None, "new": new, "changes": []})
+        from monitor.render import nothing_to_compare_json
+
+        return nothing_to_compare_json(key, history)
     first = history[0]
     later = len(history) - 1
     also = f" and {later} later one{'s' if later > 1 else ''} that changed nothing" if later else ""

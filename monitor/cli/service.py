@@ -191,7 +191,7 @@ def _status_text(report: dict) -> str:
         lines.append(
             f"  last run      {(g['last_run'] or 'never')[:19]}" + (f"  {g['last_result']}" if g["last_result"] else "")
         )
-        lines.append(f"  next run      {(g['next_run'] or 'when the daemon runs')[:19]}")
+        lines.append(f"  next run      {g['next_run'][:19] if g['next_run'] else 'when the daemon runs'}")
         if g["last_error"]:
             lines.append(f"  last error    {g['last_error']}")
     for e in report["trial_errors"]:

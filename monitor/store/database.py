@@ -107,7 +107,7 @@ def open_engine(url: str | None, create: bool | None, read_only: bool = False) -
         if create is not None:  # None: the caller migrates (`monitor db upgrade`)
             from monitor.store.migrate import prepare
 
-            prepare(engine, create)
+            prepare(engine, create, shown)
     except ImportError as exc:
         raise StoreError(
             f"cannot open the database {shown}: its driver is not installed ({exc.name}); "

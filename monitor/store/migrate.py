@@ -39,21 +39,22 @@ def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-def prepare(engine: Engine, create: bool = True) -> None:
-    """Create the schema of a new database (when ``create``); check that of an existing one."""
+def prepare(engine: Engine, create: bool = True, shown: str | None = None) -> None:
+    """Create the schema of a new database (when ``create``); check that of an existing one.
+    ``shown``: the database as the user named it (not a read-only engine's ``file:...?mode=ro`` URL)."""
+    shown = shown or mask(str(engine.url))
     with engine.begin() as connection:
         tables = set(inspect(connection).get_table_names()) - {"alembic_version"}
         revision = current_revision(connection)
         if not tables:
             if not create:
-                raise StoreError(f"the database {mask(str(engine.url))} is empty: load or fetch trials first")
+                raise StoreError(f"the database {shown} is empty: load or fetch trials first")
             from alembic import command
 
             metadata.create_all(connection)
             command.stamp(_config(connection), "head")
             return
     head = head_revision()
-    shown = mask(str(engine.url))
     if revision is None:
         raise StoreError(
             f"the database {shown} has tables but no schema version (made by a development build): "

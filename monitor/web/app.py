@@ -83,7 +83,7 @@ def create_app(store: Store, settings: Settings, now: Callable[[], datetime]) ->
             rows=[trial_dict(r) for r in rows],
             categories=CATEGORIES,
             watch_groups=[g.name for g in settings.watches],
-            feed_query=request.url.query,
+            feed_query=request.url.remove_query_params("token").query,  # the web token is never shown
         )
 
     async def trial(request: Request) -> Response:
@@ -123,8 +123,9 @@ def create_app(store: Store, settings: Settings, now: Callable[[], datetime]) ->
                 }
             )
         updated = max((e["updated"] for e in entries), default=now())
+        self_url = str(request.url.remove_query_params("token"))  # the web token is never shown
         body = env.get_template("feed.atom.j2").render(
-            title=title, self_url=str(request.url), home=str(request.url_for("home")), entries=entries, updated=updated
+            title=title, self_url=self_url, home=str(request.url_for("home")), entries=entries, updated=updated
         )
         return Response(body, media_type="application/atom+xml; charset=utf-8")
 
@@ -156,7 +157,14 @@ def create_app(store: Store, settings: Settings, now: Callable[[], datetime]) ->
         from monitor.render import comparison_json
 
         q = request.query_params
-        comp = compare_versions(store, request.path_params["key"], q.get("from") or None, q.get("to") or None)
+        key = request.path_params["key"]
+        if not (q.get("from") or q.get("to")):  # as `monitor diff KEY`: one version is no error
+            from monitor.render import nothing_to_compare_json
+
+            history = store.versions(key)
+            if history and not any(v.changes for v in history[1:]):
+                return Response(nothing_to_compare_json(key, history), media_type="application/json")
+        comp = compare_versions(store, key, q.get("from") or None, q.get("to") or None)
         return Response(comparison_json(comp, None, Materiality(settings.materiality)), media_type="application/json")
 
     async def refused(request: Request, exc: MonitorError) -> Response:
