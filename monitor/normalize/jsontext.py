@@ -35,7 +35,8 @@ def decode(text: str, limits: _limits.Limits | None = None) -> Any:
     """Parse JSON ``text`` within ``limits`` (default :data:`monitor.limits.DEFAULT_LIMITS`)."""
     limits = limits or _limits.DEFAULT_LIMITS
     if too_deep(text, limits.max_json_depth):
-        raise ParseError(f"JSON nested more than {limits.max_json_depth} levels deep (the limit)")
+        depth = limits.max_json_depth
+        raise ParseError(f"JSON nested more than {depth} levels deep (the limit, limits.max_json_depth)")
 
     def constant(name: str) -> Any:
         raise ParseError(f"{name} is not a JSON number (only finite numbers are accepted)")
@@ -79,7 +80,7 @@ def text_problem(text: str, limits: _limits.Limits | None = None) -> str | None:
     """Why ``text`` cannot be stored as it is, or None."""
     limits = limits or _limits.DEFAULT_LIMITS
     if len(text) > limits.max_text_chars:
-        return f"a text of {len(text):,} characters (at most {limits.max_text_chars:,})"
+        return f"a text of {len(text):,} characters (at most {limits.max_text_chars:,}: limits.max_text_chars)"
     if "\x00" in text:
         return "a text with a NUL character (\\u0000), which cannot be stored"
     try:
