@@ -96,3 +96,18 @@ def test_a_lowered_body_limit_refuses_a_registry_answer_just_over_it(tmp_path, s
         "--config", config(tmp_path, f"  max_body_bytes: {page}\n", server.url), "fetch", nct, cwd=tmp_path
     )
     assert at.returncode == 0 and nct in at.stdout, at.stderr
+
+
+def test_a_registry_record_with_a_nul_is_refused_and_shown_by_status(tmp_path, server):
+    text = json.dumps(json.loads((OPENING.parent / "NCT06302556" / "2026-02-02.json").read_text()))
+    server.set_raw("NCT06302556", text.replace('"briefTitle": "', '"briefTitle": "\\u0000', 1).encode(), "2026-02-02")
+    path = config(tmp_path, "  max_pages: 5\n", server.url)
+    fetched = monitor_process("--config", path, "fetch", "NCT06821503", "NCT06302556", "NCT06387628", cwd=tmp_path)
+    assert "NCT06821503" in fetched.stdout and "NCT06387628" in fetched.stdout, fetched.stderr
+    assert "warning: NCT06302556: " in fetched.stderr and "NUL character" in fetched.stderr
+    status = monitor_process("--config", path, "status", cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    line = next(line for line in status.stdout.splitlines() if "NCT06302556" in line)
+    assert "filter.ids=NCT06302556" in line and "NUL character" in line
+    history = monitor_process("--config", path, "history", "NCT06302556", cwd=tmp_path)
+    assert history.returncode == 2, "nothing stored for that trial"

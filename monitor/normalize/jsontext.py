@@ -23,6 +23,10 @@ _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
+class BrokenJSON(ParseError):
+    """Text that is not JSON at all (truncated or garbled), as opposed to JSON we refuse."""
+
+
 def too_deep(text: str, limit: int) -> bool:
     """Whether arrays and objects in JSON ``text`` nest deeper than ``limit`` (strings skipped):
     one pass of running depth over the brackets alone, at C speed and linear in the text, never
@@ -44,7 +48,7 @@ def decode(text: str, limits: _limits.Limits | None = None) -> Any:
     try:
         value = json.loads(text, parse_constant=constant)
     except json.JSONDecodeError as exc:
-        raise ParseError(f"broken JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
+        raise BrokenJSON(f"broken JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
     except ValueError as exc:  # Python's own cap on integer digits (4,300)
         raise ParseError(f"a number of thousands of digits (at most {limits.max_number_digits})") from exc
     except RecursionError as exc:  # the depth check above should make this unreachable

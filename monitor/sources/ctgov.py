@@ -42,8 +42,9 @@ from typing import Any
 import httpx
 
 from monitor import __version__
-from monitor.errors import NotFoundError, SourceError, Stopped
+from monitor.errors import NotFoundError, ParseError, SourceError, Stopped
 from monitor.limits import DEFAULT_LIMITS, Limits
+from monitor.normalize import jsontext
 from monitor.normalize.identity import NCT_ID
 from monitor.sources.http import ACCEPT_ENCODING, Garbled, TimedOut, bounded_get, sleep_unless_stopped
 from monitor.sources.politeness import Politeness, TokenBucket, retry_after_seconds
@@ -217,10 +218,11 @@ class CtgovClient:
         params = {"filter.ids": ",".join(ids), "pageSize": str(min(PAGE_LIMIT, max(len(ids), 1))), **extra}
         try:
             answered = list(self._pages(f"{self.url}/studies", params))
-        except _Refused as refused:
+        except (_Refused, Hostile) as refused:  # the bad record(s) are found by halving the batch
             if len(ids) == 1:
                 if on_bad_id:
-                    on_bad_id(ids[0], f"refused by ClinicalTrials.gov ({refused})")
+                    why = f"{refused.message}; not stored" if isinstance(refused, Hostile) else f"({refused})"
+                    on_bad_id(ids[0], why if isinstance(refused, Hostile) else f"refused by ClinicalTrials.gov {why}")
                 return
             half = len(ids) // 2
             yield from self._batch(ids[:half], extra, on_bad_id)
@@ -321,10 +323,14 @@ class CtgovClient:
             if response.status_code != 200:
                 raise SourceError(f"{response.url} answered HTTP {response.status_code}: {_short(response.text)}")
             try:
-                return json.loads(response.body)
-            except (ValueError, RecursionError):
+                return jsontext.decode(response.body.decode("utf-8"), self.limits)
+            except UnicodeDecodeError as exc:
+                raise Hostile(f"{response.url}: an answer that is not UTF-8 (byte {exc.start})") from exc
+            except jsontext.BrokenJSON:
                 last_problem = f"an incomplete or non-JSON body ({len(response.body)} bytes)"
                 continue
+            except ParseError as exc:  # JSON we refuse: too deep, NaN, huge numbers, NUL, lone surrogates
+                raise Hostile(f"{response.url}: {exc.message}") from exc
         tries = self.politeness.retries + 1
         raise SourceError(
             f"ClinicalTrials.gov did not answer {url} after {tries} {'try' if tries == 1 else 'tries'}: {last_problem}"
@@ -363,6 +369,10 @@ class CtgovClient:
 
 class _Refused(Exception):
     """The API refused a request as bad (HTTP 400)."""
+
+
+class Hostile(SourceError):
+    """An answer that is JSON we refuse (:func:`monitor.normalize.jsontext.decode`): never retried."""
 
 
 def _check_study(study: Any, nct_id: str | None, url: str) -> None:
