@@ -16,7 +16,8 @@ Politeness: a token bucket (default 1 request/s), retries with jittered
 exponential backoff on 429, 5xx, timeouts and connection errors, honouring
 ``Retry-After`` up to ``limits.max_retry_after_seconds`` (300 s by default); a
 ``User-Agent`` that names registry-monitor.  An incomplete or non-JSON answer is
-retried, then raised as :class:`~monitor.errors.SourceError`.
+retried, then raised as :class:`~monitor.errors.SourceError`; JSON that
+:func:`monitor.normalize.jsontext.decode` refuses (NaN, NUL, too deep...) is not retried.
 
 Bounds (:class:`~monitor.limits.Limits`): a deadline for each whole request (the
 smaller of ``timeout`` and ``limits.request_deadline_seconds``); bodies capped as
@@ -46,7 +47,7 @@ from monitor.errors import NotFoundError, ParseError, SourceError, Stopped
 from monitor.limits import DEFAULT_LIMITS, Limits
 from monitor.normalize import jsontext
 from monitor.normalize.identity import NCT_ID
-from monitor.sources.http import ACCEPT_ENCODING, Garbled, TimedOut, bounded_get, sleep_unless_stopped
+from monitor.sources.http import ACCEPT_ENCODING, Garbled, Hostile, TimedOut, bounded_get, sleep_unless_stopped
 from monitor.sources.politeness import Politeness, TokenBucket, retry_after_seconds
 from monitor.sources.queries import parse_query
 
@@ -221,8 +222,10 @@ class CtgovClient:
         except (_Refused, Hostile) as refused:  # the bad record(s) are found by halving the batch
             if len(ids) == 1:
                 if on_bad_id:
-                    why = f"{refused.message}; not stored" if isinstance(refused, Hostile) else f"({refused})"
-                    on_bad_id(ids[0], why if isinstance(refused, Hostile) else f"refused by ClinicalTrials.gov {why}")
+                    hostile = isinstance(refused, Hostile)
+                    on_bad_id(
+                        ids[0], f"{refused}; not stored" if hostile else f"refused by ClinicalTrials.gov ({refused})"
+                    )
                 return
             half = len(ids) // 2
             yield from self._batch(ids[:half], extra, on_bad_id)
@@ -369,10 +372,6 @@ class CtgovClient:
 
 class _Refused(Exception):
     """The API refused a request as bad (HTTP 400)."""
-
-
-class Hostile(SourceError):
-    """An answer that is JSON we refuse (:func:`monitor.normalize.jsontext.decode`): never retried."""
 
 
 def _check_study(study: Any, nct_id: str | None, url: str) -> None:
