@@ -26,8 +26,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from monitor import limits as _limits
 from monitor.errors import ConfigError
 from monitor.expected import Thresholds
+from monitor.limits import Limits
 from monitor.schedules import Schedule, check_schedule, cron_fields, parse_schedule  # noqa: F401 (re-exported)
 
 DEFAULT_PATH = Path("config") / "monitor.yaml"
@@ -128,6 +130,8 @@ class Settings:
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
     expected: Thresholds = field(default_factory=Thresholds)  # the expected-event rules (monitor.expected)
     materiality: tuple[tuple[str, str], ...] = ()  # (rule, level): the configuration's materiality levels
+    # bounds on files, registry answers, JSON: monitor.limits (its defaults read when settings are made)
+    limits: Limits = field(default_factory=lambda: _limits.DEFAULT_LIMITS)
     # Files and folders the file names that do not exist (`file:line: path: message`):
     # `config check` and `run` refuse them (see require_files); other commands need none.
     missing: tuple[str, ...] = field(default=(), compare=False, repr=False)
@@ -139,6 +143,7 @@ class Settings:
             error = ConfigError(self.missing[0] + more)
             error.problems = list(self.missing)
             raise error
+
     web: WebSettings = field(default_factory=WebSettings)
 
     def group(self, name: str) -> WatchGroup:
@@ -176,6 +181,16 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "expected.completion_grace_days": (0, 1_000_000, True),  # a huge value turns a rule off
     "expected.results_grace_days": (0, 1_000_000, True),
     "expected.verification_days": (1, 1_000_000, True),
+    # monitor.limits: raise one where a real input needs more; lower ones refuse sooner
+    "limits.max_file_bytes": (1024, 4 * 1024**3, True),
+    "limits.max_body_bytes": (1024, 4 * 1024**3, True),
+    "limits.max_decompressed_bytes": (1024, 16 * 1024**3, True),
+    "limits.max_json_depth": (10, 500, True),  # Python's JSON parser recurses; 500 stays clear of its limit
+    "limits.max_text_chars": (1_000, 1_000_000_000, True),
+    "limits.max_number_digits": (10, 4_000, True),  # Python refuses integers past 4,300 digits
+    "limits.request_deadline_seconds": (1, 3_600, False),
+    "limits.max_retry_after_seconds": (0, 86_400, False),
+    "limits.max_pages": (1, 100_000, True),
 }
 DATABASE_SCHEMES = ("sqlite", "postgresql")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -312,6 +327,7 @@ def _override(settings: Settings, setting: str, value: Any, origin: str, problem
 
 # --- showing -------------------------------------------------------------------------
 
+
 def mask_secrets(text: str) -> str:
     """URLs with their secrets hidden (:func:`monitor.masking.mask_secrets`)."""
     from monitor.masking import mask_secrets
@@ -327,6 +343,7 @@ def effective(settings: Settings) -> dict[str, Any]:
         "snapshots": settings.snapshots,
         "ctgov": {**settings.ctgov.__dict__, "base_url": mask_secrets(settings.ctgov.base_url)},
         "daemon": dict(settings.daemon.__dict__),
+        "limits": dict(settings.limits.__dict__),
         "schedule": settings.schedule.text,
         "watches": [
             {

@@ -62,12 +62,12 @@ def make_live(
     progress=None,
     group: str | None = None,
 ) -> Live:
-    from monitor.limits import DEFAULT_LIMITS
     from monitor.sources.ctgov import CtgovClient, Politeness
 
     politeness = Politeness(rate=settings.ctgov.rate, retries=settings.ctgov.retries, timeout=settings.ctgov.timeout)
-    limits = getattr(settings, "limits", DEFAULT_LIMITS)
-    client = CtgovClient(settings.ctgov.base_url, politeness=politeness, limits=limits, should_stop=should_stop)
+    client = CtgovClient(
+        settings.ctgov.base_url, politeness=politeness, limits=settings.limits, should_stop=should_stop
+    )
     return Live(
         store,
         client,
@@ -105,7 +105,9 @@ def run_group(
     started = time.perf_counter()
     try:
         if group.snapshots:
-            results = load(store, list(group.snapshots), now, routes_for(store, settings, group.name))
+            results = load(
+                store, list(group.snapshots), now, routes_for(store, settings, group.name), limits=settings.limits
+            )
             outcome.results += results
             outcome.fetched += len(results)
         if group.trials or group.queries:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from monitor.classify import diff_records
 from monitor.diff import fingerprint
 from monitor.errors import NotFoundError, SourceError, UsageError
+from monitor.limits import Limits
 from monitor.model import Change, TrialRecord
 from monitor.sources.files import Payload, Snapshot, read_payloads_of, read_snapshots, snapshot_files
 
@@ -106,15 +107,17 @@ def as_new_version(snapshot: Snapshot, content_hash: str, at: datetime, changes=
     )
 
 
-def read_payloads(paths: Iterable[str | Path], problems: list[str] | None = None) -> list[Payload]:
-    """Every payload under ``paths``, read and recognised before anything is
-    stored.  Every unreadable file is reported: in one error, or, when a
+def read_payloads(
+    paths: Iterable[str | Path], problems: list[str] | None = None, limits: Limits | None = None
+) -> list[Payload]:
+    """Every payload under ``paths``, read and recognised (within ``limits``) before
+    anything is stored.  Every unreadable file is reported: in one error, or, when a
     ``problems`` list is given, appended to it (and the file left out)."""
     try:
         files = snapshot_files(list(paths), problems)
     except SourceError as exc:  # raised only without a problems list
         raise SourceError(f"{exc.message}; nothing was stored") from exc
-    return _collect(read_payloads_of, files, problems)
+    return _collect(lambda file: read_payloads_of(file, limits), files, problems)
 
 
 def _collect(step, items, problems: list[str] | None = None) -> list:
@@ -146,9 +149,10 @@ def load(
     now: Clock = utc_now,
     routes: Routes | None = None,
     problems: list[str] | None = None,
+    limits: Limits | None = None,
 ) -> list[Result]:
     """Load snapshot files and folders into the store (see :func:`store_payloads`)."""
-    return store_payloads(store, read_payloads(paths, problems), now, routes, problems)
+    return store_payloads(store, read_payloads(paths, problems, limits), now, routes, problems)
 
 
 def store_payloads(
@@ -234,9 +238,9 @@ class Comparison:
     changes: tuple[Change, ...]
 
 
-def compare_files(old_path: str | Path, new_path: str | Path) -> Comparison:
+def compare_files(old_path: str | Path, new_path: str | Path, limits: Limits | None = None) -> Comparison:
     """Diff two snapshot files of any supported format; nothing is stored."""
-    old, new = read_single(old_path), read_single(new_path)
+    old, new = read_single(old_path, limits), read_single(new_path, limits)
     if old.record.key != new.record.key:
         raise UsageError(
             f"{old_path} is {old.record.key} but {new_path} is {new.record.key}: "
@@ -252,9 +256,9 @@ def compare_files(old_path: str | Path, new_path: str | Path) -> Comparison:
     )
 
 
-def compare_file_to_store(store: Store, path: str | Path) -> Comparison:
+def compare_file_to_store(store: Store, path: str | Path, limits: Limits | None = None) -> Comparison:
     """A snapshot file against the latest stored version of its trial."""
-    return compare_to_store(store, read_single(path))
+    return compare_to_store(store, read_single(path, limits))
 
 
 def compare_to_store(store: Store, snap: Snapshot) -> Comparison:
@@ -323,8 +327,8 @@ def _file_label(snapshot: Snapshot) -> dict:
     return {"version": None, "date": snapshot.record.last_update_posted, "source": snapshot.origin}
 
 
-def read_single(path: str | Path) -> Snapshot:
-    found = read_snapshots(Path(path))
+def read_single(path: str | Path, limits: Limits | None = None) -> Snapshot:
+    found = read_snapshots(Path(path), limits)
     if len(found) != 1:
         raise UsageError(f"{path} holds {len(found)} trials: diff compares files that hold one trial each")
     return found[0]

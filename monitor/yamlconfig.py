@@ -8,11 +8,12 @@ first is raised (``monitor config check`` lists them all).
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import yaml
 
+from monitor import limits as _limits
 from monitor.config import (
     CtgovSettings,
     DaemonSettings,
@@ -30,6 +31,7 @@ from monitor.config import (
 )
 from monitor.errors import ConfigError
 from monitor.expected import Thresholds
+from monitor.limits import Limits
 from monitor.normalize.identity import NCT_ID
 from monitor.schedules import check_schedule
 from monitor.yamlnodes import MAX_CHARACTERS, NodeReader, Refused, compose
@@ -65,22 +67,8 @@ class _Reader(NodeReader):
     def settings(self, root) -> Settings:
         if root is None:
             return Settings(path=str(self.path))
-        top = self.mapping(
-            root,
-            "",
-            {
-                "database",
-                "snapshots",
-                "ctgov",
-                "daemon",
-                "schedule",
-                "watches",
-                "notifications",
-                "expected",
-                "materiality",
-                "web",
-            },
-        )
+        sections = "database snapshots ctgov daemon schedule watches notifications expected materiality web limits"
+        top = self.mapping(root, "", set(sections.split()))
         defaults = Settings()
         schedule = self.schedule(top.get("schedule"), "schedule") or defaults.schedule
         watches = self.watches(top.get("watches"), schedule)
@@ -99,6 +87,7 @@ class _Reader(NodeReader):
             expected=self.expected(top.get("expected")),
             materiality=self.materiality(top.get("materiality")),
             web=self.web(top.get("web")),
+            limits=self.limits(top.get("limits")),
         )
         settings = replace(settings, missing=tuple(self.missing))
         if self.problems:
@@ -176,6 +165,12 @@ class _Reader(NodeReader):
         found = self.mapping(node, "daemon", set(names))
         d = DaemonSettings()
         return DaemonSettings(**{n: self.number(found.get(n), f"daemon.{n}", getattr(d, n)) for n in names})
+
+    def limits(self, node) -> Limits:
+        names = [f.name for f in fields(Limits)]
+        found = self.mapping(node, "limits", set(names))
+        d = _limits.DEFAULT_LIMITS
+        return Limits(**{n: self.number(found.get(n), f"limits.{n}", getattr(d, n)) for n in names})
 
     def web(self, node) -> WebSettings:
         found = self.mapping(node, "web", {"host", "port", "token", "username", "password"})

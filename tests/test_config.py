@@ -37,7 +37,7 @@ WRONG = [
     ("schedule: 61 * * * *\n", "CFG:1: schedule: '61 * * * *' is not an interval or cron expression"),
     (
         "databse: x\n",
-        "CFG:1: databse: is not a setting here (expected one of: ctgov, daemon, database, expected, materiality, "
+        "CFG:1: databse: is not a setting here (expected one of: ctgov, daemon, database, expected, limits, materiality, "
         "notifications, schedule, snapshots, watches, web)",
     ),
     (

@@ -273,3 +273,32 @@ def test_a_stop_interrupts_requests_and_waits(server, fault):
     raised = stopped_within_bounds(client)
     client.close()
     assert isinstance(raised, Stopped), raised
+
+
+def _with_title(title_json: str) -> bytes:
+    """The trial's record with its title replaced by raw JSON text (what json.dumps would not write)."""
+    text = json.dumps(study(UNKNOWN / "2026-02-02.json"))
+    return text.replace('"briefTitle": "', f'"briefTitle": {title_json}, "was": "', 1).encode()
+
+
+@pytest.mark.parametrize(
+    "body, says",
+    [
+        (_with_title('"a \\u0000 title"'), "a text with a NUL character"),
+        (_with_title("NaN"), "NaN is not a JSON number"),
+        (_with_title('"\\ud800"'), "a lone surrogate"),
+        (_with_title("1" * 5001), "a number of thousands of digits"),
+        (_with_title("[" * 5000 + "]" * 5000), "JSON nested more than 64 levels deep"),
+        (_with_title('"\xff"').replace(b"\xc3\xbf", b"\xff"), "not UTF-8"),
+    ],
+    ids=["nul", "nan", "lone_surrogate", "huge_number", "deep_nesting", "not_utf8"],
+)
+def test_a_record_the_bounded_decoder_refuses_is_that_trials_problem_alone(live, server, body, says):
+    server.set_raw("NCT06302556", body, "2026-02-02")
+    report = live.fetch(list(ALL))
+    assert sorted(r.key for r in report.results) == ["NCT06387628", "NCT06821503"]
+    assert live.store.latest_head("NCT06302556") is None
+    problem = errors(live)["NCT06302556"]
+    assert problem.startswith(f"{server.url}/studies?filter.ids=NCT06302556") and says in problem, problem
+    assert problem.endswith("; not stored")
+    assert server.count("/studies") <= 1 + 2 * 2, "the bad record is found by halving the batch"

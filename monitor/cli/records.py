@@ -37,7 +37,8 @@ def load(ctx: click.Context, paths: tuple[str, ...], skip_bad: bool, fmt: str, e
     from monitor.pipeline import read_payloads, store_payloads
 
     problems: list[str] | None = [] if skip_bad else None
-    payloads = read_payloads(paths, problems)  # a bad file fails before the database is created or touched
+    # a bad file fails before the database is created or touched
+    payloads = read_payloads(paths, problems, settings(ctx).limits)
     results = []
     if payloads:
         store = open_store(ctx)
@@ -96,9 +97,10 @@ def diff(
     elif len(targets) == 2:
         if from_ref or to_ref:
             raise click.UsageError("--from and --to apply to a stored trial, not to two files")
-        comparison = pipeline.compare_files(*targets)
+        comparison = pipeline.compare_files(*targets, limits=settings(ctx).limits)
     elif is_file_argument(targets[0]):
-        comparison = pipeline.compare_file_to_store(open_store(ctx, create=False, read_only=True), targets[0])
+        store = open_store(ctx, create=False, read_only=True)
+        comparison = pipeline.compare_file_to_store(store, targets[0], settings(ctx).limits)
     else:
         from monitor.normalize.identity import check_key
 
@@ -141,7 +143,7 @@ def show(ctx: click.Context, nct_id: str, version_ref: str | None, fmt: str) -> 
             raise click.UsageError("--version applies to a stored trial, not to a file")
         from monitor.pipeline import read_single
 
-        output("record", fmt, read_single(nct_id).record)
+        output("record", fmt, read_single(nct_id, settings(ctx).limits).record)
         return
     from monitor.normalize.identity import check_key
     from monitor.pipeline import pick_version

@@ -23,6 +23,10 @@ _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
+class BrokenJSON(ParseError):
+    """Text that is not JSON at all (truncated or garbled), as opposed to JSON we refuse."""
+
+
 def too_deep(text: str, limit: int) -> bool:
     """Whether arrays and objects in JSON ``text`` nest deeper than ``limit`` (strings skipped):
     one pass of running depth over the brackets alone, at C speed and linear in the text, never
@@ -35,7 +39,8 @@ def decode(text: str, limits: _limits.Limits | None = None) -> Any:
     """Parse JSON ``text`` within ``limits`` (default :data:`monitor.limits.DEFAULT_LIMITS`)."""
     limits = limits or _limits.DEFAULT_LIMITS
     if too_deep(text, limits.max_json_depth):
-        raise ParseError(f"JSON nested more than {limits.max_json_depth} levels deep (the limit)")
+        depth = limits.max_json_depth
+        raise ParseError(f"JSON nested more than {depth} levels deep (the limit, limits.max_json_depth)")
 
     def constant(name: str) -> Any:
         raise ParseError(f"{name} is not a JSON number (only finite numbers are accepted)")
@@ -43,7 +48,7 @@ def decode(text: str, limits: _limits.Limits | None = None) -> Any:
     try:
         value = json.loads(text, parse_constant=constant)
     except json.JSONDecodeError as exc:
-        raise ParseError(f"broken JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
+        raise BrokenJSON(f"broken JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
     except ValueError as exc:  # Python's own cap on integer digits (4,300)
         raise ParseError(f"a number of thousands of digits (at most {limits.max_number_digits})") from exc
     except RecursionError as exc:  # the depth check above should make this unreachable
@@ -79,7 +84,7 @@ def text_problem(text: str, limits: _limits.Limits | None = None) -> str | None:
     """Why ``text`` cannot be stored as it is, or None."""
     limits = limits or _limits.DEFAULT_LIMITS
     if len(text) > limits.max_text_chars:
-        return f"a text of {len(text):,} characters (at most {limits.max_text_chars:,})"
+        return f"a text of {len(text):,} characters (at most {limits.max_text_chars:,}: limits.max_text_chars)"
     if "\x00" in text:
         return "a text with a NUL character (\\u0000), which cannot be stored"
     try:

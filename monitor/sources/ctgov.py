@@ -16,7 +16,8 @@ Politeness: a token bucket (default 1 request/s), retries with jittered
 exponential backoff on 429, 5xx, timeouts and connection errors, honouring
 ``Retry-After`` up to ``limits.max_retry_after_seconds`` (300 s by default); a
 ``User-Agent`` that names registry-monitor.  An incomplete or non-JSON answer is
-retried, then raised as :class:`~monitor.errors.SourceError`.
+retried, then raised as :class:`~monitor.errors.SourceError`; JSON that
+:func:`monitor.normalize.jsontext.decode` refuses (NaN, NUL, too deep...) is not retried.
 
 Bounds (:class:`~monitor.limits.Limits`): a deadline for each whole request (the
 smaller of ``timeout`` and ``limits.request_deadline_seconds``); bodies capped as
@@ -42,10 +43,11 @@ from typing import Any
 import httpx
 
 from monitor import __version__
-from monitor.errors import NotFoundError, SourceError, Stopped
+from monitor.errors import NotFoundError, ParseError, SourceError, Stopped
 from monitor.limits import DEFAULT_LIMITS, Limits
+from monitor.normalize import jsontext
 from monitor.normalize.identity import NCT_ID
-from monitor.sources.http import ACCEPT_ENCODING, Garbled, TimedOut, bounded_get, sleep_unless_stopped
+from monitor.sources.http import ACCEPT_ENCODING, Garbled, Hostile, TimedOut, bounded_get, sleep_unless_stopped
 from monitor.sources.politeness import Politeness, TokenBucket, retry_after_seconds
 from monitor.sources.queries import parse_query
 
@@ -217,10 +219,13 @@ class CtgovClient:
         params = {"filter.ids": ",".join(ids), "pageSize": str(min(PAGE_LIMIT, max(len(ids), 1))), **extra}
         try:
             answered = list(self._pages(f"{self.url}/studies", params))
-        except _Refused as refused:
+        except (_Refused, Hostile) as refused:  # the bad record(s) are found by halving the batch
             if len(ids) == 1:
                 if on_bad_id:
-                    on_bad_id(ids[0], f"refused by ClinicalTrials.gov ({refused})")
+                    hostile = isinstance(refused, Hostile)
+                    on_bad_id(
+                        ids[0], f"{refused}; not stored" if hostile else f"refused by ClinicalTrials.gov ({refused})"
+                    )
                 return
             half = len(ids) // 2
             yield from self._batch(ids[:half], extra, on_bad_id)
@@ -321,10 +326,14 @@ class CtgovClient:
             if response.status_code != 200:
                 raise SourceError(f"{response.url} answered HTTP {response.status_code}: {_short(response.text)}")
             try:
-                return json.loads(response.body)
-            except (ValueError, RecursionError):
+                return jsontext.decode(response.body.decode("utf-8"), self.limits)
+            except UnicodeDecodeError as exc:
+                raise Hostile(f"{response.url}: an answer that is not UTF-8 (byte {exc.start})") from exc
+            except jsontext.BrokenJSON:
                 last_problem = f"an incomplete or non-JSON body ({len(response.body)} bytes)"
                 continue
+            except ParseError as exc:  # JSON we refuse: too deep, NaN, huge numbers, NUL, lone surrogates
+                raise Hostile(f"{response.url}: {exc.message}") from exc
         tries = self.politeness.retries + 1
         raise SourceError(
             f"ClinicalTrials.gov did not answer {url} after {tries} {'try' if tries == 1 else 'tries'}: {last_problem}"

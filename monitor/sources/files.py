@@ -151,7 +151,8 @@ def read_text(path: Path, limits: _limits.Limits | None = None) -> str:
     except OSError as exc:
         raise SourceError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
     if len(data) > limits.max_file_bytes:
-        raise SourceError(f"{path}: larger than {limits.max_file_bytes:,} bytes, the limit for one file")
+        limit = limits.max_file_bytes
+        raise SourceError(f"{path}: larger than {limit:,} bytes, the limit for one file (limits.max_file_bytes)")
     if data[:2] == b"\x1f\x8b":
         data = _gunzip(path, data, limits.max_decompressed_bytes)
     try:
@@ -167,21 +168,23 @@ def _gunzip(path: Path, data: bytes, cap: int) -> bytes:
             while chunk := stream.read(min(MIB, cap + 1 - len(out))):
                 out += chunk
                 if len(out) > cap:
-                    raise SourceError(f"{path}: decompresses to more than {cap:,} bytes, the limit")
+                    raise SourceError(
+                        f"{path}: decompresses to more than {cap:,} bytes, the limit (limits.max_decompressed_bytes)"
+                    )
     except (OSError, EOFError, zlib.error) as exc:
         raise SourceError(f"{path}: a damaged gzip file ({exc})") from exc
     return bytes(out)
 
 
-def parse_payloads(text: str, origin: str) -> list[Payload]:
+def parse_payloads(text: str, origin: str, limits: _limits.Limits | None = None) -> list[Payload]:
     """Every trial payload in ``text`` (JSON or page text), recognised and
-    checked against the declared shape; ``origin`` names it in errors."""
+    checked against the declared shape and ``limits``; ``origin`` names it in errors."""
     stripped = text.lstrip()
     try:
         if not stripped:
             raise ParseError("the file is empty")
         if stripped[0] in "[{":
-            payload = jsontext.decode(text)
+            payload = jsontext.decode(text, limits)
             studies, at = studies_in(payload)
             for study, prefix in zip(studies, at, strict=True):
                 check_study(study, prefix)
@@ -196,9 +199,11 @@ def parse_payloads(text: str, origin: str) -> list[Payload]:
         raise ParseError(f"{origin}: {exc.message}") from exc
 
 
-def read_payloads_of(path: Path) -> list[Payload]:
-    return parse_payloads(read_text(path), str(path))
+def read_payloads_of(path: Path, limits: _limits.Limits | None = None) -> list[Payload]:
+    """A file's payloads within ``limits`` (default :data:`monitor.limits.DEFAULT_LIMITS`;
+    the CLI and the daemon pass the configured ones)."""
+    return parse_payloads(read_text(path, limits), str(path), limits)
 
 
-def read_snapshots(path: Path) -> list[Snapshot]:
-    return [payload.snapshot() for payload in read_payloads_of(path)]
+def read_snapshots(path: Path, limits: _limits.Limits | None = None) -> list[Snapshot]:
+    return [payload.snapshot() for payload in read_payloads_of(path, limits)]

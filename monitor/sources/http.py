@@ -41,6 +41,10 @@ class TooLarge(SourceError):
     """The body, as received or decompressed, is larger than the limit allows."""
 
 
+class Hostile(SourceError):
+    """An answer that is JSON we refuse (:func:`monitor.normalize.jsontext.decode`): never retried."""
+
+
 class Garbled(Exception):
     """The body does not decompress (retried by the caller, like a truncated body)."""
 
