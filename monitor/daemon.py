@@ -123,6 +123,7 @@ class Daemon:
         self.idle = threading.Condition()
         self.running: set[str] = set()
         self.scheduler = None
+        self.published: dict[str, str] = {}  # the next-run times last written, so unchanged ones cost nothing
         self.stuck = False  # a thread outlived the shutdown timeout: the caller must exit hard
 
     # --- signals ------------------------------------------------------------------------
@@ -175,12 +176,21 @@ class Daemon:
             )
 
     def _publish_next_runs(self) -> None:
+        """Write each group's next run time for `monitor status`, only when it changed.
+
+        The scheduler keeps its jobs in memory (APScheduler's MemoryJobStore), not in
+        its SQLAlchemy job store: the configuration is the truth about the jobs (they
+        are replaced at every start and SIGHUP), a persistent store would keep pickled
+        callables in the user's database, and `monitor status` would have to unpickle
+        scheduler state to read one time.  One state row per group, written when its
+        time moves, is all status needs."""
         from monitor.scheduler import next_runs
 
         for name, when in next_runs(self.scheduler).items():
             value = when.isoformat() if when else ""
-            if self.store.get_state(f"group.{name}.next_run") != value:
+            if self.published.get(name) != value:
                 self.store.set_state(f"group.{name}.next_run", value)
+                self.published[name] = value
 
     def _reload(self) -> None:
         try:

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from monitor.store import Store
@@ -159,3 +160,47 @@ def test_run_once_on_the_default_configuration_works_offline(tmp_path):
     health = monitor_process("status", "--health", cwd=tmp_path, env=env)
     assert health.returncode == 1
     assert health.stderr == "error: no `monitor run` is alive on this database\n"
+
+
+def test_status_shows_the_next_run_while_the_daemon_runs(server, tmp_path):
+    config = write_config(tmp_path / "monitor.yaml", server.url, ["NCT06821503"], schedule="every 1 hour")
+    daemon = Daemon(config)
+    try:
+        daemon.wait_for(lambda: versions(tmp_path / "monitor.db", "NCT06821503") == 1, "the first cycle")
+        daemon.wait_for(
+            lambda: "next run      20" in monitor_process("--config", config, "status", cwd=tmp_path).stdout,
+            "status to show the next run time",
+        )
+    finally:
+        assert daemon.stop() == 0
+
+
+def test_the_daemon_writes_a_next_run_time_only_when_it_moves(tmp_path):
+    from monitor.config import load_settings
+    from monitor.daemon import Daemon as Service
+    from monitor.scheduler import add_group_job, make_scheduler
+
+    store = Store.open(str(tmp_path / "monitor.db"))
+    settings = load_settings(write_config(tmp_path / "monitor.yaml", "http://127.0.0.1:9/api/v2", ["NCT06821503"]))
+    service = Service(store, settings, None)
+    service.scheduler = make_scheduler(settings.daemon)
+    writes, reads = [], []
+    set_state, get_state = store.set_state, store.get_state
+    store.set_state = lambda key, value: (writes.append((key, value)), set_state(key, value))
+    store.get_state = lambda key: (reads.append(key), get_state(key))[1]
+    first = datetime(2030, 1, 1, tzinfo=UTC)
+    add_group_job(service.scheduler, "trials", settings.watches[0].schedule, 0, print, first)
+    service.scheduler.start(paused=True)
+    try:
+        for _ in range(50):
+            service._publish_next_runs()
+        assert writes == [("group.trials.next_run", first.isoformat())]
+        assert reads == [], "the daemon knows what it wrote: no database read every 0.2 s"
+        service.scheduler.reschedule_job("group:trials", trigger="date", run_date=datetime(2031, 1, 1, tzinfo=UTC))
+        service._publish_next_runs()
+        assert writes[-1] == ("group.trials.next_run", "2031-01-01T00:00:00+00:00")
+        assert len(writes) == 2
+        assert get_state("group.trials.next_run") == "2031-01-01T00:00:00+00:00"
+    finally:
+        service.scheduler.shutdown(wait=False)
+        store.close()
