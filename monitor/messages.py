@@ -106,14 +106,26 @@ def _phrases(category: Category, group: list[Change]) -> list[str]:
         return [c.summary.split(":")[0][:1].lower() + c.summary.split(":")[0][1:] for c in group]
     if category == Category.MEMBERSHIP:
         return [c.summary.split(":")[0][:1].lower() + c.summary.split(":")[0][1:] for c in group]
+    if category == Category.EXPECTED:
+        return [
+            _EXPECTED_WORDS.get(c.field, c.field) + (" resolved" if c.change == ChangeKind.REMOVED else "")
+            for c in group
+        ]
     noun = {
         Category.LOCATIONS: "site",
         Category.ELIGIBILITY: "eligibility",
         Category.OUTCOMES: "outcome",
-        Category.EXPECTED: "expected-event",
     }.get(category, category.label)
     count = sum(len(c.items) or 1 for c in group)
     return [f"{count} {noun} change{'s' if count != 1 else ''}"]
+
+
+_EXPECTED_WORDS = {  # the expected-event rules (monitor.expected) as a headline says them
+    "completion-passed": "primary completion passed",
+    "results-overdue": "results overdue",
+    "verification-stale": "status verification stale",
+    "inconsistent": "record inconsistent",
+}
 
 
 # --- the context -------------------------------------------------------------------------

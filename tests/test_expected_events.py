@@ -197,3 +197,29 @@ def test_monitor_status_counts_the_trials_each_rule_flags_from_the_stored_state(
         "trials_evaluated": 2,
         "flagged": {"completion-passed": 1, "results-overdue": 0, "verification-stale": 1, "inconsistent": 0},
     }
+
+
+def test_check_in_markdown_escapes_what_a_finding_quotes():
+    from datetime import date
+
+    from monitor.cli.checks import render_flags
+    from monitor.expected_events import Flag
+
+    flag = Flag("NCT01234567", "t", "RECRUITING", "inconsistent", "x | <!here> [a](http://evil.example) \\ @channel\nend")
+    table = render_flags([flag], date(2026, 3, 12), "markdown")
+    row = table.splitlines()[-1]
+    assert row == (
+        "| NCT01234567 | RECRUITING | x \\| \\<!here\\> \\[a\\](http://evil.example) \\\\ @\u200bchannel end |"
+    )
+
+
+def test_a_headline_names_the_expected_event_in_words():
+    from monitor.expected import RULES
+    from monitor.messages import _EXPECTED_WORDS, headline
+    from monitor.store.expected import fired, resolved
+
+    assert set(_EXPECTED_WORDS) == set(RULES), "every rule has its words"
+    assert headline([fired("results-overdue", "Results not posted 30 days after the deadline")]) == "results overdue"
+    assert headline([resolved("completion-passed", "was", "COMPLETED"), fired("inconsistent", "why")]) == (
+        "primary completion passed resolved; record inconsistent"
+    )

@@ -10,6 +10,7 @@ import click
 from monitor.cli.app import EXIT_CHANGES, cli, emit, exit_code_option, format_option, open_store, settings
 from monitor.expected import RULES
 from monitor.expected_events import Flag, findings_now
+from monitor.messages import markdown_text
 
 
 def _today(value: str | None) -> date:
@@ -33,7 +34,7 @@ def render_flags(flags: list[Flag], today: date, fmt: str) -> str:
             continue
         if fmt == "markdown":
             lines += [f"### {rule} ({len(group)})", "", "| trial | status | finding |", "|---|---|---|"]
-            lines += [f"| {f.key} | {f.status or ''} | {_cell(f.summary)} |" for f in group]
+            lines += [f"| {f.key} | {_cell(f.status)} | {_cell(f.summary)} |" for f in group]
             lines.append("")
         else:
             lines.append(f"{rule} ({len(group)})")
@@ -41,8 +42,9 @@ def render_flags(flags: list[Flag], today: date, fmt: str) -> str:
     return "\n".join(lines).rstrip()
 
 
-def _cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+def _cell(text: str | None) -> str:
+    """A table cell: escaped like every Markdown value (no link, mention or tag), and no ``|`` or line break."""
+    return markdown_text(text or "").replace("|", "\\|").replace("\n", " ")
 
 
 @cli.command()
