@@ -113,7 +113,7 @@ def test_an_analyst_filters_the_portfolio_opens_a_trial_compares_versions_and_fo
     Select(browser.find_element(By.ID, "category")).select_by_value("status")
     navigate(browser, browser.find_element(By.ID, "apply").click)
     assert "category=status" in browser.current_url
-    categories = {e.text for e in browser.find_elements(By.CSS_SELECTOR, "section.trial code")}
+    categories = {e.text for e in browser.find_elements(By.CSS_SELECTOR, "section.trial .category")}
     assert categories == {"status"}
     shot(browser, "2-portfolio-status")
 

@@ -56,7 +56,13 @@ def test_the_portfolio_groups_recent_changes_by_trial_most_severe_first(client):
 
 def test_the_portfolio_filters_like_monitor_changes(client):
     html = client.get("/?since=2026-02-01&category=enrollment").text
-    assert "<code>enrollment</code>" in html and "<code>locations</code>" not in html
+    assert 'data-category="enrollment">enrollment</span>' in html and 'data-category="locations"' not in html
+
+
+def test_the_portfolio_names_categories_in_words_and_filters_by_their_codes(client):
+    html = client.get("/?category=arms_interventions").text
+    assert '<option value="arms_interventions" selected>arms and interventions</option>' in html
+    assert '<option value="outcome_switch">outcome switch</option>' in html
 
 
 def test_a_trial_page_shows_versions_the_dates_chart_and_a_comparison_in_the_cli_words(client):
@@ -64,7 +70,10 @@ def test_a_trial_page_shows_versions_the_dates_chart_and_a_comparison_in_the_cli
     assert html.count("<polyline") == 3, "start, primary completion and completion"
     assert 'id="comparison"' in html and "v1 (" in html and "v4 (" in html
     opening = client.get("/trials/NCT06821503").text
-    assert "<li><code>status</code> Overall status NOT_YET_RECRUITING -&gt; RECRUITING</li>" in opening
+    assert (
+        '<li><span class="category" data-category="status">status</span> Overall status NOT_YET_RECRUITING -&gt; RECRUITING</li>'
+        in opening
+    )
 
 
 def test_registry_text_is_escaped_everywhere(client):

@@ -23,6 +23,7 @@ from starlette.routing import Route
 from monitor.config import Settings
 from monitor.errors import MonitorError, NotFoundError
 from monitor.feed import change_dict, short, trial_dict
+from monitor.model import Category
 from monitor.portfolio import CATEGORIES, ChangeFilter, aware, by_trial, changes, portfolio
 from monitor.store import Store
 from monitor.web.auth import Guard
@@ -81,7 +82,7 @@ def create_app(store: Store, settings: Settings, now: Callable[[], datetime]) ->
             groups=by_trial(found),
             count=len(found),
             rows=[trial_dict(r) for r in rows],
-            categories=CATEGORIES,
+            categories=[(c, Category(c).label) for c in CATEGORIES],
             watch_groups=[g.name for g in settings.watches],
             feed_query=request.url.remove_query_params("token").query,  # the web token is never shown
         )
@@ -202,7 +203,7 @@ def _html(items) -> str:
     from html import escape
 
     lines = "".join(
-        f"<li>{i.change.severity.value} [{i.change.category.value}] {escape(i.change.summary)}</li>" for i in items
+        f"<li>{i.change.severity.value} [{i.change.category.label}] {escape(i.change.summary)}</li>" for i in items
     )
     return f"<ul>{lines}</ul>"
 
