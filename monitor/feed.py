@@ -13,7 +13,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from monitor.portfolio import PortfolioRow, aware
+from monitor.portfolio import PortfolioRow, aware, folded
 from monitor.store import FeedChange
 
 FEED_FORMATS = ("text", "markdown", "json", "csv", "ndjson")
@@ -151,7 +151,8 @@ def render_changes(fmt: str, found: list[FeedChange]) -> str:
         return "".join(json.dumps(change_dict(i), ensure_ascii=False) + "\n" for i in found).rstrip("\n")
     if fmt == "csv":
         return _csv([change_dict(i) for i in found], CHANGE_COLUMNS).rstrip("\r\n")
-    return changes_markdown(found) if fmt == "markdown" else changes_text(found)
+    readable = folded(found)  # a person reads these two: aggregated as `monitor diff` says them
+    return changes_markdown(readable) if fmt == "markdown" else changes_text(readable)
 
 
 def render_portfolio(fmt: str, rows: list[PortfolioRow]) -> str:

@@ -8,10 +8,11 @@ of its versions was loaded from one of the group's snapshot folders.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+from monitor.aggregate import aggregate
 from monitor.config import Settings
 from monitor.errors import UsageError
 from monitor.model import Category, Change, Severity
@@ -112,6 +113,24 @@ class ChangeFilter:
 def changes(store: Store, settings: Settings, wanted: ChangeFilter, now: datetime) -> list[FeedChange]:
     """Stored changes across trials, newest first."""
     return store.change_feed(wanted.query(settings, store, now))
+
+
+def events(found: list[FeedChange]) -> list[list[FeedChange]]:
+    """Changes grouped by the event that brought them (a trial's version, or one saved-search event), in order."""
+    grouped: dict[tuple, list[FeedChange]] = {}
+    for item in found:
+        ident = (item.trial_key, item.version, item.detected_at) if item.version else (item.trial_key, item.id)
+        grouped.setdefault(ident, []).append(item)
+    return list(grouped.values())
+
+
+def folded(found: list[FeedChange]) -> list[FeedChange]:
+    """What a person reads: each event's changes aggregated as `monitor diff` says them (43 sites added in one
+    line, one time-frame edit made to 3 outcomes said once); the stored changes stay one per row in JSON and CSV."""
+    out: list[FeedChange] = []
+    for group in events(found):
+        out += [replace(group[0], change=change) for change in aggregate([i.change for i in group])]
+    return out
 
 
 def by_trial(found: list[FeedChange]) -> list[tuple[str, list[FeedChange]]]:

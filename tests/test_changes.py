@@ -184,3 +184,12 @@ def test_watch_list_is_the_portfolio_table(changes_cli):
     assert "nothing is watched" in text
     csv_out = changes_cli("watch", "list", "--format", "csv", "--watch", "opening")[1]
     assert [r["trial"] for r in csv.DictReader(io.StringIO(csv_out))] == ["NCT06821503", "NCT07268053"]
+
+
+def test_the_text_feed_says_what_monitor_diff_says_while_json_keeps_every_stored_change(changes_cli):
+    code, text, _ = changes_cli("changes", "--trial", "NCT07227597", "--category", "outcome_switch")
+    assert code == 0
+    lines = text.splitlines()[1:]
+    assert len(lines) == 1, text
+    assert "in 3 outcomes; outcome switch after the ACTUAL start 2026-01-29 (3 primary outcomes)" in lines[0]
+    assert len(feed(changes_cli, "--trial", "NCT07227597", "--category", "outcome_switch")) == 3

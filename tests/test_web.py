@@ -65,6 +65,16 @@ def test_the_portfolio_names_categories_in_words_and_filters_by_their_codes(clie
     assert '<option value="outcome_switch">outcome switch</option>' in html
 
 
+def test_the_portfolio_says_one_edit_made_to_three_outcomes_once_as_monitor_diff_does(client):
+    html = client.get("/?since=2026-03-01&min_severity=major").text
+    section = html[html.index('id="trial-NCT07227597"') :]
+    section = section[: section.index("</section>")]
+    assert section.count('data-category="outcome_switch"') == 1
+    assert "in 3 outcomes; outcome switch after the ACTUAL start 2026-01-29 (3 primary outcomes)" in section
+    stored = client.get("/api/changes?since=2026-03-01&min_severity=major&trial=NCT07227597").json()
+    assert sum(c["category"] == "outcome_switch" for c in stored) == 3, "the JSON keeps every stored change"
+
+
 def test_a_trial_page_shows_versions_the_dates_chart_and_a_comparison_in_the_cli_words(client):
     html = client.get("/trials/NCT06657144?from=1&to=4").text
     assert html.count("<polyline") == 3, "start, primary completion and completion"

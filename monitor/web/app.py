@@ -24,7 +24,7 @@ from monitor.config import Settings
 from monitor.errors import MonitorError, NotFoundError
 from monitor.feed import change_dict, short, trial_dict
 from monitor.model import Category
-from monitor.portfolio import CATEGORIES, ChangeFilter, aware, by_trial, changes, portfolio
+from monitor.portfolio import CATEGORIES, ChangeFilter, aware, by_trial, changes, events, folded, portfolio
 from monitor.store import Store
 from monitor.web.auth import Guard
 
@@ -79,7 +79,7 @@ def create_app(store: Store, settings: Settings, now: Callable[[], datetime]) ->
         return page(
             "portfolio.html.j2",
             wanted=wanted,
-            groups=by_trial(found),
+            groups=by_trial(folded(found)),
             count=len(found),
             rows=[trial_dict(r) for r in rows],
             categories=[(c, Category(c).label) for c in CATEGORIES],
@@ -111,7 +111,8 @@ def create_app(store: Store, settings: Settings, now: Callable[[], datetime]) ->
     def atom(request: Request, wanted: ChangeFilter, title: str) -> Response:
         found = changes(store, settings, wanted, now())
         entries = []
-        for key, items in _events(found):
+        for items in events(folded(found)):
+            key = items[0].trial_key
             first = items[0]
             entries.append(
                 {
@@ -188,15 +189,6 @@ def create_app(store: Store, settings: Settings, now: Callable[[], datetime]) ->
     )
     app.add_middleware(Guard, web=settings.web)
     return app
-
-
-def _events(found) -> list[tuple[str, list]]:
-    """Changes grouped by the event that brought them (trial and version, or one saved-search event)."""
-    events: dict[tuple, list] = {}
-    for item in found:
-        ident = (item.trial_key, item.version, item.detected_at) if item.version else (item.trial_key, item.id)
-        events.setdefault(ident, []).append(item)
-    return [(ident[0], items) for ident, items in events.items()]
 
 
 def _html(items) -> str:
