@@ -105,6 +105,11 @@ def test_a_registry_record_with_a_nul_is_refused_and_shown_by_status(tmp_path, s
     fetched = monitor_process("--config", path, "fetch", "NCT06821503", "NCT06302556", "NCT06387628", cwd=tmp_path)
     assert "NCT06821503" in fetched.stdout and "NCT06387628" in fetched.stdout, fetched.stderr
     assert "warning: NCT06302556: " in fetched.stderr and "NUL character" in fetched.stderr
+    assert fetched.returncode == 2
+    assert fetched.stderr.splitlines()[-1] == (
+        "error: not stored: NCT06302556 (1 of the 3 asked for; the others are stored); "
+        "the reason is above and in `monitor status`"
+    )
     status = monitor_process("--config", path, "status", cwd=tmp_path)
     assert status.returncode == 0, status.stderr
     line = next(line for line in status.stdout.splitlines() if "NCT06302556" in line)

@@ -48,8 +48,19 @@ def fetch(ctx: click.Context, nct_ids: tuple[str, ...], fmt: str, exit_code: boo
     warn(report.problems)
     if not report.complete:
         raise IncompleteError("the cycle could not finish; what was fetched is stored, the rest is retried next time")
+    stored = {r.key for r in report.results}
+    missed = [k for k in dict.fromkeys(keys) if k not in stored]
+    if missed:  # the others are stored; the ids asked for and not stored are an error of this command
+        asked = len(set(keys))
+        which = ", ".join(missed[:5]) + (" ..." if len(missed) > 5 else "")
+        others = f" ({len(missed)} of the {asked} asked for; the others are stored)" if asked > 1 else ""
+        raise FetchError(f"not stored: {which}{others}; the reason is above and in `monitor status`")
     if exit_code and (report.changed or report.membership):
         ctx.exit(EXIT_CHANGES)
+
+
+class FetchError(MonitorError):
+    """Some of the trials asked for by id could not be stored (each one's reason is a warning and in status)."""
 
 
 @cli.command()
