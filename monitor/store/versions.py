@@ -11,7 +11,8 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from monitor.errors import NotFoundError, StoreError
 from monitor.model import Change, TrialRecord
 from monitor.store.database import Database, reason
-from monitor.store.packing import pack_raw, pack_record, repack_alone, stored_record, unpack_raw
+from monitor.store.packing import pack_raw, pack_record, stored_record, unpack_raw
+from monitor.store.retention import drop_old_raw_payloads, retain
 from monitor.store.schema import changes, deliveries, metadata, trials, versions
 
 
@@ -117,14 +118,12 @@ class VersionStore(Database):
 
     def raw_payload(self, key: str, number: int) -> str:
         with self._reading() as conn:
-            raw = conn.execute(
+            row = conn.execute(
                 select(versions.c.raw).where((versions.c.trial_key == key) & (versions.c.number == number))
-            ).scalar()
-            exists = raw is not None or conn.execute(
-                select(versions.c.id).where((versions.c.trial_key == key) & (versions.c.number == number))
             ).first()
-        if not exists:
+        if row is None:
             raise NotFoundError(f"{key} has no version {number}")
+        raw = row.raw
         if raw is None:
             raise NotFoundError(
                 f"{key} version {number}: its raw payload was dropped by `storage.keep_raw_versions` "
@@ -187,7 +186,7 @@ class VersionStore(Database):
                 else:
                     conn.execute(trials.update().where(trials.c.key == key).values(title=new.record.title))
                 version_id = self._insert_version(conn, new, number)
-                self._retain(conn, key, number)
+                retain(conn, key, number, self.keep_raw_versions)
                 self._insert_deliveries(conn, routes, f"v:{version_id}", key, new.loaded_at)
         except IntegrityError as exc:
             raise StoreError(
@@ -222,46 +221,16 @@ class VersionStore(Database):
                     self._insert_version(conn, new, number, backfill=True)
                 if first is not None:
                     self._insert_changes(conn, first, key, older[-1].loaded_at, first_changes, backfill=True)
-                newest = conn.execute(select(func.max(versions.c.number)).where(versions.c.trial_key == key)).scalar()
-                self._retain(conn, key, newest)
+                if self.keep_raw_versions:
+                    newest = select(func.max(versions.c.number)).where(versions.c.trial_key == key)
+                    retain(conn, key, conn.execute(newest).scalar(), self.keep_raw_versions)
         except SQLAlchemyError as exc:
             raise StoreError(f"{key}: the database refused the backfill: {reason(exc)}") from exc
         return shift
 
     def drop_old_raw_payloads(self, keep: int) -> int:
-        """Apply retention to every trial now (``keep`` newest raw payloads each); versions changed."""
-        if keep < 1:
-            return 0
-        with self._reading() as conn:
-            keys = list(conn.execute(select(trials.c.key).order_by(trials.c.key)).scalars())
-        dropped = 0
-        for start in range(0, len(keys), 200):
-            with self.engine.begin() as conn:
-                for key in keys[start : start + 200]:
-                    newest = conn.execute(
-                        select(func.max(versions.c.number)).where(versions.c.trial_key == key)
-                    ).scalar()
-                    dropped += self._retain(conn, key, newest or 0, keep)
-        return dropped
-
-    def _retain(self, conn, key: str, newest: int, keep: int | None = None) -> int:
-        """Drop the raw payloads of ``key``'s versions older than its newest ``keep``
-        (default: the store's ``keep_raw_versions``), re-packing their records on their own."""
-        keep = self.keep_raw_versions if keep is None else keep
-        if keep < 1 or newest <= keep:
-            return 0
-        old = conn.execute(
-            select(versions.c.id, versions.c.record, versions.c.raw).where(
-                (versions.c.trial_key == key) & (versions.c.number <= newest - keep) & versions.c.raw.is_not(None)
-            )
-        ).all()
-        for row in old:
-            conn.execute(
-                versions.update()
-                .where(versions.c.id == row.id)
-                .values(record=repack_alone(row.record, unpack_raw(row.raw)), raw=None)
-            )
-        return len(old)
+        """Retention applied to every stored trial now (:mod:`monitor.store.retention`)."""
+        return drop_old_raw_payloads(self.engine, keep)
 
     def _insert_deliveries(self, conn, routes, event: str, key: str, at: datetime) -> None:
         """The outbox rows of one event: written in the event's own transaction."""
