@@ -117,3 +117,27 @@ def test_fetch_keeps_the_raw_payload_once_unless_the_archive_is_asked_for(monito
     config.write_text("storage:\n  archive: true\n")
     assert monitor("--config", config, *base, "fetch", "NCT06302556").code == 0
     assert [p.parent.name for p in archive.rglob("*.json.gz")] == ["NCT06302556"]
+
+
+def test_db_export_writes_the_archive_that_load_reads_back(monitor, cli, db_path, tmp_path):
+    assert monitor("load", *FILES).code == 0
+    archive = tmp_path / "export"
+    run = monitor("db", "export", "--to", archive)
+    assert (run.code, run.out) == (0, f"2 raw payload(s) in {archive}, 2 written now\n")
+    assert monitor("db", "export", "--to", archive).out == f"2 raw payload(s) in {archive}, 0 written now\n"
+    other = tmp_path / "other.db"
+    assert cli("--db", other, "load", archive).code == 0
+    exported, stored = Store.open(str(other)).versions(KEY), Store.open(str(db_path)).versions(KEY)
+    assert [(v.record, [c.summary for c in v.changes]) for v in exported] == [
+        (v.record, [c.summary for c in v.changes]) for v in stored
+    ]
+
+
+def test_db_export_into_an_unwritable_folder_says_so(monitor, tmp_path):
+    assert monitor("load", *FILES).code == 0
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the folder should be")
+    run = monitor("db", "export", "--to", blocked)
+    assert run.code == 2
+    assert run.err.startswith(f"error: cannot write the snapshot archive at {blocked}/NCT06821503/")
+    assert run.err.endswith("; 0 payload(s) written before it (make it writable, or --to DIR)\n")

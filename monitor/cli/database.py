@@ -48,3 +48,26 @@ def db_prune(ctx: click.Context, keep: int | None) -> None:
         f"dropped the raw payloads of {dropped} older version(s), keeping the newest {keep} per trial; "
         "every record and change is kept"
     )
+
+
+@db_group.command("export")
+@click.option("--to", "folder", metavar="DIR", help="The archive folder [default: the `snapshots` setting].")
+@click.pass_context
+def db_export(ctx: click.Context, folder: str | None) -> None:
+    """Write every stored raw payload to the snapshot archive (`monitor load DIR` reads it back)."""
+    from monitor.archive import ArchiveError, SnapshotArchive
+    from monitor.cli.app import open_store
+    from monitor.store.export import raw_payloads
+
+    archive = SnapshotArchive(folder or settings(ctx).snapshots)
+    written = total = 0
+    for payload in raw_payloads(open_store(ctx, create=False).engine):
+        try:
+            written += archive.put(payload.key, payload.registry_date, payload.raw, payload.raw_hash) is not None
+        except ArchiveError as exc:
+            cause = exc.message.split("; nothing was stored")[0]
+            raise ArchiveError(
+                f"{cause}; {written} payload(s) written before it (make it writable, or --to DIR)"
+            ) from exc
+        total += 1
+    click.echo(f"{total} raw payload(s) in {archive.root}, {written} written now")
