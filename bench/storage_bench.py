@@ -142,7 +142,7 @@ def measure_postgres(base: str, paths: list[Path]) -> None:
         "ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname = current_schema()"
     )
     try:
-        measure_store(url, paths, lambda: engine.connect().execute(size).scalar())
+        measure_store(url, paths, lambda: int(engine.connect().execute(size).scalar()))
     finally:
         with engine.begin() as conn:
             conn.execute(text("DROP SCHEMA storage_bench CASCADE"))

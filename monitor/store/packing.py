@@ -1,7 +1,11 @@
 """How a version's raw payload and record are packed in the database.
 
 Both are zstandard frames (level 3: figures in ``bench/storage_bench.py`` and the
-README's performance section).  The raw payload is its UTF-8 text compressed.  The
+README's performance section).  The raw payload is its UTF-8 text compressed with a
+fixed dictionary, ``raw_dictionary_1.json`` (one public ClinicalTrials.gov record of the
+test fixtures: the keys and common values every record shares; 17% smaller than without),
+behind a marker byte ``b"1"``; a bare zstandard frame (no marker) is read too.  That
+dictionary file must never change: a new one gets a new name and marker.  The
 normalized record is compact JSON compressed *with the raw payload as the
 dictionary* (every string of a record comes from its raw payload, so a 12 kB record
 packs to about 1.2 kB); once retention has dropped a raw payload, its record is
@@ -17,6 +21,8 @@ Every frame carries its content size, and unpacking refuses one larger than
 from __future__ import annotations
 
 import json
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import zstandard
@@ -26,14 +32,30 @@ from monitor.errors import StoreError
 LEVEL = 3
 MAX_UNPACKED_BYTES = 1024**3
 WITH_RAW, ALONE = b"r", b"z"
+RAW_DICTIONARY_1 = b"1"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+@cache
+def _raw_dictionary() -> zstandard.ZstdCompressionDict:
+    text = Path(__file__).with_name("raw_dictionary_1.json").read_bytes()
+    dictionary = zstandard.ZstdCompressionDict(text, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+    dictionary.precompute_compress(level=LEVEL)
+    return dictionary
 
 
 def pack_raw(raw: str) -> bytes:
-    return zstandard.ZstdCompressor(level=LEVEL, write_content_size=True).compress(raw.encode("utf-8"))
+    compressor = zstandard.ZstdCompressor(dict_data=_raw_dictionary(), write_content_size=True, write_dict_id=False)
+    return RAW_DICTIONARY_1 + compressor.compress(raw.encode("utf-8"))
 
 
 def unpack_raw(packed: bytes) -> str:
-    return _decompress(bytes(packed)).decode("utf-8")
+    packed = bytes(packed)
+    if packed[:1] == RAW_DICTIONARY_1:
+        return _decompress(packed[1:], _raw_dictionary()).decode("utf-8")
+    if packed[:4] == ZSTD_MAGIC:
+        return _decompress(packed).decode("utf-8")
+    raise StoreError(f"a stored raw payload has an unknown packing {packed[:1]!r}: was it written by a newer monitor?")
 
 
 def pack_record(record: dict[str, Any], raw: str | None) -> bytes:
