@@ -14,7 +14,9 @@ trial: in rounds (the first copy of every trial, then the second, ...), each
 round reading only the files that hold one of its copies, in file order.  A file
 whose content changed between the passes is refused by name.
 
-Peak memory is one file's payloads plus about 300 bytes per payload.
+Peak memory is one file's payloads, the first :data:`KEPT` normalized payloads (kept
+from pass 1 so that a small load normalizes each payload once), plus about 300 bytes per
+payload.
 """
 
 from __future__ import annotations
@@ -31,7 +33,10 @@ from monitor.sources.files import read_payloads_of, snapshot_files
 
 if TYPE_CHECKING:
     from monitor.pipeline import Clock, Result, Routes
+    from monitor.sources.files import Snapshot
     from monitor.store import Store
+
+KEPT = 500  # normalized payloads kept from pass 1 (about 0.15 MB each); the others are read again
 
 
 class Fact(NamedTuple):
@@ -54,6 +59,7 @@ class Survey:
     files: list[Path] = field(default_factory=list)
     facts: list[Fact] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (raw hash, problem): payloads that do not normalize
+    kept: dict[tuple[int, int], Snapshot] = field(default_factory=dict)  # (file, index) -> snapshot, up to KEPT
 
     @property
     def count(self) -> int:
@@ -94,12 +100,16 @@ class Survey:
             todo[n].append(fact)
         for copies in todo:
             for file, facts in _by_file(copies):
-                found_payloads = self._reread(file, limits)
+                reread = any((file, f.index) not in self.kept for f in facts)
+                found_payloads = self._reread(file, limits) if reread else []
                 for fact in facts:
-                    payload = found_payloads[fact.index] if fact.index < len(found_payloads) else None
-                    if payload is None or payload.raw_hash != fact.raw_hash:
-                        raise SourceError(f"{self.files[file]}: changed while it was being loaded; load it again")
-                    results.append(ingest(store, payload.snapshot(), now, routes))
+                    snap = self.kept.pop((file, fact.index), None)
+                    if snap is None:
+                        payload = found_payloads[fact.index] if fact.index < len(found_payloads) else None
+                        if payload is None or payload.raw_hash != fact.raw_hash:
+                            raise SourceError(f"{self.files[file]}: changed while it was being loaded; load it again")
+                        snap = payload.snapshot()
+                    results.append(ingest(store, snap, now, routes))
                     if progress:
                         progress("records", 1)
         return sorted(results, key=lambda r: r.key)
@@ -166,3 +176,5 @@ def _note(found: Survey, payload, file: int, index: int) -> None:
     record, date = snap.record, payload.registry_date(snap.record)
     fact = Fact(record.key, date, len(found.facts), payload.raw_hash, file, index, record.source, fingerprint(record))
     found.facts.append(fact)
+    if len(found.kept) < KEPT:
+        found.kept[(file, index)] = snap

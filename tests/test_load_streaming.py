@@ -8,9 +8,11 @@ import shutil
 
 import pytest
 
+from monitor import loading
 from monitor.errors import SourceError
 from monitor.loading import Fact, survey
 from monitor.pipeline import utc_now
+from monitor.sources.files import read_snapshots
 from monitor.store import Store
 
 from conftest import OPENING
@@ -36,7 +38,8 @@ def test_copies_of_one_trial_in_later_files_are_stored_oldest_first(tmp_path, db
     ]
 
 
-def test_a_file_changed_between_the_two_passes_is_refused_by_name(tmp_path, db_path):
+def test_a_file_changed_between_the_two_passes_is_refused_by_name(tmp_path, db_path, monkeypatch):
+    monkeypatch.setattr(loading, "KEPT", 0)  # nothing kept from pass 1: every file is read again
     file = tmp_path / "trial.json"
     shutil.copy(OPENING / "2026-02-10.json", file)
     found = survey([file])
@@ -47,3 +50,14 @@ def test_a_file_changed_between_the_two_passes_is_refused_by_name(tmp_path, db_p
     with pytest.raises(SourceError, match=rf"^{file}: changed while it was being loaded; load it again$"):
         found.store(store, utc_now)
     assert store.counts()["versions"] == 0
+
+
+@pytest.mark.parametrize("kept", [0, 1, 500])
+def test_a_load_stores_the_same_whatever_pass_one_kept(tmp_path, monkeypatch, kept):
+    monkeypatch.setattr(loading, "KEPT", kept)
+    store = Store.open(str(tmp_path / f"kept{kept}.db"))
+    results = survey([OPENING]).store(store, utc_now)
+    assert [(r.status, r.version, len(r.changes)) for r in results] == [("new", 1, 0), ("changed", 2, 20)]
+    assert [v.record for v in store.versions("NCT06821503")] == [
+        s.record for path in sorted(OPENING.glob("*.json")) for s in read_snapshots(path)
+    ]
