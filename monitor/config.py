@@ -119,10 +119,19 @@ class WebSettings:
 
 
 @dataclass(frozen=True)
+class StorageSettings:
+    """Where raw payloads are kept: once, compressed in the database, by default."""
+
+    archive: bool = False  # also write every fetched payload to the gzip archive under `snapshots`
+    keep_raw_versions: int = 0  # keep each trial's newest N raw payloads (0: all); records and changes stay
+
+
+@dataclass(frozen=True)
 class Settings:
     path: str | None = None
     database: str = "sqlite:///monitor.db"
     snapshots: str = "snapshots"
+    storage: StorageSettings = field(default_factory=StorageSettings)
     ctgov: CtgovSettings = field(default_factory=CtgovSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     schedule: Schedule = field(default_factory=lambda: parse_schedule(DEFAULT_SCHEDULE))
@@ -178,6 +187,7 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "daemon.shutdown_timeout_seconds": (1, 3_600, True),
     "notifications.max_age_hours": (1, 8_784, False),
     "web.port": (1, 65_535, True),
+    "storage.keep_raw_versions": (0, 1_000_000, True),  # 0: keep every raw payload
     "expected.completion_grace_days": (0, 1_000_000, True),  # a huge value turns a rule off
     "expected.results_grace_days": (0, 1_000_000, True),
     "expected.verification_days": (1, 1_000_000, True),
@@ -341,6 +351,7 @@ def effective(settings: Settings) -> dict[str, Any]:
         "config": settings.path or "(built-in defaults)",
         "database": mask_secrets(settings.database),
         "snapshots": settings.snapshots,
+        "storage": dict(settings.storage.__dict__),
         "ctgov": {**settings.ctgov.__dict__, "base_url": mask_secrets(settings.ctgov.base_url)},
         "daemon": dict(settings.daemon.__dict__),
         "limits": dict(settings.limits.__dict__),

@@ -71,7 +71,7 @@ def make_live(
     return Live(
         store,
         client,
-        SnapshotArchive(settings.snapshots),
+        SnapshotArchive(settings.snapshots) if settings.storage.archive else None,
         now=now,
         progress=progress,
         should_stop=should_stop,

@@ -151,8 +151,11 @@ def load(
     problems: list[str] | None = None,
     limits: Limits | None = None,
 ) -> list[Result]:
-    """Load snapshot files and folders into the store (see :func:`store_payloads`)."""
-    return store_payloads(store, read_payloads(paths, problems, limits), now, routes, problems)
+    """Load snapshot files and folders into the store (see :func:`store_payloads`), one file
+    at a time in two passes (:mod:`monitor.loading`): flat memory for any number of files."""
+    from monitor.loading import survey
+
+    return survey(paths, problems, limits).store(store, now, routes, problems, limits=limits)
 
 
 def store_payloads(

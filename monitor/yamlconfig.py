@@ -22,6 +22,7 @@ from monitor.config import (
     Route,
     Schedule,
     Settings,
+    StorageSettings,
     WatchGroup,
     WebSettings,
     database_problem,
@@ -67,7 +68,8 @@ class _Reader(NodeReader):
     def settings(self, root) -> Settings:
         if root is None:
             return Settings(path=str(self.path))
-        sections = "database snapshots ctgov daemon schedule watches notifications expected materiality web limits"
+        sections = "database snapshots storage ctgov daemon schedule watches notifications expected materiality web"
+        sections += " limits"
         top = self.mapping(root, "", set(sections.split()))
         defaults = Settings()
         schedule = self.schedule(top.get("schedule"), "schedule") or defaults.schedule
@@ -79,6 +81,7 @@ class _Reader(NodeReader):
             path=str(self.path),
             database=database,
             snapshots=self.string(top.get("snapshots"), "snapshots") or defaults.snapshots,
+            storage=self.storage(top.get("storage")),
             ctgov=self.ctgov(top.get("ctgov")),
             daemon=self.daemon(top.get("daemon")),
             schedule=schedule,
@@ -171,6 +174,16 @@ class _Reader(NodeReader):
         found = self.mapping(node, "limits", set(names))
         d = _limits.DEFAULT_LIMITS
         return Limits(**{n: self.number(found.get(n), f"limits.{n}", getattr(d, n)) for n in names})
+
+    def storage(self, node) -> StorageSettings:
+        found = self.mapping(node, "storage", {"archive", "keep_raw_versions"})
+        d = StorageSettings()
+        return StorageSettings(
+            archive=self.boolean(found.get("archive"), "storage.archive", d.archive),
+            keep_raw_versions=int(
+                self.number(found.get("keep_raw_versions"), "storage.keep_raw_versions", d.keep_raw_versions)
+            ),
+        )
 
     def web(self, node) -> WebSettings:
         found = self.mapping(node, "web", {"host", "port", "token", "username", "password"})

@@ -38,7 +38,7 @@ WRONG = [
     (
         "databse: x\n",
         "CFG:1: databse: is not a setting here (expected one of: ctgov, daemon, database, expected, limits, materiality, "
-        "notifications, schedule, snapshots, watches, web)",
+        "notifications, schedule, snapshots, storage, watches, web)",
     ),
     (
         "watches:\n  - name: a\n    trials: [NCT123]\n",

@@ -171,7 +171,11 @@ def test_watch_add_of_a_trial_the_registry_does_not_have_adds_nothing(live_cli, 
 def test_fetch_with_an_unwritable_snapshot_archive_stores_nothing_and_exits_2(monitor, server, db_path, tmp_path):
     blocked = tmp_path / "archive"
     blocked.write_text("a file where the archive folder should be")
-    run = monitor("--ctgov-url", server.url, "--rate", "0", "--snapshots", blocked, "fetch", "NCT06821503")
+    config = tmp_path / "archive-on.yaml"
+    config.write_text("storage:\n  archive: true\n")
+    run = monitor(
+        "--config", config, "--ctgov-url", server.url, "--rate", "0", "--snapshots", blocked, "fetch", "NCT06821503"
+    )
     assert run.code == 2
     assert run.err.startswith(f"error: cannot write the snapshot archive at {blocked}/NCT06821503/")
     assert run.err.endswith(

@@ -81,3 +81,83 @@ def test_a_database_at_0001_keeps_its_pending_deliveries_and_gains_leases(store_
     assert (row.route, row.lease_owner, row.lease_until) == ("team", None, None)
     assert store.claim([row.id], "me", at, at.replace(hour=8)) == [row.id]
     engine.dispose()
+
+
+def _versions_at_0005(engine, snapshots) -> None:
+    """A database built by the schema before packed versions (0005): the record as JSON, the raw text."""
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+    from alembic import command
+    from sqlalchemy.dialects.postgresql import JSONB
+
+    from monitor.store.migrate import _config
+
+    old_versions = sa.table(
+        "versions",
+        *map(sa.column, ("trial_key", "number", "content_hash", "raw_hash", "format", "source", "loaded_at")),
+        sa.column("record", sa.JSON().with_variant(JSONB(), "postgresql")),
+        sa.column("raw", sa.Text()),
+        sa.column("last_update_posted", sa.String()),
+    )
+    at = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)
+    with engine.begin() as conn:
+        command.upgrade(_config(conn), "0005")
+        conn.execute(
+            text("INSERT INTO trials (key, nct_id, title, first_seen) VALUES ('NCT06821503', 'NCT06821503', 't', :at)"),
+            {"at": at},
+        )
+        for number, snap in enumerate(snapshots, 1):
+            conn.execute(
+                old_versions.insert().values(
+                    trial_key="NCT06821503",
+                    number=number,
+                    content_hash=f"c{number}",
+                    raw_hash=snap.raw_hash,
+                    format=snap.record.source,
+                    source=snap.origin,
+                    loaded_at=at,
+                    record=snap.record.to_dict(),
+                    raw=snap.raw,
+                    last_update_posted=snap.record.last_update_posted,
+                )
+            )
+
+
+def test_versions_stored_before_packing_read_back_the_same_after_db_upgrade(store_url):
+    from monitor.sources.files import read_snapshots
+
+    from conftest import OPENING
+
+    snapshots = [s for path in sorted(OPENING.glob("*.json")) for s in read_snapshots(path)]
+    engine = create_engine(store_url)
+    _versions_at_0005(engine, snapshots)
+    assert upgrade(engine) == ("0005", head_revision())
+    store = Store(engine)
+    stored = store.versions("NCT06821503")
+    assert [v.record for v in stored] == [s.record for s in snapshots]
+    assert [store.raw_payload("NCT06821503", v.number) for v in stored] == [s.raw for s in snapshots]
+    with engine.connect() as conn:  # rewritten packed: no text left in the rows
+        (raw,) = conn.execute(text("SELECT raw FROM versions WHERE number = 1")).one()
+    assert bytes(raw)[:5] == b"1\x28\xb5\x2f\xfd"  # a zstandard frame, with raw dictionary 1
+    engine.dispose()
+
+
+def test_packed_versions_migrate_back_to_text_and_json(store_url):
+    from alembic import command
+
+    from monitor.sources.files import read_snapshots
+    from monitor.store.migrate import _config
+
+    from conftest import OPENING
+
+    snapshots = [s for path in sorted(OPENING.glob("*.json")) for s in read_snapshots(path)]
+    engine = create_engine(store_url)
+    _versions_at_0005(engine, snapshots)
+    upgrade(engine)
+    with engine.begin() as conn:
+        command.downgrade(_config(conn), "0005")
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT raw FROM versions ORDER BY number")).scalars().all()
+    assert rows == [s.raw for s in snapshots]
+    engine.dispose()

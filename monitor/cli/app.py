@@ -163,7 +163,10 @@ def open_store(ctx: click.Context, create: bool = True, read_only: bool = False)
     database file or folder the user can only read)."""
     from monitor.store import Store
 
-    store = Store.open(settings(ctx).database, create=create, read_only=read_only)
+    found = settings(ctx)
+    store = Store.open(
+        found.database, create=create, read_only=read_only, keep_raw_versions=found.storage.keep_raw_versions
+    )
     ctx.call_on_close(store.close)  # every connection closed when the command ends (WAL checkpointed)
     return store
 

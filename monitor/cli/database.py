@@ -1,4 +1,4 @@
-"""The database commands: db upgrade."""
+"""The database commands: db upgrade, db prune."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from monitor.cli.app import settings
 
 @click.group("db")
 def db_group() -> None:
-    """The database: schema migrations."""
+    """The database: schema migrations, raw-payload retention."""
 
 
 @db_group.command("upgrade")
@@ -23,3 +23,51 @@ def db_upgrade(ctx: click.Context) -> None:
     before, after = upgrade(engine)
     engine.dispose()
     click.echo(f"schema revision {before or 'none'} -> {after}" if before != after else f"already at revision {after}")
+
+
+@db_group.command("prune")
+@click.option(
+    "--keep",
+    type=click.IntRange(1),
+    metavar="N",
+    help="Raw payloads kept per trial [default: storage.keep_raw_versions].",
+)
+@click.pass_context
+def db_prune(ctx: click.Context, keep: int | None) -> None:
+    """Drop the raw payloads of each trial's older versions; records and changes stay forever."""
+    from monitor.cli.app import open_store
+    from monitor.errors import UsageError
+
+    keep = keep or settings(ctx).storage.keep_raw_versions
+    if not keep:
+        raise UsageError(
+            "storage.keep_raw_versions is 0 (every raw payload is kept): set it in the configuration or give --keep N"
+        )
+    dropped = open_store(ctx, create=False).drop_old_raw_payloads(keep)
+    click.echo(
+        f"dropped the raw payloads of {dropped} older version(s), keeping the newest {keep} per trial; "
+        "every record and change is kept"
+    )
+
+
+@db_group.command("export")
+@click.option("--to", "folder", metavar="DIR", help="The archive folder [default: the `snapshots` setting].")
+@click.pass_context
+def db_export(ctx: click.Context, folder: str | None) -> None:
+    """Write every stored raw payload to the snapshot archive (`monitor load DIR` reads it back)."""
+    from monitor.archive import ArchiveError, SnapshotArchive
+    from monitor.cli.app import open_store
+    from monitor.store.export import raw_payloads
+
+    archive = SnapshotArchive(folder or settings(ctx).snapshots)
+    written = total = 0
+    for payload in raw_payloads(open_store(ctx, create=False).engine):
+        try:
+            written += archive.put(payload.key, payload.registry_date, payload.raw, payload.raw_hash) is not None
+        except ArchiveError as exc:
+            cause = exc.message.split("; nothing was stored")[0]
+            raise ArchiveError(
+                f"{cause}; {written} payload(s) written before it (make it writable, or --to DIR)"
+            ) from exc
+        total += 1
+    click.echo(f"{total} raw payload(s) in {archive.root}, {written} written now")

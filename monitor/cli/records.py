@@ -34,16 +34,18 @@ def load(ctx: click.Context, paths: tuple[str, ...], skip_bad: bool, fmt: str, e
     one bad file and nothing is stored, unless --skip-bad is given.
     """
     from monitor.errors import SourceError
-    from monitor.pipeline import read_payloads, store_payloads
+    from monitor.loading import survey
+    from monitor.pipeline import utc_now
 
     problems: list[str] | None = [] if skip_bad else None
-    # a bad file fails before the database is created or touched
-    payloads = read_payloads(paths, problems, settings(ctx).limits)
+    limits = settings(ctx).limits
+    # pass 1, one file at a time: a bad file fails before the database is created or touched
+    found = survey(paths, problems, limits)
     results = []
-    if payloads:
+    if found.count:
         store = open_store(ctx)
-        with ProgressBar("loading") as bar:  # on a terminal only
-            results = store_payloads(store, payloads, routes=routes(ctx, store), problems=problems, progress=bar)
+        with ProgressBar("loading") as bar:  # on a terminal only; pass 2 re-reads each file and stores it
+            results = found.store(store, utc_now, routes(ctx, store), problems, bar, limits)
         output("results", fmt, results, config=settings(ctx))
     if problems:
         for problem in problems:

@@ -28,9 +28,12 @@ class Store(PortfolioStore, ExpectedStore):
     """Trials, versions, changes and watches in one SQLAlchemy database."""
 
     @classmethod
-    def open(cls, url: str | None = None, create: bool = True, read_only: bool = False) -> Store:
-        """``read_only``: open for reading only (a read-only file or folder serves it); writes fail."""
-        return cls(open_engine(url, False if read_only else create, read_only=read_only))
+    def open(
+        cls, url: str | None = None, create: bool = True, read_only: bool = False, keep_raw_versions: int = 0
+    ) -> Store:
+        """``read_only``: open for reading only (a read-only file or folder serves it); writes fail.
+        ``keep_raw_versions``: keep only each trial's newest N raw payloads (0: all)."""
+        return cls(open_engine(url, False if read_only else create, read_only=read_only), keep_raw_versions)
 
 
 __all__ = [

@@ -127,8 +127,11 @@ def open_engine(url: str | None, create: bool | None, read_only: bool = False) -
 class Database:
     """The engine, and connections that fail with a clear error."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, keep_raw_versions: int = 0) -> None:
         self.engine = engine
+        # Retention: keep the raw payloads of each trial's newest N versions only (0: all);
+        # records and changes are always kept (monitor.store.versions).
+        self.keep_raw_versions = keep_raw_versions
 
     def close(self) -> None:
         self.engine.dispose()

@@ -14,7 +14,6 @@ adds 300 overdue trials is not sent 300 alerts.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
@@ -25,6 +24,7 @@ from monitor.errors import StoreError
 from monitor.model import Category, Change, ChangeKind, Severity, TrialRecord
 from monitor.store.database import reason
 from monitor.store.deliveries import DeliveryStore
+from monitor.store.packing import stored_record
 from monitor.store.schema import expected_seen, expected_state, versions
 
 CHUNK = 500  # trial keys per query
@@ -77,11 +77,11 @@ class ExpectedStore(DeliveryStore):
                     .group_by(versions.c.trial_key)
                     .subquery()
                 )
-                query = select(versions.c.trial_key, versions.c.record).join(
+                query = select(versions.c.trial_key, versions.c.record, versions.c.raw).join(
                     latest, (versions.c.trial_key == latest.c.trial_key) & (versions.c.number == latest.c.number)
                 )
                 for row in conn.execute(query):
-                    record = row.record if isinstance(row.record, dict) else json.loads(row.record)
+                    record = stored_record(row.record, row.raw)
                     found[row.trial_key] = TrialRecord.from_dict(record)
         return found
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -10,6 +9,7 @@ from sqlalchemy import func, select
 
 from monitor.model import Change
 from monitor.store.database import Database
+from monitor.store.packing import stored_record
 from monitor.store.schema import changes, trial_state, trials, versions, watches
 
 SEVERITY_RANK = {"minor": 0, "major": 1}
@@ -145,6 +145,7 @@ class PortfolioStore(Database):
                 trials.c.key,
                 trials.c.title,
                 versions.c.record,
+                versions.c.raw,
                 versions.c.last_update_posted,
                 versions.c.loaded_at,
                 latest.c.count,
@@ -166,7 +167,7 @@ class PortfolioStore(Database):
                     sources.setdefault(key, set()).add(source)
             rows = []
             for r in conn.execute(stmt):
-                record = r.record if isinstance(r.record, dict) else json.loads(r.record)
+                record = stored_record(r.record, r.raw)
                 rows.append(
                     TrialRow(
                         key=r.key,

@@ -9,6 +9,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -37,8 +38,10 @@ versions = Table(
     Column("trial_key", String(64), ForeignKey("trials.key"), nullable=False),
     Column("number", Integer, nullable=False),
     Column("content_hash", String(64), nullable=False),
-    Column("record", _json, nullable=False),
-    Column("raw", Text, nullable=False),
+    # Packed by monitor.store.packing: the record as compact JSON, compressed with the raw
+    # payload as dictionary; the raw payload compressed, or NULL once retention dropped it.
+    Column("record", LargeBinary, nullable=False),
+    Column("raw", LargeBinary),
     Column("raw_hash", String(64), nullable=False, index=True),
     Column("format", String(32)),
     Column("source", Text),

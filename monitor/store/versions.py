@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -12,6 +11,8 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from monitor.errors import NotFoundError, StoreError
 from monitor.model import Change, TrialRecord
 from monitor.store.database import Database, reason
+from monitor.store.packing import pack_raw, pack_record, stored_record, unpack_raw
+from monitor.store.retention import drop_old_raw_payloads, retain
 from monitor.store.schema import changes, deliveries, metadata, trials, versions
 
 
@@ -117,12 +118,18 @@ class VersionStore(Database):
 
     def raw_payload(self, key: str, number: int) -> str:
         with self._reading() as conn:
-            raw = conn.execute(
+            row = conn.execute(
                 select(versions.c.raw).where((versions.c.trial_key == key) & (versions.c.number == number))
-            ).scalar()
-        if raw is None:
+            ).first()
+        if row is None:
             raise NotFoundError(f"{key} has no version {number}")
-        return raw
+        raw = row.raw
+        if raw is None:
+            raise NotFoundError(
+                f"{key} version {number}: its raw payload was dropped by `storage.keep_raw_versions` "
+                "(its record and changes are kept)"
+            )
+        return unpack_raw(raw)
 
     def events(self, key: str) -> list[Change]:
         """Events of a trial that belong to no version (saved-search membership)."""
@@ -179,6 +186,7 @@ class VersionStore(Database):
                 else:
                     conn.execute(trials.update().where(trials.c.key == key).values(title=new.record.title))
                 version_id = self._insert_version(conn, new, number)
+                retain(conn, key, number, self.keep_raw_versions)
                 self._insert_deliveries(conn, routes, f"v:{version_id}", key, new.loaded_at)
         except IntegrityError as exc:
             raise StoreError(
@@ -213,9 +221,16 @@ class VersionStore(Database):
                     self._insert_version(conn, new, number, backfill=True)
                 if first is not None:
                     self._insert_changes(conn, first, key, older[-1].loaded_at, first_changes, backfill=True)
+                if self.keep_raw_versions:
+                    newest = select(func.max(versions.c.number)).where(versions.c.trial_key == key)
+                    retain(conn, key, conn.execute(newest).scalar(), self.keep_raw_versions)
         except SQLAlchemyError as exc:
             raise StoreError(f"{key}: the database refused the backfill: {reason(exc)}") from exc
         return shift
+
+    def drop_old_raw_payloads(self, keep: int) -> int:
+        """Retention applied to every stored trial now (:mod:`monitor.store.retention`)."""
+        return drop_old_raw_payloads(self.engine, keep)
 
     def _insert_deliveries(self, conn, routes, event: str, key: str, at: datetime) -> None:
         """The outbox rows of one event: written in the event's own transaction."""
@@ -242,8 +257,8 @@ class VersionStore(Database):
                 trial_key=new.record.key,
                 number=number,
                 content_hash=new.content_hash,
-                record=new.record.to_dict(),
-                raw=new.raw,
+                record=pack_record(new.record.to_dict(), new.raw),
+                raw=pack_raw(new.raw),
                 raw_hash=new.raw_hash,
                 format=new.record.source,
                 source=new.source,
@@ -286,7 +301,7 @@ class VersionStore(Database):
                     _change_columns().where(changes.c.version_id == row.id).order_by(changes.c.position)
                 )
             )
-        record = row.record if isinstance(row.record, dict) else json.loads(row.record)
+        record = stored_record(row.record, row.raw)
         return StoredVersion(
             trial_key=row.trial_key,
             number=row.number,

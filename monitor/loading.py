@@ -1,0 +1,180 @@
+"""``monitor load`` of any size, in flat memory: two passes over the files.
+
+Pass 1 (:func:`survey`) reads one file at a time, checks and normalizes every
+payload in it, and keeps only small facts about each one (its trial, registry
+date, format, hashes and where it is); the payloads themselves are dropped with
+the file.  Nothing is written, so the all-or-nothing promise of ``load`` holds:
+any bad file, any payload that does not normalize, any trial with two different
+copies of one registry date, and nothing is stored (unless a ``problems`` list
+is given: then those are listed there and left out).
+
+Pass 2 (:meth:`Survey.store`) reads the files again and stores each payload
+through :func:`monitor.pipeline.ingest`, oldest registry date first within each
+trial: in rounds (the first copy of every trial, then the second, ...), each
+round reading only the files that hold one of its copies, in file order.  A file
+whose content changed between the passes is refused by name.
+
+Peak memory is one file's payloads, the first :data:`KEPT` normalized payloads (kept
+from pass 1 so that a small load normalizes each payload once), plus about 300 bytes per
+payload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+from monitor.diff import fingerprint
+from monitor.errors import ParseError, SourceError
+from monitor.limits import Limits
+from monitor.sources.files import read_payloads_of, snapshot_files
+
+if TYPE_CHECKING:
+    from monitor.pipeline import Clock, Result, Routes
+    from monitor.sources.files import Snapshot
+    from monitor.store import Store
+
+KEPT = 500  # normalized payloads kept from pass 1 (about 0.15 MB each); the others are read again
+
+
+class Fact(NamedTuple):
+    """What pass 1 keeps of one payload."""
+
+    key: str
+    date: tuple[str, str]  # registry date: lastUpdatePostDate, then versionHolder
+    seq: int  # input order (ties keep it)
+    raw_hash: str
+    file: int  # index in Survey.files
+    index: int  # the payload's position in its file
+    form: str  # the record's format (API study or page)
+    content: str  # the record's fingerprint
+
+
+@dataclass
+class Survey:
+    """Pass 1's findings: the files, a fact per good payload, the problems found."""
+
+    files: list[Path] = field(default_factory=list)
+    facts: list[Fact] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (raw hash, problem): payloads that do not normalize
+    kept: dict[tuple[int, int], Snapshot] = field(default_factory=dict)  # (file, index) -> snapshot, up to KEPT
+
+    @property
+    def count(self) -> int:
+        return len(self.facts) + len(self.failed)
+
+    def store(
+        self,
+        store: Store,
+        now: Clock,
+        routes: Routes | None = None,
+        problems: list[str] | None = None,
+        progress: Callable[[str, int], None] | None = None,
+        limits: Limits | None = None,
+    ) -> list[Result]:
+        """Pass 2: store every surveyed payload (all or nothing, as :func:`monitor.pipeline.store_payloads`)."""
+        from monitor.pipeline import Result, _refuse, ingest
+
+        stored = store.raw_hashes()
+        fresh = sorted((f for f in self.facts if f.raw_hash not in stored), key=lambda f: (f.key, f.date, f.seq))
+        clashing = self._clashes(fresh)
+        found = [problem for raw, problem in self.failed if raw not in stored]
+        _refuse(found + list(clashing.values()), problems)
+        results: list[Result] = []
+        rounds: dict[str, int] = {}  # key -> copies of it so far
+        todo: list[list[Fact]] = []  # round -> the copies in it
+        for fact in self.facts:
+            if fact.raw_hash in stored:
+                key, number, title = stored[fact.raw_hash]
+                origin = str(self.files[fact.file])
+                note = f"same as version {number}"
+                results.append(Result(key, title or key, "unchanged", number, origin, note=note))
+        for fact in fresh:
+            if fact.key in clashing:
+                continue
+            n = rounds[fact.key] = rounds.get(fact.key, -1) + 1
+            if n == len(todo):
+                todo.append([])
+            todo[n].append(fact)
+        for copies in todo:
+            for file, facts in _by_file(copies):
+                reread = any((file, f.index) not in self.kept for f in facts)
+                found_payloads = self._reread(file, limits) if reread else []
+                for fact in facts:
+                    snap = self.kept.pop((file, fact.index), None)
+                    if snap is None:
+                        payload = found_payloads[fact.index] if fact.index < len(found_payloads) else None
+                        if payload is None or payload.raw_hash != fact.raw_hash:
+                            raise SourceError(f"{self.files[file]}: changed while it was being loaded; load it again")
+                        snap = payload.snapshot()
+                    results.append(ingest(store, snap, now, routes))
+                    if progress:
+                        progress("records", 1)
+        return sorted(results, key=lambda r: r.key)
+
+    def _clashes(self, ordered: list[Fact]) -> dict[str, str]:
+        """Trials with two different copies of one format and one registry date: {key: problem}."""
+        seen: dict[tuple, Fact] = {}
+        clashing: dict[str, str] = {}
+        for fact in ordered:
+            first = seen.setdefault((fact.key, fact.form, fact.date), fact)
+            if first.content != fact.content and fact.key not in clashing:
+                a, b = self.files[first.file], self.files[fact.file]
+                where = f"twice in {a}" if a == b else f"in {a} and {b}"
+                clashing[fact.key] = (
+                    f"{fact.key}: two different copies with the same registry date ({fact.date[0] or 'no date'}) "
+                    f"{where}; which one is the trial's record cannot be told"
+                )
+        return clashing
+
+    def _reread(self, file: int, limits: Limits | None):
+        try:
+            return read_payloads_of(self.files[file], limits)
+        except SourceError as exc:
+            raise SourceError(f"{exc.message} (it changed while it was being loaded; load it again)") from exc
+
+
+def _by_file(copies: list[Fact]) -> Iterable[tuple[int, list[Fact]]]:
+    grouped: dict[int, list[Fact]] = {}
+    for fact in sorted(copies, key=lambda f: (f.file, f.index)):
+        grouped.setdefault(fact.file, []).append(fact)
+    return grouped.items()
+
+
+def survey(paths: Iterable[str | Path], problems: list[str] | None = None, limits: Limits | None = None) -> Survey:
+    """Pass 1 over ``paths``: every file read and checked, one at a time; an unreadable or
+    malformed file is an error (``nothing was stored``), or, with ``problems``, listed there."""
+    from monitor.pipeline import _refuse
+
+    try:
+        files = snapshot_files(list(paths), problems)
+    except SourceError as exc:  # raised only without a problems list
+        raise SourceError(f"{exc.message}; nothing was stored") from exc
+    found = Survey()
+    unreadable: list[str] = []
+    for path in files:
+        try:
+            payloads = read_payloads_of(path, limits)
+        except SourceError as exc:
+            unreadable.append(exc.message)
+            continue
+        found.files.append(path)
+        for index, payload in enumerate(payloads):
+            _note(found, payload, len(found.files) - 1, index)
+    _refuse(unreadable, problems)
+    return found
+
+
+def _note(found: Survey, payload, file: int, index: int) -> None:
+    try:
+        snap = payload.snapshot()
+    except ParseError as exc:
+        found.failed.append((payload.raw_hash, exc.message))
+        return
+    record, date = snap.record, payload.registry_date(snap.record)
+    fact = Fact(record.key, date, len(found.facts), payload.raw_hash, file, index, record.source, fingerprint(record))
+    found.facts.append(fact)
+    if len(found.kept) < KEPT:
+        found.kept[(file, index)] = snap
