@@ -1,0 +1,87 @@
+"""The scale benchmark's stand-in registry (bench/standin.py), run small so the benchmark cannot rot:
+it answers the monitor's API v2 paths from templates by id, and its registry days make real
+changes the monitor stores and noise it does not."""
+
+from __future__ import annotations
+
+import sys
+
+import httpx
+import pytest
+
+from conftest import FIXTURES, ROOT
+
+sys.path.insert(0, str(ROOT / "bench"))
+
+from registry_bench import phase, whole_requests
+from standin import CATEGORY, REAL, StandIn, StandInServer, Template
+
+from monitor.sources.ctgov import CtgovClient, Politeness
+
+TEMPLATES = [
+    FIXTURES / "ctgov" / "NCT06821503" / "2026-03-10.json",
+    FIXTURES / "ctgov" / "NCT06302556" / "2026-03-02.json",
+    FIXTURES / "ctgov" / "noise" / "NCT06387628" / "2026-02-04.json",
+]
+
+
+@pytest.fixture
+def registry():
+    registry = StandIn([Template.of(p.read_bytes()) for p in TEMPLATES], trials=25, churn=0.2)
+    server = StandInServer(registry).start()
+    yield registry, server
+    server.stop()
+
+
+def test_stand_in_answers_the_probe_and_id_batches_for_every_trial(registry):
+    registry, server = registry
+    client = CtgovClient(server.url, politeness=Politeness(rate=0, timeout=30))
+    keys = registry.keys()
+    assert keys[0] == "NCT10000000" and len(set(keys)) == 25
+    probe = client.probe(keys)
+    assert sorted(probe) == keys
+    assert probe[keys[1]] == (registry.template(1).updated, registry.template(1).status)
+    fetched = [s["protocolSection"]["identificationModule"]["nctId"] for s in client.studies(keys, batch=10)]
+    assert fetched == keys
+    assert [kind for kind, _ in server.tally] == ["probe", "fetch", "fetch", "fetch"]
+    client.close()
+
+
+def test_stand_in_pages_a_search_and_finds_a_registry_day_by_its_date(registry):
+    registry, server = registry
+    edits = registry.registry_day()
+    day = registry.updated(registry.index(next(iter(edits))))
+    seen, token = [], None
+    while True:
+        params = {
+            "pageSize": "10",
+            "filter.advanced": f"AREA[LastUpdatePostDate]RANGE[{day},MAX]",
+            "countTotal": "true",
+        }
+        page = httpx.get(f"{server.url}/studies", params=params | ({"pageToken": token} if token else {})).json()
+        seen += [s["protocolSection"]["identificationModule"]["nctId"] for s in page["studies"]]
+        assert page["totalCount"] == len(edits) == 5
+        token = page.get("nextPageToken")
+        if not token:
+            break
+    assert sorted(seen) == sorted(edits)
+    everything = httpx.get(f"{server.url}/studies", params={"pageSize": "1000", "countTotal": "true"}).json()
+    assert everything["totalCount"] == 25 and "nextPageToken" not in everything
+
+
+def test_registry_day_real_edits_are_stored_and_noise_is_not(registry, tmp_path):
+    registry, server = registry
+    url, archive, keys = f"sqlite:///{tmp_path / 'bench.db'}", str(tmp_path / "archive"), registry.keys()
+    first = phase(url, archive, server.url, keys, 0)
+    assert first["new"] == 25 and not first["problems"]
+    edits = registry.registry_day()
+    real = {key: kind for key, kind in edits.items() if kind in REAL}
+    assert len(edits) == 5 and len(real) == 3
+    server.requests.clear()
+    server.tally.clear()
+    day = phase(url, archive, server.url, keys, 1)
+    assert sorted(day["changed"]) == sorted(real)
+    assert all(CATEGORY[kind] in day["changed"][key] for key, kind in real.items())
+    day["requests"], day["tally"] = len(server.requests), list(server.tally)
+    assert day["requests"] == 3  # /version, one probe page, one page of the five updated
+    assert whole_requests(day, scale=570_000 / 25) == 1 + 570 + 114  # 114,000 updated at this churn
