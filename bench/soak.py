@@ -13,6 +13,10 @@ and whitespace in the criteria).  At the end every change the generator made is
 compared with what was stored and notified: recall, precision, noise suppressed,
 cycles per minute, memory over the run, database growth per cycle, and the rows an
 unchanged cycle writes.  PostgreSQL needs --pg-url or MONITOR_TEST_POSTGRES_URL.
+
+``--whole-registry`` watches the stand-in registry of bench/standin.py instead (570,000
+trials unless --trials says otherwise, records made on request, never all held): each
+cycle is a registry day that updates 0.5% of the trials, a third of them noise only.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from monitor.config import CtgovSettings, NotificationSettings, Route, Settings, WatchGroup, parse_schedule  # noqa: E402
 from monitor.cycles import run_group  # noqa: E402
@@ -56,6 +61,20 @@ STATUSES = ["RECRUITING", "ACTIVE_NOT_RECRUITING", "COMPLETED", "TERMINATED", "S
 def rss_mb() -> float:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+class RegistryDays:
+    """The generator of --whole-registry: each step is one registry day of the stand-in registry."""
+
+    def __init__(self, registry) -> None:
+        self.registry = registry
+
+    def step(self, cycle: int, real: int, noise: int) -> tuple[dict[str, str], dict[str, str]]:
+        from standin import CATEGORY
+
+        edits = self.registry.registry_day()
+        made = {key: CATEGORY[kind] for key, kind in edits.items() if kind in CATEGORY}
+        return made, {key: kind for key, kind in edits.items() if kind not in CATEGORY}
 
 
 class Generator:
@@ -151,14 +170,22 @@ def database(backend: str, tmp: str, pg_url: str | None):
     return url, size, drop
 
 
-def soak(backend: str, n: int, cycles: int, seed: int, records: list[dict], pg_url: str | None) -> None:
-    studies = []
-    for i in range(n):
-        study = copy.deepcopy(records[i % len(records)])
-        study["protocolSection"]["identificationModule"]["nctId"] = f"NCT{80000000 + i:08d}"
-        studies.append(study)
-    keys = [s["protocolSection"]["identificationModule"]["nctId"] for s in studies]
-    server = CtgovServer(studies).start()
+def soak(backend: str, n: int, cycles: int, seed: int, data: Path, pg_url: str | None, whole: bool = False) -> None:
+    if whole:
+        from standin import StandIn, StandInServer
+
+        registry = StandIn.from_folder(data / "records", trials=n, seed=seed)
+        keys = registry.keys()
+        server = StandInServer(registry).start()
+    else:
+        records = [json.loads(p.read_text()) for p in sorted((data / "records").glob("*.json"))]
+        studies = []
+        for i in range(n):
+            study = copy.deepcopy(records[i % len(records)])
+            study["protocolSection"]["identificationModule"]["nctId"] = f"NCT{80000000 + i:08d}"
+            studies.append(study)
+        keys = [s["protocolSection"]["identificationModule"]["nctId"] for s in studies]
+        server = CtgovServer(studies).start()
     hook = Webhook()
     with tempfile.TemporaryDirectory() as tmp:
         url, size, drop = database(backend, tmp, pg_url)
@@ -179,7 +206,7 @@ def soak(backend: str, n: int, cycles: int, seed: int, records: list[dict], pg_u
             f"[{backend}] N = {n:,} trials; first cycle {time.perf_counter() - started:.1f} s "
             f"({first.count('new')} new), database {size() / 1e6:.1f} MB"
         )
-        generator = Generator(server, keys, seed)
+        generator = RegistryDays(registry) if whole else Generator(server, keys, seed)
         real_total = noise_total = detected_total = true_positive = noise_quiet = 0
         notified_true = notified_noise = notified_extra = 0
         wrong_category = 0
@@ -253,21 +280,25 @@ def soak(backend: str, n: int, cycles: int, seed: int, records: list[dict], pg_u
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "ctgov")
-    parser.add_argument("--trials", type=int, default=10_000)
+    parser.add_argument("--trials", type=int, help="how many trials (default 10,000; 570,000 with --whole-registry)")
+    parser.add_argument(
+        "--whole-registry",
+        action="store_true",
+        help="the stand-in registry of bench/standin.py, one registry day a cycle",
+    )
     parser.add_argument("--cycles", type=int, default=30)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--backend", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"])
     parser.add_argument("--pg-url", default=os.environ.get("MONITOR_TEST_POSTGRES_URL"))
     args = parser.parse_args()
-    files = sorted((args.data / "records").glob("*.json"))
-    if not files:
+    if not any((args.data / "records").glob("*.json")):
         sys.exit(f"error: no records under {args.data / 'records'} (pass --data)")
-    records = [json.loads(p.read_text()) for p in files]
+    trials = args.trials or (570_000 if args.whole_registry else 10_000)
     for backend in args.backend:
         if backend == "postgresql" and not args.pg_url:
             print("[postgresql] skipped: pass --pg-url or set MONITOR_TEST_POSTGRES_URL")
             continue
-        soak(backend, args.trials, args.cycles, args.seed, records, args.pg_url)
+        soak(backend, trials, args.cycles, args.seed, args.data, args.pg_url, args.whole_registry)
 
 
 if __name__ == "__main__":
