@@ -236,10 +236,10 @@ def whole_requests(r: dict, scale: float) -> int:
     /studies pages as many as the studies they answered, scaled, need (1,000 a page)."""
     other = r["requests"] - len(r["tally"])
     pages = 0
-    for kind in ("probe", "fetch", "search"):
+    for kind in ("probe", "fetch", "search", "changes"):
         answered = [count for what, count in r["tally"] if what == kind]
         if answered:
-            pages += max(len(answered) if kind == "search" else 1, math.ceil(sum(answered) * scale / 1000))
+            pages += max(len(answered) if kind in ("search", "changes") else 1, math.ceil(sum(answered) * scale / 1000))
     return other + pages
 
 

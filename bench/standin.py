@@ -12,17 +12,26 @@ the registry days touched, its list of edits.  An edit redates the record's
 is either real (status, enrollment, primary completion date, an eligibility criterion, a new
 site) or noise only (a bookkeeping redate, sites reordered with whitespace in the criteria).
 
-The server answers the paths the monitor uses: ``/version``; ``/studies/{id}``;
-``/studies?filter.ids=...`` (the probe with ``fields``, full records without) with
-``pageSize``/``pageToken`` paging; ``/studies`` searches (``query.term``, ``query.cond``,
-``filter.advanced=AREA[LastUpdatePostDate]RANGE[from,to]``, ``countTotal``).
+The server answers the API v2 paths and parameters the monitor uses, and counts what it
+served (``server.requests``, ``server.tally``): ``/version``; ``/studies/{id}``; ``/studies``
+with ``filter.ids`` (the probe with ``fields``, full records without), ``pageSize`` (at most
+1,000) and ``pageToken`` paging, ``countTotal``, ``sort`` (``LastUpdatePostDate``), searches
+(``query.term``/``query.titles`` over the title, ``query.cond`` over the conditions,
+``query.intr``, ``query.spons``/``query.lead``, ``filter.overallStatus``) and the change
+filter the registry's own search syntax (Essie) writes as
+``filter.advanced=AREA[LastUpdatePostDate]RANGE[2027-01-02,MAX]`` (bounds inclusive, ``MIN``
+and ``MAX`` open; several terms joined by ``AND``; also accepted inside ``query.term``).
+Every filter combines with the others and with ``filter.ids`` (AND), as the API does.  A
+parameter the API does not know is refused with 400, as the API does; one the API knows but
+the stand-in does not serve (``filter.geo``, ``postFilter.*``, other ``AREA[...]`` terms) is
+refused with 400 too, naming it, so a benchmark never measures a search it did not run.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import random
-import re
 import sys
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -31,6 +40,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from standin_query import Query
+
 from ctgov_server import NCT, CtgovServer
 
 REAL = ("status", "enrollment", "dates", "criterion", "site")
@@ -38,7 +49,6 @@ NOISE = ("redated", "reordered")
 CATEGORY = {"status": "status", "enrollment": "enrollment", "dates": "dates", "criterion": "eligibility",
             "site": "locations"}  # fmt: skip
 STATUSES = ("RECRUITING", "ACTIVE_NOT_RECRUITING", "COMPLETED", "TERMINATED", "SUSPENDED")
-RANGE = re.compile(r"AREA\[LastUpdatePostDate\]RANGE\[([^,\]]*),([^\]]*)\]", re.I)
 
 
 @dataclass(frozen=True)
@@ -49,11 +59,14 @@ class Template:
     status: str
     title: str
     conditions: tuple[str, ...]
+    interventions: tuple[str, ...] = ()
+    sponsors: tuple[str, ...] = ()  # the lead sponsor first, then the collaborators
 
     @classmethod
     def of(cls, raw: bytes) -> Template:
         protocol = json.loads(raw)["protocolSection"]
         status = protocol.get("statusModule") or {}
+        sponsors = protocol.get("sponsorCollaboratorsModule") or {}
         return cls(
             raw,
             protocol["identificationModule"]["nctId"].encode(),
@@ -61,6 +74,14 @@ class Template:
             status.get("overallStatus") or "",
             protocol["identificationModule"].get("briefTitle") or "",
             tuple(c.lower() for c in (protocol.get("conditionsModule") or {}).get("conditions") or ()),
+            tuple(
+                (i.get("name") or "").lower()
+                for i in (protocol.get("armsInterventionsModule") or {}).get("interventions") or ()
+            ),
+            tuple(
+                (s.get("name") or "").lower()
+                for s in [sponsors.get("leadSponsor") or {}, *(sponsors.get("collaborators") or ())]
+            ),
         )
 
 
@@ -97,6 +118,8 @@ class StandIn:
             raise ValueError("too many trials for NCT + 8 digits")
         latest = max(date.fromisoformat(t.updated) for t in self.templates)
         self.epoch = max(latest, date(2027, 1, 1))  # registry days come after every template's own date
+        self.newest_template = latest.isoformat()
+        self._touched: tuple[tuple[int, str], list[int]] = ((-1, ""), [])
 
     # --- ids --------------------------------------------------------------------------
 
@@ -178,14 +201,28 @@ class StandIn:
 
     # --- searches ---------------------------------------------------------------------
 
-    def matches(self, i: int, term: str, cond: str, since: str, until: str) -> bool:
+    def matches(self, i: int, query: Query) -> bool:
         template = self.template(i)
-        if term and term not in template.title.lower():
+        if query.title and query.title not in template.title.lower():
             return False
-        if cond and not any(cond in c for c in template.conditions):
+        for wanted, texts in ((query.cond, template.conditions), (query.intr, template.interventions),
+                              (query.spons, template.sponsors)):  # fmt: skip
+            if wanted and not any(wanted in text for text in texts):
+                return False
+        if query.statuses and self.status(i) not in query.statuses:
             return False
         updated = self.updated(i)
-        return (not since or updated >= since) and (not until or updated <= until)
+        return (not query.since or updated >= query.since) and (not query.until or updated <= query.until)
+
+    def candidates(self, query: Query) -> range | list[int]:
+        """The trials a search may match, in id order: those the registry days touched when
+        the change filter starts after every template's own date, else all."""
+        if query.since and query.since > self.newest_template:
+            if self._touched[0] != (self.days, query.since):
+                touched = sorted(i for i, edits in self.edits.items() if edits[-1].day >= query.since)
+                self._touched = ((self.days, query.since), touched)
+            return self._touched[1]
+        return range(self.trials)
 
 
 def apply(study: dict, edit: Edit) -> None:
@@ -243,33 +280,46 @@ class StandInServer(CtgovServer):
 
     def search(self, params: dict[str, list[str]]) -> tuple[int, bytes]:
         registry = self.registry
-        size = min(int(params.get("pageSize", ["10"])[0]), 1000)
-        start = int(params.get("pageToken", ["0"])[0] or 0)
-        if "filter.ids" in params:
-            ids = [i for part in params["filter.ids"] for i in part.replace("|", ",").split(",") if i]
-            bad = [i for i in ids if not NCT.match(i)]
-            if bad:
-                return 400, json.dumps({"message": f"invalid NCT id {bad[0]}"}).encode()
-            found = [i for i in (registry.index(nct) for nct in dict.fromkeys(ids)) if i is not None]
+        try:
+            query = Query.of(params)
+            size = int(params.get("pageSize", ["10"])[0] or 10) or 10
+            if size < 0:
+                raise ValueError(f"pageSize must be positive, not {size}")
+            size = min(size, 1000)  # the API coerces larger sizes down to 1,000
+            token = params.get("pageToken", [""])[0]
+            start = int(token or 0)
+        except ValueError as error:
+            return 400, json.dumps({"message": str(error)}).encode()
+        total: int | None = None
+        if "filter.ids" in params or query.sort:
+            if "filter.ids" in params:
+                ids = [i for part in params["filter.ids"] for i in part.replace("|", ",").split(",") if i.strip()]
+                bad = [i for i in ids if not NCT.match(i.strip())]
+                if bad:
+                    return 400, json.dumps({"message": f"invalid NCT id {bad[0]}"}).encode()
+                pool = [i for i in (registry.index(nct.strip()) for nct in dict.fromkeys(ids)) if i is not None]
+            else:
+                pool = registry.candidates(query)
+            found = [i for i in pool if registry.matches(i, query)]
+            if query.sort:
+                found.sort(key=lambda i: (registry.updated(i), i), reverse=query.sort == "desc")
             page, total = found[start : start + size], len(found)
             after = start + size if start + size < len(found) else None
-        else:
-            term = " ".join(params.get("query.term", [])).lower()
-            cond = " ".join(params.get("query.cond", [])).lower()
-            span = RANGE.search(" ".join(params.get("filter.advanced", [])))
-            since, until = (span.group(1), span.group(2)) if span else ("", "")
-            since, until = ("" if since.upper() == "MIN" else since), ("" if until.upper() == "MAX" else until)
-            wanted = (i for i in range(start, registry.trials) if registry.matches(i, term, cond, since, until))
+        else:  # id order, lazily: the token is the next trial's index
+            pool = registry.candidates(query)
+            wanted = (i for i in pool[bisect.bisect_left(pool, start) :] if registry.matches(i, query))
             page = list(islice(wanted, size + 1))
             after = page[-1] if len(page) > size else None
             page = page[:size]
-            total = None
-            if params.get("countTotal", [""])[0].lower() == "true":
-                total = sum(1 for i in range(registry.trials) if registry.matches(i, term, cond, since, until))
         slim = "fields" in params
-        self.tally.append(("search" if "filter.ids" not in params else "probe" if slim else "fetch", len(page)))
+        kind = "probe" if slim else "fetch"
+        if "filter.ids" not in params:
+            kind = "changes" if query.since else "search"
+        self.tally.append((kind, len(page)))
         items = [registry.slim(i) if slim else registry.record(i) for i in page]
         tail = f', "nextPageToken": "{after}"' if after is not None else ""
         if params.get("countTotal", [""])[0].lower() == "true":
+            if total is None:
+                total = sum(1 for i in registry.candidates(query) if registry.matches(i, query))
             tail += f', "totalCount": {total}'
         return 200, b'{"studies": [' + b",".join(items) + b"]" + tail.encode() + b"}"

@@ -5,6 +5,7 @@ changes the monitor stores and noise it does not."""
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -67,6 +68,69 @@ def test_stand_in_pages_a_search_and_finds_a_registry_day_by_its_date(registry):
     assert sorted(seen) == sorted(edits)
     everything = httpx.get(f"{server.url}/studies", params={"pageSize": "1000", "countTotal": "true"}).json()
     assert everything["totalCount"] == 25 and "nextPageToken" not in everything
+
+
+def studies(server, **params) -> tuple[list[str], dict]:
+    page = httpx.get(f"{server.url}/studies", params=params)
+    assert page.status_code == 200, page.text
+    body = page.json()
+    return [s["protocolSection"]["identificationModule"]["nctId"] for s in body["studies"]], body
+
+
+def test_change_filter_bounds_are_inclusive_and_combine_with_ids_and_queries(registry):
+    registry, server = registry
+    first = registry.registry_day()
+    second = registry.registry_day()
+    day1, day2 = (registry.epoch + timedelta(days=d) for d in (1, 2))
+    since = lambda low, high="MAX": f"AREA[LastUpdatePostDate]RANGE[{low},{high}]"  # noqa: E731
+    changed_since_day1 = sorted(set(first) | set(second))
+    assert studies(server, **{"filter.advanced": since(day1), "pageSize": "100"})[0] == changed_since_day1
+    assert studies(server, **{"filter.advanced": since(day2), "pageSize": "100"})[0] == sorted(second)
+    only_day1 = sorted(set(first) - set(second))
+    assert studies(server, **{"filter.advanced": since(day1, day1), "pageSize": "100"})[0] == only_day1
+    assert studies(server, **{"filter.advanced": since(day2 + timedelta(days=1)), "pageSize": "100"})[0] == []
+    # in query.term (the website's way), joined with AND, and with filter.ids: all AND
+    assert studies(server, **{"query.term": since(day2), "pageSize": "100"})[0] == sorted(second)
+    both = f"{since(day1)} AND {since('MIN', day1)}"
+    assert studies(server, **{"filter.advanced": both, "pageSize": "100"})[0] == only_day1
+    some = registry.keys()[:10]
+    ids = {"filter.ids": ",".join(some), "filter.advanced": since(day2), "pageSize": "100"}
+    assert studies(server, **ids)[0] == [k for k in some if k in second]
+    latest, _ = studies(server, **{"filter.advanced": since(day1), "sort": "LastUpdatePostDate:desc", "pageSize": "5"})
+    assert set(latest) == set(second)
+
+
+def test_search_queries_match_the_template_fields(registry):
+    registry, server = registry
+    template = registry.template(1)
+    lead = template.sponsors[0]
+    expected = [k for i, k in enumerate(registry.keys()) if registry.template(i).sponsors[:1] == (lead,)]
+    assert studies(server, **{"query.spons": lead, "pageSize": "100"})[0] == expected
+    status = registry.status(1)
+    found, body = studies(server, **{"filter.overallStatus": status, "countTotal": "true", "pageSize": "100"})
+    assert found == [k for i, k in enumerate(registry.keys()) if registry.status(i) == status]
+    assert body["totalCount"] == len(found) > 0
+    slim, _ = studies(server, fields="NCTId,LastUpdatePostDate", pageSize="1000")
+    assert len(slim) == 25
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"query.nonsense": "x"}, "unknown parameter: query.nonsense"),
+        ({"filter.geo": "distance(1,2,3mi)"}, "filter.geo is not served by the stand-in"),
+        ({"filter.advanced": "AREA[Phase]PHASE3"}, "not 'AREA[Phase]PHASE3'"),
+        ({"filter.advanced": "AREA[LastUpdatePostDate]RANGE[yesterday,MAX]"}, "invalid date 'yesterday'"),
+        ({"filter.overallStatus": "OPEN"}, "unknown status OPEN"),
+        ({"filter.ids": "NCT1,NCT10000001"}, "invalid NCT id NCT1"),
+        ({"pageSize": "-1"}, "pageSize must be positive"),
+    ],
+)
+def test_stand_in_refuses_what_the_api_refuses_or_it_cannot_serve(registry, params, message):
+    registry, server = registry
+    answer = httpx.get(f"{server.url}/studies", params=params)
+    assert answer.status_code == 400 and message in answer.json()["message"]
+    assert server.tally == []
 
 
 def test_registry_day_real_edits_are_stored_and_noise_is_not(registry, tmp_path):
