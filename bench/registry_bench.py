@@ -160,6 +160,8 @@ def bench(backend: str, n: int, data: Path, pg_url: str | None, profile: bool) -
             f"({archived / n / 1e3:.1f} kB per trial, {archive_files:,} files)"
         )
         figures["bytes_per_version"] = stored / max(first["versions"], 1)
+        figures["bytes_per_trial"] = stored / n
+        figures["archive_per_trial"] = archived / n
         figures["unchanged"] = run("unchanged", 1)
         line(backend, "unchanged, registry did not move", figures["unchanged"])
         registry.stamp += "-moved"
@@ -231,6 +233,33 @@ def extrapolate(f: dict) -> None:
         print(f"  {name:<34} {value:<40} {target:<24} {verdict}")
 
 
+def table(runs: list[dict]) -> None:
+    """Every run in one Markdown table (paste into the README or a report)."""
+    if not runs:
+        return
+    head = [
+        "database", "trials", "first load", "trials/s (CPU)", "registry day: s, requests", "unchanged: s (moved)",
+        "kB/trial (archive)", "kB/version", "peak RSS MB", f"{WHOLE:,}: first load, day requests, GB",
+    ]  # fmt: skip
+    print("\n| " + " | ".join(head) + " |\n|" + "---|" * len(head))
+    for f in runs:
+        n, first, day, scale = f["n"], f["first"], f["day"], WHOLE / f["n"]
+        cells = [
+            f["backend"],
+            f"{n:,}",
+            f"{first['seconds']:,.1f} s",
+            f"{n / first['seconds']:,.0f} ({n / first['cpu']:,.0f})",
+            f"{day['seconds']:,.2f} s, {day['requests']}",
+            f"{f['unchanged']['seconds']:,.2f} s ({f['moved']['seconds']:,.2f} s)",
+            f"{f['bytes_per_trial'] / 1e3:,.1f} ({f['archive_per_trial'] / 1e3:,.1f})",
+            f"{f['bytes_per_version'] / 1e3:,.1f}",
+            f"{max(first['peak_mb'], day['peak_mb']):,.0f}",
+            f"{WHOLE * first['seconds'] / n / 60:,.0f} min, {whole_requests(day, scale)}, "
+            f"{f['bytes_per_trial'] * WHOLE / 1e9:,.1f} GB",
+        ]
+        print("| " + " | ".join(cells) + " |")
+
+
 def whole_requests(r: dict, scale: float) -> int:
     """A cycle's requests at the whole registry: /version and the like as measured; the
     /studies pages as many as the studies they answered, scaled, need (1,000 a page)."""
@@ -253,12 +282,16 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="cProfile the first load and the registry day")
     args = parser.parse_args()
     sizes = args.sizes + ([WHOLE] if args.full else [])
+    runs: list[dict] = []
     for n in sizes:
         for backend in args.backend:
             if backend == "postgresql" and not args.postgres:
                 print("[postgresql] skipped: pass --postgres URL or set MONITOR_TEST_POSTGRES_URL")
                 continue
-            extrapolate(bench(backend, n, args.data, args.postgres, args.profile))
+            figures = bench(backend, n, args.data, args.postgres, args.profile)
+            extrapolate(figures)
+            runs.append(figures)
+    table(runs)
 
 
 if __name__ == "__main__":
