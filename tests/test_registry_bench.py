@@ -149,3 +149,14 @@ def test_registry_day_real_edits_are_stored_and_noise_is_not(registry, tmp_path)
     day["requests"], day["tally"] = len(server.requests), list(server.tally)
     assert day["requests"] == 3  # /version, one probe page, one page of the five updated
     assert whole_requests(day, scale=570_000 / 25) == 1 + 570 + 114  # 114,000 updated at this churn
+
+
+def test_load_bench_runs_the_real_command_and_reads_its_peak_memory(tmp_path):
+    from load_bench import run_load, write_folder
+
+    registry = StandIn([Template.of(p.read_bytes()) for p in TEMPLATES], trials=3, first=20_000_000)
+    assert write_folder(registry, tmp_path / "in") > 0
+    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == [f"NCT2000000{i}.json" for i in range(3)]
+    result = run_load(f"sqlite:///{tmp_path / 'load.db'}", str(tmp_path / "archive"), tmp_path / "in")
+    assert result["exit"] == 0, result["errors"]
+    assert result["peak_mb"] > 10 and result["cpu"] > 0
