@@ -55,7 +55,7 @@ def run_load(url: str, archive: str, folder: Path) -> dict:
     return {
         "seconds": seconds,
         "cpu": usage.ru_utime + usage.ru_stime,
-        "peak_mb": usage.ru_maxrss / 1024,
+        "peak_mb": usage.ru_maxrss * 1024 / 1e6,  # kB (KiB) -> MB
         "exit": child.returncode,
         "errors": errors[-3:],
     }

@@ -44,7 +44,6 @@ def rss_mb() -> float:
 def daemon_side(conn, url: str, archive: str, base_url: str, hook_url: str, keys: list[str], cycles: int, trace: bool):
     """The child: the daemon's cycle job, once per registry day the parent publishes."""
     import tracemalloc
-    from datetime import UTC, datetime, timedelta
 
     from monitor.config import CtgovSettings, NotificationSettings, Route, Settings, WatchGroup, parse_schedule
     from monitor.daemon import Daemon
@@ -59,13 +58,12 @@ def daemon_side(conn, url: str, archive: str, base_url: str, hook_url: str, keys
         notifications=NotificationSettings(routes=(Route("hook", urls=(hook_url,)),)),
     )
     store = Store.open(url)
-    clock = {"now": datetime(2027, 6, 1, tzinfo=UTC)}
+    clock = {"now": None}
     daemon = Daemon(store, settings, None, now=lambda: clock["now"])
     rss, seconds, top, first = [rss_mb()], [], "", None
     for cycle in range(1, cycles + 1):
         conn.send("day")
-        conn.recv()
-        clock["now"] += timedelta(hours=1)
+        clock["now"] = conn.recv()  # the registry day's clock
         started = time.perf_counter()
         daemon._run_job("memory")
         daemon._notify()
@@ -118,7 +116,7 @@ def main() -> None:
             if days:  # the first cycle loads the registry as it stands
                 registry.registry_day()
             days += 1
-            parent.send("go")
+            parent.send(registry.now())
         result = message
         worker.join()
         database_mb = size() / 1e6

@@ -30,7 +30,7 @@ import multiprocessing
 import os
 import sys
 import tempfile
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,7 +51,7 @@ TARGETS = {
 }
 
 
-def phase(url: str, archive: str, base_url: str, keys: list[str], minute: int, profile: bool = False) -> dict:
+def phase(url: str, archive: str, base_url: str, keys: list[str], clock: datetime, profile: bool = False) -> dict:
     """One run_group over every trial, in a child process; what it cost."""
     import resource
     import time
@@ -67,8 +67,11 @@ def phase(url: str, archive: str, base_url: str, keys: list[str], minute: int, p
         ctgov=CtgovSettings(base_url=base_url, rate=0, retries=2, timeout=600, backfill=False),
         watches=(group,),
     )
+    if isinstance(clock, int):  # TEMPORARY: a run started before the clock came from the registry
+        from datetime import UTC, timedelta
+
+        clock = datetime(2027, 6, 1, tzinfo=UTC) + timedelta(minutes=clock)
     store = Store.open(url)
-    clock = datetime(2027, 6, 1, tzinfo=UTC) + timedelta(minutes=minute)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     profiler = None
     if profile:
@@ -139,7 +142,7 @@ def bench(backend: str, n: int, data: Path, pg_url: str | None, profile: bool) -
         def run(label: str, minute: int, profiled: bool = False) -> dict:
             server.requests.clear()
             server.tally.clear()
-            result = in_child(url, archive, server.url, keys, minute, profiled)
+            result = in_child(url, archive, server.url, keys, registry.now(minute), profiled)
             result["requests"] = len(server.requests)
             result["tally"] = list(server.tally)
             if result["problems"] or not result["complete"]:

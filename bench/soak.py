@@ -198,7 +198,7 @@ def soak(backend: str, n: int, cycles: int, seed: int, data: Path, pg_url: str |
             notifications=NotificationSettings(routes=(Route("hook", urls=(hook.url,)),)),
         )
         store = Store.open(url)
-        clock = {"now": datetime(2027, 1, 1, tzinfo=UTC)}
+        clock = {"now": registry.now() if whole else datetime(2027, 1, 1, tzinfo=UTC)}
         now = lambda: clock["now"]  # noqa: E731
         started = time.perf_counter()
         first = run_group(store, settings, group, now)
@@ -213,7 +213,7 @@ def soak(backend: str, n: int, cycles: int, seed: int, data: Path, pg_url: str |
         memory, growth, seconds = [], [], []
         for cycle in range(1, cycles + 1):
             made, noised = generator.step(cycle, real=max(1, n // 200), noise=max(1, n // 200))
-            clock["now"] += timedelta(minutes=1)
+            clock["now"] = registry.now() if whole else clock["now"] + timedelta(minutes=1)
             before_size, before_posts = size(), len(hook.posts)
             t = time.perf_counter()
             outcome = run_group(store, settings, group, now)
@@ -247,7 +247,7 @@ def soak(backend: str, n: int, cycles: int, seed: int, data: Path, pg_url: str |
             notified_extra += sum(count for key, count in posts.items() if key not in made and key not in noised)
             notified_extra += sum(count - 1 for key, count in posts.items() if count > 1)
         rows_before = store.table_sizes()
-        clock["now"] += timedelta(minutes=1)
+        clock["now"] = registry.now(1) if whole else clock["now"] + timedelta(minutes=1)
         server.data_timestamp += "-moved"  # the registry moved, none of ours did
         unchanged = run_group(store, settings, group, now)
         rows_after = store.table_sizes()
@@ -255,12 +255,12 @@ def soak(backend: str, n: int, cycles: int, seed: int, data: Path, pg_url: str |
         total_seconds = sum(seconds)
         print(f"[{backend}] {cycles} cycles, {real_total} real changes, {noise_total} noise edits")
         print(
-            f"[{backend}] recall {true_positive / real_total:.1%} ({true_positive}/{real_total}), "
+            f"[{backend}] recall {true_positive / max(real_total, 1):.1%} ({true_positive}/{real_total}), "
             f"precision {true_positive / max(detected_total, 1):.1%} ({true_positive}/{detected_total}), "
             f"right category {1 - wrong_category / max(true_positive, 1):.1%}"
         )
         print(
-            f"[{backend}] noise suppressed {noise_quiet / noise_total:.1%} ({noise_quiet}/{noise_total}); "
+            f"[{backend}] noise suppressed {noise_quiet / max(noise_total, 1):.1%} ({noise_quiet}/{noise_total}); "
             f"notifications: {notified_true}/{real_total} real changes notified exactly once, "
             f"{notified_noise} for noise, {notified_extra} extra ({expected_notices} expected-event notices apart)"
         )
@@ -268,7 +268,7 @@ def soak(backend: str, n: int, cycles: int, seed: int, data: Path, pg_url: str |
             f"[{backend}] {cycles / (total_seconds / 60):.1f} cycles per minute "
             f"(median {sorted(seconds)[len(seconds) // 2]:.2f} s); memory {memory[0]:.0f} MB after cycle 1, "
             f"{memory[-1]:.0f} MB after cycle {cycles}, max {max(memory):.0f} MB "
-            f"(peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)"
+            f"(peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6:.0f} MB)"
         )
         print(
             f"[{backend}] database growth per cycle: median {sorted(growth)[len(growth) // 2] / 1e3:.0f} kB, "

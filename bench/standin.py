@@ -34,7 +34,7 @@ import json
 import random
 import sys
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from itertools import islice
 from pathlib import Path
 
@@ -120,6 +120,13 @@ class StandIn:
         self.epoch = max(latest, date(2027, 1, 1))  # registry days come after every template's own date
         self.newest_template = latest.isoformat()
         self._touched: tuple[tuple[int, str], list[int]] = ((-1, ""), [])
+
+    def now(self, minute: int = 0) -> datetime:
+        """The monitor's clock for a cycle after the latest registry day: 10:00 UTC that day (the
+        registry publishes at 09:00), plus ``minute``; a change-driven cycle's watermark and the
+        records' dates then agree, as they do with the real registry."""
+        day = self.epoch + timedelta(days=self.days)
+        return datetime.combine(day, time(10), tzinfo=UTC) + timedelta(minutes=minute)
 
     # --- ids --------------------------------------------------------------------------
 

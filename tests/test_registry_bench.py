@@ -136,14 +136,14 @@ def test_stand_in_refuses_what_the_api_refuses_or_it_cannot_serve(registry, para
 def test_registry_day_real_edits_are_stored_and_noise_is_not(registry, tmp_path):
     registry, server = registry
     url, archive, keys = f"sqlite:///{tmp_path / 'bench.db'}", str(tmp_path / "archive"), registry.keys()
-    first = phase(url, archive, server.url, keys, 0)
+    first = phase(url, archive, server.url, keys, registry.now())
     assert first["new"] == 25 and not first["problems"]
     edits = registry.registry_day()
     real = {key: kind for key, kind in edits.items() if kind in REAL}
     assert len(edits) == 5 and len(real) == 3
     server.requests.clear()
     server.tally.clear()
-    day = phase(url, archive, server.url, keys, 1)
+    day = phase(url, archive, server.url, keys, registry.now())
     assert sorted(day["changed"]) == sorted(real)
     assert all(CATEGORY[kind] in day["changed"][key] for key, kind in real.items())
     day["requests"], day["tally"] = len(server.requests), list(server.tally)
