@@ -196,9 +196,18 @@ def bench(backend: str, n: int, data: Path, pg_url: str | None, profile: bool) -
     return figures
 
 
+def kinds(r: dict) -> str:
+    """The requests of a phase by kind: /studies pages by what they asked, the rest (/version...)."""
+    counts: dict[str, int] = {}
+    for kind, _ in r["tally"]:
+        counts[kind] = counts.get(kind, 0) + 1
+    other = r["requests"] - len(r["tally"])
+    return ", ".join(f"{count} {kind}" for kind, count in [("other", other), *counts.items()] if count)
+
+
 def line(backend: str, label: str, r: dict, extra: str = "") -> None:
     print(
-        f"  {label:<42} {r['seconds']:>8.2f} s  CPU {r['cpu']:>8.2f} s  {r['requests']:>5} requests  "
+        f"  {label:<42} {r['seconds']:>8.2f} s  CPU {r['cpu']:>8.2f} s  {r['requests']:>5} requests ({kinds(r)})  "
         f"fetched {r['fetched']:>7,}  peak RSS {r['peak_mb']:>5.0f} MB (at start {r['start_mb']:.0f})  {extra}"
     )
 
