@@ -1,0 +1,323 @@
+"""Scale benchmark: the whole-registry targets, measured against a stand-in registry on 127.0.0.1.
+
+    .venv/bin/python bench/registry_bench.py [--sizes 10000 100000] [--full] [--postgres URL]
+                                             [--backend sqlite postgresql] [--profile] [--data DIR]
+
+The stand-in registry (bench/standin.py) serves the 1,100 real records of
+../shared/data/ctgov/records under new ids (NCT + 8 digits), made on request, with
+realistic churn: each registry day updates 0.5% of the trials, a third of them noise only.
+For each size and database it runs the daemon's unit of work (``monitor.cycles.run_group``
+over one watch group of every trial, snapshot archive on, no notification routes, no rate
+limit) in a child process, one child per phase, and prints:
+
+* first load: time, CPU and trials/s;
+* an unchanged cycle (the registry did not move), and one where the registry moved but
+  none of ours did: time and requests;
+* a registry day: time, requests, and recall/precision of what was stored;
+* database bytes per trial and per stored version, the archive's bytes per version;
+* peak RSS of each child (VmHWM: imports included; the server runs in the parent);
+* the linear extrapolation to the whole registry (570,000 trials) against the targets.
+
+``--profile`` prints cProfile's top entries for the first load and the registry day.
+PostgreSQL runs when ``--postgres URL`` or ``MONITOR_TEST_POSTGRES_URL`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing
+import os
+import sys
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from soak import database  # noqa: E402
+from standin import CATEGORY, REAL, StandIn, StandInServer  # noqa: E402
+
+WHOLE = 570_000
+TARGETS = {
+    "first_load": 400,  # trials/s
+    "unchanged": 1.0,  # s at the whole registry
+    "day_requests": 10,
+    "day_seconds": 180,
+    "version_bytes": 8_000,
+    "peak_mb": 400,
+}
+
+
+def phase(url: str, archive: str, base_url: str, keys: list[str], clock: datetime, profile: bool = False) -> dict:
+    """One run_group over every trial, in a child process; what it cost."""
+    import time
+
+    from monitor.config import CtgovSettings, Settings, WatchGroup, parse_schedule
+    from monitor.cycles import run_group
+    from monitor.store import Store
+
+    group = WatchGroup("registry", parse_schedule("1 day"), trials=tuple(keys))
+    settings = Settings(
+        database=url,
+        snapshots=archive,
+        ctgov=CtgovSettings(base_url=base_url, rate=0, retries=2, timeout=600, backfill=False),
+        watches=(group,),
+    )
+    if isinstance(clock, int):  # TEMPORARY: a run started before the clock came from the registry
+        from datetime import UTC, timedelta
+
+        clock = datetime(2027, 6, 1, tzinfo=UTC) + timedelta(minutes=clock)
+    store = Store.open(url)
+    before = peak_mb()
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    wall, cpu = time.perf_counter(), time.process_time()
+    outcome = run_group(store, settings, group, lambda: clock)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    top = ""
+    if profiler:
+        import io
+        import pstats
+
+        profiler.disable()
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(18)
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(25)
+        top = out.getvalue()
+    versions = store.table_sizes().get("versions", 0)
+    store.close()
+    return {
+        "seconds": wall,
+        "cpu": cpu,
+        "peak_mb": peak_mb(),
+        "start_mb": before,
+        "new": outcome.count("new"),
+        "changed": {
+            r.key: sorted(c.category.value for c in r.changes) for r in outcome.results if r.status == "changed"
+        },
+        "fetched": outcome.fetched,
+        "problems": outcome.problems[:3],
+        "complete": outcome.complete,
+        "versions": versions,
+        "profile": top,
+    }
+
+
+def peak_mb() -> float:
+    """This process's peak RSS in MB: VmHWM, which starts afresh in a spawned child (``ru_maxrss``
+    keeps the parent's RSS at the fork across the exec, so a child smaller than the bench's
+    parent would report the parent's)."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) * 1024 / 1e6
+
+
+def in_child(*args, **kwargs) -> dict:
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(phase, args, kwargs)
+
+
+def files_size(folder: Path) -> tuple[int, int]:
+    """Bytes and files under ``folder``."""
+    total = count = 0
+    for dirpath, _, names in os.walk(folder):
+        for name in names:
+            total += os.stat(os.path.join(dirpath, name)).st_size
+            count += 1
+    return total, count
+
+
+def bench(backend: str, n: int, data: Path, pg_url: str | None, profile: bool) -> dict:
+    registry = StandIn.from_folder(data / "records", trials=n)
+    server = StandInServer(registry).start()
+    keys = registry.keys()
+    figures: dict = {"backend": backend, "n": n}
+    with tempfile.TemporaryDirectory() as tmp:
+        url, size, drop = database(backend, tmp, pg_url)
+        from monitor.store import Store
+
+        Store.open(url).close()
+        empty = size()
+        archive = str(Path(tmp) / "archive")
+
+        def run(label: str, minute: int, profiled: bool = False) -> dict:
+            server.requests.clear()
+            server.tally.clear()
+            result = in_child(url, archive, server.url, keys, registry.now(minute), profiled)
+            result["requests"] = len(server.requests)
+            result["tally"] = list(server.tally)
+            if result["problems"] or not result["complete"]:
+                print(f"  [{label}] problems: {result['problems']}")
+            if result["profile"]:
+                print(f"--- profile: {label}, {backend}, N = {n:,}\n{result['profile']}")
+            return result
+
+        print(f"[{backend}] N = {n:,} trials from {len(registry.templates):,} templates")
+        first = run("first load", 0, profile)
+        stored = size() - empty
+        archived, archive_files = files_size(Path(archive))
+        figures["first"] = first
+        line(backend, "first load", first, f"{n / first['seconds']:,.0f} trials/s ({n / first['cpu']:,.0f}/s of CPU)")
+        print(
+            f"  database {stored / 1e6:,.1f} MB: {stored / n / 1e3:.1f} kB per trial, "
+            f"{stored / max(first['versions'], 1) / 1e3:.1f} kB per version; archive {archived / 1e6:,.1f} MB "
+            f"({archived / n / 1e3:.1f} kB per trial, {archive_files:,} files)"
+        )
+        figures["bytes_per_version"] = stored / max(first["versions"], 1)
+        figures["bytes_per_trial"] = stored / n
+        figures["archive_per_trial"] = archived / n
+        figures["unchanged"] = run("unchanged", 1)
+        line(backend, "unchanged, registry did not move", figures["unchanged"])
+        registry.stamp += "-moved"
+        figures["moved"] = run("moved", 2)
+        line(backend, "unchanged, registry moved", figures["moved"])
+        edits = registry.registry_day()
+        day = run("registry day", 3, profile)
+        figures["day"] = day
+        real = {k: v for k, v in edits.items() if v in REAL}
+        found = day["changed"]
+        hits = sum(1 for k, kind in real.items() if CATEGORY[kind] in found.get(k, ()))
+        line(
+            backend,
+            f"registry day ({len(edits):,} updated, {len(real):,} real)",
+            day,
+            f"recall {hits}/{len(real)}, precision {hits}/{len(found)}",
+        )
+        grown = size() - empty - stored
+        print(f"  the registry day added {grown / 1e6:,.1f} MB ({grown / max(len(found), 1) / 1e3:.1f} kB per version)")
+        drop()
+    server.stop()
+    return figures
+
+
+def kinds(r: dict) -> str:
+    """The requests of a phase by kind: /studies pages by what they asked, the rest (/version...)."""
+    counts: dict[str, int] = {}
+    for kind, _ in r["tally"]:
+        counts[kind] = counts.get(kind, 0) + 1
+    other = r["requests"] - len(r["tally"])
+    return ", ".join(f"{count} {kind}" for kind, count in [("other", other), *counts.items()] if count)
+
+
+def line(backend: str, label: str, r: dict, extra: str = "") -> None:
+    print(
+        f"  {label:<42} {r['seconds']:>8.2f} s  CPU {r['cpu']:>8.2f} s  {r['requests']:>5} requests ({kinds(r)})  "
+        f"fetched {r['fetched']:>7,}  peak RSS {r['peak_mb']:>5.0f} MB (at start {r['start_mb']:.0f})  {extra}"
+    )
+
+
+def extrapolate(f: dict) -> None:
+    """The whole registry, linear from the measured size, against the targets."""
+    n, scale = f["n"], WHOLE / f["n"]
+    first = f["first"]
+    rate = n / first["seconds"]
+    day_requests = whole_requests(f["day"], scale)
+    rows = [
+        (
+            "first load",
+            f"{rate:,.0f} trials/s: {WHOLE / rate / 60:,.0f} min (CPU {WHOLE * first['cpu'] / n / 60:,.0f} min)",
+            f">= {TARGETS['first_load']}/s",
+            rate >= 400,
+        ),
+        (
+            "unchanged cycle (did not move)",
+            f"{f['unchanged']['seconds'] * scale:,.1f} s (CPU {f['unchanged']['cpu'] * scale:,.1f} s)",
+            "< 1 s",
+            f["unchanged"]["seconds"] * scale < 1,
+        ),
+        (
+            "unchanged cycle (registry moved)",
+            f"{f['moved']['seconds'] * scale:,.1f} s (CPU {f['moved']['cpu'] * scale:,.1f} s)",
+            "",
+            None,
+        ),
+        (
+            "registry day (2,850 updated)",
+            f"{day_requests} requests, {f['day']['seconds'] * scale:,.0f} s (CPU {f['day']['cpu'] * scale:,.0f} s)",
+            "<= 10 requests, < 180 s",
+            day_requests <= 10 and f["day"]["seconds"] * scale < 180,
+        ),
+        (
+            "storage per version",
+            f"{f['bytes_per_version'] / 1e3:.1f} kB: {f['bytes_per_version'] * WHOLE / 1e9:,.1f} GB",
+            "<= 8 kB",
+            f["bytes_per_version"] <= 8000,
+        ),
+        ("peak RSS (first load)", f"{first['peak_mb']:,.0f} MB at {n:,}", "< 400 MB", first["peak_mb"] < 400),
+    ]
+    print(f"[{f['backend']}] the whole registry ({WHOLE:,} trials), extrapolated linearly from N = {n:,}:")
+    for name, value, target, ok in rows:
+        verdict = "" if ok is None else ("meets" if ok else "MISSES")
+        print(f"  {name:<34} {value:<52} {target:<24} {verdict}")
+
+
+def table(runs: list[dict]) -> None:
+    """Every run in one Markdown table (paste into the README or a report)."""
+    if not runs:
+        return
+    head = [
+        "database", "trials", "first load (CPU)", "trials/s (of CPU)", "registry day: s (CPU), requests",
+        "unchanged: s (CPU); moved: s",
+        "kB/trial (archive)", "kB/version", "peak RSS MB", f"{WHOLE:,}: first load, day requests, GB",
+    ]  # fmt: skip
+    print("\n| " + " | ".join(head) + " |\n|" + "---|" * len(head))
+    for f in runs:
+        n, first, day, scale = f["n"], f["first"], f["day"], WHOLE / f["n"]
+        cells = [
+            f["backend"],
+            f"{n:,}",
+            f"{first['seconds']:,.1f} s ({first['cpu']:,.1f} s)",
+            f"{n / first['seconds']:,.0f} ({n / first['cpu']:,.0f})",
+            f"{day['seconds']:,.2f} s ({day['cpu']:,.2f} s), {day['requests']}",
+            f"{f['unchanged']['seconds']:,.2f} s ({f['unchanged']['cpu']:,.2f} s); {f['moved']['seconds']:,.2f} s",
+            f"{f['bytes_per_trial'] / 1e3:,.1f} ({f['archive_per_trial'] / 1e3:,.1f})",
+            f"{f['bytes_per_version'] / 1e3:,.1f}",
+            f"{max(first['peak_mb'], day['peak_mb']):,.0f}",
+            f"{WHOLE * first['seconds'] / n / 60:,.0f} min, {whole_requests(day, scale)}, "
+            f"{f['bytes_per_trial'] * WHOLE / 1e9:,.1f} GB",
+        ]
+        print("| " + " | ".join(cells) + " |")
+
+
+def whole_requests(r: dict, scale: float) -> int:
+    """A cycle's requests at the whole registry: /version and the like as measured; the
+    /studies pages as many as the studies they answered, scaled, need (1,000 a page)."""
+    other = r["requests"] - len(r["tally"])
+    pages = 0
+    for kind in ("probe", "fetch", "search", "changes"):
+        answered = [count for what, count in r["tally"] if what == kind]
+        if answered:
+            pages += max(len(answered) if kind in ("search", "changes") else 1, math.ceil(sum(answered) * scale / 1000))
+    return other + pages
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "ctgov")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--full", action="store_true", help=f"also the whole registry ({WHOLE:,} trials)")
+    parser.add_argument("--backend", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"])
+    parser.add_argument("--postgres", default=os.environ.get("MONITOR_TEST_POSTGRES_URL"), help="PostgreSQL URL")
+    parser.add_argument("--profile", action="store_true", help="cProfile the first load and the registry day")
+    args = parser.parse_args()
+    sizes = args.sizes + ([WHOLE] if args.full else [])
+    runs: list[dict] = []
+    for n in sizes:
+        for backend in args.backend:
+            if backend == "postgresql" and not args.postgres:
+                print("[postgresql] skipped: pass --postgres URL or set MONITOR_TEST_POSTGRES_URL")
+                continue
+            figures = bench(backend, n, args.data, args.postgres, args.profile)
+            extrapolate(figures)
+            runs.append(figures)
+    table(runs)
+
+
+if __name__ == "__main__":
+    main()
