@@ -45,16 +45,30 @@ def rekeyed(records: list[dict], n: int) -> list[dict]:
     return studies
 
 
+def read_bytes() -> int:
+    """Bytes this process has read through system calls (database pages and sockets), Linux only."""
+    try:
+        for line in Path("/proc/self/io").read_text().splitlines():
+            if line.startswith("rchar:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def measure(label: str, live: Live, n: int, **cycle) -> None:
     before = rows(live.store)
+    read = read_bytes()
     started = time.perf_counter()
     report = live.cycle(**cycle)
     seconds = time.perf_counter() - started
+    read = read_bytes() - read
     written = rows(live.store) - before
     naive = n
     print(
-        f"  {label:<34} {report.requests:>6} requests  {seconds:>7.2f} s  {written:>7} rows written  "
-        f"fetched {report.fetched:>6}  (naive polling: {naive} requests, {naive / max(report.requests, 1):,.0f}x)"
+        f"  {label:<34} {report.requests:>6} requests  {seconds:>7.2f} s  {read / 1e6:>8.1f} MB read  "
+        f"{written:>7} rows written  fetched {report.fetched:>6}  "
+        f"(naive polling: {naive} requests, {naive / max(report.requests, 1):,.0f}x)"
     )
     if not report.complete or report.problems:
         print(f"    problems: {report.problems[:3]}")

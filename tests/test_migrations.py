@@ -81,3 +81,25 @@ def test_a_database_at_0001_keeps_its_pending_deliveries_and_gains_leases(store_
     assert (row.route, row.lease_owner, row.lease_until) == ("team", None, None)
     assert store.claim([row.id], "me", at, at.replace(hour=8)) == [row.id]
     engine.dispose()
+
+
+def test_a_database_at_0005_gains_the_heads_table_filled_from_its_versions(store_url):
+
+    from monitor.pipeline import load
+
+    from conftest import OPENING, UNKNOWN
+
+    source = Store.open(store_url)
+    load(source, [OPENING, UNKNOWN])
+    expected = source.latest_heads()
+    assert {key: head.number for key, head in expected.items()} == {"NCT06302556": 2, "NCT06821503": 2}
+    source.close()
+    engine = create_engine(store_url)
+    with engine.begin() as conn:  # the same data as a database made before the heads table existed
+        conn.execute(text("DROP TABLE trial_heads"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0005'"))
+    assert upgrade(engine) == ("0005", head_revision())
+    store = Store(engine)
+    assert store.latest_heads() == expected
+    assert store.latest_head("NCT06821503") == expected["NCT06821503"]
+    engine.dispose()

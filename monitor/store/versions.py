@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -12,7 +13,10 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from monitor.errors import NotFoundError, StoreError
 from monitor.model import Change, TrialRecord
 from monitor.store.database import Database, reason
-from monitor.store.schema import changes, deliveries, metadata, trials, versions
+from monitor.store.schema import changes, deliveries, metadata, trial_heads, trials, versions
+
+CHUNK = 500  # keys per ``IN (...)``: within every SQLite build's limit on bound parameters
+_HEAD = (trial_heads.c.number, trial_heads.c.content_hash, trial_heads.c.last_update_posted)
 
 
 @dataclass(frozen=True)
@@ -66,28 +70,27 @@ class VersionStore(Database):
     def latest_head(self, key: str) -> VersionHead | None:
         """The latest version's number, hashes and date, without its record."""
         with self._reading() as conn:
-            row = conn.execute(
-                select(versions.c.number, versions.c.content_hash, versions.c.last_update_posted)
-                .where(versions.c.trial_key == key)
-                .order_by(versions.c.number.desc())
-                .limit(1)
-            ).first()
+            row = conn.execute(select(*_HEAD).where(trial_heads.c.trial_key == key)).first()
         return VersionHead(row.number, row.content_hash, row.last_update_posted) if row else None
 
-    def latest_heads(self) -> dict[str, VersionHead]:
-        """Every trial's latest version head, in one query."""
-        latest = (
-            select(versions.c.trial_key, func.max(versions.c.number).label("number"))
-            .group_by(versions.c.trial_key)
-            .subquery()
-        )
-        query = select(
-            versions.c.trial_key, versions.c.number, versions.c.content_hash, versions.c.last_update_posted
-        ).join(latest, (versions.c.trial_key == latest.c.trial_key) & (versions.c.number == latest.c.number))
+    def latest_heads(self, keys: Iterable[str] | None = None) -> dict[str, VersionHead]:
+        """Every trial's latest version head (or those of ``keys``), from the small
+        heads table: no version row is read."""
         with self._reading() as conn:
-            return {
-                r.trial_key: VersionHead(r.number, r.content_hash, r.last_update_posted) for r in conn.execute(query)
-            }
+            if keys is None:
+                rows = list(conn.execute(select(trial_heads.c.trial_key, *_HEAD)))
+            else:
+                wanted = sorted(set(keys))
+                rows = [
+                    row
+                    for i in range(0, len(wanted), CHUNK)
+                    for row in conn.execute(
+                        select(trial_heads.c.trial_key, *_HEAD).where(
+                            trial_heads.c.trial_key.in_(wanted[i : i + CHUNK])
+                        )
+                    )
+                ]
+        return {r.trial_key: VersionHead(r.number, r.content_hash, r.last_update_posted) for r in rows}
 
     def raw_hashes(self) -> dict[str, tuple[str, int, str]]:
         """Raw-payload hash -> (trial key, version number, title), for every version."""
@@ -179,6 +182,15 @@ class VersionStore(Database):
                 else:
                     conn.execute(trials.update().where(trials.c.key == key).values(title=new.record.title))
                 version_id = self._insert_version(conn, new, number)
+                head = {
+                    "number": number,
+                    "content_hash": new.content_hash,
+                    "last_update_posted": new.record.last_update_posted,
+                }
+                if number == 1:
+                    conn.execute(insert(trial_heads).values(trial_key=key, **head))
+                else:
+                    conn.execute(trial_heads.update().where(trial_heads.c.trial_key == key).values(**head))
                 self._insert_deliveries(conn, routes, f"v:{version_id}", key, new.loaded_at)
         except IntegrityError as exc:
             raise StoreError(
@@ -208,6 +220,11 @@ class VersionStore(Database):
                     versions.update()
                     .where(versions.c.trial_key == key)
                     .values(number=versions.c.number - 1_000_000 + shift)
+                )
+                conn.execute(
+                    trial_heads.update()
+                    .where(trial_heads.c.trial_key == key)
+                    .values(number=trial_heads.c.number + shift)
                 )
                 for number, new in enumerate(older, 1):
                     self._insert_version(conn, new, number, backfill=True)
