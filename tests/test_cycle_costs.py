@@ -175,3 +175,48 @@ def test_trials_waiting_for_their_history_do_not_stop_an_unchanged_cycle_from_sk
     assert [live.store.backfill_state(key) for key in sorted(ALL)].count("done") == 2
     report = live.cycle(backfill_per_cycle=2)
     assert report.skipped and live.store.pending_backfills(10) == []
+
+
+# --- connections ----------------------------------------------------------------------------
+
+
+def test_a_cycle_after_the_server_dropped_every_connection_runs_on_new_ones(tmp_path, server, store_url):
+    """No ping per trial: the connections are checked once, at the start of a
+    cycle, so a server restart between cycles costs nothing and loses nothing."""
+    if not store_url.startswith("postgresql"):
+        pytest.skip("a SQLite file has no server connection to lose")
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from monitor.config import load_settings
+    from monitor.cycles import run_group
+
+    path = tmp_path / "monitor.yaml"
+    path.write_text(f"""
+database: {store_url}
+ctgov: {{base_url: "{server.url}", rate: 0, retries: 0}}
+watches:
+  - name: lupus
+    trials: [NCT06821503, NCT06302556]
+""")
+    settings = load_settings(str(path))
+    store = Store.open(settings.database)
+    group = settings.group("lupus")
+    assert run_group(store, settings, group).complete
+    admin = create_engine(store_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:  # what a restarted or failed-over server does to idle connections
+        killed = conn.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": make_url(store_url).database},
+        ).scalar()
+    admin.dispose()
+    assert killed >= 1, "the store kept a connection open between cycles"
+    server.set_study(study(OPENING / "2026-03-10.json"))
+    server.data_timestamp = "2026-03-11T00:00:00"
+    again = run_group(store, settings, group)
+    assert again.complete and again.problems == []
+    assert [r.status for r in again.results] == ["changed"]
+    store.close()
