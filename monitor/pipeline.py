@@ -66,12 +66,14 @@ def ingest(
     routes: Routes | None = None,
     backfill: bool = False,
     head: VersionHead | object | None = UNREAD,
+    write: Callable[[NewVersion, int, list[str]], int] | None = None,
 ) -> Result:
     """Store ``snapshot`` as a new version of its trial when it differs from
     every stored version, with the changes against the latest one and, when
     ``routes`` is given, their deliveries (the outbox), in one transaction.
     ``head``: the trial's latest head when the caller read it for a batch
-    (None: no version stored); read here otherwise."""
+    (None: no version stored); read here otherwise.  ``write``: stands in for
+    :meth:`Store.add_version` (a batch that writes later, :mod:`monitor.batch`)."""
     record = snapshot.record
     if head is UNREAD:
         head = store.latest_head(record.key)
@@ -84,7 +86,7 @@ def ingest(
     def store_as(number: int, changes) -> int:
         deliveries = routes(record.key, list(changes)) if routes and changes else []
         new = as_new_version(snapshot, content_hash, now(), changes, backfill)
-        return store.add_version(new, number, deliveries)
+        return (write or store.add_version)(new, number, deliveries)
 
     if head is None:
         return result("new", store_as(1, ()))

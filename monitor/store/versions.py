@@ -237,37 +237,10 @@ class VersionStore(Database):
     def _insert_deliveries(self, conn, routes, event: str, key: str, at: datetime) -> None:
         """The outbox rows of one event: written in the event's own transaction."""
         if routes:
-            conn.execute(
-                insert(deliveries),
-                [
-                    {
-                        "route": route,
-                        "event": event,
-                        "trial_key": key,
-                        "created_at": at,
-                        "status": "pending",
-                        "attempts": 0,
-                        "next_attempt_at": at,
-                    }
-                    for route in routes
-                ],
-            )
+            conn.execute(insert(deliveries), delivery_rows(routes, event, key, at))
 
     def _insert_version(self, conn, new: NewVersion, number: int, backfill: bool = False) -> int:
-        version_id = conn.execute(
-            insert(versions).values(
-                trial_key=new.record.key,
-                number=number,
-                content_hash=new.content_hash,
-                record=new.record.to_dict(),
-                raw=new.raw,
-                raw_hash=new.raw_hash,
-                format=new.record.source,
-                source=new.source,
-                loaded_at=new.loaded_at,
-                last_update_posted=new.record.last_update_posted,
-            )
-        ).inserted_primary_key[0]
+        version_id = conn.execute(insert(versions).values(**version_row(new, number))).inserted_primary_key[0]
         self._insert_changes(conn, version_id, new.record.key, new.loaded_at, new.changes, backfill or new.backfill)
         return version_id
 
@@ -321,6 +294,38 @@ _CHANGE_FIELDS = ("category", "field", "change", "old", "new", "severity", "summ
 
 def _change_columns():
     return select(*(changes.c[name] for name in _CHANGE_FIELDS))
+
+
+def version_row(new: NewVersion, number: int) -> dict:
+    """The ``versions`` row of ``new`` as version ``number`` (one place for every writer)."""
+    return {
+        "trial_key": new.record.key,
+        "number": number,
+        "content_hash": new.content_hash,
+        "record": new.record.to_dict(),
+        "raw": new.raw,
+        "raw_hash": new.raw_hash,
+        "format": new.record.source,
+        "source": new.source,
+        "loaded_at": new.loaded_at,
+        "last_update_posted": new.record.last_update_posted,
+    }
+
+
+def delivery_rows(routes, event: str, key: str, at: datetime) -> list[dict]:
+    """The outbox rows of one event, one per route."""
+    return [
+        {
+            "route": route,
+            "event": event,
+            "trial_key": key,
+            "created_at": at,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": at,
+        }
+        for route in routes
+    ]
 
 
 def _change_row(change: Change) -> dict:
