@@ -50,9 +50,10 @@ MAJOR = {Category.STATUS, Category.ENROLLMENT, Category.DATES, Category.ELIGIBIL
 ORDER = list(Category)
 
 
-def diff_records(old: TrialRecord, new: TrialRecord) -> list[Change]:
-    """The meaningful changes from ``old`` to ``new``, most important first."""
-    changes = flag_switches(old, new, [classify(delta) for delta in field_deltas(old, new)])
+def diff_records(old: TrialRecord, new: TrialRecord, new_projected: tuple[dict, dict] | None = None) -> list[Change]:
+    """The meaningful changes from ``old`` to ``new``, most important first
+    (``new_projected``: ``project(new)``, when the caller has it)."""
+    changes = flag_switches(old, new, [classify(delta) for delta in field_deltas(old, new, new_projected)])
     return sorted(changes, key=lambda c: (c.severity != Severity.MAJOR, ORDER.index(c.category), c.field, c.summary))
 
 

@@ -104,6 +104,7 @@ def run_group(
     outcome = GroupOutcome(group.name)
     started = time.perf_counter()
     try:
+        store.fresh_connections()
         if group.snapshots:
             results = load(
                 store, list(group.snapshots), now, routes_for(store, settings, group.name), limits=settings.limits
@@ -157,11 +158,14 @@ def expected_events(store: Store, settings: Settings, group: WatchGroup, outcome
 
 
 def _run_ctgov(store, settings, group, now, should_stop, outcome: GroupOutcome) -> None:
-    for key in group.trials:
-        if store.add_watch("trial", key, now()) and settings.ctgov.backfill and store.latest_head(key) is None:
-            store.set_backfill(key, "pending")
-    for query in group.queries:
-        store.add_watch("query", query, now())
+    # Watches are registered only when the configuration changed: one query when it did not.
+    added = store.ensure_watches("trial", group.trials, now())
+    if added and settings.ctgov.backfill:
+        stored = store.latest_heads(added)
+        for key in added:
+            if key not in stored:
+                store.set_backfill(key, "pending")
+    store.ensure_watches("query", group.queries, now())
     live = make_live(store, settings, now, should_stop, group=group.name)
     try:
         report = live.cycle(

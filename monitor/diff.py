@@ -251,20 +251,25 @@ def _site_label(site: dict) -> str:
 def fingerprint(record: TrialRecord) -> str:
     """A hash of the record's comparison form: equal exactly when
     :func:`field_deltas` finds nothing."""
-    compare, _ = project(record)
-    canonical = json.dumps(compare, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hash_projection(project(record))
+
+
+def hash_projection(projected: tuple[dict, dict]) -> str:
+    """:func:`fingerprint` of a record already projected (:func:`project`)."""
+    canonical = json.dumps(projected[0], sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def field_deltas(old: TrialRecord, new: TrialRecord) -> list[Delta]:
+def field_deltas(old: TrialRecord, new: TrialRecord, new_projected: tuple[dict, dict] | None = None) -> list[Delta]:
     """Every unit that differs between ``old`` and ``new``.
 
     When the two records come from different formats (a registry page and the
     API, say), a field that either format leaves empty is not compared: one
-    format not showing a field is not a change of the trial.
+    format not showing a field is not a change of the trial.  ``new_projected``:
+    ``project(new)`` when the caller has it already (it is not modified).
     """
     old_cmp, old_show = project(old)
-    new_cmp, new_show = project(new)
+    new_cmp, new_show = (dict(part) for part in new_projected) if new_projected else project(new)
     across_formats = old.source != new.source
     deltas: list[Delta] = []
     _follow_renamed_cities(old_show, new_cmp, new_show)

@@ -31,11 +31,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from monitor.archive import ArchiveError, SnapshotArchive
+from monitor.batch import Batch
 from monitor.classify import diff_records
 from monitor.diff import fingerprint
 from monitor.errors import MonitorError, NotFoundError, SourceError, Stopped
 from monitor.model import Category, Change, ChangeKind, Severity
-from monitor.pipeline import Clock, Result, Routes, as_new_version, ingest, utc_now
+from monitor.pipeline import UNREAD, Clock, Result, Routes, as_new_version, ingest, utc_now
 from monitor.sources.ctgov import CtgovClient
 from monitor.sources.files import Payload, Snapshot
 from monitor.store import NewVersion, Store
@@ -94,13 +95,27 @@ class Live:
             got.add(nct)  # reported as refused, not also as missing
             self._problem(report, nct, why)
 
-        for study in self.client.studies(ids, on_bad_id=refused):
-            if self.should_stop():
-                raise Stopped("stopped part-way; the trials not reached are fetched next cycle")
-            key = study["protocolSection"]["identificationModule"]["nctId"]  # checked by the client
-            got.add(key)
-            self._store(key, study, report)
-            self.progress("fetch", 1)
+        heads = self.store.latest_heads(ids)  # one query, not one per trial
+        seen: dict[str, tuple[str | None, str | None]] = {}
+
+        def stored(key: str, outcome: tuple[Result, tuple[str | None, str | None]]) -> None:
+            report.fetched += 1
+            report.results.append(outcome[0])
+            seen[key] = outcome[1]
+
+        batch = Batch(self.store, stored, lambda key, why: self._problem(report, key, why))
+        try:
+            for study in self.client.studies(ids, on_bad_id=refused):
+                if self.should_stop():
+                    raise Stopped("stopped part-way; the trials not reached are fetched next cycle")
+                key = study["protocolSection"]["identificationModule"]["nctId"]  # checked by the client
+                got.add(key)
+                self._store(key, study, report, heads, batch)
+                self.progress("fetch", 1)
+        finally:  # what was stored is seen, even when the batch stops part-way
+            batch.flush()
+            self.store.mark_seen_many(seen)
+            self.store.clear_errors(seen)
         for nct in sorted(asked - got):
             if self._valid(nct):
                 self._problem(report, nct, "not found on ClinicalTrials.gov")
@@ -113,17 +128,22 @@ class Live:
     def _snapshot(self, study: dict, origin: str) -> Snapshot:
         return Payload(origin, json.dumps(study, ensure_ascii=False), study).snapshot()
 
-    def _store(self, key: str, study: dict, report: CycleReport) -> None:
-        """The per-trial boundary: whatever goes wrong with this trial is its problem alone."""
+    def _store(self, key: str, study: dict, report: CycleReport, heads: dict, batch: Batch) -> None:
+        """The per-trial boundary: whatever goes wrong with this trial is its problem alone.
+        ``heads``: the latest heads read for the fetch (used once: a second copy of
+        a trial reads its head again); ``batch`` writes the versions hundreds at a
+        time and holds each trial's outcome until its version is written."""
         try:
             snapshot = self._snapshot(study, f"{self.client.url}/studies")
             if snapshot.record.key != key:
                 raise SourceError(f"the record of {key} normalizes to {snapshot.record.key}; not stored")
             if self.archive:
                 self.archive.put(key, snapshot.record.last_update_posted, snapshot.raw, snapshot.raw_hash)
-            result = ingest(self.store, snapshot, self.now, self.routes)
-            self.store.mark_seen(key, snapshot.record.last_update_posted, snapshot.record.overall_status)
-            self.store.clear_error(key)
+            if batch.waiting(key):  # a second copy of a trial: compared with the first one, written
+                batch.flush()
+            head, heads[key] = heads.get(key), UNREAD
+            result = ingest(self.store, snapshot, self.now, self.routes, head=head, write=batch.write)
+            batch.hold(key, (result, (snapshot.record.last_update_posted, snapshot.record.overall_status)))
         except ArchiveError:
             raise
         except MonitorError as exc:
@@ -132,9 +152,6 @@ class Live:
         except Exception as exc:  # the per-trial boundary: one bad trial never stops the others
             log.exception("%s: unexpected error", key)
             self._problem(report, key, f"unexpected error ({type(exc).__name__}: {exc}); not stored, see the log")
-            return
-        report.fetched += 1
-        report.results.append(result)
 
     def _problem(self, report: CycleReport, key: str, message: str) -> None:
         log.warning("%s: %s", key, message)
@@ -257,25 +274,12 @@ class Live:
         members = [key for query in queries or () for key in (self.store.members(query) or {})]
         return sorted(set(trials or ()) | set(members))
 
-    def _cycle(self, report, full_refresh_days, backfill_per_cycle, trials, queries, suffix) -> None:
-        stamp = self.client.data_timestamp()
-        watched = self._watched(trials, queries)
-        seen = self.store.last_seen()
-        waiting = [k for k in watched if k not in seen]
-        pending = [k for k in self.store.pending_backfills(10_000) if k in set(watched)][:backfill_per_cycle]
-        last_full = self.store.get_state(LAST_FULL + suffix)
-        full_due = last_full is None or self.now() - datetime.fromisoformat(last_full) > timedelta(
-            days=full_refresh_days
-        )
-        if stamp == self.store.get_state(STAMP + suffix) and not waiting and not pending and not full_due:
-            report.skipped = True
+    def _backfills(self, report: CycleReport, watched: list[str], limit: int) -> None:
+        """Backfill the first ``limit`` watched trials whose history waits."""
+        if limit <= 0:
             return
-        searches = queries if queries is not None else [w.target for w in self.store.watches() if w.kind == "query"]
-        for query in searches:
-            report.membership += self.refresh_query(query)
-        watched = self._watched(trials, queries)
-        pending = [k for k in self.store.pending_backfills(10_000) if k in set(watched)][:backfill_per_cycle]
-        for key in pending:
+        watching = set(watched)  # built once, not once per key
+        for key in [k for k in self.store.pending_backfills(10_000) if k in watching][:limit]:
             if self.should_stop():
                 raise Stopped("stopped before the backfills; they are done next cycle")
             try:
@@ -285,7 +289,28 @@ class Live:
             except Exception as exc:  # the per-trial boundary
                 log.exception("%s: unexpected error in the backfill", key)
                 self._problem(report, key, f"backfill failed unexpectedly ({type(exc).__name__}: {exc}); see the log")
+
+    def _cycle(self, report, full_refresh_days, backfill_per_cycle, trials, queries, suffix) -> None:
+        stamp = self.client.data_timestamp()
+        watched = self._watched(trials, queries)
         seen = self.store.last_seen()
+        waiting = [k for k in watched if k not in seen]
+        last_full = self.store.get_state(LAST_FULL + suffix)
+        full_due = last_full is None or self.now() - datetime.fromisoformat(last_full) > timedelta(
+            days=full_refresh_days
+        )
+        if stamp == self.store.get_state(STAMP + suffix) and not waiting and not full_due:
+            report.skipped = True  # nothing to probe; waiting backfills still take their turn
+            self._backfills(report, watched, backfill_per_cycle)
+            return
+        searches = queries if queries is not None else [w.target for w in self.store.watches() if w.kind == "query"]
+        for query in searches:
+            report.membership += self.refresh_query(query)
+        watched = self._watched(trials, queries)
+        backfilled = report.backfilled
+        self._backfills(report, watched, backfill_per_cycle)
+        if report.backfilled != backfilled:
+            seen = self.store.last_seen()
         if full_due:
             due = watched
         else:

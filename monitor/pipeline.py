@@ -17,18 +17,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from monitor.classify import diff_records
-from monitor.diff import fingerprint
+from monitor.diff import fingerprint, hash_projection, project
 from monitor.errors import NotFoundError, SourceError, UsageError
 from monitor.limits import Limits
 from monitor.model import Change, TrialRecord
 from monitor.sources.files import Payload, Snapshot, read_payloads_of, read_snapshots, snapshot_files
 
 if TYPE_CHECKING:
-    from monitor.store import NewVersion, Store, StoredVersion
+    from monitor.store import NewVersion, Store, StoredVersion, VersionHead
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+UNREAD = object()  # ingest(head=...): the caller did not read the trial's head
 
 
 def utc_now() -> datetime:
@@ -59,14 +60,25 @@ Routes = Callable[[str, list[Change]], list[str]]  # (trial, changes) -> the rou
 
 
 def ingest(
-    store: Store, snapshot: Snapshot, now: Clock = utc_now, routes: Routes | None = None, backfill: bool = False
+    store: Store,
+    snapshot: Snapshot,
+    now: Clock = utc_now,
+    routes: Routes | None = None,
+    backfill: bool = False,
+    head: VersionHead | object | None = UNREAD,
+    write: Callable[[NewVersion, int, list[str]], int] | None = None,
 ) -> Result:
     """Store ``snapshot`` as a new version of its trial when it differs from
     every stored version, with the changes against the latest one and, when
-    ``routes`` is given, their deliveries (the outbox), in one transaction."""
+    ``routes`` is given, their deliveries (the outbox), in one transaction.
+    ``head``: the trial's latest head when the caller read it for a batch
+    (None: no version stored); read here otherwise.  ``write``: stands in for
+    :meth:`Store.add_version` (a batch that writes later, :mod:`monitor.batch`)."""
     record = snapshot.record
-    head = store.latest_head(record.key)
-    content_hash = fingerprint(record)
+    if head is UNREAD:
+        head = store.latest_head(record.key)
+    projected = project(record)  # once: for the hash and, if the trial changed, for the diff
+    content_hash = hash_projection(projected)
 
     def result(status: str, version: int | None, changes=(), note=None) -> Result:
         return Result(record.key, record.title, status, version, snapshot.origin, tuple(changes), note)
@@ -74,7 +86,7 @@ def ingest(
     def store_as(number: int, changes) -> int:
         deliveries = routes(record.key, list(changes)) if routes and changes else []
         new = as_new_version(snapshot, content_hash, now(), changes, backfill)
-        return store.add_version(new, number, deliveries)
+        return (write or store.add_version)(new, number, deliveries)
 
     if head is None:
         return result("new", store_as(1, ()))
@@ -91,7 +103,7 @@ def ingest(
             f"({head.last_update_posted}); not stored",
         )
     latest = store.latest_version(record.key)
-    changes = diff_records(latest.record, record)
+    changes = diff_records(latest.record, record, projected)
     if not changes and record.last_update_posted == head.last_update_posted:
         # Differs only in what is noise (capitals, encoding, ...) on the same registry date: nothing to
         # keep. This also absorbs a change of the comparison form between releases.

@@ -138,10 +138,10 @@ def test_an_unexpected_exception_for_one_trial_is_its_problem_alone(live, server
 
     real = monitor.live.ingest
 
-    def ingest(store, snapshot, *args):
+    def ingest(store, snapshot, *args, **kwargs):
         if snapshot.record.key == "NCT06302556":
             raise KeyError("boom")
-        return real(store, snapshot, *args)
+        return real(store, snapshot, *args, **kwargs)
 
     monkeypatch.setattr(monitor.live, "ingest", ingest)
     report = live.fetch(list(ALL))

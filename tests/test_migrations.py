@@ -160,4 +160,24 @@ def test_packed_versions_migrate_back_to_text_and_json(store_url):
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT raw FROM versions ORDER BY number")).scalars().all()
     assert rows == [s.raw for s in snapshots]
+
+
+def test_a_database_at_0006_gains_the_heads_table_filled_from_its_versions(store_url):
+    from monitor.pipeline import load
+
+    from conftest import OPENING, UNKNOWN
+
+    source = Store.open(store_url)
+    load(source, [OPENING, UNKNOWN])
+    expected = source.latest_heads()
+    assert {key: head.number for key, head in expected.items()} == {"NCT06302556": 2, "NCT06821503": 2}
+    source.close()
+    engine = create_engine(store_url)
+    with engine.begin() as conn:  # the same data as a database made before the heads table existed
+        conn.execute(text("DROP TABLE trial_heads"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0006'"))
+    assert upgrade(engine) == ("0006", head_revision())
+    store = Store(engine)
+    assert store.latest_heads() == expected
+    assert store.latest_head("NCT06821503") == expected["NCT06821503"]
     engine.dispose()

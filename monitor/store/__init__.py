@@ -6,7 +6,8 @@ registry's last-update date); ``changes`` (what each version changed against
 the one before, and saved-search events, which belong to no version);
 ``watches``, ``query_members``, ``trial_state`` and ``source_state`` for the
 live source; ``expected_state`` (the expected-event rules true now).  A
-version and its changes are written in one transaction.  Rows never leave
+version and its changes are written in one transaction (a batch of versions,
+with per-trial isolation: :mod:`monitor.store.bulk`).  Rows never leave
 this package: callers get :class:`StoredVersion` values and model objects.
 
 SQLite files are opened in WAL mode with a busy timeout, so a CLI command and
@@ -15,6 +16,7 @@ the daemon can use the same file.
 
 from __future__ import annotations
 
+from monitor.store.bulk import BulkStore, PendingVersion
 from monitor.store.database import BUSY_TIMEOUT_MS, DEFAULT_DB, database_url, open_engine
 from monitor.store.deliveries import Delivery, Event
 from monitor.store.expected import ExpectedStore
@@ -24,7 +26,7 @@ from monitor.store.versions import NewVersion, StoredVersion, VersionHead
 from monitor.store.watches import Watch
 
 
-class Store(PortfolioStore, ExpectedStore):
+class Store(PortfolioStore, ExpectedStore, BulkStore):
     """Trials, versions, changes and watches in one SQLAlchemy database."""
 
     @classmethod
@@ -44,6 +46,7 @@ __all__ = [
     "Event",
     "FeedChange",
     "NewVersion",
+    "PendingVersion",
     "Store",
     "StoredVersion",
     "TrialRow",

@@ -101,7 +101,7 @@ def open_engine(url: str | None, create: bool | None, read_only: bool = False) -
             engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
-            engine = create_engine(url, pool_pre_ping=True)
+            engine = create_engine(url)
             if read_only:
                 event.listen(engine, "connect", _postgresql_reading)
         if create is not None:  # None: the caller migrates (`monitor db upgrade`)
@@ -135,6 +135,14 @@ class Database:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def fresh_connections(self) -> None:
+        """Start a batch of work (a cycle) on new server connections.  Pinging the
+        server at every checkout cost four round trips per stored trial; instead a
+        connection left idle between cycles (a restarted or timed-out server) is
+        dropped here, once per cycle.  SQLite files have no server: nothing to do."""
+        if self.engine.dialect.name != "sqlite":
+            self.engine.dispose()
 
     def _reading(self):
         try:

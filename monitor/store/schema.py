@@ -50,6 +50,17 @@ versions = Table(
     UniqueConstraint("trial_key", "number", name="uq_versions_trial_number"),
 )
 
+trial_heads = Table(
+    "trial_heads",
+    metadata,
+    # Each trial's latest version, kept beside ``versions`` in the transaction that writes it, so that a
+    # cycle finds every head without reading a version row (whose date sits after the blobs).
+    Column("trial_key", String(64), ForeignKey("trials.key"), primary_key=True),
+    Column("number", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("last_update_posted", String(10)),
+)
+
 changes = Table(
     "changes",
     metadata,

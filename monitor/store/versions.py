@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -13,7 +14,10 @@ from monitor.model import Change, TrialRecord
 from monitor.store.database import Database, reason
 from monitor.store.packing import pack_raw, pack_record, stored_record, unpack_raw
 from monitor.store.retention import drop_old_raw_payloads, retain
-from monitor.store.schema import changes, deliveries, metadata, trials, versions
+from monitor.store.schema import changes, deliveries, metadata, trial_heads, trials, versions
+
+CHUNK = 500  # keys per ``IN (...)``: within every SQLite build's limit on bound parameters
+_HEAD = (trial_heads.c.number, trial_heads.c.content_hash, trial_heads.c.last_update_posted)
 
 
 @dataclass(frozen=True)
@@ -67,28 +71,27 @@ class VersionStore(Database):
     def latest_head(self, key: str) -> VersionHead | None:
         """The latest version's number, hashes and date, without its record."""
         with self._reading() as conn:
-            row = conn.execute(
-                select(versions.c.number, versions.c.content_hash, versions.c.last_update_posted)
-                .where(versions.c.trial_key == key)
-                .order_by(versions.c.number.desc())
-                .limit(1)
-            ).first()
+            row = conn.execute(select(*_HEAD).where(trial_heads.c.trial_key == key)).first()
         return VersionHead(row.number, row.content_hash, row.last_update_posted) if row else None
 
-    def latest_heads(self) -> dict[str, VersionHead]:
-        """Every trial's latest version head, in one query."""
-        latest = (
-            select(versions.c.trial_key, func.max(versions.c.number).label("number"))
-            .group_by(versions.c.trial_key)
-            .subquery()
-        )
-        query = select(
-            versions.c.trial_key, versions.c.number, versions.c.content_hash, versions.c.last_update_posted
-        ).join(latest, (versions.c.trial_key == latest.c.trial_key) & (versions.c.number == latest.c.number))
+    def latest_heads(self, keys: Iterable[str] | None = None) -> dict[str, VersionHead]:
+        """Every trial's latest version head (or those of ``keys``), from the small
+        heads table: no version row is read."""
         with self._reading() as conn:
-            return {
-                r.trial_key: VersionHead(r.number, r.content_hash, r.last_update_posted) for r in conn.execute(query)
-            }
+            if keys is None:
+                rows = list(conn.execute(select(trial_heads.c.trial_key, *_HEAD)))
+            else:
+                wanted = sorted(set(keys))
+                rows = [
+                    row
+                    for i in range(0, len(wanted), CHUNK)
+                    for row in conn.execute(
+                        select(trial_heads.c.trial_key, *_HEAD).where(
+                            trial_heads.c.trial_key.in_(wanted[i : i + CHUNK])
+                        )
+                    )
+                ]
+        return {r.trial_key: VersionHead(r.number, r.content_hash, r.last_update_posted) for r in rows}
 
     def raw_hashes(self) -> dict[str, tuple[str, int, str]]:
         """Raw-payload hash -> (trial key, version number, title), for every version."""
@@ -186,6 +189,15 @@ class VersionStore(Database):
                 else:
                     conn.execute(trials.update().where(trials.c.key == key).values(title=new.record.title))
                 version_id = self._insert_version(conn, new, number)
+                head = {
+                    "number": number,
+                    "content_hash": new.content_hash,
+                    "last_update_posted": new.record.last_update_posted,
+                }
+                if number == 1:
+                    conn.execute(insert(trial_heads).values(trial_key=key, **head))
+                else:
+                    conn.execute(trial_heads.update().where(trial_heads.c.trial_key == key).values(**head))
                 retain(conn, key, number, self.keep_raw_versions)
                 self._insert_deliveries(conn, routes, f"v:{version_id}", key, new.loaded_at)
         except IntegrityError as exc:
@@ -217,6 +229,11 @@ class VersionStore(Database):
                     .where(versions.c.trial_key == key)
                     .values(number=versions.c.number - 1_000_000 + shift)
                 )
+                conn.execute(
+                    trial_heads.update()
+                    .where(trial_heads.c.trial_key == key)
+                    .values(number=trial_heads.c.number + shift)
+                )
                 for number, new in enumerate(older, 1):
                     self._insert_version(conn, new, number, backfill=True)
                 if first is not None:
@@ -235,37 +252,10 @@ class VersionStore(Database):
     def _insert_deliveries(self, conn, routes, event: str, key: str, at: datetime) -> None:
         """The outbox rows of one event: written in the event's own transaction."""
         if routes:
-            conn.execute(
-                insert(deliveries),
-                [
-                    {
-                        "route": route,
-                        "event": event,
-                        "trial_key": key,
-                        "created_at": at,
-                        "status": "pending",
-                        "attempts": 0,
-                        "next_attempt_at": at,
-                    }
-                    for route in routes
-                ],
-            )
+            conn.execute(insert(deliveries), delivery_rows(routes, event, key, at))
 
     def _insert_version(self, conn, new: NewVersion, number: int, backfill: bool = False) -> int:
-        version_id = conn.execute(
-            insert(versions).values(
-                trial_key=new.record.key,
-                number=number,
-                content_hash=new.content_hash,
-                record=pack_record(new.record.to_dict(), new.raw),
-                raw=pack_raw(new.raw),
-                raw_hash=new.raw_hash,
-                format=new.record.source,
-                source=new.source,
-                loaded_at=new.loaded_at,
-                last_update_posted=new.record.last_update_posted,
-            )
-        ).inserted_primary_key[0]
+        version_id = conn.execute(insert(versions).values(**version_row(new, number))).inserted_primary_key[0]
         self._insert_changes(conn, version_id, new.record.key, new.loaded_at, new.changes, backfill or new.backfill)
         return version_id
 
@@ -319,6 +309,38 @@ _CHANGE_FIELDS = ("category", "field", "change", "old", "new", "severity", "summ
 
 def _change_columns():
     return select(*(changes.c[name] for name in _CHANGE_FIELDS))
+
+
+def version_row(new: NewVersion, number: int) -> dict:
+    """The ``versions`` row of ``new`` as version ``number`` (one place for every writer)."""
+    return {
+        "trial_key": new.record.key,
+        "number": number,
+        "content_hash": new.content_hash,
+        "record": pack_record(new.record.to_dict(), new.raw),
+        "raw": pack_raw(new.raw),
+        "raw_hash": new.raw_hash,
+        "format": new.record.source,
+        "source": new.source,
+        "loaded_at": new.loaded_at,
+        "last_update_posted": new.record.last_update_posted,
+    }
+
+
+def delivery_rows(routes, event: str, key: str, at: datetime) -> list[dict]:
+    """The outbox rows of one event, one per route."""
+    return [
+        {
+            "route": route,
+            "event": event,
+            "trial_key": key,
+            "created_at": at,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": at,
+        }
+        for route in routes
+    ]
 
 
 def _change_row(change: Change) -> dict:

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from monitor.errors import NotFoundError, StoreError
 from monitor.model import Change
 from monitor.store.database import reason
 from monitor.store.schema import query_members, source_state, trial_state, watches
-from monitor.store.versions import VersionStore
+from monitor.store.versions import CHUNK, VersionStore
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,25 @@ class WatchStore(VersionStore):
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot save the watch {target}: {reason(exc)}") from exc
         return True
+
+    def ensure_watches(self, kind: str, targets: Iterable[str], now: datetime) -> list[str]:
+        """Watch every one of ``targets`` not watched yet: one query for those
+        already watched, one batched insert of the rest (none when the
+        configuration did not change); returns the newly added ones."""
+        wanted = list(dict.fromkeys(targets))
+        if not wanted:
+            return []
+        try:
+            with self.engine.begin() as conn:
+                have = set(conn.execute(select(watches.c.target).where(watches.c.kind == kind)).scalars())
+                missing = [t for t in wanted if t not in have]
+                if missing:
+                    conn.execute(insert(watches), [{"kind": kind, "target": t, "added_at": now} for t in missing])
+        except IntegrityError:  # another process added some at the same moment: one at a time, then
+            return [t for t in wanted if self.add_watch(kind, t, now)]
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot save the watches: {reason(exc)}") from exc
+        return missing
 
     def remove_watch(self, kind: str, target: str) -> bool:
         with self.engine.begin() as conn:
@@ -135,6 +154,35 @@ class WatchStore(VersionStore):
     def mark_seen(self, key: str, last_update: str | None, status: str | None) -> None:
         self._upsert_trial_state(key, seen_update=last_update, seen_status=status)
 
+    def mark_seen_many(self, seen: dict[str, tuple[str | None, str | None]]) -> None:
+        """:meth:`mark_seen` for many trials (key -> (last-update date, status)) in one transaction."""
+        if not seen:
+            return
+        keys = sorted(seen)
+        with self.engine.begin() as conn:
+            have = set()
+            for i in range(0, len(keys), CHUNK):
+                have.update(
+                    conn.execute(
+                        select(trial_state.c.trial_key).where(trial_state.c.trial_key.in_(keys[i : i + CHUNK]))
+                    ).scalars()
+                )
+            rows = [{"k": k, "seen_update": seen[k][0], "seen_status": seen[k][1]} for k in keys if k in have]
+            if rows:
+                conn.execute(
+                    trial_state.update()
+                    .where(trial_state.c.trial_key == bindparam("k"))
+                    .values(seen_update=bindparam("seen_update"), seen_status=bindparam("seen_status")),
+                    rows,
+                )
+            new = [
+                {"trial_key": k, "backfill": "done", "seen_update": seen[k][0], "seen_status": seen[k][1]}
+                for k in keys
+                if k not in have
+            ]
+            if new:
+                conn.execute(insert(trial_state), new)
+
     def backfill_state(self, key: str) -> str | None:
         with self._reading() as conn:
             return conn.execute(select(trial_state.c.backfill).where(trial_state.c.trial_key == key)).scalar()
@@ -159,6 +207,17 @@ class WatchStore(VersionStore):
             previous = conn.execute(select(trial_state.c.last_error).where(trial_state.c.trial_key == key)).scalar()
         self._upsert_trial_state(key, last_error=message, last_error_at=now)
         return previous != message
+
+    def clear_errors(self, keys: Iterable[str]) -> None:
+        """Forget the last error of every one of ``keys`` that has one, in one transaction."""
+        keys = sorted(set(keys))
+        with self.engine.begin() as conn:
+            for i in range(0, len(keys), CHUNK):
+                conn.execute(
+                    trial_state.update()
+                    .where(trial_state.c.trial_key.in_(keys[i : i + CHUNK]) & trial_state.c.last_error.is_not(None))
+                    .values(last_error=None, last_error_at=None)
+                )
 
     def clear_error(self, key: str) -> None:
         with self._reading() as conn:

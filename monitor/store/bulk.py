@@ -1,0 +1,138 @@
+"""Writing many versions at once: a few statements per batch, not several per trial.
+
+:meth:`BulkStore.add_versions` writes a batch of versions (hundreds of
+trials), each with its changes, its head and its deliveries, in one
+transaction of batched (``executemany``) statements.  When the database
+refuses the batch (a row that breaks a constraint, another process that
+stored a version of one of its trials first), nothing of it is kept and every
+version is written again in its own transaction (:meth:`add_version`): the bad
+one is refused alone, with the reason, and never takes its neighbours with it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, insert, select
+
+from monitor.errors import StoreError
+from monitor.store.retention import retain
+from monitor.store.schema import changes, deliveries, trial_heads, trials, versions
+from monitor.store.versions import CHUNK, NewVersion, VersionStore, _change_row, delivery_rows, version_row
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PendingVersion:
+    """A version waiting for its batch: stored as ``number`` with ``routes``' deliveries."""
+
+    new: NewVersion
+    number: int
+    routes: tuple[str, ...] = ()
+
+
+class BulkStore(VersionStore):
+    def add_versions(self, batch: list[PendingVersion]) -> dict[str, str]:
+        """Write ``batch``; the trials not written, each with the reason (empty: all written)."""
+        if not batch:
+            return {}
+        try:
+            with self.engine.begin() as conn:
+                _write_batch(conn, batch, self.keep_raw_versions)
+            return {}
+        except Exception as exc:  # any refusal: each version again, alone
+            log.info("a batch of %d versions was refused (%s); writing them one by one", len(batch), exc)
+        refused: dict[str, str] = {}
+        for pending in batch:
+            key = pending.new.record.key
+            try:
+                self.add_version(pending.new, pending.number, pending.routes)
+            except StoreError as exc:
+                refused[key] = exc.message
+            except Exception as exc:  # the per-trial boundary
+                log.exception("%s: unexpected error writing the version", key)
+                refused[key] = f"unexpected error ({type(exc).__name__}: {exc}); not stored, see the log"
+        return refused
+
+
+def _write_batch(conn, batch: list[PendingVersion], keep_raw_versions: int = 0) -> None:
+    """Every row of ``batch`` in the open transaction ``conn``: one statement per table (and, when
+    ``storage.keep_raw_versions`` is set, the raw payloads it pushes out dropped, one trial at a time)."""
+    first = [p.new for p in batch if p.number == 1]
+    later = [p.new for p in batch if p.number != 1]
+    if first:
+        conn.execute(
+            insert(trials),
+            [
+                {"key": n.record.key, "nct_id": n.record.nct_id, "title": n.record.title, "first_seen": n.loaded_at}
+                for n in first
+            ],
+        )
+    if later:
+        conn.execute(
+            trials.update().where(trials.c.key == bindparam("k")).values(title=bindparam("t")),
+            [{"k": n.record.key, "t": n.record.title} for n in later],
+        )
+    conn.execute(insert(versions), [version_row(p.new, p.number) for p in batch])
+    ids = _version_ids(conn, batch)
+    found = [
+        {
+            "version_id": version_id,
+            "trial_key": p.new.record.key,
+            "position": i,
+            "detected_at": p.new.loaded_at,
+            "backfill": p.new.backfill,
+            **_change_row(change),
+        }
+        for version_id, p in zip(ids, batch, strict=True)
+        for i, change in enumerate(p.new.changes)
+    ]
+    if found:
+        conn.execute(insert(changes), found)
+    heads = [
+        {
+            "trial_key": p.new.record.key,
+            "number": p.number,
+            "content_hash": p.new.content_hash,
+            "last_update_posted": p.new.record.last_update_posted,
+        }
+        for p in batch
+    ]
+    if first:
+        conn.execute(insert(trial_heads), [h for h in heads if h["number"] == 1])
+    if later:
+        conn.execute(
+            trial_heads.update()
+            .where(trial_heads.c.trial_key == bindparam("k"))
+            .values(number=bindparam("n"), content_hash=bindparam("h"), last_update_posted=bindparam("d")),
+            [
+                {"k": h["trial_key"], "n": h["number"], "h": h["content_hash"], "d": h["last_update_posted"]}
+                for h in heads
+                if h["number"] != 1
+            ],
+        )
+    outbox = [
+        row
+        for version_id, p in zip(ids, batch, strict=True)
+        for row in delivery_rows(p.routes, f"v:{version_id}", p.new.record.key, p.new.loaded_at)
+    ]
+    if outbox:
+        conn.execute(insert(deliveries), outbox)
+    if keep_raw_versions:
+        for p in batch:
+            retain(conn, p.new.record.key, p.number, keep_raw_versions)
+
+
+def _version_ids(conn, batch: list[PendingVersion]) -> list[int]:
+    """The ids of the versions of ``batch`` just written, in its order (read back by
+    trial and number: no ``RETURNING`` order to trust, one query per 500 trials)."""
+    keys = sorted({p.new.record.key for p in batch})
+    found: dict[tuple[str, int], int] = {}
+    for i in range(0, len(keys), CHUNK):
+        query = select(versions.c.trial_key, versions.c.number, versions.c.id).where(
+            versions.c.trial_key.in_(keys[i : i + CHUNK])
+        )
+        found.update({(row.trial_key, row.number): row.id for row in conn.execute(query)})
+    return [found[(p.new.record.key, p.number)] for p in batch]

@@ -1,0 +1,222 @@
+"""What a cycle costs the database: an unchanged cycle registers no watch and
+reads no version row, the heads table always agrees with ``versions``, and
+trials waiting for their history never stop an unchanged registry from being
+skipped.  Statements are counted as the database sees them; nothing is timed."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from sqlalchemy import event, func, select
+
+from monitor.archive import SnapshotArchive
+from monitor.live import Live
+from monitor.pipeline import load, utc_now
+from monitor.sources.ctgov import CtgovClient, Politeness
+from monitor.store import Store, VersionHead
+from monitor.store.schema import versions
+
+from conftest import OPENING, study
+
+ALL = ("NCT06821503", "NCT06302556", "NCT06387628")
+
+
+@pytest.fixture
+def live(server, store_url, tmp_path):
+    client = CtgovClient(server.url, politeness=Politeness(rate=0, retries=0, timeout=2))
+    live = Live(Store.open(store_url), client, SnapshotArchive(tmp_path / "snapshots"))
+    yield live
+    client.close()
+    live.store.close()
+
+
+class Statements(list):
+    """Every SQL statement the store's engine runs while attached."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__()
+        self.engine = store.engine
+        event.listen(self.engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, conn, cursor, statement, parameters, context, executemany) -> None:
+        self.append(" ".join(statement.split()))
+
+    def close(self) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._seen)
+
+    def inserts_into(self, table: str) -> list[str]:
+        return [s for s in self if s.upper().startswith(f"INSERT INTO {table.upper()}")]
+
+    def reading(self, table: str) -> list[str]:
+        return [s for s in self if f"FROM {table} " in f"{s} " or f"FROM {table}\n" in s]
+
+
+def heads_from_versions(store: Store) -> dict[str, VersionHead]:
+    """Every trial's latest head found the slow way, by grouping over ``versions``."""
+    with store.engine.connect() as conn:
+        latest = dict(conn.execute(select(versions.c.trial_key, func.max(versions.c.number)).group_by(versions.c.trial_key)).all())
+        rows = conn.execute(
+            select(versions.c.trial_key, versions.c.number, versions.c.content_hash, versions.c.last_update_posted)
+        )
+        return {
+            r.trial_key: VersionHead(r.number, r.content_hash, r.last_update_posted)
+            for r in rows
+            if latest[r.trial_key] == r.number
+        }
+
+
+def watch(live: Live, *keys: str) -> None:
+    live.store.ensure_watches("trial", keys, utc_now())
+
+
+# --- watches --------------------------------------------------------------------------------
+
+
+def test_ensure_watches_adds_only_the_missing_ones_in_one_batch(store_url):
+    store = Store.open(store_url)
+    now = utc_now()
+    assert store.ensure_watches("trial", ["NCT06821503", "NCT06302556"], now) == ["NCT06821503", "NCT06302556"]
+    seen = Statements(store)
+    assert store.ensure_watches("trial", ["NCT06302556", "NCT06387628", "NCT06387628"], now) == ["NCT06387628"]
+    assert store.ensure_watches("trial", ["NCT06821503", "NCT06302556", "NCT06387628"], now) == []
+    seen.close()
+    assert len(seen.inserts_into("watches")) == 1, "one batched insert for the one new watch, none when unchanged"
+    assert store.watched_trials() == sorted(ALL)
+    store.close()
+
+
+def test_an_unchanged_group_cycle_issues_no_insert_for_its_watches(tmp_path, server):
+    from monitor.config import load_settings
+    from monitor.cycles import run_group
+
+    path = tmp_path / "monitor.yaml"
+    path.write_text(f"""
+database: sqlite:///{tmp_path / "monitor.db"}
+snapshots: {tmp_path / "archive"}
+ctgov: {{base_url: "{server.url}", rate: 0, retries: 0}}
+watches:
+  - name: lupus
+    trials: [NCT06821503, NCT06302556]
+    queries: ["query.cond=lung"]
+""")
+    settings = load_settings(str(path))
+    store = Store.open(settings.database)
+    group = settings.group("lupus")
+    first = run_group(store, settings, group)
+    assert first.complete and store.watched_trials()
+    seen = Statements(store)
+    again = run_group(store, settings, group)
+    seen.close()
+    assert again.complete
+    assert seen.inserts_into("watches") == []
+    assert store.backfill_state("NCT06821503") is not None, "a newly watched trial waited for its history"
+    store.close()
+
+
+# --- heads --------------------------------------------------------------------------------------
+
+
+def test_an_unchanged_cycle_reads_no_version_row(live, server):
+    watch(live, *ALL)
+    live.cycle()
+    server.data_timestamp = "2026-01-02T00:00:00"  # the registry moved; none of ours did
+    seen = Statements(live.store)
+    report = live.cycle()
+    seen.close()
+    assert report.probed == 3 and report.fetched == 0
+    assert seen.reading("versions") == []
+    assert seen.reading("trial_heads"), "the heads come from their own small table"
+
+
+def test_the_heads_table_agrees_with_versions_after_cycles_and_backfills(live, server):
+    old = study(OPENING / "2026-02-10.json")
+    older = copy.deepcopy(old)
+    older["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"] = "2025-01-10"
+    older["protocolSection"]["designModule"]["enrollmentInfo"]["count"] = 40
+    server.history["NCT06821503"] = [older, old]
+    watch(live, *ALL)
+    live.cycle()
+    assert live.store.latest_heads() == heads_from_versions(live.store)
+    server.set_study(study(OPENING / "2026-03-10.json"))
+    server.data_timestamp = "2026-03-11T00:00:00"
+    assert [r.status for r in live.cycle().results] == ["changed"]
+    assert live.backfill("NCT06821503") == 1
+    heads = live.store.latest_heads()
+    assert heads == heads_from_versions(live.store)
+    assert heads["NCT06821503"].number == 3 and heads["NCT06821503"].last_update_posted == "2026-03-10"
+    assert live.store.latest_heads(["NCT06821503", "NCT09999999"]) == {"NCT06821503": heads["NCT06821503"]}
+
+
+def test_the_heads_table_agrees_with_versions_after_loading_files(store_url):
+    from conftest import UNKNOWN
+
+    store = Store.open(store_url)
+    results = load(store, [OPENING, UNKNOWN])
+    assert {r.status for r in results} >= {"new", "changed"}
+    assert store.latest_heads() == heads_from_versions(store)
+    assert store.latest_head(results[0].key) == heads_from_versions(store)[results[0].key]
+    store.close()
+
+
+# --- backfills --------------------------------------------------------------------------------
+
+
+def test_trials_waiting_for_their_history_do_not_stop_an_unchanged_cycle_from_skipping(live, server):
+    watch(live, *ALL)
+    live.cycle()
+    for key in ALL:
+        live.store.set_backfill(key, "pending")
+    server.history = {key: [] for key in ALL}
+    report = live.cycle(backfill_per_cycle=0)
+    assert report.skipped and report.requests == 1 and report.probed == 0
+    report = live.cycle(backfill_per_cycle=2)
+    assert report.skipped and report.probed == 0, "the backfills took their turn without a probe"
+    assert [live.store.backfill_state(key) for key in sorted(ALL)].count("done") == 2
+    report = live.cycle(backfill_per_cycle=2)
+    assert report.skipped and live.store.pending_backfills(10) == []
+
+
+# --- connections ----------------------------------------------------------------------------
+
+
+def test_a_cycle_after_the_server_dropped_every_connection_runs_on_new_ones(tmp_path, server, store_url):
+    """No ping per trial: the connections are checked once, at the start of a
+    cycle, so a server restart between cycles costs nothing and loses nothing."""
+    if not store_url.startswith("postgresql"):
+        pytest.skip("a SQLite file has no server connection to lose")
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from monitor.config import load_settings
+    from monitor.cycles import run_group
+
+    path = tmp_path / "monitor.yaml"
+    path.write_text(f"""
+database: {store_url}
+ctgov: {{base_url: "{server.url}", rate: 0, retries: 0}}
+watches:
+  - name: lupus
+    trials: [NCT06821503, NCT06302556]
+""")
+    settings = load_settings(str(path))
+    store = Store.open(settings.database)
+    group = settings.group("lupus")
+    assert run_group(store, settings, group).complete
+    admin = create_engine(store_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:  # what a restarted or failed-over server does to idle connections
+        killed = conn.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": make_url(store_url).database},
+        ).scalar()
+    admin.dispose()
+    assert killed >= 1, "the store kept a connection open between cycles"
+    server.set_study(study(OPENING / "2026-03-10.json"))
+    server.data_timestamp = "2026-03-11T00:00:00"
+    again = run_group(store, settings, group)
+    assert again.complete and again.problems == []
+    assert [r.status for r in again.results] == ["changed"]
+    store.close()
