@@ -34,7 +34,7 @@ def fetch(ctx: click.Context, nct_ids: tuple[str, ...], fmt: str, exit_code: boo
     searches, a cheap probe of every watched trial, then full records only for
     the trials whose last-update date moved.
     """
-    from monitor.normalize.identity import check_key
+    from monitor.sources.registry import check_key
 
     keys = [check_key(n) for n in nct_ids]
     with ProgressBar("fetching") as bar:
@@ -62,7 +62,7 @@ def backfill(ctx: click.Context, nct_ids: tuple[str, ...]) -> None:
     order, so `monitor history` and `monitor diff --from/--to` reach back to the
     trial's registration.
     """
-    from monitor.normalize.identity import check_key
+    from monitor.sources.registry import check_key
 
     keys = [check_key(n) for n in nct_ids]
     with ProgressBar("backfilling") as bar:
@@ -100,9 +100,9 @@ def watch_add(
     cycles), and trials entering or leaving it later are events.
     """
     from monitor.live import CycleReport
-    from monitor.normalize.identity import check_key
     from monitor.pipeline import utc_now
     from monitor.sources.ctgov import parse_query
+    from monitor.sources.registry import check_key
 
     if not nct_ids and not queries:
         raise click.UsageError("name trials (NCT ids) or --query searches to watch")
@@ -158,7 +158,7 @@ def _check_registered(live, keys: list[str]) -> None:
 def watch_remove(ctx: click.Context, nct_ids: tuple[str, ...], queries: tuple[str, ...]) -> None:
     """Stop watching trials or saved searches; their stored history stays."""
     from monitor.errors import NotFoundError
-    from monitor.normalize.identity import check_key
+    from monitor.sources.registry import check_key
 
     if not nct_ids and not queries:
         raise click.UsageError("name trials (NCT ids) or --query searches to stop watching")
