@@ -34,12 +34,17 @@ def fetch(ctx: click.Context, nct_ids: tuple[str, ...], fmt: str, exit_code: boo
     searches, a cheap probe of every watched trial, then full records only for
     the trials whose last-update date moved.
     """
-    from monitor.sources.registry import check_key
+    from monitor.live import CycleReport
+    from monitor.sources.registry import by_source, check_key
 
     keys = [check_key(n) for n in nct_ids]
     with ProgressBar("fetching") as bar:
-        live = live_source(ctx, progress=bar)
-        report = live.fetch(keys) if keys else live.cycle()
+        if keys:  # each key from its own registry
+            report = CycleReport()
+            for source, of_source in by_source(keys).items():
+                live_source(ctx, progress=bar, source=source).fetch(of_source, report)
+        else:
+            report = live_source(ctx, progress=bar).cycle()
     if report.skipped:
         click.echo("ClinicalTrials.gov has not changed since the last cycle: nothing to fetch")
     output("results", fmt, report.results, config=settings(ctx))
@@ -62,12 +67,14 @@ def backfill(ctx: click.Context, nct_ids: tuple[str, ...]) -> None:
     order, so `monitor history` and `monitor diff --from/--to` reach back to the
     trial's registration.
     """
-    from monitor.sources.registry import check_key
+    from monitor.sources.registry import check_key, source_of
 
     keys = [check_key(n) for n in nct_ids]
     with ProgressBar("backfilling") as bar:
-        live = live_source(ctx, progress=bar)
+        lives: dict = {}  # one per registry, so its politeness spans every key
         for key in keys:
+            name = source_of(key).name
+            live = lives.get(name) or lives.setdefault(name, live_source(ctx, progress=bar, source=name))
             added = live.backfill(key)
             click.echo(f"{key}: {added} past version{'s' if added != 1 else ''} added")
 

@@ -89,10 +89,10 @@ def diff(
     if live:
         if len(targets) != 1 or from_ref or to_ref:
             raise click.UsageError("--live takes one trial id and no --from/--to")
-        from monitor.sources.registry import check_key
+        from monitor.sources.registry import check_key, source_of
 
         key = check_key(targets[0])
-        registry = live_source(ctx, create=False)
+        registry = live_source(ctx, create=False, source=source_of(key).name)
         comparison = pipeline.compare_to_store(registry.store, registry.current(key))
     elif len(targets) == 2:
         if from_ref or to_ref:

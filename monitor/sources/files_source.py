@@ -74,6 +74,11 @@ class FilesSource(Source):
 
     def records(self, keys: Iterable[str], on_problem: OnProblem | None = None) -> Iterator[tuple[str, Answer]]:
         wanted = set(keys)
+        if not self.paths:  # asked outside a watch group: nothing to read them from
+            for key in sorted(wanted):
+                if on_problem:
+                    on_problem(key, "the key of a snapshot file: `monitor load FILE` reads it; no registry has it")
+            return
         for snapshot, _, payload in self._copies(on_problem):
             if snapshot.record.key in wanted:
                 yield snapshot.record.key, payload
