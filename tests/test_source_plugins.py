@@ -208,3 +208,37 @@ def test_the_source_registry_names_every_source_by_its_word():
     assert {name: source.name for name, source in SOURCES.items()} == {"ctgov": "ctgov", "files": "files"}
     with pytest.raises(UsageError, match=r"'isrctn' is not a source \(one of: ctgov, files\)"):
         source_named("isrctn")
+
+
+def test_diff_live_and_backfill_ask_the_keys_own_registry(toy, monitor):
+    publish("TOY-0001", "Toy", "RECRUITING", "2026-02-01", day=2)
+    assert monitor("fetch", "TOY-0001").code == 0
+    publish("TOY-0001", "Toy", "COMPLETED", "2026-02-20", day=3)
+    live = monitor("diff", "TOY-0001", "--live", "--format", "json")
+    assert [(c["field"], c["new"]) for c in json.loads(live.out)["changes"]] == [("overall_status", "COMPLETED")]
+    assert len(json.loads(monitor("history", "TOY-0001", "--format", "json").out)["versions"]) == 1, "nothing stored"
+    backfill = monitor("backfill", "TOY-0001")
+    assert backfill.code == 2
+    assert backfill.err == (
+        "error: TOY-0001: version history unavailable (the Toy Registry keeps no version history); "
+        "the trial is still watched\n"
+    )
+
+
+# --- the files source: snapshot files as a registry ---------------------------------------------
+
+VERSIONS = Path(__file__).parent / "fixtures" / "ctgov" / "NCT06821503"
+
+
+def test_the_files_source_knows_the_trials_in_its_files_and_their_versions_oldest_first():
+    files = FilesSource([VERSIONS])
+    assert files.known(["NCT06821503", "NCT00000000"]) == {"NCT06821503": ("2026-03-10", "RECRUITING")}
+    assert [s.record.last_update_posted for s in files.history("NCT06821503")] == ["2025-02-17", "2026-03-10"]
+    assert [key for key, _ in files.records(["NCT06821503"])] == ["NCT06821503", "NCT06821503"]
+
+
+def test_a_snapshot_files_key_is_not_fetched_from_any_registry(monitor):
+    run = monitor("fetch", "ORG-2024-0530")
+    assert run.err == (
+        "warning: ORG-2024-0530: the key of a snapshot file: `monitor load FILE` reads it; no registry has it\n"
+    )
