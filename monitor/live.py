@@ -242,8 +242,8 @@ class Live:
         return report
 
     def _watched(self, trials: list[str] | None, queries: list[str] | None) -> list[str]:
-        if trials is None and queries is None:
-            return self.store.watched_trials()
+        if trials is None and queries is None:  # every watched trial of this source's registry
+            return [key for key in self.store.watched_trials() if self._valid(key)]
         members = [key for query in queries or () for key in (self.store.members(query) or {})]
         return sorted(set(trials or ()) | set(members))
 
@@ -262,6 +262,7 @@ class Live:
             report.skipped = True
             return
         searches = queries if queries is not None else [w.target for w in self.store.watches() if w.kind == "query"]
+        searches = searches if self.source.searches else []
         for query in searches:
             report.membership += self.refresh_query(query)
         watched = self._watched(trials, queries)
@@ -280,7 +281,7 @@ class Live:
         if full_due:
             due = watched
         elif changed.keys is not None:  # the registry said which trials changed: no probe
-            due = [key for key in watched if key in changed.keys]
+            due = [key for key in watched if key in changed.keys or key not in seen]  # and first seen
         else:
             refused: set[str] = set()
 

@@ -242,3 +242,26 @@ def test_a_snapshot_files_key_is_not_fetched_from_any_registry(monitor):
     assert run.err == (
         "warning: ORG-2024-0530: the key of a snapshot file: `monitor load FILE` reads it; no registry has it\n"
     )
+
+
+def test_a_trial_added_to_a_group_is_fetched_though_the_registry_says_it_did_not_change(toy, tmp_path, db_path):
+    store = Store.open(f"sqlite:///{db_path}")
+    publish("TOY-0001", "Toy", "RECRUITING", "2026-02-01", day=2)
+    publish("TOY-0002", "Another", "RECRUITING", "2026-02-01", day=2)
+    one = load_settings(str(write_config(tmp_path, TOY_CONFIG.replace(", toy-0002", ""))))
+    assert [r.key for r in run_group(store, one, one.group("toys"), now=lambda: NOW).results] == ["TOY-0001"]
+    both = load_settings(str(write_config(tmp_path, TOY_CONFIG)))
+    assert [r.key for r in run_group(store, both, both.group("toys"), now=lambda: NOW).results] == ["TOY-0002"]
+    store.close()
+
+
+def test_a_cycle_over_every_watch_asks_each_registry_only_for_its_own_trials(toy, db_path):
+    from monitor.live import Live
+
+    store = Store.open(f"sqlite:///{db_path}")
+    for key in ("TOY-0001", "NCT06518668"):
+        store.add_watch("trial", key, NOW)
+    publish("TOY-0001", "Toy", "RECRUITING", "2026-02-01", day=2)
+    report = Live(store, ToySource(), now=lambda: NOW).cycle()
+    assert ([r.key for r in report.results], report.problems) == (["TOY-0001"], [])
+    store.close()
