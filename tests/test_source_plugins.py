@@ -265,3 +265,13 @@ def test_a_cycle_over_every_watch_asks_each_registry_only_for_its_own_trials(toy
     report = Live(store, ToySource(), now=lambda: NOW).cycle()
     assert ([r.key for r in report.results], report.problems) == (["TOY-0001"], [])
     store.close()
+
+
+def test_watch_add_asks_the_keys_own_registry(toy, monitor):
+    publish("TOY-0001", "Toy", "RECRUITING", "2026-02-01", day=2)
+    missing = monitor("watch", "add", "TOY-0009")
+    assert (missing.code, missing.err) == (2, "error: TOY-0009 is not on the Toy Registry; nothing was added\n")
+    added = monitor("watch", "add", "toy-0001", "--format", "json")
+    assert added.code == 0, added.err
+    assert [(r["trial"], r["status"]) for r in json.loads(added.out)["results"]] == [("TOY-0001", "new")]
+    assert "TOY-0001" in monitor("watch", "list").out
