@@ -205,9 +205,11 @@ def test_a_wrong_source_is_a_line_numbered_error(toy, tmp_path, group, error):
 
 
 def test_the_source_registry_names_every_source_by_its_word():
-    assert {name: source.name for name, source in SOURCES.items()} == {"ctgov": "ctgov", "files": "files"}
-    with pytest.raises(UsageError, match=r"'isrctn' is not a source \(one of: ctgov, files\)"):
-        source_named("isrctn")
+    assert {"ctgov", "files"} <= set(SOURCES)
+    assert all(source.name == name for name, source in SOURCES.items())
+    with pytest.raises(UsageError) as raised:
+        source_named("nosuch")
+    assert raised.value.message == f"'nosuch' is not a source (one of: {', '.join(SOURCES)})"
 
 
 def test_diff_live_and_backfill_ask_the_keys_own_registry(toy, monitor):
