@@ -43,6 +43,13 @@ class WatchGroup:
     trials: tuple[str, ...] = ()
     queries: tuple[str, ...] = ()
     snapshots: tuple[str, ...] = ()
+    # The word of the source its trials and queries come from (monitor.sources.registry);
+    # when not given, inferred from its keys: `files` for snapshots alone, else `ctgov`.
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.source:
+            object.__setattr__(self, "source", "files" if self.kind == "snapshots" else "ctgov")
 
     @property
     def kind(self) -> str:
@@ -359,6 +366,7 @@ def effective(settings: Settings) -> dict[str, Any]:
         "watches": [
             {
                 "name": g.name,
+                "source": g.source,
                 "schedule": g.schedule.text,
                 "trials": list(g.trials),
                 "queries": list(g.queries),

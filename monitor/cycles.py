@@ -1,7 +1,8 @@
 """One watch group's cycle, whatever its source: the unit the daemon schedules.
 
-A snapshot group loads its folders; a ClinicalTrials.gov group makes sure its
-trials and saved searches are watched, then runs a polling cycle over them.
+A snapshot group loads its folders; a registry group (``source: ctgov``, or any
+source of :mod:`monitor.sources.registry`) makes sure its trials and saved
+searches are watched, then runs a polling cycle over them through its source.
 Either way the outcome is counted the same way and logged as one line:
 
     cycle group=lupus probed=12 fetched=1 new=0 changed=1 notified=0 failed=0 seconds=0.42
@@ -24,6 +25,7 @@ from monitor.live import Live
 from monitor.model import Change
 from monitor.pipeline import Clock, Result, Routes, load, utc_now
 from monitor.routing import router_for
+from monitor.sources.registry import source_named
 from monitor.store import Store
 
 log = logging.getLogger(__name__)
@@ -61,16 +63,13 @@ def make_live(
     should_stop=lambda: False,
     progress=None,
     group: str | None = None,
+    source: str = "ctgov",
 ) -> Live:
-    from monitor.sources.ctgov import CtgovClient, Politeness
-
-    politeness = Politeness(rate=settings.ctgov.rate, retries=settings.ctgov.retries, timeout=settings.ctgov.timeout)
-    client = CtgovClient(
-        settings.ctgov.base_url, politeness=politeness, limits=settings.limits, should_stop=should_stop
-    )
+    """The polling cycle over the source users call ``source`` (:data:`monitor.sources.registry.SOURCES`)."""
+    watches = settings.group(group) if group and any(g.name == group for g in settings.watches) else None
     return Live(
         store,
-        client,
+        source_named(source).open(settings, should_stop, watches),
         SnapshotArchive(settings.snapshots) if settings.storage.archive else None,
         now=now,
         progress=progress,
@@ -158,25 +157,27 @@ def expected_events(store: Store, settings: Settings, group: WatchGroup, outcome
 
 
 def _run_ctgov(store, settings, group, now, should_stop, outcome: GroupOutcome) -> None:
+    """A registry group's cycle through its source (named for the first one; any source runs here)."""
     # Watches are registered only when the configuration changed: one query when it did not.
+    backfill = settings.ctgov.backfill and source_named(group.source).keeps_history
     added = store.ensure_watches("trial", group.trials, now())
-    if added and settings.ctgov.backfill:
+    if added and backfill:
         stored = store.latest_heads(added)
         for key in added:
             if key not in stored:
                 store.set_backfill(key, "pending")
     store.ensure_watches("query", group.queries, now())
-    live = make_live(store, settings, now, should_stop, group=group.name)
+    live = make_live(store, settings, now, should_stop, group=group.name, source=group.source)
     try:
         report = live.cycle(
             full_refresh_days=settings.ctgov.full_refresh_days,
-            backfill_per_cycle=settings.ctgov.backfill_per_cycle if settings.ctgov.backfill else 0,
+            backfill_per_cycle=settings.ctgov.backfill_per_cycle if backfill else 0,
             trials=list(group.trials),
             queries=list(group.queries),
             scope=group.name,
         )
     finally:
-        live.client.close()
+        live.source.close()
     outcome.probed += report.probed
     outcome.fetched += report.fetched
     outcome.results += report.results

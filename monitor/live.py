@@ -1,9 +1,11 @@
-"""Following live trials on ClinicalTrials.gov: fetch, backfill, saved searches, and
-the polling cycle whose cost grows with what changed, not with what is watched.
+"""Following live trials on a registry (ClinicalTrials.gov, or any source of
+:mod:`monitor.sources.registry`): fetch, backfill, saved searches, and the polling
+cycle whose cost grows with what changed, not with what is watched.
 
-A cycle:
+A cycle (each step a method of :class:`monitor.sources.base.Source`; the requests
+named are ClinicalTrials.gov's):
 
-1. ``GET /version``: when the registry's ``dataTimestamp`` has not moved since
+1. ``GET /version``: when the registry's ``dataTimestamp`` (its watermark) has not moved since
    the last complete cycle and nothing new is waiting, stop there (1 request).
 2. Saved searches: trials entering or leaving are ``membership`` events; entering
    trials become watched.
@@ -24,7 +26,6 @@ A cycle:
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,14 +38,16 @@ from monitor.diff import fingerprint
 from monitor.errors import MonitorError, NotFoundError, SourceError, Stopped
 from monitor.model import Category, Change, ChangeKind, Severity
 from monitor.pipeline import UNREAD, Clock, Result, Routes, as_new_version, ingest, utc_now
+from monitor.sources.base import Answer, Source
 from monitor.sources.ctgov import CtgovClient
-from monitor.sources.files import Payload, Snapshot
+from monitor.sources.ctgov_source import CtgovSource
+from monitor.sources.files import Snapshot
 from monitor.store import NewVersion, Store
 
 log = logging.getLogger(__name__)
 
-STAMP = "ctgov.data_timestamp"
-LAST_FULL = "ctgov.last_full_refresh"
+STAMP = "data_timestamp"  # state keys, after the source's name: ctgov.data_timestamp
+LAST_FULL = "last_full_refresh"
 Progress = Callable[[str, int], None]  # (what, how many more done)
 
 
@@ -66,19 +69,22 @@ class CycleReport:
 
 
 class Live:
-    """The live source wired to a store, a client, an archive and a clock."""
+    """A registry source wired to a store, an archive and a clock (a bare
+    :class:`CtgovClient` is taken as the ``ctgov`` source; ``client`` is then that client)."""
 
     def __init__(
         self,
         store: Store,
-        client: CtgovClient,
+        client: Source | CtgovClient,
         archive: SnapshotArchive | None = None,
         now: Clock = utc_now,
         progress: Progress | None = None,
         should_stop: Callable[[], bool] = lambda: False,
         routes: Routes | None = None,
     ) -> None:
-        self.store, self.client, self.archive, self.now = store, client, archive, now
+        self.source = client if isinstance(client, Source) else CtgovSource(client)
+        self.client = getattr(self.source, "client", self.source)
+        self.store, self.archive, self.now = store, archive, now
         self.routes = routes
         self.progress = progress or (lambda what, n: None)
         self.should_stop = should_stop
@@ -105,12 +111,11 @@ class Live:
 
         batch = Batch(self.store, stored, lambda key, why: self._problem(report, key, why))
         try:
-            for study in self.client.studies(ids, on_bad_id=refused):
+            for key, answer in self.source.records(ids, on_problem=refused):
                 if self.should_stop():
                     raise Stopped("stopped part-way; the trials not reached are fetched next cycle")
-                key = study["protocolSection"]["identificationModule"]["nctId"]  # checked by the client
                 got.add(key)
-                self._store(key, study, report, heads, batch)
+                self._store(key, answer, report, heads, batch)
                 self.progress("fetch", 1)
         finally:  # what was stored is seen, even when the batch stops part-way
             batch.flush()
@@ -118,23 +123,20 @@ class Live:
             self.store.clear_errors(seen)
         for nct in sorted(asked - got):
             if self._valid(nct):
-                self._problem(report, nct, "not found on ClinicalTrials.gov")
+                self._problem(report, nct, f"not found on {self.source.title}")
         return report
 
     def current(self, nct_id: str) -> Snapshot:
         """The registry's current record of one trial; nothing is stored."""
-        return self._snapshot(self.client.study(nct_id), f"{self.client.url}/studies/{nct_id}")
+        return self.source.current(nct_id)
 
-    def _snapshot(self, study: dict, origin: str) -> Snapshot:
-        return Payload(origin, json.dumps(study, ensure_ascii=False), study).snapshot()
-
-    def _store(self, key: str, study: dict, report: CycleReport, heads: dict, batch: Batch) -> None:
+    def _store(self, key: str, answer: Answer, report: CycleReport, heads: dict, batch: Batch) -> None:
         """The per-trial boundary: whatever goes wrong with this trial is its problem alone.
         ``heads``: the latest heads read for the fetch (used once: a second copy of
         a trial reads its head again); ``batch`` writes the versions hundreds at a
         time and holds each trial's outcome until its version is written."""
         try:
-            snapshot = self._snapshot(study, f"{self.client.url}/studies")
+            snapshot = answer.snapshot()
             if snapshot.record.key != key:
                 raise SourceError(f"the record of {key} normalizes to {snapshot.record.key}; not stored")
             if self.archive:
@@ -158,11 +160,12 @@ class Live:
         if self.store.record_error(key, message, self.now()):
             report.problems.append(f"{key}: {message}")
 
-    @staticmethod
-    def _valid(nct: str) -> bool:
-        from monitor.normalize.identity import NCT_ID
-
-        return bool(NCT_ID.fullmatch(nct))
+    def _valid(self, key: str) -> bool:
+        """Whether ``key`` is one of the source's keys (a malformed one was reported as refused)."""
+        try:
+            return self.source.parse_key(key) == key
+        except MonitorError:
+            return False
 
     # --- history backfill -------------------------------------------------------------
 
@@ -171,21 +174,7 @@ class Live:
         first, before any version already stored; returns how many were added.
         The history endpoint is undocumented: any surprise fails closed."""
         try:
-            entries = self.client.history(key)
-            snapshots = []
-            for entry in entries:
-                study = self.client.history_version(key, entry["version"])
-                snapshot = self._snapshot(study, f"{self.client.internal_url}/studies/{key}/history/{entry['version']}")
-                if snapshot.record.last_update_posted is None:
-                    import dataclasses
-
-                    snapshot = Snapshot(
-                        dataclasses.replace(snapshot.record, last_update_posted=entry["date"]),
-                        snapshot.raw,
-                        snapshot.origin,
-                    )
-                snapshots.append(snapshot)
-                self.progress("backfill", 1)
+            snapshots = self.source.history(key, lambda: self.progress("backfill", 1))
             added = self._add_history(key, snapshots)
         except NotFoundError:
             self.store.set_backfill(key, "failed")
@@ -228,7 +217,7 @@ class Live:
     def refresh_query(self, target: str) -> list[tuple[str, Change]]:
         """Run a saved search; trials entering or leaving it are events, except
         on its first run, which sets the baseline."""
-        hits = {hit.nct_id: hit for hit in self.client.search(target)}
+        hits = {hit.nct_id: hit for hit in self.source.search(target)}
         before = self.store.members(target)
         now = self.now()
         if before is None:
@@ -258,19 +247,20 @@ class Live:
         """One polling cycle over every watch, or over a watch group's ``trials``
         and saved ``queries`` (``scope`` names the group, keeping its state apart)."""
         report = CycleReport()
-        start = self.client.requests
+        start = self.source.requests
         try:
-            self._cycle(report, full_refresh_days, backfill_per_cycle, trials, queries, f".{scope}" if scope else "")
+            state = f"{self.source.name}.%s" + (f".{scope}" if scope else "")
+            self._cycle(report, full_refresh_days, backfill_per_cycle, trials, queries, state)
         except (SourceError, Stopped) as exc:
             report.complete = False
-            report.problems.append(f"ClinicalTrials.gov: {exc.message}" if isinstance(exc, SourceError) else str(exc))
+            report.problems.append(f"{self.source.title}: {exc.message}" if isinstance(exc, SourceError) else str(exc))
             log.warning("cycle abandoned: %s", exc)
-        report.requests = self.client.requests - start
+        report.requests = self.source.requests - start
         return report
 
     def _watched(self, trials: list[str] | None, queries: list[str] | None) -> list[str]:
-        if trials is None and queries is None:
-            return self.store.watched_trials()
+        if trials is None and queries is None:  # every watched trial of this source's registry
+            return [key for key in self.store.watched_trials() if self._valid(key)]
         members = [key for query in queries or () for key in (self.store.members(query) or {})]
         return sorted(set(trials or ()) | set(members))
 
@@ -290,20 +280,22 @@ class Live:
                 log.exception("%s: unexpected error in the backfill", key)
                 self._problem(report, key, f"backfill failed unexpectedly ({type(exc).__name__}: {exc}); see the log")
 
-    def _cycle(self, report, full_refresh_days, backfill_per_cycle, trials, queries, suffix) -> None:
-        stamp = self.client.data_timestamp()
+    def _cycle(self, report, full_refresh_days, backfill_per_cycle, trials, queries, state) -> None:
+        changed = self.source.changed_since(self.store.get_state(state % STAMP))
+        stamp = changed.watermark
         watched = self._watched(trials, queries)
         seen = self.store.last_seen()
         waiting = [k for k in watched if k not in seen]
-        last_full = self.store.get_state(LAST_FULL + suffix)
+        last_full = self.store.get_state(state % LAST_FULL)
         full_due = last_full is None or self.now() - datetime.fromisoformat(last_full) > timedelta(
             days=full_refresh_days
         )
-        if stamp == self.store.get_state(STAMP + suffix) and not waiting and not full_due:
+        if stamp and stamp == self.store.get_state(state % STAMP) and not waiting and not full_due:
             report.skipped = True  # nothing to probe; waiting backfills still take their turn
             self._backfills(report, watched, backfill_per_cycle)
             return
         searches = queries if queries is not None else [w.target for w in self.store.watches() if w.kind == "query"]
+        searches = searches if self.source.searches else []
         for query in searches:
             report.membership += self.refresh_query(query)
         watched = self._watched(trials, queries)
@@ -313,6 +305,8 @@ class Live:
             seen = self.store.last_seen()
         if full_due:
             due = watched
+        elif changed.keys is not None:  # the registry said which trials changed: no probe
+            due = [key for key in watched if key in changed.keys or key not in seen]  # and first seen
         else:
             refused: set[str] = set()
 
@@ -320,17 +314,17 @@ class Live:
                 refused.add(nct)
                 self._problem(report, nct, why)
 
-            probe = self.client.probe(watched, on_bad_id=on_bad_id)
+            probe = self.source.known(watched, on_problem=on_bad_id)
             report.probed = len(probe)
             for nct in watched:
                 if nct not in probe and nct not in refused and self._valid(nct):
-                    self._problem(report, nct, "not found on ClinicalTrials.gov")
+                    self._problem(report, nct, f"not found on {self.source.title}")
             due = [nct for nct in watched if nct in probe and _moved(probe[nct], seen.get(nct, (None, None)))]
         if due:
             self.fetch(due, report)
         if full_due:
-            self.store.set_state(LAST_FULL + suffix, self.now().isoformat())
-        self.store.set_state(STAMP + suffix, stamp)
+            self.store.set_state(state % LAST_FULL, self.now().isoformat())
+        self.store.set_state(state % STAMP, stamp)
 
 
 def _moved(now: tuple[str, str | None], before: tuple[str | None, str | None]) -> bool:

@@ -88,7 +88,7 @@ class ChangeFilter:
             raise UsageError(f"--limit {self.limit}: give a positive number")
         keys: set[str] | None = None
         if self.trials:
-            from monitor.normalize.identity import check_key
+            from monitor.sources.registry import check_key
 
             keys = {check_key(t) for t in self.trials}
         if self.watches:

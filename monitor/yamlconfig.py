@@ -7,6 +7,7 @@ first is raised (``monitor config check`` lists them all).
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import fields, replace
 from pathlib import Path
@@ -30,14 +31,22 @@ from monitor.config import (
     range_problem,
     url_problem,
 )
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, MonitorError
 from monitor.expected import Thresholds
 from monitor.limits import Limits
 from monitor.normalize.identity import NCT_ID
 from monitor.schedules import check_schedule
+from monitor.sources.registry import SOURCES, Source, known_sources
 from monitor.yamlnodes import MAX_CHARACTERS, NodeReader, Refused, compose
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _trial_problem(value: str, source: type[Source]) -> str | None:
+    """What is wrong with ``value`` as one of ``source``'s trial keys (None when it is one)."""
+    with contextlib.suppress(MonitorError):  # its prefix in the wrong form: the same answer
+        return None if source.parse_key(value) else f"{value!r} is not {source.key_hint}"
+    return f"{value!r} is not {source.key_hint}"
 
 
 def read_settings(path: Path) -> Settings:
@@ -218,27 +227,29 @@ class _Reader(NodeReader):
         for i, item in enumerate(node.value):
             where = f"watches[{i}]"
             problems_before = len(self.problems)
-            found = self.mapping(item, where, {"name", "trials", "queries", "snapshots", "schedule"})
+            found = self.mapping(item, where, {"name", "source", "trials", "queries", "snapshots", "schedule"})
             name = self.string(found.get("name"), f"{where}.name") or f"group-{i + 1}"
             if not _NAME.match(name):
                 self.fail(found.get("name"), f"{where}.name", f"{name!r} should be letters, digits, '-', '_' or '.'")
             elif name in seen:
                 self.fail(found.get("name"), f"{where}.name", f"{name!r} is used by an earlier watch group")
             seen.add(name)
+            source = self.source(found, where)
             trials = []
             for j, (value, value_node) in enumerate(self.strings(found.get("trials"), f"{where}.trials")):
-                if NCT_ID.fullmatch(value.strip().upper()):
-                    trials.append(value.strip().upper())
+                problem = _trial_problem(value, source)
+                if problem:
+                    self.fail(value_node, f"{where}.trials[{j}]", problem)
                 else:
-                    self.fail(
-                        value_node, f"{where}.trials[{j}]", f"{value!r} is not an NCT id (NCT followed by 8 digits)"
-                    )
+                    trials.append(source.parse_key(value))
             queries = []
             for j, (value, value_node) in enumerate(self.strings(found.get("queries"), f"{where}.queries")):
                 from monitor.errors import UsageError
                 from monitor.sources.ctgov import parse_query
 
                 try:
+                    if not source.searches:
+                        raise UsageError(f"{source.title} has no saved searches")
                     parse_query(value)
                     queries.append(value)
                 except UsageError as exc:
@@ -253,8 +264,18 @@ class _Reader(NodeReader):
             if not (trials or queries or snapshots) and len(self.problems) == problems_before:
                 self.fail(item, where, "watches nothing: give it trials, queries or snapshots")
             schedule = self.schedule(found.get("schedule"), f"{where}.schedule") or default
-            groups.append(WatchGroup(name, schedule, tuple(trials), tuple(queries), tuple(snapshots)))
+            named = source.name if "source" in found else ""  # not given: inferred from its keys
+            groups.append(WatchGroup(name, schedule, tuple(trials), tuple(queries), tuple(snapshots), named))
         return tuple(groups)
+
+    def source(self, found: dict, where: str) -> type[Source]:
+        """The group's source (``source: ctgov``); not given, ClinicalTrials.gov's rules check its trials."""
+        name = self.string(found.get("source"), f"{where}.source")
+        if name is not None and name not in SOURCES:
+            self.fail(found.get("source"), f"{where}.source", f"{name!r} is not a source (one of: {known_sources()})")
+        elif name == "files" and ("trials" in found or "queries" in found):
+            self.fail(found.get("source"), f"{where}.source", "files reads snapshots: give it snapshots, not trials")
+        return SOURCES.get(name or "ctgov", SOURCES["ctgov"])
 
     def notifications(self, node, groups: tuple[WatchGroup, ...]) -> NotificationSettings:
         found = self.mapping(node, "notifications", {"routes", "apprise_config", "templates", "max_age_hours"})

@@ -34,12 +34,17 @@ def fetch(ctx: click.Context, nct_ids: tuple[str, ...], fmt: str, exit_code: boo
     searches, a cheap probe of every watched trial, then full records only for
     the trials whose last-update date moved.
     """
-    from monitor.normalize.identity import check_key
+    from monitor.live import CycleReport
+    from monitor.sources.registry import by_source, check_key
 
     keys = [check_key(n) for n in nct_ids]
     with ProgressBar("fetching") as bar:
-        live = live_source(ctx, progress=bar)
-        report = live.fetch(keys) if keys else live.cycle()
+        if keys:  # each key from its own registry
+            report = CycleReport()
+            for source, of_source in by_source(keys).items():
+                live_source(ctx, progress=bar, source=source).fetch(of_source, report)
+        else:
+            report = live_source(ctx, progress=bar).cycle()
     if report.skipped:
         click.echo("ClinicalTrials.gov has not changed since the last cycle: nothing to fetch")
     output("results", fmt, report.results, config=settings(ctx))
@@ -73,12 +78,14 @@ def backfill(ctx: click.Context, nct_ids: tuple[str, ...]) -> None:
     order, so `monitor history` and `monitor diff --from/--to` reach back to the
     trial's registration.
     """
-    from monitor.normalize.identity import check_key
+    from monitor.sources.registry import check_key, source_of
 
     keys = [check_key(n) for n in nct_ids]
     with ProgressBar("backfilling") as bar:
-        live = live_source(ctx, progress=bar)
+        lives: dict = {}  # one per registry, so its politeness spans every key
         for key in keys:
+            name = source_of(key).name
+            live = lives.get(name) or lives.setdefault(name, live_source(ctx, progress=bar, source=name))
             added = live.backfill(key)
             click.echo(f"{key}: {added} past version{'s' if added != 1 else ''} added")
 
@@ -111,29 +118,33 @@ def watch_add(
     cycles), and trials entering or leaving it later are events.
     """
     from monitor.live import CycleReport
-    from monitor.normalize.identity import check_key
     from monitor.pipeline import utc_now
     from monitor.sources.ctgov import parse_query
+    from monitor.sources.registry import by_source, check_key
 
     if not nct_ids and not queries:
         raise click.UsageError("name trials (NCT ids) or --query searches to watch")
-    keys = [check_key(n) for n in nct_ids]
+    keys = by_source(check_key(n) for n in nct_ids)  # each trial from its own registry
     for query in queries:
         parse_query(query)
     report = CycleReport()
     with ProgressBar("watching") as bar:
-        live = live_source(ctx, progress=bar)
-        _check_registered(live, keys)
-        for key in keys:
-            if not live.store.add_watch("trial", key, utc_now()):
-                click.echo(f"{key}: already watched")
-            if live.store.latest_head(key) is None and not no_backfill:
-                try:
-                    report.backfilled += live.backfill(key)
-                except MonitorError as exc:
-                    report.problems.append(exc.message)
-        if keys:
-            live.fetch(keys, report)
+        lives = {source: live_source(ctx, progress=bar, source=source) for source in keys}
+        for source, of_source in keys.items():  # every one checked before any is added
+            _check_registered(lives[source], of_source)
+        for source, of_source in keys.items():
+            live = lives[source]
+            for key in of_source:
+                if not live.store.add_watch("trial", key, utc_now()):
+                    click.echo(f"{key}: already watched")
+                if live.store.latest_head(key) is None and not no_backfill and live.source.keeps_history:
+                    try:
+                        report.backfilled += live.backfill(key)
+                    except MonitorError as exc:
+                        report.problems.append(exc.message)
+            live.fetch(of_source, report)
+        if queries:  # saved searches are ClinicalTrials.gov's
+            live = lives.get("ctgov") or live_source(ctx, progress=bar)
         for query in queries:
             if not live.store.add_watch("query", query, utc_now()):
                 click.echo(f"{query}: already watched")
@@ -147,19 +158,18 @@ def watch_add(
 
 
 def _check_registered(live, keys: list[str]) -> None:
-    """Every trial to watch is on ClinicalTrials.gov (one probe request), or nothing is added."""
+    """Every trial to watch is on its registry (one probe request), or nothing is added."""
     from monitor.errors import NotFoundError
 
     if not keys:
         return
-    known = live.client.probe(keys)
+    known = live.source.known(keys)
     missing = [key for key in keys if key not in known]
     if missing:
         also = f" (nor {', '.join(missing[1:])})" if len(missing) > 1 else ""
-        raise NotFoundError(
-            f"{missing[0]} is not on ClinicalTrials.gov{also}; nothing was added (check the id at "
-            f"https://clinicaltrials.gov/study/{missing[0]})"
-        )
+        ctgov = live.source.name == "ctgov"
+        check = f" (check the id at https://clinicaltrials.gov/study/{missing[0]})" if ctgov else ""
+        raise NotFoundError(f"{missing[0]} is not on {live.source.title}{also}; nothing was added{check}")
 
 
 @watch.command("remove")
@@ -169,7 +179,7 @@ def _check_registered(live, keys: list[str]) -> None:
 def watch_remove(ctx: click.Context, nct_ids: tuple[str, ...], queries: tuple[str, ...]) -> None:
     """Stop watching trials or saved searches; their stored history stays."""
     from monitor.errors import NotFoundError
-    from monitor.normalize.identity import check_key
+    from monitor.sources.registry import check_key
 
     if not nct_ids and not queries:
         raise click.UsageError("name trials (NCT ids) or --query searches to stop watching")

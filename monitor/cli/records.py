@@ -91,10 +91,10 @@ def diff(
     if live:
         if len(targets) != 1 or from_ref or to_ref:
             raise click.UsageError("--live takes one trial id and no --from/--to")
-        from monitor.normalize.identity import check_key
+        from monitor.sources.registry import check_key, source_of
 
         key = check_key(targets[0])
-        registry = live_source(ctx, create=False)
+        registry = live_source(ctx, create=False, source=source_of(key).name)
         comparison = pipeline.compare_to_store(registry.store, registry.current(key))
     elif len(targets) == 2:
         if from_ref or to_ref:
@@ -104,7 +104,7 @@ def diff(
         store = open_store(ctx, create=False, read_only=True)
         comparison = pipeline.compare_file_to_store(store, targets[0], settings(ctx).limits)
     else:
-        from monitor.normalize.identity import check_key
+        from monitor.sources.registry import check_key
 
         key = check_key(targets[0])
         store = open_store(ctx, create=False, read_only=True)
@@ -125,7 +125,7 @@ def diff(
 @click.pass_context
 def history(ctx: click.Context, nct_id: str, fmt: str, view=None) -> None:
     """Every stored version of a trial with its date, source and what changed."""
-    from monitor.normalize.identity import check_key
+    from monitor.sources.registry import check_key
 
     key = check_key(nct_id)
     output("history", fmt, open_store(ctx, create=False, read_only=True).versions(key), view, settings(ctx))
@@ -147,8 +147,8 @@ def show(ctx: click.Context, nct_id: str, version_ref: str | None, fmt: str) -> 
 
         output("record", fmt, read_single(nct_id, settings(ctx).limits).record)
         return
-    from monitor.normalize.identity import check_key
     from monitor.pipeline import pick_version
+    from monitor.sources.registry import check_key
 
     key = check_key(nct_id)
     history = open_store(ctx, create=False, read_only=True).versions(key)

@@ -31,13 +31,11 @@ id, is never yielded: it is reported through ``on_bad_id``.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -47,6 +45,7 @@ from monitor.errors import NotFoundError, ParseError, SourceError, Stopped
 from monitor.limits import DEFAULT_LIMITS, Limits
 from monitor.normalize import jsontext
 from monitor.normalize.identity import NCT_ID
+from monitor.sources.ctgov_answers import SearchHit, check_study, chunks, dig, message, names, nct_of, short
 from monitor.sources.http import ACCEPT_ENCODING, Garbled, Hostile, TimedOut, bounded_get, sleep_unless_stopped
 from monitor.sources.politeness import Politeness, TokenBucket, retry_after_seconds
 from monitor.sources.queries import parse_query
@@ -62,25 +61,12 @@ SEARCH_FIELDS = "NCTId,BriefTitle,OverallStatus,LastUpdatePostDate"
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 
 
-@dataclass(frozen=True)
-class SearchHit:
-    nct_id: str
-    title: str | None
-    status: str | None
-    last_update_posted: str | None
-
-
 def base_url(configured: str | None = None) -> str:
     """The configured URL (the settings hold ``--ctgov-url`` and
     ``MONITOR_CTGOV_URL`` already), else ``MONITOR_CTGOV_URL``, else the default."""
     from monitor.config import environment  # the one place that reads the environment
 
     return (configured or environment(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
-
-
-def chunks(items: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 class CtgovClient:
@@ -135,7 +121,7 @@ class CtgovClient:
 
     def study(self, nct_id: str) -> dict[str, Any]:
         data = self._get_json(f"{self.url}/studies/{nct_id}", not_found=f"{nct_id} is not on ClinicalTrials.gov")
-        _check_study(data, nct_id, f"{self.url}/studies/{nct_id}")
+        check_study(data, nct_id, f"{self.url}/studies/{nct_id}")
         return data
 
     def probe(
@@ -146,10 +132,10 @@ class CtgovClient:
         turned UNKNOWN)."""
         found: dict[str, tuple[str, str | None]] = {}
         for study in self._by_ids(list(nct_ids), PAGE_LIMIT, {"fields": PROBE_FIELDS}, on_bad_id):
-            date = _dig(study, "protocolSection", "statusModule", "lastUpdatePostDateStruct", "date")
-            status = _dig(study, "protocolSection", "statusModule", "overallStatus")
+            date = dig(study, "protocolSection", "statusModule", "lastUpdatePostDateStruct", "date")
+            status = dig(study, "protocolSection", "statusModule", "overallStatus")
             if isinstance(date, str):
-                found[_nct_of(study)] = (date, status if isinstance(status, str) else None)
+                found[nct_of(study)] = (date, status if isinstance(status, str) else None)
         return found
 
     def studies(
@@ -163,13 +149,13 @@ class CtgovClient:
         params.update({"fields": SEARCH_FIELDS, "pageSize": str(PAGE_LIMIT)})
         hits: list[SearchHit] = []
         for study in self._pages(f"{self.url}/studies", params):
-            nct = _nct_of(study)
+            nct = nct_of(study)
             if nct is None:
                 raise SourceError(f"{self.url}/studies answered a study without an NCT id")
             texts = [
-                _dig(study, "protocolSection", "identificationModule", "briefTitle"),
-                _dig(study, "protocolSection", "statusModule", "overallStatus"),
-                _dig(study, "protocolSection", "statusModule", "lastUpdatePostDateStruct", "date"),
+                dig(study, "protocolSection", "identificationModule", "briefTitle"),
+                dig(study, "protocolSection", "statusModule", "overallStatus"),
+                dig(study, "protocolSection", "statusModule", "lastUpdatePostDateStruct", "date"),
             ]
             hits.append(SearchHit(nct, *(t if isinstance(t, str) else None for t in texts)))
         return hits
@@ -195,7 +181,7 @@ class CtgovClient:
         study = data.get("study") if isinstance(data, dict) else None
         if not isinstance(study, dict):
             raise SourceError(f"{url} changed shape (expected {{'study': {{...}}}})")
-        _check_study(study, nct_id, url)
+        check_study(study, nct_id, url)
         return study
 
     # --- batching and pages ------------------------------------------------------------
@@ -241,13 +227,13 @@ class CtgovClient:
         copies: dict[str, list[dict]] = {}
         strays: list[str] = []
         for study in answered:
-            nct = _nct_of(study)
+            nct = nct_of(study)
             if nct in asked:
                 copies.setdefault(nct, []).append(study)
                 continue
             strays.append(nct or "a record without an NCT id")
             if nct:
-                report(nct, f"ClinicalTrials.gov answered this trial when asked for {_names(ids)}; not stored")
+                report(nct, f"ClinicalTrials.gov answered this trial when asked for {names(ids)}; not stored")
         for nct, found in copies.items():
             if any(copy != found[0] for copy in found[1:]):
                 report(
@@ -275,7 +261,7 @@ class CtgovClient:
             if not token:
                 return
             if not isinstance(token, str) or token in seen:
-                raise SourceError(f"{url} answered the nextPageToken {_short(str(token))!r} twice: its paging loops")
+                raise SourceError(f"{url} answered the nextPageToken {short(str(token))!r} twice: its paging loops")
             seen.add(token)
         raise SourceError(
             f"{url} still had a nextPageToken after {self.limits.max_pages:,} pages (limits.max_pages); stopped"
@@ -318,13 +304,13 @@ class CtgovClient:
                 if not_found:
                     raise NotFoundError(not_found)
             if response.status_code == 400 and refuse_400:
-                raise _Refused(_message(response))
+                raise _Refused(message(response))
             if response.status_code in RETRY_STATUSES:
                 last_problem = f"HTTP {response.status_code}"
                 last_retry_after = retry_after_seconds(response.headers.get("Retry-After"))
                 continue
             if response.status_code != 200:
-                raise SourceError(f"{response.url} answered HTTP {response.status_code}: {_short(response.text)}")
+                raise SourceError(f"{response.url} answered HTTP {response.status_code}: {short(response.text)}")
             try:
                 return jsontext.decode(response.body.decode("utf-8"), self.limits)
             except UnicodeDecodeError as exc:
@@ -372,41 +358,3 @@ class CtgovClient:
 
 class _Refused(Exception):
     """The API refused a request as bad (HTTP 400)."""
-
-
-def _check_study(study: Any, nct_id: str | None, url: str) -> None:
-    protocol = study.get("protocolSection") if isinstance(study, dict) else None
-    found = ((protocol or {}).get("identificationModule") or {}).get("nctId") if isinstance(protocol, dict) else None
-    if not isinstance(found, str) or not NCT_ID.fullmatch(found) or (nct_id and found != nct_id):
-        raise SourceError(f"{url} answered something that is not the study {nct_id or ''}".rstrip())
-
-
-def _dig(data: Any, *path: str) -> Any:
-    """``data[path[0]][path[1]]...``, or None where the shape is not a chain of objects."""
-    for key in path:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)
-    return data
-
-
-def _nct_of(study: Any) -> str | None:
-    nct = _dig(study, "protocolSection", "identificationModule", "nctId")
-    return nct if isinstance(nct, str) and NCT_ID.fullmatch(nct) else None
-
-
-def _names(ids: list[str]) -> str:
-    return ", ".join(ids) if len(ids) <= 3 else f"{ids[0]} and {len(ids) - 1} other trials"
-
-
-def _message(response) -> str:
-    """The API's own error message, else the start of the body."""
-    try:
-        message = json.loads(response.body).get("message")
-    except (ValueError, AttributeError, RecursionError):
-        message = None
-    return message if isinstance(message, str) else _short(response.text)
-
-
-def _short(text: str) -> str:
-    return " ".join(text.split())[:200]

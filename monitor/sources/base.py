@@ -1,0 +1,135 @@
+"""The source protocol: what a registry (or any input a watch group can name) provides.
+
+A source is a subclass of :class:`Source` registered in
+:data:`monitor.sources.registry.SOURCES` under the word users write in the
+configuration (``source: ctgov``).  The polling cycle (:class:`monitor.live.Live`)
+asks it, in this order:
+
+1. :meth:`Source.changed_since`: the registry's new *watermark* (a data
+   timestamp, a date) and, when the registry can say, which trials changed since
+   the last one.  An unmoved watermark with nothing else due ends the cycle.
+2. :meth:`Source.search`: a saved search's trials (only sources with ``searches``).
+3. :meth:`Source.known`: the ids it knows, each with its (last-update date,
+   status), the cheap probe that tells which trials moved.
+4. :meth:`Source.records`: the moved trials' answers, each normalized, diffed and
+   stored inside the per-trial boundary (a bad one is that trial's problem alone).
+5. :meth:`Source.history`: a trial's past versions (only sources with ``history``).
+
+Keys: :meth:`Source.parse_key` says whether a key typed by a user (or written in
+the configuration) is one of this registry's, in its canonical form; the prefix
+rules of every registry are listed in :mod:`monitor.sources.registry`.
+
+A source never stores anything and never catches what it cannot handle: it
+raises :class:`~monitor.errors.SourceError` (the cycle stops, untouched trials
+wait for the next one) or reports a single trial through ``on_problem``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Protocol
+
+from monitor.errors import NotFoundError, ParseError, SourceError, UsageError
+from monitor.model import TrialRecord
+from monitor.sources.files import Snapshot
+
+if TYPE_CHECKING:
+    from monitor.config import Settings, WatchGroup
+    from monitor.sources.ctgov_answers import SearchHit
+
+Seen = tuple[str, "str | None"]  # what the registry says of a trial: (last-update date, status)
+OnProblem = Callable[[str, str], None]  # (trial key, what is wrong): one trial's problem, reported once
+
+
+@dataclass(frozen=True)
+class Changed:
+    """What :meth:`Source.changed_since` found: the registry's ``watermark`` now and,
+    when the registry can tell, the ``keys`` of the trials changed since the old one
+    (``None``: it cannot tell, so every watched trial is probed)."""
+
+    watermark: str
+    keys: frozenset[str] | None = None
+
+
+class Answer(Protocol):
+    """One trial's answer, received but not yet normalized: it is normalized inside
+    the per-trial boundary, so a record that does not normalize is that trial's problem."""
+
+    def snapshot(self) -> Snapshot: ...
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """An :class:`Answer` for sources whose normalizer reads the raw text."""
+
+    origin: str  # the request or file, named in errors
+    raw: str  # the text as received: stored, hashed and archived as it is
+    normalize: Callable[[str], TrialRecord]
+
+    def snapshot(self) -> Snapshot:
+        try:
+            record = self.normalize(self.raw)
+        except ParseError as exc:
+            raise ParseError(f"{self.origin}: {exc.message}") from exc
+        return Snapshot(record, self.raw, self.origin)
+
+
+class Source:
+    """Base of every source.  Subclasses set the class attributes and implement
+    :meth:`open`, :meth:`parse_key`, :meth:`known` and :meth:`records`; the rest is optional."""
+
+    name: ClassVar[str]  # the word users write: `source: ctgov`
+    title: ClassVar[str]  # the registry's name in messages: "ClinicalTrials.gov"
+    key_hint: ClassVar[str]  # how its keys look, in errors: "an NCT id (NCT followed by 8 digits)"
+    searches: ClassVar[bool] = False  # whether watch groups may give it saved searches (`queries`)
+    keeps_history: ClassVar[bool] = False  # whether :meth:`history` reaches past versions
+
+    url: str = ""  # where its answers come from, in origins and messages
+    requests: int = 0  # requests made so far, retries included
+
+    @classmethod
+    def open(
+        cls, settings: Settings, should_stop: Callable[[], bool] = lambda: False, group: WatchGroup | None = None
+    ) -> Source:
+        """The source, ready to ask, configured from ``settings`` (and the watch ``group`` it
+        runs for, whose own settings it may read); :meth:`close` ends it."""
+        raise NotImplementedError
+
+    @classmethod
+    def parse_key(cls, text: str) -> str | None:
+        """``text`` as this registry's canonical key, or ``None`` when it is not one of its
+        keys.  A key with this registry's prefix but the wrong form is a
+        :class:`~monitor.errors.UsageError` saying what the form is."""
+        raise NotImplementedError
+
+    def changed_since(self, watermark: str | None) -> Changed:
+        """The registry's watermark now (default: none kept, so every cycle probes)."""
+        return Changed("")
+
+    def known(self, keys: Iterable[str], on_problem: OnProblem | None = None) -> dict[str, Seen]:
+        """Key -> (last-update date, status) for each of ``keys`` the registry knows."""
+        raise NotImplementedError
+
+    def records(self, keys: Iterable[str], on_problem: OnProblem | None = None) -> Iterator[tuple[str, Answer]]:
+        """(key, answer) for each of ``keys`` the registry has, each only of a trial asked for."""
+        raise NotImplementedError
+
+    def current(self, key: str) -> Snapshot:
+        """The registry's current record of one trial (a :class:`~monitor.errors.NotFoundError` if none)."""
+        problems: list[str] = []
+        for found, answer in self.records([key], lambda k, why: problems.append(why)):
+            if found == key:
+                return answer.snapshot()
+        raise NotFoundError(f"{key} is not on {self.title}" + (f" ({problems[0]})" if problems else ""))
+
+    def history(self, key: str, progress: Callable[[], None] = lambda: None) -> list[Snapshot]:
+        """The trial's past versions, oldest first (``progress`` is called after each)."""
+        raise SourceError(f"{self.title} keeps no version history")
+
+    def search(self, query: str) -> list[SearchHit]:
+        """The trials of a saved search (only when ``searches``)."""
+        raise UsageError(f"{self.title} has no saved searches")
+
+    def close(self) -> None:
+        """Release what :meth:`open` took (connections)."""
