@@ -34,6 +34,8 @@ from monitor.archive import ArchiveError, SnapshotArchive
 from monitor.classify import diff_records
 from monitor.diff import fingerprint
 from monitor.errors import MonitorError, NotFoundError, SourceError, Stopped
+from monitor.live_plan import advance_watermark, latest_date, plan_probe, same_raw
+from monitor.live_registry import load_registry, loaded, watches_registry
 from monitor.model import Category, Change, ChangeKind, Severity
 from monitor.pipeline import Clock, Result, Routes, as_new_version, ingest, utc_now
 from monitor.sources.ctgov import CtgovClient
@@ -58,6 +60,8 @@ class CycleReport:
     backfilled: int = 0
     skipped: bool = False  # the registry had not changed
     complete: bool = True
+    plan: str = ""  # which plan ran: "ids", "changes" or "load" (monitor.live_plan)
+    plan_reason: str = ""  # and why, in requests
 
     @property
     def changed(self) -> list[Result]:
@@ -116,6 +120,10 @@ class Live:
     def _store(self, key: str, study: dict, report: CycleReport) -> None:
         """The per-trial boundary: whatever goes wrong with this trial is its problem alone."""
         try:
+            if (same := same_raw(self.store, key, study, f"{self.client.url}/studies")) is not None:
+                report.fetched += 1
+                report.results.append(same)
+                return
             snapshot = self._snapshot(study, f"{self.client.url}/studies")
             if snapshot.record.key != key:
                 raise SourceError(f"the record of {key} normalizes to {snapshot.record.key}; not stored")
@@ -286,25 +294,27 @@ class Live:
                 log.exception("%s: unexpected error in the backfill", key)
                 self._problem(report, key, f"backfill failed unexpectedly ({type(exc).__name__}: {exc}); see the log")
         seen = self.store.last_seen()
-        if full_due:
-            due = watched
+        whole = trials is None and queries is None and watches_registry(self)
+        if whole and (full_due or not loaded(self, suffix)):
+            due, mark = [], load_registry(self, report, suffix)
+        elif full_due:
+            due, mark = watched, None
+            report.plan, report.plan_reason = "ids", "the full refresh: every watched trial in full"
         else:
-            refused: set[str] = set()
-
-            def on_bad_id(nct: str, why: str) -> None:
-                refused.add(nct)
-                self._problem(report, nct, why)
-
-            probe = self.client.probe(watched, on_bad_id=on_bad_id)
+            searches = list(queries) if queries and not trials else None
+            probe, mark = plan_probe(self, report, watched, searches, suffix, whole)
             report.probed = len(probe)
-            for nct in watched:
-                if nct not in probe and nct not in refused and self._valid(nct):
-                    self._problem(report, nct, "not found on ClinicalTrials.gov")
-            due = [nct for nct in watched if nct in probe and _moved(probe[nct], seen.get(nct, (None, None)))]
+            due = [
+                nct
+                for nct in (probe if whole else watched)
+                if nct in probe and _moved(probe[nct], seen.get(nct, (None, None)))
+            ]
         if due:
             self.fetch(due, report)
         if full_due:
             self.store.set_state(LAST_FULL + suffix, self.now().isoformat())
+            mark = mark or latest_date(self.store.last_seen().get(k, (None, None))[0] for k in watched)
+        advance_watermark(self.store, suffix, mark)
         self.store.set_state(STAMP + suffix, stamp)
 
 

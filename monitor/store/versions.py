@@ -74,6 +74,17 @@ class VersionStore(Database):
             ).first()
         return VersionHead(row.number, row.content_hash, row.last_update_posted) if row else None
 
+    def latest_raw_hash(self, key: str) -> tuple[int, str] | None:
+        """The latest version's number and raw-payload hash (to skip normalizing an identical copy)."""
+        with self._reading() as conn:
+            row = conn.execute(
+                select(versions.c.number, versions.c.raw_hash)
+                .where(versions.c.trial_key == key)
+                .order_by(versions.c.number.desc())
+                .limit(1)
+            ).first()
+        return (row.number, row.raw_hash) if row else None
+
     def latest_heads(self) -> dict[str, VersionHead]:
         """Every trial's latest version head, in one query."""
         latest = (
