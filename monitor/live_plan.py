@@ -14,8 +14,9 @@ different costs, counted in requests after ``GET /version``:
 The cheaper plan runs; a tie, or no watermark yet, keeps the id probe.  The watermark is the
 latest last-update date a complete cycle saw, kept in service state per scope; the change
 query asks from the watermark day itself, inclusive (one day of overlap: a day's updates can
-be published late), and what it answers twice is deduplicated as the probe's answer is: a trial is fetched only when its date
-or status moved from what we last saw, and versions are keyed by registry date anyway.
+be published late), and what it answers twice is deduplicated as the probe's answer is: a
+trial is fetched only when its date or status moved from what we last saw, and versions are
+keyed by registry date anyway.
 The change plan cannot see deletions or status-only moves: the periodic full refresh
 (``ctgov.full_refresh_days``, 7 by default) still fetches every watched trial and reports
 those, and :meth:`monitor.live.Live.fetch` skips normalizing a record whose raw payload is

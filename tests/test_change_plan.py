@@ -225,10 +225,12 @@ def versions(db) -> list[tuple[str, int]]:
         return conn.execute("SELECT trial_key, count(*) FROM versions GROUP BY trial_key ORDER BY 1").fetchall()
 
 
+ALL_ARGS = ("watch", "add", "--all", "--page-size", "1")
+
+
 def monitor_all(db, server) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "monitor", "--db", str(db), "--ctgov-url", server.url, "--rate", "0"]
-        + ["watch", "add", "--all", "--page-size", "1"],
+        [sys.executable, "-m", "monitor", "--db", str(db), "--ctgov-url", server.url, "--rate", "0", *ALL_ARGS],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
