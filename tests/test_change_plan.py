@@ -292,3 +292,49 @@ def test_a_reconciliation_does_not_normalize_an_identical_record(live, server, m
     assert {r.status for r in report.results} == {"unchanged"} and not report.problems
     assert all("same raw payload" in r.note for r in report.results)
     assert json.loads(live.store.raw_payload("NCT06821503", 1))  # still the one stored version
+
+
+def test_the_weekly_reconciliation_of_the_whole_registry_reports_a_deleted_trial_and_normalizes_nothing_unchanged(
+    server, tmp_path, clock, monkeypatch
+):
+    from monitor.live_registry import first_load
+
+    client = CtgovClient(server.url, politeness=Politeness(rate=0, retries=0))
+    live = Live(Store.open(f"sqlite:///{tmp_path / 'monitor.db'}"), client, now=clock)
+    first_load(live, page_size=2)
+    counts = live.store.counts()
+    server.remove_study("NCT06302556")
+    clock.at = datetime(2026, 2, 19, 12, tzinfo=UTC)  # eight days on: the full refresh (7 days) is due
+    import monitor.live as live_module
+
+    monkeypatch.setattr(live_module, "ingest", lambda *a, **k: pytest.fail("normalized an identical record"))
+    report = live.cycle()
+    assert report.plan == "load" and report.complete
+    assert [r.status for r in report.results] == ["unchanged", "unchanged"]
+    assert report.problems == ["NCT06302556: not found on ClinicalTrials.gov (no longer in its listing)"]
+    assert live.store.counts() == counts
+    client.close()
+    live.store.close()
+
+
+def test_which_plan_ran_is_logged_and_in_the_cycle_line(live, server, caplog):
+    from monitor.cycles import GroupOutcome
+
+    live.fetch(REAL)
+    live.store.set_state(f"{LAST_FULL}.small", live.now().isoformat())
+    with caplog.at_level("INFO", logger="monitor.live_plan"):
+        report = live.cycle(trials=REAL, scope="small")
+    assert "plan=ids: 1 probe request: no watermark yet (the first cycle)" in caplog.text
+    assert GroupOutcome("lupus", plan=report.plan).line().endswith("seconds=0.00 plan=ids")
+
+
+def test_a_load_page_with_one_record_of_the_wrong_shape_stores_none_of_it(server, tmp_path, monitor):
+    good = study(OPENING / "2026-02-10.json")
+    bad = copy.deepcopy(good)
+    bad["protocolSection"]["designModule"]["phases"] = "PHASE2"
+    server.faults.append(Fault("/studies", body=json.dumps({"studies": [good, bad]}).encode()))
+    run = monitor("--ctgov-url", server.url, "--rate", "0", "watch", "add", "--all")
+    assert run.code == 2
+    assert "studies[1].protocolSection.designModule.phases: expected a list" in run.err
+    with sqlite3.connect(tmp_path / "monitor.db") as conn:
+        assert conn.execute("SELECT count(*) FROM versions").fetchone() == (0,)
