@@ -86,9 +86,9 @@ def clock():
 
 
 @pytest.fixture
-def live(server, tmp_path, clock):
+def live(server, store_url, clock):
     client = CtgovClient(server.url, politeness=Politeness(rate=0, retries=1, timeout=2), sleep=lambda s: None)
-    live = Live(Store.open(f"sqlite:///{tmp_path / 'monitor.db'}"), client, now=clock)
+    live = Live(Store.open(store_url), client, now=clock)
     yield live
     client.close()
     live.store.close()
