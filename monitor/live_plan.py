@@ -78,7 +78,9 @@ def choose_plan(
         options.append((within, "within the saved searches", tuple(searches)))
     pages, where, chosen = min(options, key=lambda o: o[0])
     change_cost = f"about {_n(pages, 'change-query page')} {where} since {since}"
-    if registry_wide_only or pages < probes:
+    if registry_wide_only:
+        return Plan("changes", f"{change_cost} (the whole registry is watched: no id probe)", since, chosen)
+    if pages < probes:
         return Plan("changes", f"{change_cost} vs {_n(probes, 'probe request')}", since, chosen)
     return Plan("ids", f"{_n(probes, 'probe request')} vs {change_cost}")
 

@@ -58,6 +58,10 @@ def test_saved_searches_that_change_little_are_asked_within_themselves():
 def test_the_whole_registry_always_asks_what_changed():
     plan = choose_plan(0, "2026-11-22", TODAY, registry_wide_only=True)
     assert plan.kind == "changes" and plan.since == "2026-11-22"
+    assert (
+        plan.reason
+        == "about 10 change-query pages registry-wide since 2026-11-22 (the whole registry is watched: no id probe)"
+    )
 
 
 def test_a_registry_day_of_3000_updates_over_570000_trials_costs_ten_requests():
