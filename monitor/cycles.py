@@ -5,7 +5,9 @@ source of :mod:`monitor.sources.registry`) makes sure its trials and saved
 searches are watched, then runs a polling cycle over them through its source.
 Either way the outcome is counted the same way and logged as one line:
 
-    cycle group=lupus probed=12 fetched=1 new=0 changed=1 notified=0 failed=0 seconds=0.42
+    cycle group=lupus probed=12 fetched=1 new=0 changed=1 notified=0 failed=0 seconds=0.42 plan=ids
+
+(``plan``: how the registry was asked what changed, :mod:`monitor.live_plan`; ``-v`` logs why.)
 
 A group never raises: any failure, expected or not, is counted, logged, and kept
 as the group's last error, so ``monitor status`` always says what went wrong.
@@ -44,6 +46,7 @@ class GroupOutcome:
     membership: list[tuple[str, Change]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     expected: list[tuple[str, Change]] = field(default_factory=list)  # expected-event rules fired or resolved
+    plan: str = ""  # which plan the registry cycle ran ("ids", "changes", "load"): monitor.live_plan
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -52,7 +55,9 @@ class GroupOutcome:
         return (
             f"cycle group={self.group} probed={self.probed} fetched={self.fetched} new={self.count('new')} "
             f"changed={self.count('changed') + len(self.membership)} notified={self.notified} failed={self.failed} "
-            f"seconds={self.seconds:.2f}" + ("" if self.complete else " incomplete=1")
+            f"seconds={self.seconds:.2f}"
+            + (f" plan={self.plan}" if self.plan else "")
+            + ("" if self.complete else " incomplete=1")
         )
 
 
@@ -179,6 +184,7 @@ def _run_ctgov(store, settings, group, now, should_stop, outcome: GroupOutcome) 
     finally:
         live.source.close()
     outcome.probed += report.probed
+    outcome.plan = report.plan
     outcome.fetched += report.fetched
     outcome.results += report.results
     outcome.membership += report.membership

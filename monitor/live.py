@@ -36,6 +36,8 @@ from monitor.batch import Batch
 from monitor.classify import diff_records
 from monitor.diff import fingerprint
 from monitor.errors import MonitorError, NotFoundError, SourceError, Stopped
+from monitor.live_plan import advance_watermark, latest_date, plan_probe, same_raw
+from monitor.live_registry import load_registry, loaded, watches_registry
 from monitor.model import Category, Change, ChangeKind, Severity
 from monitor.pipeline import UNREAD, Clock, Result, Routes, as_new_version, ingest, utc_now
 from monitor.sources.base import Answer, Source
@@ -62,6 +64,8 @@ class CycleReport:
     backfilled: int = 0
     skipped: bool = False  # the registry had not changed
     complete: bool = True
+    plan: str = ""  # which plan ran: "ids", "changes" or "load" (monitor.live_plan)
+    plan_reason: str = ""  # and why, in requests
 
     @property
     def changed(self) -> list[Result]:
@@ -101,7 +105,16 @@ class Live:
             got.add(nct)  # reported as refused, not also as missing
             self._problem(report, nct, why)
 
-        heads = self.store.latest_heads(ids)  # one query, not one per trial
+        self.store_answers(self.source.records(ids, on_problem=refused), ids, report, got)
+        for nct in sorted(asked - got):
+            if self._valid(nct):
+                self._problem(report, nct, f"not found on {self.source.title}")
+        return report
+
+    def store_answers(self, answers, keys: list[str], report: CycleReport, got: set[str] | None = None, what="fetch"):
+        """Store the ``(key, answer)`` pairs of ``keys`` through the per-trial boundary, hundreds
+        of versions a transaction; what was stored is marked seen, even when stopped part-way."""
+        heads = self.store.latest_heads(keys)  # one query, not one per trial
         seen: dict[str, tuple[str | None, str | None]] = {}
 
         def stored(key: str, outcome: tuple[Result, tuple[str | None, str | None]]) -> None:
@@ -111,20 +124,17 @@ class Live:
 
         batch = Batch(self.store, stored, lambda key, why: self._problem(report, key, why))
         try:
-            for key, answer in self.source.records(ids, on_problem=refused):
+            for key, answer in answers:
                 if self.should_stop():
                     raise Stopped("stopped part-way; the trials not reached are fetched next cycle")
-                got.add(key)
+                if got is not None:
+                    got.add(key)
                 self._store(key, answer, report, heads, batch)
-                self.progress("fetch", 1)
+                self.progress(what, 1)
         finally:  # what was stored is seen, even when the batch stops part-way
             batch.flush()
             self.store.mark_seen_many(seen)
             self.store.clear_errors(seen)
-        for nct in sorted(asked - got):
-            if self._valid(nct):
-                self._problem(report, nct, f"not found on {self.source.title}")
-        return report
 
     def current(self, nct_id: str) -> Snapshot:
         """The registry's current record of one trial; nothing is stored."""
@@ -136,13 +146,17 @@ class Live:
         a trial reads its head again); ``batch`` writes the versions hundreds at a
         time and holds each trial's outcome until its version is written."""
         try:
+            if batch.waiting(key):  # a second copy of a trial: compared with the first one, written
+                batch.flush()
+            if heads.get(key) is not None and (same := same_raw(self.store, key, answer)) is not None:
+                report.fetched += 1  # byte-identical to the stored version: not normalized again
+                report.results.append(same)
+                return
             snapshot = answer.snapshot()
             if snapshot.record.key != key:
                 raise SourceError(f"the record of {key} normalizes to {snapshot.record.key}; not stored")
             if self.archive:
                 self.archive.put(key, snapshot.record.last_update_posted, snapshot.raw, snapshot.raw_hash)
-            if batch.waiting(key):  # a second copy of a trial: compared with the first one, written
-                batch.flush()
             head, heads[key] = heads.get(key), UNREAD
             result = ingest(self.store, snapshot, self.now, self.routes, head=head, write=batch.write)
             batch.hold(key, (result, (snapshot.record.last_update_posted, snapshot.record.overall_status)))
@@ -249,8 +263,8 @@ class Live:
         report = CycleReport()
         start = self.source.requests
         try:
-            state = f"{self.source.name}.%s" + (f".{scope}" if scope else "")
-            self._cycle(report, full_refresh_days, backfill_per_cycle, trials, queries, state)
+            suffix = f".{scope}" if scope else ""
+            self._cycle(report, full_refresh_days, backfill_per_cycle, trials, queries, suffix)
         except (SourceError, Stopped) as exc:
             report.complete = False
             report.problems.append(f"{self.source.title}: {exc.message}" if isinstance(exc, SourceError) else str(exc))
@@ -280,7 +294,8 @@ class Live:
                 log.exception("%s: unexpected error in the backfill", key)
                 self._problem(report, key, f"backfill failed unexpectedly ({type(exc).__name__}: {exc}); see the log")
 
-    def _cycle(self, report, full_refresh_days, backfill_per_cycle, trials, queries, state) -> None:
+    def _cycle(self, report, full_refresh_days, backfill_per_cycle, trials, queries, suffix) -> None:
+        state = f"{self.source.name}.%s{suffix}"  # the state keys of this source and group
         changed = self.source.changed_since(self.store.get_state(state % STAMP))
         stamp = changed.watermark
         watched = self._watched(trials, queries)
@@ -303,28 +318,59 @@ class Live:
         self._backfills(report, watched, backfill_per_cycle)
         if report.backfilled != backfilled:
             seen = self.store.last_seen()
-        if full_due:
-            due = watched
-        elif changed.keys is not None:  # the registry said which trials changed: no probe
-            due = [key for key in watched if key in changed.keys or key not in seen]  # and first seen
+        if isinstance(self.source, CtgovSource):  # its plans: the id probe, the change query, the whole registry
+            due, mark = self._ctgov_due(report, watched, seen, full_due, trials, queries, suffix)
         else:
-            refused: set[str] = set()
-
-            def on_bad_id(nct: str, why: str) -> None:
-                refused.add(nct)
-                self._problem(report, nct, why)
-
-            probe = self.source.known(watched, on_problem=on_bad_id)
-            report.probed = len(probe)
-            for nct in watched:
-                if nct not in probe and nct not in refused and self._valid(nct):
-                    self._problem(report, nct, f"not found on {self.source.title}")
-            due = [nct for nct in watched if nct in probe and _moved(probe[nct], seen.get(nct, (None, None)))]
+            due, mark = self._due(report, watched, seen, full_due, changed), None
         if due:
             self.fetch(due, report)
         if full_due:
             self.store.set_state(state % LAST_FULL, self.now().isoformat())
+        if isinstance(self.source, CtgovSource):
+            if full_due:
+                mark = mark or latest_date(self.store.last_seen().get(k, (None, None))[0] for k in watched)
+            advance_watermark(self.store, suffix, mark)
         self.store.set_state(state % STAMP, stamp)
+
+    def _due(self, report: CycleReport, watched: list[str], seen: dict, full_due: bool, changed) -> list[str]:
+        """The trials to fetch in full, for any source: all of them at a full refresh, those the
+        source says changed (and those never seen), or those whose probed date or status moved."""
+        if full_due:
+            return watched
+        if changed.keys is not None:  # the registry said which trials changed: no probe
+            return [key for key in watched if key in changed.keys or key not in seen]  # and first seen
+        refused: set[str] = set()
+
+        def on_bad_id(nct: str, why: str) -> None:
+            refused.add(nct)
+            self._problem(report, nct, why)
+
+        probe = self.source.known(watched, on_problem=on_bad_id)
+        report.probed = len(probe)
+        for nct in watched:
+            if nct not in probe and nct not in refused and self._valid(nct):
+                self._problem(report, nct, f"not found on {self.source.title}")
+        return [nct for nct in watched if nct in probe and _moved(probe[nct], seen.get(nct, (None, None)))]
+
+    def _ctgov_due(self, report, watched, seen, full_due, trials, queries, suffix) -> tuple[list[str], str | None]:
+        """ClinicalTrials.gov's plans (:mod:`monitor.live_plan`): the whole registry loaded page by
+        page, every watched trial at a full refresh, or the cheaper of the id probe and the change
+        query; with the watermark the cycle reached."""
+        whole = trials is None and queries is None and watches_registry(self)
+        if whole and (full_due or not loaded(self, suffix)):
+            return [], load_registry(self, report, suffix)
+        if full_due:
+            report.plan, report.plan_reason = "ids", "the full refresh: every watched trial in full"
+            return watched, None
+        searches = list(queries) if queries and not trials else None
+        probe, mark = plan_probe(self, report, watched, searches, suffix, whole)
+        report.probed = len(probe)
+        due = [
+            nct
+            for nct in (probe if whole else watched)
+            if nct in probe and _moved(probe[nct], seen.get(nct, (None, None)))
+        ]
+        return due, mark
 
 
 def _moved(now: tuple[str, str | None], before: tuple[str | None, str | None]) -> bool:

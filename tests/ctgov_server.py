@@ -6,6 +6,7 @@ from recorded records, with faults on demand.  Used by the tests and by bench/.
     server.set_study(study)         # a new version of a trial (moves dataTimestamp)
     server.history["NCT..."] = [study_v1, study_v2]
     server.faults.append(Fault("/studies", status=429, retry_after="1"))
+    # filter.advanced=AREA[LastUpdatePostDate]RANGE[2026-02-01,MAX] answers the studies updated since
     server.requests                 # every request served: (path, params)
 
 A hostile registry, on demand (each mode is a misbehaviour met or feared in the wild):
@@ -34,6 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 NCT = __import__("re").compile(r"^NCT\d{8}$")
+SINCE = __import__("re").compile(r"AREA\[LastUpdatePostDate\]RANGE\[(\d{4}-\d{2}-\d{2}),MAX\]")
 
 
 @dataclass
@@ -52,6 +54,7 @@ class Fault:
     gzip_bomb: int = 0  # answer 200 with this many spaces, gzip-compressed (Content-Encoding: gzip)
     hang: bool = False  # never answer (until the server stops)
     gzip: bool = False  # send the real answer gzip-compressed, as the real registry does
+    skip: int = 0  # let this many matching requests through first (a fault on the third page, say)
 
 
 def nct_of(study: dict) -> str:
@@ -154,7 +157,10 @@ class CtgovServer:
         with self.lock:
             self.requests.append((parsed.path, params))
             fault = next((f for f in self.faults if f.path in parsed.path), None)
-            if fault:
+            if fault and fault.skip:
+                fault.skip -= 1
+                fault = None
+            elif fault:
                 fault.times -= 1
                 if fault.times <= 0:
                     self.faults.remove(fault)
@@ -261,6 +267,8 @@ class CtgovServer:
                 if bad:
                     return 400, json.dumps({"message": f"invalid NCT id {bad[0]}"}).encode()
                 found = [i for i in dict.fromkeys(ids) if i in self.studies]
+            elif "filter.advanced" in params and not SINCE.search(params["filter.advanced"][0]):
+                return 400, json.dumps({"message": "filter.advanced: only LastUpdatePostDate ranges here"}).encode()
             else:
                 cond = " ".join(params.get("query.cond", [])).lower()
                 term = " ".join(params.get("query.term", [])).lower()
@@ -269,6 +277,9 @@ class CtgovServer:
                     for nct, (title, _, conditions) in sorted(self.titles.items())
                     if (not cond or any(cond in c for c in conditions)) and (not term or term in title.lower())
                 ]
+                since = SINCE.search(params.get("filter.advanced", [""])[0])
+                if since:  # AREA[LastUpdatePostDate]RANGE[day,MAX]: updated on or after that day
+                    found = [nct for nct in found if (self.updates[nct] or "") >= since.group(1)]
             page = found[start : start + size]
             slim = "fields" in params
             items = [self.slim(nct) if slim else self.studies[nct] for nct in page]

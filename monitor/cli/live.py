@@ -105,10 +105,29 @@ def watch() -> None:
     help="A saved search as API parameters, e.g. 'query.cond=lupus&query.intr=CAR-NK'.",
 )
 @click.option("--no-backfill", is_flag=True, help="Do not fetch the trials' past versions now.")
+@click.option(
+    "--all",
+    "whole",
+    is_flag=True,
+    help="Watch the whole registry: load every study now (resumable), then ask only what changed.",
+)
+@click.option(
+    "--page-size",
+    type=click.IntRange(1, 1000),
+    default=200,
+    show_default=True,
+    help="Studies a request in the --all load.",
+)
 @format_option
 @click.pass_context
 def watch_add(
-    ctx: click.Context, nct_ids: tuple[str, ...], queries: tuple[str, ...], no_backfill: bool, fmt: str
+    ctx: click.Context,
+    nct_ids: tuple[str, ...],
+    queries: tuple[str, ...],
+    no_backfill: bool,
+    whole: bool,
+    page_size: int,
+    fmt: str,
 ) -> None:
     """Start watching trials or saved searches.
 
@@ -122,8 +141,12 @@ def watch_add(
     from monitor.sources.ctgov import parse_query
     from monitor.sources.registry import by_source, check_key
 
+    if whole:
+        if nct_ids or queries:
+            raise click.UsageError("--all watches every trial: name no trials or searches with it")
+        return _watch_all(ctx, page_size, fmt)
     if not nct_ids and not queries:
-        raise click.UsageError("name trials (NCT ids) or --query searches to watch")
+        raise click.UsageError("name trials (NCT ids), --query searches or --all to watch")
     keys = by_source(check_key(n) for n in nct_ids)  # each trial from its own registry
     for query in queries:
         parse_query(query)
@@ -154,6 +177,33 @@ def watch_add(
             click.echo(f"{query}: {plural(len(members), 'trial')}, watched from now on")
             live.fetch(sorted(members), report)
     output("results", fmt, report.results, config=settings(ctx))
+    warn(report.problems)
+
+
+def _watch_all(ctx: click.Context, page_size: int, fmt: str) -> None:
+    """The first load of the whole registry; SIGTERM stops it between two trials, resumably."""
+    import signal
+
+    from monitor.errors import Stopped
+    from monitor.live_registry import first_load
+
+    stop = []
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    try:
+        with ProgressBar("loading the registry") as bar:
+            live = live_source(ctx, progress=bar)
+            live.should_stop = live.client.should_stop = lambda: bool(stop)
+            try:
+                report = first_load(live, page_size)
+            except Stopped as exc:
+                raise IncompleteError(
+                    f"the load stopped part-way ({exc}); what was stored stays: run `monitor watch add --all` "
+                    "again to resume"
+                ) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    output("results", fmt, report.results, config=settings(ctx))
+    click.echo(f"the whole registry: {plural(report.probed, 'trial')} read, watched from now on")
     warn(report.problems)
 
 

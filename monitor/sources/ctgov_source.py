@@ -62,8 +62,9 @@ class CtgovSource(Source):
         return self.client.requests
 
     def changed_since(self, watermark: str | None) -> Changed:
-        stamp = self.client.data_timestamp()
-        return Changed(stamp, changed_keys(self.client, watermark, stamp))
+        """The registry's data timestamp; which trials changed is the cycle's plan choice for
+        ClinicalTrials.gov (the id probe or the change query, :mod:`monitor.live_plan`)."""
+        return Changed(self.client.data_timestamp(), None)
 
     def known(self, keys: Iterable[str], on_problem: OnProblem | None = None) -> dict[str, Seen]:
         return self.client.probe(keys, on_bad_id=on_problem)
@@ -100,13 +101,9 @@ class CtgovSource(Source):
 
     @staticmethod
     def _payload(study: dict[str, Any], origin: str) -> Payload:
-        return Payload(origin, json.dumps(study, ensure_ascii=False), study)
+        return payload(study, origin)
 
 
-# --- MERGE(s13-plan): the change-driven query ------------------------------------------------
-# s13-plan adds `monitor/sources/ctgov_changes.py` with a "changed since watermark" query
-# (`filter.advanced=AREA[LastUpdatePostDate]RANGE[date,MAX]`).  Connect it here: return the
-# NCT ids it answers as a frozenset, or None to keep the id probe (today's plan, kept meanwhile).
-def changed_keys(client: CtgovClient, watermark: str | None, stamp: str) -> frozenset[str] | None:
-    """The trials changed between ``watermark`` and ``stamp``, when the registry can say; None: probe."""
-    return None
+def payload(study: dict[str, Any], origin: str) -> Payload:
+    """A study as received, kept as the text that is stored, hashed and archived."""
+    return Payload(origin, json.dumps(study, ensure_ascii=False), study)

@@ -74,6 +74,17 @@ class VersionStore(Database):
             row = conn.execute(select(*_HEAD).where(trial_heads.c.trial_key == key)).first()
         return VersionHead(row.number, row.content_hash, row.last_update_posted) if row else None
 
+    def latest_raw_hash(self, key: str) -> tuple[int, str] | None:
+        """The latest version's number and raw-payload hash (to skip normalizing an identical copy)."""
+        with self._reading() as conn:
+            row = conn.execute(
+                select(versions.c.number, versions.c.raw_hash).join(
+                    trial_heads,
+                    (trial_heads.c.trial_key == versions.c.trial_key) & (trial_heads.c.number == versions.c.number),
+                ).where(trial_heads.c.trial_key == key)
+            ).first()
+        return (row.number, row.raw_hash) if row else None
+
     def latest_heads(self, keys: Iterable[str] | None = None) -> dict[str, VersionHead]:
         """Every trial's latest version head (or those of ``keys``), from the small
         heads table: no version row is read."""

@@ -1,0 +1,157 @@
+"""What changed on ClinicalTrials.gov since a watermark: the change query, bounded and checked.
+
+The API v2 ``/studies`` endpoint takes an Essie expression in ``filter.advanced``; a date
+range over a search area reads ``AREA[LastUpdatePostDate]RANGE[2026-01-01,MAX]`` (``MIN`` and
+``MAX`` stand for open ends; the dates are inclusive, ``YYYY-MM-DD``).  It combines (AND) with
+the ``query.*`` parameters of a saved search, ``fields`` narrows each study to what we read,
+``pageSize`` goes up to 1,000 and ``nextPageToken``/``pageToken`` page through the rest
+(checked with the search tool against the API v2 parameter reference, API version 2.0.5).
+
+Two reads, each bounded by ``limits.max_pages`` and refusing a page token seen twice:
+
+* :func:`changed_since`: NCT id -> (last-update date, overall status) of every study updated
+  on or after a date, optionally within a saved search: the same answer as the id probe, for
+  1 + changed/1,000 requests instead of watched/1,000.
+* :func:`all_studies`: every study in full, page by page, with the token that resumes after
+  each page (the first load of ``watch add --all``).
+
+Every page is decoded by :func:`monitor.normalize.jsontext.decode` (through the client) and
+checked against a declared shape here (strict: nothing coerced); a page of the wrong shape is a
+:class:`~monitor.errors.ParseError` naming the request and the JSON path, and nothing of it is
+yielded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from monitor.errors import ParseError, SourceError
+from monitor.normalize.schema import NctId, RegistryDate, check_study
+from monitor.normalize.violations import violation
+from monitor.sources.ctgov import PAGE_LIMIT, PROBE_FIELDS, CtgovClient
+from monitor.sources.queries import parse_query
+
+FULL_PAGE = 200  # full records a page in the first load: about 4 MB a page, well inside limits.max_body_bytes
+OVERLAP_DAYS = 1  # the watermark day itself is asked again: its updates can be published late
+
+
+def since_expression(day: str) -> str:
+    """``filter.advanced`` for studies last updated on or after ``day`` (``YYYY-MM-DD``)."""
+    date.fromisoformat(day)  # a watermark we wrote ourselves; a bad one is a bug, not input
+    return f"AREA[LastUpdatePostDate]RANGE[{day},MAX]"
+
+
+def ask_from(watermark: str) -> str:
+    """The first day to ask for: the watermark day itself (the range is inclusive), so a day
+    whose updates were published late is asked once more; what comes twice is deduplicated."""
+    return (date.fromisoformat(watermark[:10]) - timedelta(days=OVERLAP_DAYS - 1)).isoformat()
+
+
+# --- the declared shape of a change-query page --------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+
+
+class _Identification(_Strict):
+    nctId: NctId
+
+
+class _UpdateDate(_Strict):
+    date: RegistryDate
+
+
+class _Status(_Strict):
+    lastUpdatePostDateStruct: _UpdateDate
+    overallStatus: str | None = None
+
+
+class _Protocol(_Strict):
+    identificationModule: _Identification
+    statusModule: _Status
+
+
+class _Changed(_Strict):
+    protocolSection: _Protocol
+
+
+class ChangesPage(_Strict):
+    studies: list[_Changed]
+    nextPageToken: str | None = None
+
+
+class StudiesPage(_Strict):
+    studies: list[dict[str, Any]]
+    nextPageToken: str | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of full studies, and the token that asks for the page after it (None: the last)."""
+
+    studies: list[dict[str, Any]]
+    next_token: str | None
+
+
+# --- the reads ------------------------------------------------------------------------------
+
+
+def changed_since(client: CtgovClient, day: str, query: str | None = None) -> dict[str, tuple[str, str | None]]:
+    """NCT id -> (last-update date, status) of every study updated on or after ``day``,
+    within the saved search ``query`` when given (its own ``query.*``/``filter.*`` parameters)."""
+    params = dict(parse_query(query)) if query else {}
+    if "filter.advanced" in params:  # AND it with the search's own advanced filter
+        params["filter.advanced"] = f"({params['filter.advanced']}) AND {since_expression(day)}"
+    else:
+        params["filter.advanced"] = since_expression(day)
+    params.update({"fields": PROBE_FIELDS, "pageSize": str(PAGE_LIMIT)})
+    found: dict[str, tuple[str, str | None]] = {}
+    for page, _ in _paged(client, params, ChangesPage, f"studies updated since {day}"):
+        for study in page.studies:
+            status = study.protocolSection.statusModule
+            found[study.protocolSection.identificationModule.nctId] = (
+                status.lastUpdatePostDateStruct.date,
+                status.overallStatus,
+            )
+    return found
+
+
+def all_studies(client: CtgovClient, token: str | None = None, page_size: int = FULL_PAGE) -> Iterator[Page]:
+    """Every study on the registry in full, from ``token`` on (None: the first page).  Each
+    study is checked against the declared record shape; a page with one of the wrong shape is
+    refused whole (:class:`ParseError` with its path), before any of it is yielded."""
+    params = {"pageSize": str(page_size), **({"pageToken": token} if token else {})}
+    for page, next_token in _paged(client, params, StudiesPage, "every study"):
+        for index, study in enumerate(page.studies):
+            check_study(study, f"{client.url}/studies: studies[{index}].")
+        yield Page(page.studies, next_token)
+
+
+def _paged(
+    client: CtgovClient, params: dict[str, str], shape: type[BaseModel], what: str
+) -> Iterator[tuple[Any, str | None]]:
+    """Each page checked against ``shape``, with its ``nextPageToken``; at most
+    ``limits.max_pages`` pages, and a token seen twice is a registry whose paging loops."""
+    url = f"{client.url}/studies"
+    seen: set[str] = set()
+    for _ in range(client.limits.max_pages):
+        data = client._get_json(url, params)
+        try:
+            page = shape.model_validate(data, strict=True)
+        except ValidationError as exc:
+            raise ParseError(f"{url} ({what}): {violation(exc, shape)}; nothing stored") from None
+        token = page.nextPageToken
+        yield page, token
+        if not token:
+            return
+        if token in seen:
+            raise SourceError(f"{url} answered the nextPageToken {token[:60]!r} twice: its paging loops")
+        seen.add(token)
+        params = {**params, "pageToken": token}
+    raise SourceError(f"{url} still had a nextPageToken after {client.limits.max_pages:,} pages (limits.max_pages)")
