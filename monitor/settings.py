@@ -1,0 +1,388 @@
+"""The settings model: every setting declared once, with its kind, range, default and display.
+
+Each section is a frozen pydantic dataclass; a setting is one line
+(``retries: Whole(0, 20) = 5``).  :mod:`monitor.config` fills it from the file, the
+environment and the command line and reports what is wrong; :func:`effective` shows it.
+The YAML keys are the field names, in this order (``monitor config check`` keeps it).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import field, is_dataclass
+from pathlib import Path
+from typing import Annotated, Any, get_args, get_origin
+
+from pydantic import ConfigDict, Field, PlainValidator, field_validator, model_validator
+from pydantic.dataclasses import dataclass
+
+from monitor.errors import ConfigError, UsageError
+from monitor.expected import Thresholds
+from monitor.limits import Limits
+from monitor.masking import mask_secrets
+from monitor.materiality import LEVELS, RULE_NAMES
+from monitor.model import Category
+from monitor.normalize.identity import NCT_ID
+from monitor.schedules import Schedule, parse_schedule
+from monitor.settingtypes import (
+    Checked,
+    Choice,
+    Flag,
+    Number,
+    Pattern,
+    Shown,
+    Text,
+    Texts,
+    When,
+    Whole,
+    as_text,
+    problem,
+)
+from monitor.sources.queries import parse_query
+
+DEFAULT_SCHEDULE = "every 6 hours"
+SOURCES = ("ctgov", "files")  # the words `source:` takes; the source registry's keys
+DATABASE_SCHEMES = ("sqlite", "postgresql")
+SECTION = ConfigDict(extra="forbid")
+
+
+def database_problem(url: str) -> str | None:
+    """What is wrong with a database setting (a SQLAlchemy URL or a SQLite file path)."""
+    if "://" not in url:
+        return None if url.strip() else "should be a SQLite file path or a database URL"
+    scheme = url.split("://", 1)[0].lower()
+    if scheme.split("+", 1)[0] in DATABASE_SCHEMES:
+        return None
+    return (
+        f"{scheme}:// is not a database we support "
+        "(sqlite:///PATH, postgresql+psycopg://USER@HOST/DB, or a SQLite file path)"
+    )
+
+
+def _database(value: Any) -> str:
+    text = as_text(value)
+    found = database_problem(text)
+    if found:
+        raise problem(found)
+    return text
+
+
+def _query(value: Any) -> str:
+    text = as_text(value)
+    try:
+        parse_query(text)
+    except UsageError as exc:
+        raise problem(exc.message.removeprefix(f"{text!r}: ")) from None
+    return text
+
+
+def _apprise_url(value: Any) -> str:
+    # notify imports these settings, and apprise costs start-up time only a route needs
+    from monitor.notify import is_apprise_url
+
+    text = as_text(value)
+    if not is_apprise_url(text):
+        raise problem("is not a URL Apprise can send to")
+    return text
+
+
+def _levels(value: Any) -> tuple[tuple[str, str], ...]:
+    """``{rule: level}`` as the (rule, level) pairs :class:`monitor.materiality.Materiality` takes."""
+    if isinstance(value, tuple):
+        return value
+    if not isinstance(value, dict):
+        raise problem("should be a mapping of settings")
+    for name, level in value.items():
+        if name not in RULE_NAMES:
+            raise problem(f"is not a setting here (expected one of: {', '.join(sorted(RULE_NAMES))})", name)
+        _level(level, name)
+    return tuple(value.items())
+
+
+def _level(value: Any, *at: str) -> str:
+    if value not in LEVELS:
+        raise problem(f"{value!r} should be one of: {', '.join(reversed(LEVELS))}", *at)
+    return value
+
+
+NctId = Checked(lambda t: NCT_ID.fullmatch(t.strip().upper()), "{value!r} is not an NCT id (NCT followed by 8 digits)")
+Level = Annotated[str, PlainValidator(lambda v: _level(v))]
+Url = Pattern(r"https?://[^\s/]+.*", "{value!r} is not an http(s) URL")
+Secret = Annotated[Text | None, Shown("secret")]
+Name = Pattern(r"[A-Za-z0-9][A-Za-z0-9_.-]*", "{value!r} should be letters, digits, '-', '_' or '.'")
+
+
+def _upper(ids: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(i.strip().upper() for i in ids)
+
+
+@dataclass(frozen=True, config=SECTION)
+class WatchGroup:
+    """What one job watches, from one source, on one schedule."""
+
+    name: Name
+    schedule: When = parse_schedule(DEFAULT_SCHEDULE)  # the settings' own schedule when not given
+    trials: Texts(NctId) = ()
+    queries: Texts(Annotated[str, PlainValidator(_query)]) = ()
+    snapshots: Texts() = ()
+    source: Choice(SOURCES, "{value!r} is not a source (known: " + ", ".join(SOURCES) + ")") | None = None
+
+    _ids = field_validator("trials")(classmethod(lambda cls, ids: _upper(ids)))
+
+    @model_validator(mode="after")
+    def _source(self):
+        if not (self.trials or self.queries or self.snapshots):
+            raise problem("watches nothing: give it trials, queries or snapshots")
+        if self.source is None:  # inferred from the keys, as before `source:` existed
+            inferred = "files" if self.snapshots and not (self.trials or self.queries) else "ctgov"
+            object.__setattr__(self, "source", inferred)
+            return self
+        ctgov = self.trials or self.queries
+        if self.source == "files" and ctgov:  # snapshots beside trials stay read by ctgov, as before `source:`
+            raise problem("the source files does not read trials or queries (the source ctgov does)", "source")
+        if self.source == "ctgov" and not ctgov:
+            raise problem("the source ctgov does not read snapshots (the source files does)", "source")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "snapshots" if self.source == "files" else "ctgov"
+
+
+@dataclass(frozen=True, config=SECTION)
+class Route:
+    """Who hears what: Apprise URLs (or tags of an Apprise config file) and the
+    rules that select the changes they get."""
+
+    name: Text
+    urls: Annotated[Texts(Annotated[str, PlainValidator(_apprise_url)]), Shown("apprise")] = ()
+    tags: Texts() = ()
+    watches: Texts() = ()  # watch group names; empty: every group
+    trials: Texts(NctId) = ()  # NCT ids; empty: every trial
+    categories: Texts(
+        Choice([c.value for c in Category], "{value!r} is not a category (one of: " + ", ".join(Category) + ")")
+    ) = ()  # empty: every category
+    min_severity: Choice(("minor", "major"), "{value!r} should be minor or major") = "minor"
+    min_materiality: Level = "noise"  # noise | low | medium | high (monitor.materiality)
+    format: Choice(("text", "markdown", "html", "json"), "{value!r} should be text, markdown, html or json") | None = (
+        None  # monitor.webhook; default by the URL's kind
+    )
+    digest: Choice(("hourly", "daily", "weekly"), "{value!r} should be hourly, daily or weekly") | None = None
+    at: Text | None = None  # HH:MM, UTC (the minute only, for hourly); default 08:00 (00 for hourly)
+    weekday: Text | None = None  # for weekly; default mon
+
+    _ids = field_validator("trials")(classmethod(lambda cls, ids: _upper(ids)))
+
+    @model_validator(mode="after")
+    def _digest(self):
+        if not self.urls and not self.tags:
+            raise problem("sends nowhere: give it urls (Apprise URLs) or tags")
+        if not self.digest:
+            return self
+        hourly = self.digest == "hourly"
+        at = self.at or ("00" if hourly else "08:00")
+        if not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d" if not hourly else r"[0-5]?\d", at):
+            raise problem(f"{at!r} should be HH:MM" + (" (for hourly: MM)" if hourly else ""), "at")
+        weekday = (self.weekday or "mon").lower()[:3]
+        if weekday not in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"):
+            raise problem(f"{weekday!r} should be a day of the week", "weekday")
+        object.__setattr__(self, "at", at)
+        object.__setattr__(self, "weekday", weekday if self.digest == "weekly" else None)
+        return self
+
+
+@dataclass(frozen=True, config=SECTION)
+class CtgovSettings:
+    base_url: Annotated[Url, Shown("url")] = "https://clinicaltrials.gov/api/v2"
+    rate: Number(0, 100) = 1.0  # requests per second, at most; 0: no limit
+    retries: Whole(0, 20) = 5
+    timeout: Number(1, 3600) = 60.0
+    full_refresh_days: Number(1, 366) = 7.0
+    backfill: Flag = True
+    backfill_per_cycle: Whole(0, 10_000) = 10
+
+
+@dataclass(frozen=True, config=SECTION)
+class DaemonSettings:
+    misfire_grace_seconds: Whole(1, 86_400) = 300
+    jitter_seconds: Whole(0, 86_400) = 0
+    shutdown_timeout_seconds: Whole(1, 3_600) = 30
+
+
+def _folder(value: Any) -> str:
+    text = as_text(value)
+    if not Path(text).is_dir():
+        raise problem(f"{text!r} is not a folder")
+    return text
+
+
+@dataclass(frozen=True, config=SECTION)
+class NotificationSettings:
+    apprise_config: Text | None = None  # an Apprise config file, for routes' tags
+    templates: Annotated[str, PlainValidator(_folder)] | None = None  # templates that override the built-in ones
+    max_age_hours: Number(1, 8_784) = 48.0  # retry a failing delivery this long, then mark it failed
+    routes: Annotated[tuple[Route, ...], Field(title="routes")] = ()
+
+    def route(self, name: str) -> Route:
+        for route in self.routes:
+            if route.name == name:
+                return route
+        raise ConfigError(f"no route named {name!r} (routes: {', '.join(r.name for r in self.routes) or 'none'})")
+
+
+@dataclass(frozen=True, config=SECTION)
+class WebSettings:
+    """`monitor serve`: where it listens and, off loopback, the credentials it requires."""
+
+    host: Text = "127.0.0.1"
+    port: Whole(1, 65_535) = 8080
+    token: Secret = None  # a bearer token (``Authorization: Bearer ...`` or ``?token=...``)
+    username: Text | None = None  # HTTP basic auth, with ``password``
+    password: Secret = None
+
+    @model_validator(mode="after")
+    def _pair(self):
+        if bool(self.username) != bool(self.password):
+            raise problem("username and password go together")
+        return self
+
+
+@dataclass(frozen=True, config=SECTION)
+class Settings:
+    path: Annotated[str | None, Shown("hidden")] = None  # the file read (None: the built-in defaults)
+    database: Annotated[str, PlainValidator(_database), Shown("url")] = "sqlite:///monitor.db"
+    snapshots: Text = "snapshots"
+    ctgov: CtgovSettings = CtgovSettings()
+    daemon: DaemonSettings = DaemonSettings()
+    limits: Limits = Limits()  # bounds on files, registry answers, JSON (monitor.limits)
+    schedule: When = parse_schedule(DEFAULT_SCHEDULE)  # each watch group's, unless it has its own
+    watches: Annotated[tuple[WatchGroup, ...], Field(title="watch groups")] = ()
+    notifications: NotificationSettings = NotificationSettings()
+    expected: Thresholds = Thresholds()  # the expected-event rules (monitor.expected)
+    materiality: Annotated[tuple[tuple[str, str], ...], PlainValidator(_levels)] = ()  # (rule, level) pairs
+    web: WebSettings = WebSettings()
+    # Files and folders named that do not exist (`file:line: path: message`): `config check`
+    # and `run` refuse them (see require_files); other commands need none.
+    missing: Annotated[tuple[str, ...], Shown("hidden")] = field(default=(), compare=False, repr=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _group_defaults(cls, data: Any) -> Any:
+        """A watch group without a name is ``group-N``; without a schedule, it has the settings' own."""
+        if not isinstance(data, dict) or not isinstance(data.get("watches"), list | tuple):
+            return data
+        default = data.get("schedule", DEFAULT_SCHEDULE)
+        inherited = {"schedule": default} if isinstance(default, Schedule) or parse_schedule(str(default)) else {}
+        groups = [
+            {"name": f"group-{i}", **inherited, **g} if isinstance(g, dict) else g
+            for i, g in enumerate(data["watches"], 1)
+        ]
+        return {**data, "watches": groups}
+
+    @model_validator(mode="after")
+    def _references(self):
+        _unique([g.name for g in self.watches], "watches", "watch group")
+        _unique([r.name for r in self.notifications.routes], "notifications.routes", "route")
+        names = {g.name for g in self.watches}
+        for i, route in enumerate(self.notifications.routes):
+            at = ("notifications", "routes", i)
+            for j, group in enumerate(route.watches):
+                if group not in names:
+                    raise problem(f"{group!r} is not a watch group's name", *at, "watches", j)
+            if route.tags and not self.notifications.apprise_config:
+                raise problem("tags need notifications.apprise_config (an Apprise config file)", *at, "tags")
+        return self
+
+    def absent(self) -> list[tuple[tuple, str]]:
+        """The files and folders named that do not exist: (where, message)."""
+        found = [
+            (("watches", i, "snapshots", j), f"{name!r}: no such file or folder")
+            for i, group in enumerate(self.watches)
+            for j, name in enumerate(group.snapshots)
+            if not Path(name).exists()
+        ]
+        apprise_config = self.notifications.apprise_config
+        if apprise_config and not Path(apprise_config).is_file():
+            found.append((("notifications", "apprise_config"), f"{apprise_config!r}: no such file"))
+        return found
+
+    def require_files(self) -> None:
+        """A ConfigError listing the missing files and folders, if any."""
+        if self.missing:
+            more = f" (and {len(self.missing) - 1} more: run `monitor config check`)" if len(self.missing) > 1 else ""
+            error = ConfigError(self.missing[0] + more)
+            error.problems = list(self.missing)
+            raise error
+
+    def group(self, name: str) -> WatchGroup:
+        for group in self.watches:
+            if group.name == name:
+                return group
+        raise ConfigError(f"no watch group named {name!r} in {self.path or 'the configuration'}")
+
+
+def _unique(names: list[str], where: str, what: str) -> None:
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise problem(f"{name!r} is used by an earlier {what}", *where.split("."), i, "name")
+
+
+# --- the model read back: what a place holds, and the display -----------------------------
+
+
+def declared_at(where: tuple) -> tuple[Any, Any]:
+    """(the field's declaration, its kind: a section class, a tuple type...) at ``where``
+    (``("ctgov", "rate")``, ``("watches", 0)``); (None, None) where nothing is declared."""
+    info, kind = None, Settings
+    for part in where:
+        if isinstance(part, int):
+            args = [a for a in get_args(kind) if a is not Ellipsis]
+            if get_origin(kind) is not tuple or not args:
+                return None, None
+            kind = args[0]
+            continue
+        declared = getattr(kind, "__pydantic_fields__", {})
+        if part not in declared:
+            return None, None
+        info = declared[part]
+        kind = info.annotation
+        if type(None) in get_args(kind):  # X | None
+            kind = next(a for a in get_args(kind) if a is not type(None))
+    return info, kind
+
+
+def _how(info) -> str | None:
+    return next((m.how for m in info.metadata if isinstance(m, Shown)), None)
+
+
+def shown(value: Any) -> Any:
+    """A section as plain data for ``config check``: in declaration order, secrets masked,
+    unset values (None, and empty lists inside a list's items) left out."""
+    if isinstance(value, Schedule):
+        return value.text
+    if isinstance(value, tuple) and value and all(isinstance(v, tuple) and len(v) == 2 for v in value):
+        return dict(value)  # (name, level) pairs
+    if isinstance(value, tuple):
+        return [shown(v) for v in value]
+    if not is_dataclass(value):
+        return value
+    out: dict[str, Any] = {}
+    for name, info in type(value).__pydantic_fields__.items():
+        item, how = getattr(value, name), _how(info)
+        if how == "hidden" or item is None or (item == () and name != "routes" and name != "watches"):
+            continue
+        if how == "secret":
+            item = "***"
+        elif how == "url":
+            item = mask_secrets(item)
+        elif how == "apprise":
+            from monitor.notify import private_url  # notify imports these settings
+
+            item = tuple(private_url(url) for url in item)
+        out[name] = shown(item)
+    return out
+
+
+def effective(settings: Settings) -> dict[str, Any]:
+    """The settings as plain data, secrets masked (``monitor config check``)."""
+    return {"config": settings.path or "(built-in defaults)", **shown(settings)}
