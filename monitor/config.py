@@ -40,9 +40,8 @@ from monitor.settings import (  # noqa: F401 (re-exported: the settings' names c
     Settings,
     WatchGroup,
     WebSettings,
-    declared_at,
-    effective,
 )
+from monitor.settingsview import declared_at, effective  # noqa: F401 (effective: re-exported)
 from monitor.yamlconfig import HIDDEN, objection, placed, read_file
 
 DEFAULT_PATH = Path("config") / "monitor.yaml"

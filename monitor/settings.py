@@ -9,9 +9,9 @@ The YAML keys are the field names, in this order (``monitor config check`` keeps
 from __future__ import annotations
 
 import re
-from dataclasses import field, is_dataclass
+from dataclasses import field
 from pathlib import Path
-from typing import Annotated, Any, get_args, get_origin
+from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, PlainValidator, field_validator, model_validator
 from pydantic.dataclasses import dataclass
@@ -19,7 +19,6 @@ from pydantic.dataclasses import dataclass
 from monitor.errors import ConfigError, UsageError
 from monitor.expected import Thresholds
 from monitor.limits import Limits
-from monitor.masking import mask_secrets
 from monitor.materiality import LEVELS, RULE_NAMES
 from monitor.model import Category
 from monitor.normalize.identity import NCT_ID
@@ -121,11 +120,12 @@ class WatchGroup:
     """What one job watches, from one source, on one schedule."""
 
     name: Name
+    # not given: inferred from the keys (snapshots alone: files; trials or queries: ctgov)
+    source: Choice(SOURCES, "{value!r} is not a source (known: " + ", ".join(SOURCES) + ")") | None = None
     schedule: When = parse_schedule(DEFAULT_SCHEDULE)  # the settings' own schedule when not given
     trials: Texts(NctId) = ()
     queries: Texts(Annotated[str, PlainValidator(_query)]) = ()
     snapshots: Texts() = ()
-    source: Choice(SOURCES, "{value!r} is not a source (known: " + ", ".join(SOURCES) + ")") | None = None
 
     _ids = field_validator("trials")(classmethod(lambda cls, ids: _upper(ids)))
 
@@ -325,64 +325,3 @@ def _unique(names: list[str], where: str, what: str) -> None:
     for i, name in enumerate(names):
         if name in names[:i]:
             raise problem(f"{name!r} is used by an earlier {what}", *where.split("."), i, "name")
-
-
-# --- the model read back: what a place holds, and the display -----------------------------
-
-
-def declared_at(where: tuple) -> tuple[Any, Any]:
-    """(the field's declaration, its kind: a section class, a tuple type...) at ``where``
-    (``("ctgov", "rate")``, ``("watches", 0)``); (None, None) where nothing is declared."""
-    info, kind = None, Settings
-    for part in where:
-        if isinstance(part, int):
-            args = [a for a in get_args(kind) if a is not Ellipsis]
-            if get_origin(kind) is not tuple or not args:
-                return None, None
-            kind = args[0]
-            continue
-        declared = getattr(kind, "__pydantic_fields__", {})
-        if part not in declared:
-            return None, None
-        info = declared[part]
-        kind = info.annotation
-        if type(None) in get_args(kind):  # X | None
-            kind = next(a for a in get_args(kind) if a is not type(None))
-    return info, kind
-
-
-def _how(info) -> str | None:
-    return next((m.how for m in info.metadata if isinstance(m, Shown)), None)
-
-
-def shown(value: Any) -> Any:
-    """A section as plain data for ``config check``: in declaration order, secrets masked,
-    unset values (None, and empty lists inside a list's items) left out."""
-    if isinstance(value, Schedule):
-        return value.text
-    if isinstance(value, tuple) and value and all(isinstance(v, tuple) and len(v) == 2 for v in value):
-        return dict(value)  # (name, level) pairs
-    if isinstance(value, tuple):
-        return [shown(v) for v in value]
-    if not is_dataclass(value):
-        return value
-    out: dict[str, Any] = {}
-    for name, info in type(value).__pydantic_fields__.items():
-        item, how = getattr(value, name), _how(info)
-        if how == "hidden" or item is None or (item == () and name != "routes" and name != "watches"):
-            continue
-        if how == "secret":
-            item = "***"
-        elif how == "url":
-            item = mask_secrets(item)
-        elif how == "apprise":
-            from monitor.notify import private_url  # notify imports these settings
-
-            item = tuple(private_url(url) for url in item)
-        out[name] = shown(item)
-    return out
-
-
-def effective(settings: Settings) -> dict[str, Any]:
-    """The settings as plain data, secrets masked (``monitor config check``)."""
-    return {"config": settings.path or "(built-in defaults)", **shown(settings)}

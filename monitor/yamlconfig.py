@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from monitor.errors import ConfigError
-from monitor.settings import declared_at
+from monitor.settingsview import declared_at
 from monitor.settingtypes import KIND
 from monitor.yamlnodes import MAX_CHARACTERS, Reader, Refused, compose, line
 
