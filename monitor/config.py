@@ -30,6 +30,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from monitor.errors import ConfigError
+from monitor.masking import mask_secrets  # noqa: F401 (re-exported)
 from monitor.schedules import Schedule, check_schedule, cron_fields, parse_schedule  # noqa: F401 (re-exported)
 from monitor.settings import (  # noqa: F401 (re-exported: the settings' names callers know)
     DEFAULT_SCHEDULE,
@@ -77,13 +78,6 @@ def expand_variables(text: str) -> tuple[str, list[str]]:
         return found
 
     return _VARIABLE.sub(value, text), unset
-
-
-def mask_secrets(text: str) -> str:
-    """URLs with their secrets hidden (:func:`monitor.masking.mask_secrets`)."""
-    from monitor.masking import mask_secrets
-
-    return mask_secrets(text)
 
 
 def config_path(given: str | None) -> Path | None:

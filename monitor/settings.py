@@ -120,12 +120,12 @@ class WatchGroup:
     """What one job watches, from one source, on one schedule."""
 
     name: Name
-    # not given: inferred from the keys (snapshots alone: files; trials or queries: ctgov)
-    source: Choice(SOURCES, "{value!r} is not a source (known: " + ", ".join(SOURCES) + ")") | None = None
     schedule: When = parse_schedule(DEFAULT_SCHEDULE)  # the settings' own schedule when not given
     trials: Texts(NctId) = ()
     queries: Texts(Annotated[str, PlainValidator(_query)]) = ()
     snapshots: Texts() = ()
+    # not given: inferred from the keys (snapshots alone: files; trials or queries: ctgov)
+    source: Choice(SOURCES, "{value!r} is not a source (known: " + ", ".join(SOURCES) + ")") | None = None
 
     _ids = field_validator("trials")(classmethod(lambda cls, ids: _upper(ids)))
 

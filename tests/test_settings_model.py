@@ -93,7 +93,7 @@ def test_unset_values_are_not_shown_and_secrets_are_masked(cli, tmp_path):
     assert run.code == 0, run.err
     assert "null" not in run.out and "trials: []" not in run.out and "s3cret" not in run.out
     data = json.loads(cli("--config", path, "config", "check", "--format", "json").out)
-    assert data["watches"] == [{"name": "seeds", "source": "files", "schedule": "every 6 hours", "snapshots": [str(SEEDS)]}]
+    assert data["watches"] == [{"name": "seeds", "schedule": "every 6 hours", "snapshots": [str(SEEDS)], "source": "files"}]
     assert data["web"] == {"host": "127.0.0.1", "port": 8080, "token": "***", "username": "ana", "password": "***"}
     assert data["notifications"]["routes"] == []
 
