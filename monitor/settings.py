@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, Field, PlainValidator, field_validator, model_validator
 from pydantic.dataclasses import dataclass
 
+from monitor import limits as _limits
 from monitor.errors import ConfigError, UsageError
 from monitor.expected import Thresholds
 from monitor.limits import Limits
@@ -254,7 +255,8 @@ class Settings:
     snapshots: Text = "snapshots"
     ctgov: CtgovSettings = CtgovSettings()
     daemon: DaemonSettings = DaemonSettings()
-    limits: Limits = Limits()  # bounds on files, registry answers, JSON (monitor.limits)
+    # bounds on files, registry answers, JSON: monitor.limits (its defaults read when settings are made)
+    limits: Limits = field(default_factory=lambda: _limits.DEFAULT_LIMITS)
     schedule: When = parse_schedule(DEFAULT_SCHEDULE)  # each watch group's, unless it has its own
     watches: Annotated[tuple[WatchGroup, ...], Field(title="watch groups")] = ()
     notifications: NotificationSettings = NotificationSettings()
