@@ -39,20 +39,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
+from pydantic import ConfigDict
+from pydantic.dataclasses import dataclass as settings_dataclass
+
 from monitor.model import TrialRecord
+from monitor.settingtypes import Whole
 
 ONGOING = ("NOT_YET_RECRUITING", "RECRUITING", "ENROLLING_BY_INVITATION", "ACTIVE_NOT_RECRUITING")
 FINAL = ("COMPLETED", "TERMINATED", "WITHDRAWN")
 FINAL_RULE = date(2017, 1, 18)  # FDAAA 801 Final Rule: trials completing on or after it
 
 
-@dataclass(frozen=True)
+@settings_dataclass(frozen=True, config=ConfigDict(extra="forbid"))
 class Thresholds:
-    """The rules' settings (``expected:`` in the configuration)."""
+    """The rules' settings (``expected:`` in the configuration); a huge value turns a rule off."""
 
-    completion_grace_days: int = 30
-    results_grace_days: int = 30
-    verification_days: int = 730
+    completion_grace_days: Whole(0, 1_000_000) = 30
+    results_grace_days: Whole(0, 1_000_000) = 30
+    verification_days: Whole(1, 1_000_000) = 730
 
 
 DEFAULT = Thresholds()

@@ -275,11 +275,11 @@ class Notifier:
         if format_for(route) == "json":  # a machine-readable webhook (monitor.webhook)
             from monitor import webhook
 
-            message = webhook.digest_message(route.name, route.digest.period, events, self.now())
+            message = webhook.digest_message(route.name, route.digest, events, self.now())
         else:
             message = digest_message(
                 route.name,
-                route.digest.period,
+                route.digest,
                 list(trials.values()),
                 format_for(route),
                 self.settings.notifications.templates,
@@ -392,16 +392,15 @@ _WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 def last_boundary(route: Route, now: datetime) -> datetime:
     """The latest time at or before ``now`` when the route's digest was due (UTC)."""
-    digest = route.digest
-    if digest.period == "hourly":
-        minute = int(digest.at.split(":")[-1])
+    if route.digest == "hourly":
+        minute = int(route.at.split(":")[-1])
         boundary = now.replace(minute=minute, second=0, microsecond=0)
         return boundary if boundary <= now else boundary - timedelta(hours=1)
-    hour, minute = (int(x) for x in digest.at.split(":"))
+    hour, minute = (int(x) for x in route.at.split(":"))
     boundary = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
     if boundary > now:
         boundary -= timedelta(days=1)
-    if digest.period == "weekly":
-        while boundary.weekday() != _WEEKDAYS.index(digest.weekday):
+    if route.digest == "weekly":
+        while boundary.weekday() != _WEEKDAYS.index(route.weekday):
             boundary -= timedelta(days=1)
     return boundary

@@ -11,7 +11,6 @@ integer of thousands of digits).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -109,110 +108,49 @@ def scalar_value(node) -> tuple[Any, str | None]:
         return None, f"{shown!r} cannot be read as a value"
 
 
-class NodeReader:
-    """Reads values out of YAML nodes, collecting every problem as
-    ``file:line: path: message``."""
+class Reader:
+    """YAML nodes to plain data (mappings, lists, values), with the node of each place
+    (``("watches", 2, "schedule")``) and the problems found on the way, each with its line.
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.problems: list[str] = []
-        self.missing: list[str] = []  # files and folders named that do not exist
+    A key given twice, a key that is not a plain name, a tag we refuse and a value that
+    cannot be read are problems here; what the values mean is the settings model's concern.
+    A null value counts as not given."""
 
-    def problem(self, node, where: str, message: str) -> str:
-        at = f"{self.path}:{line(node)}"
-        return f"{at}: {where}: {message}" if where else f"{at}: {message}"
+    def __init__(self) -> None:
+        self.nodes: dict[tuple, Any] = {}
+        self.keys: dict[tuple, Any] = {}  # the key's node, for a place that is a key's value
+        self.problems: list[tuple[Any, tuple, str]] = []  # (node, where, message)
 
-    def fail(self, node, where: str, message: str) -> None:
-        self.problems.append(self.problem(node, where, message))
-
-    def plain(self, node, where: str) -> bool:
-        """False (and a problem) when ``node`` carries a tag we refuse."""
+    def read(self, node, where: tuple = ()) -> Any:
+        self.nodes[where] = node
         problem = tag_problem(node)
         if problem:
-            self.fail(node, where, problem)
-        return problem is None
+            self.problems.append((node, where, problem))
+            return None
+        if isinstance(node, yaml.MappingNode):
+            return self.mapping(node, where)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.read(item, (*where, i)) for i, item in enumerate(node.value)]
+        value, problem = scalar_value(node)
+        if problem:
+            self.problems.append((node, where, problem))
+        return value
 
-    def mapping(self, node, where: str, allowed: set[str]) -> dict[str, Any]:
-        if node is None:
-            return {}
-        if not isinstance(node, yaml.MappingNode):
-            self.fail(node, where, "should be a mapping of settings")
-            return {}
-        if not self.plain(node, where):
-            return {}
+    def mapping(self, node, where: tuple) -> dict[str, Any]:
         found: dict[str, Any] = {}
         keys: dict[str, Any] = {}
         for key_node, value_node in node.value:
             key = key_text(key_node)
             if key is None:
-                self.fail(key_node, where, "a key should be a plain name")
+                self.problems.append((key_node, where, "a key should be a plain name"))
                 continue
             if key in keys:
-                self.fail(
-                    key_node,
-                    join(where, key),
-                    f"is given twice (lines {line(keys[key])} and {line(key_node)}): keep one",
-                )
+                twice = f"is given twice (lines {line(keys[key])} and {line(key_node)}): keep one"
+                self.problems.append((key_node, (*where, key), twice))
                 found.pop(key, None)
                 continue
-            keys[key] = key_node
-            if key not in allowed:
-                hint = ", ".join(sorted(allowed))
-                self.fail(key_node, join(where, key), f"is not a setting here (expected one of: {hint})")
-                continue
-            found[key] = value_node
+            keys[key] = self.keys[(*where, key)] = key_node
+            value = self.read(value_node, (*where, key))
+            if value is not None:
+                found[key] = value
         return found
-
-    def scalar(self, node, where: str):
-        if node is None:
-            return None
-        if not isinstance(node, yaml.ScalarNode):
-            self.fail(node, where, "should be a single value")
-            return None
-        if not self.plain(node, where):
-            return None
-        value, problem = scalar_value(node)
-        if problem:
-            self.fail(node, where, problem)
-        return value
-
-    def string(self, node, where: str) -> str | None:
-        value = self.scalar(node, where)
-        if value is None:
-            return None
-        if not isinstance(value, str | int | float) or isinstance(value, bool):
-            self.fail(node, where, f"{value!r} should be text")
-            return None
-        return str(value)
-
-    def boolean(self, node, where: str, default: bool) -> bool:
-        value = self.scalar(node, where)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            self.fail(node, where, f"{value!r} should be true or false")
-            return default
-        return value
-
-    def strings(self, node, where: str) -> list[tuple[str, Any]]:
-        """A list of text values (a single value counts as a list of one), with their nodes."""
-        if node is None:
-            return []
-        if isinstance(node, yaml.ScalarNode):
-            value = self.string(node, where)
-            return [(value, node)] if value else []
-        if not isinstance(node, yaml.SequenceNode):
-            self.fail(node, where, "should be a list")
-            return []
-        if not self.plain(node, where):
-            return []
-        out = []
-        for i, item in enumerate(node.value):
-            value = self.string(item, f"{where}[{i}]")
-            if value:
-                out.append((value, item))
-        return out
-
-
-def join(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key

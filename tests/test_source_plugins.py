@@ -191,9 +191,9 @@ def test_a_group_built_in_python_infers_its_source():
     [
         (
             "source: ctgvo\n    trials: [NCT06518668]",
-            "3: watches[0].source: 'ctgvo' is not a source (one of: ctgov, files)",
+            "3: watches[0].source: 'ctgvo' is not a source (known: ctgov, files)",
         ),
-        ("source: files\n    trials: [NCT06518668]", "3: watches[0].source: files reads snapshots: give it snapshots"),
+        ("source: files\n    trials: [NCT06518668]", "3: watches[0].source: the source files does not read trials or queries (the source ctgov does)"),
         ("source: toy\n    trials: [TOY-1]", "4: watches[0].trials[0]: 'TOY-1' is not a toy id (TOY- and four digits)"),
         ("source: toy\n    queries: [x]", "4: watches[0].queries[0]: the Toy Registry has no saved searches"),
         ("source: toy\n    trials: [NCT06518668]", "4: watches[0].trials[0]: 'NCT06518668' is not a toy id"),

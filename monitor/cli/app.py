@@ -147,15 +147,12 @@ def settings(ctx: click.Context):
 
 
 def overrides(ctx: click.Context) -> dict:
-    """The settings given on the command line (None: not given)."""
+    """The settings given on the command line (None: not given), by the options that
+    :data:`monitor.config.OVERRIDES` names (the settings module costs start-up time)."""
+    from monitor.config import OVERRIDES
+
     options = ctx.obj["options"]
-    return {
-        "database": options["db"],
-        "snapshots": options["snapshots"],
-        "ctgov.base_url": options["ctgov_url"],
-        "ctgov.rate": options["rate"],
-        "ctgov.retries": options["retries"],
-    }
+    return {setting: options[flag.lstrip("-").replace("-", "_")] for setting, (_, flag) in OVERRIDES.items()}
 
 
 def open_store(ctx: click.Context, create: bool = True, read_only: bool = False):
