@@ -149,8 +149,7 @@ class Live:
             if batch.waiting(key):  # a second copy of a trial: compared with the first one, written
                 batch.flush()
             if heads.get(key) is not None and (same := same_raw(self.store, key, answer)) is not None:
-                report.fetched += 1  # byte-identical to the stored version: not normalized again
-                report.results.append(same)
+                batch.hold(key, same)  # byte-identical to the stored version: not normalized again
                 return
             snapshot = answer.snapshot()
             if snapshot.record.key != key:

@@ -143,9 +143,9 @@ def learned_per_day(found: int, plan: Plan, today: date) -> float:
     return max(found / days, 1.0)
 
 
-def same_raw(store, key: str, answer) -> Result | None:
-    """An ``unchanged`` result when ``answer`` (a ClinicalTrials.gov study as received) is
-    byte-identical to the latest stored version's raw payload: marked seen, not normalized."""
+def same_raw(store, key: str, answer) -> tuple[Result, tuple[str | None, str | None]] | None:
+    """An ``unchanged`` result, with the (date, status) seen, when ``answer`` (a ClinicalTrials.gov
+    study as received) is byte-identical to the latest stored version's raw payload: not normalized."""
     study, raw = getattr(answer, "study", None), getattr(answer, "raw", None)
     if study is None or raw is None:
         return None
@@ -154,9 +154,9 @@ def same_raw(store, key: str, answer) -> Result | None:
         return None
     status = study["protocolSection"].get("statusModule") or {}
     title = study["protocolSection"]["identificationModule"].get("briefTitle") or ""
-    store.mark_seen(key, (status.get("lastUpdatePostDateStruct") or {}).get("date"), status.get("overallStatus"))
-    store.clear_error(key)
-    return Result(key, title, "unchanged", latest[0], answer.origin, note=f"same raw payload as version {latest[0]}")
+    seen = ((status.get("lastUpdatePostDateStruct") or {}).get("date"), status.get("overallStatus"))
+    note = f"same raw payload as version {latest[0]}"
+    return Result(key, title, "unchanged", latest[0], answer.origin, note=note), seen
 
 
 def latest_date(dates) -> str | None:
