@@ -66,10 +66,6 @@ def phase(url: str, archive: str, base_url: str, keys: list[str], clock: datetim
         ctgov=CtgovSettings(base_url=base_url, rate=0, retries=2, timeout=600, backfill=False),
         watches=(group,),
     )
-    if isinstance(clock, int):  # TEMPORARY: a run started before the clock came from the registry
-        from datetime import UTC, timedelta
-
-        clock = datetime(2027, 6, 1, tzinfo=UTC) + timedelta(minutes=clock)
     store = Store.open(url)
     before = peak_mb()
     profiler = None
