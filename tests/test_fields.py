@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import pytest
 
 from monitor.diff import project
-from monitor.fields import FIELDS, Field, FieldTable, FieldTableError, Items, Noise
+from monitor.fields import FIELDS
+from monitor.fieldtable import Field, FieldTable, FieldTableError, Items, Noise
 from monitor.model import Category, Severity, Site, TrialRecord, shape_of
 from monitor.normalize.text import identity
 
@@ -130,3 +131,17 @@ def test_item_roles_make_the_comparison_form():
     assert key == "centreleonberard | lyon |  | france"  # capitals and punctuation do not count
     assert compared == {"status": "RECRUITING", "zip": "69001"}  # the key, the geoPoint and contacts are not compared
     assert "contacts" not in shown and shown["geo"] == [45.7, 4.8]  # contacts are a field of their own
+
+
+def test_sites_pair_by_facility_within_one_place():
+    """Two hospitals in two cities are never one site renamed, for the sites and their contacts."""
+    by_site = {name for name, declared in FIELDS.items() if declared.items and declared.items.by_site}
+    assert by_site == {"locations", "site_contacts"}
+
+
+def test_a_fields_noise_rules_make_its_comparison_form():
+    from monitor.diff import _comparer
+
+    assert _comparer(Noise())(["HÃ´pital  NORD", False]) == [_comparer(Noise())("hôpital nord"), None]
+    exact = _comparer(Noise(text="exact", false_is_absent=False))
+    assert exact(["Hôpital  NORD", False]) == ["Hôpital  NORD", False]
