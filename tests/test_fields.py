@@ -145,3 +145,14 @@ def test_a_fields_noise_rules_make_its_comparison_form():
     assert _comparer(Noise())(["HÃ´pital  NORD", False]) == [_comparer(Noise())("hôpital nord"), None]
     exact = _comparer(Noise(text="exact", false_is_absent=False))
     assert exact(["Hôpital  NORD", False]) == ["Hôpital  NORD", False]
+
+
+def test_a_hospital_in_another_city_is_not_a_site_renamed():
+    from monitor.classify import diff_records
+
+    def trial(city: str) -> TrialRecord:
+        site = Site(facility="Goztepe Prof. Dr. Suleyman Yalcin City Hospital", city=city, country="Turkey")
+        return TrialRecord(key="NCT04736173", locations=(site,))
+
+    changes = diff_records(trial("Istanbul"), trial("Kocaeli"))
+    assert sorted(c.change.value for c in changes if c.field == "locations") == ["added", "removed"]
