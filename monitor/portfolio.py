@@ -191,3 +191,5 @@ def _stamp(text: str | None) -> datetime | None:
 def aware(moment: datetime | None) -> datetime | None:
     """SQLite gives back naive date-times: they are UTC."""
     return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+

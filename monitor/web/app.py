@@ -211,3 +211,5 @@ def _headline(items) -> str:
     from monitor.messages import headline
 
     return headline(sorted((i.change for i in items), key=lambda c: c.severity.value != "major"))
+
+
