@@ -22,17 +22,14 @@ import json
 from collections import Counter
 from dataclasses import dataclass, replace
 
+from monitor.fields import FIELDS
 from monitor.model import Category, Change, ChangeKind, Severity
 from monitor.summaries import plain, plural, quote, site_name, status_word
 
 GROUP = 3  # sites doing the same thing are summed up from this many
 LISTED = 5  # members listed under an aggregate in text unless --full
-CONTACT_FIELDS = ("site_contacts", "central_contacts", "officials")
-_NOUN = {
-    "primary_outcomes": "primary",
-    "secondary_outcomes": "secondary",
-    "other_outcomes": "other",
-}
+CONTACT_FIELDS = tuple(name for name, f in FIELDS.items() if f.category == Category.CONTACTS)
+OUTCOME_FIELDS = tuple(name for name, f in FIELDS.items() if f.category == Category.OUTCOMES)
 
 
 @dataclass(frozen=True)
@@ -170,8 +167,7 @@ def _contacts(changes: list[Change]) -> list[Change]:
     if len(changes) < 2:
         return changes
     counts = Counter(c.field for c in changes)
-    words = {"site_contacts": "site", "central_contacts": "central contact", "officials": "investigator"}
-    what = ", ".join(plural(counts[f], words[f]) for f in CONTACT_FIELDS if counts[f])
+    what = ", ".join(plural(counts[f], FIELDS[f].noun) for f in CONTACT_FIELDS if counts[f])
     return [_group(changes, "contacts", ChangeKind.MODIFIED, f"Contacts changed: {what}")]
 
 
@@ -242,12 +238,9 @@ def _value(value) -> str:
 
 def _count(members: list[Change]) -> str:
     fields = Counter(c.field for c in members)
-    if all(f in _NOUN for f in fields):
+    if all(f in OUTCOME_FIELDS for f in fields):
         noun = plural(len(members), "outcome")
         if len(fields) > 1:
-            noun += " (" + ", ".join(f"{n} {_NOUN[f]}" for f, n in fields.items()) + ")"
+            noun += " (" + ", ".join(f"{n} {FIELDS[f].noun}" for f, n in fields.items()) + ")"
         return noun
-    from monitor.summaries import LABELS
-
-    label = LABELS.get(members[0].field, members[0].field).lower()
-    return plural(len(members), label)
+    return plural(len(members), FIELDS[members[0].field].label.lower())

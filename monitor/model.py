@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -261,19 +263,46 @@ class Change:
 
 # --- JSON conversion ----------------------------------------------------------
 # Dataclass fields map to JSON keys of the same name, except ``class_`` ->
-# ``class``; tuples become lists and Bags become objects.
+# ``class``; tuples become lists and Bags become objects.  How a field converts
+# is read from its declared type (:func:`shape_of`), never from a list of names.
 
-_BAG_FIELDS = {"design_info", "results", "other"}
 
-
-def _json_key(name: str) -> str:
+def json_key(name: str) -> str:
+    """A dataclass field's name in the JSON shape."""
     return "class" if name == "class_" else name
 
 
-def _to_json(value: Any, name: str = "") -> Any:
+@functools.cache
+def _shapes(cls: type) -> dict[str, tuple[str, Any]]:
+    shapes: dict[str, tuple[str, Any]] = {}
+    for name, hint in typing.get_type_hints(cls).items():
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if hint == Bag:
+            shapes[name] = ("bag", None)
+        elif dataclasses.is_dataclass(hint) or (len(args) == 1 and dataclasses.is_dataclass(args[0])):
+            shapes[name] = ("one", hint if dataclasses.is_dataclass(hint) else args[0])
+        elif typing.get_origin(hint) is tuple and args and dataclasses.is_dataclass(args[0]):
+            shapes[name] = ("many", args[0])
+        else:
+            shapes[name] = ("plain", None)
+    return shapes
+
+
+def shape_of(cls: type, name: str) -> tuple[str, Any]:
+    """How field ``name`` of dataclass ``cls`` is made: ``("bag", None)``,
+    ``("one", Item)`` (one nested dataclass, maybe None), ``("many", Item)`` (a
+    tuple of them) or ``("plain", None)``, read from its declared type."""
+    return _shapes(cls)[name]
+
+
+def _to_json(value: Any, bag_value: bool = False) -> Any:
     if dataclasses.is_dataclass(value):
-        return {_json_key(f.name): _to_json(getattr(value, f.name), f.name) for f in dataclasses.fields(value)}
-    if name in _BAG_FIELDS:
+        shapes = _shapes(type(value))
+        return {
+            json_key(f.name): _to_json(getattr(value, f.name), shapes[f.name][0] == "bag")
+            for f in dataclasses.fields(value)
+        }
+    if bag_value:
         return {k: _plain(v) for k, v in value}
     if isinstance(value, tuple):
         return [_to_json(v) for v in value]
@@ -294,42 +323,20 @@ def _freeze(value: Any) -> Any:
     return value
 
 
-_NESTED = {
-    "enrollment": Enrollment,
-    "start_date": DatePoint,
-    "primary_completion_date": DatePoint,
-    "completion_date": DatePoint,
-    "eligibility": Eligibility,
-    "lead_sponsor": Sponsor,
-}
-_NESTED_LISTS = {
-    "interventions": Intervention,
-    "arms": Arm,
-    "collaborators": Sponsor,
-    "officials": Person,
-    "central_contacts": Person,
-    "contacts": Person,
-    "locations": Site,
-    "primary_outcomes": Outcome,
-    "secondary_outcomes": Outcome,
-    "other_outcomes": Outcome,
-    "references": Reference,
-}
-
-
 def _from_json(cls: type, data: dict[str, Any]) -> Any:
     kwargs: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
-        key = _json_key(f.name)
+        key = json_key(f.name)
         if key not in data:
             continue
         value = data[key]
-        if f.name in _BAG_FIELDS:
+        shape, item = shape_of(cls, f.name)
+        if shape == "bag":
             value = _freeze(value or {})
-        elif f.name in _NESTED and value is not None:
-            value = _from_json(_NESTED[f.name], value)
-        elif f.name in _NESTED_LISTS and cls in (TrialRecord, Site):
-            value = tuple(_from_json(_NESTED_LISTS[f.name], v) for v in value or ())
+        elif shape == "one" and value is not None:
+            value = _from_json(item, value)
+        elif shape == "many":
+            value = tuple(_from_json(item, v) for v in value or ())
         elif isinstance(value, list):
             value = tuple(value)
         kwargs[f.name] = value

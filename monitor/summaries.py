@@ -10,48 +10,9 @@ from datetime import date
 from typing import Any
 
 from monitor.diff import Delta
+from monitor.fields import FIELDS
 from monitor.model import ChangeKind
 
-LABELS = {
-    "overall_status": "Overall status",
-    "why_stopped": "Why stopped",
-    "last_known_status": "Last known status",
-    "start_date": "Start",
-    "primary_completion_date": "Primary completion",
-    "completion_date": "Completion",
-    "study_type": "Study type",
-    "phases": "Phase",
-    "brief_title": "Brief title",
-    "official_title": "Official title",
-    "acronym": "Acronym",
-    "organization": "Organization",
-    "nct_id": "NCT id",
-    "org_study_id": "Org study id",
-    "responsible_party": "Responsible party",
-    "brief_summary": "Brief summary",
-    "detailed_description": "Detailed description",
-    "eligibility.minimum_age": "Minimum age",
-    "eligibility.maximum_age": "Maximum age",
-    "eligibility.sex": "Sex",
-    "eligibility.std_ages": "Age groups",
-    "eligibility.study_population": "Study population",
-    "secondary_ids": "Secondary id",
-    "conditions": "Condition",
-    "keywords": "Keyword",
-    "collaborators": "Collaborator",
-    "officials": "Investigator",
-    "central_contacts": "Central contact",
-    "primary_outcomes": "Primary outcome",
-    "secondary_outcomes": "Secondary outcome",
-    "other_outcomes": "Other outcome",
-    "eligibility.inclusion": "Inclusion criterion",
-    "eligibility.exclusion": "Exclusion criterion",
-    "arms": "Arm",
-    "interventions": "Intervention",
-    "references": "Reference",
-    "locations": "Site",
-    "countries": "Country",
-}
 PUBMED = "https://pubmed.ncbi.nlm.nih.gov/"
 
 
@@ -96,16 +57,17 @@ def summarize(delta: Delta) -> str:
         return special(delta)
     if field.endswith("_date"):
         return _date_summary(delta)
-    if field in ("design_info", "results", "other"):
+    declared = FIELDS[field]
+    if declared.shape == "bag":
         return _bag_summary(delta)
-    label = LABELS.get(field, field.replace("_", " ").capitalize())
+    label = declared.label
     if delta.key is not None:
         return _item_summary(label, delta)
     return _scalar_summary(label, delta)
 
 
 def _scalar_summary(label: str, delta: Delta) -> str:
-    if delta.field in ("brief_summary", "detailed_description", "eligibility.study_population"):
+    if FIELDS[delta.field].prose:
         return f"{label} {_text_edit(delta.old, delta.new)}"
     return _value_summary(label, delta)
 
@@ -288,7 +250,7 @@ def _months(text: str) -> int:
 
 
 def _date_summary(delta: Delta) -> str:
-    label = LABELS[delta.field]
+    label = FIELDS[delta.field].label
     old, new = delta.old or {}, delta.new or {}
     old_d, new_d, old_t, new_t = old.get("date"), new.get("date"), old.get("type"), new.get("type")
     if not old_d and new_d:

@@ -5,12 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from monitor.fields import FIELDS
 from monitor.store import StoredVersion
 
-SERIES = (
-    ("start_date", "start", "#1f77b4"),
-    ("primary_completion_date", "primary completion", "#d62728"),
-    ("completion_date", "completion", "#2ca02c"),
+SERIES = tuple(
+    (name, FIELDS[name].label.lower(), colour)
+    for name, colour in (
+        ("start_date", "#1f77b4"),
+        ("primary_completion_date", "#d62728"),
+        ("completion_date", "#2ca02c"),
+    )
 )
 WIDTH, HEIGHT, PAD_X, PAD_Y, LEGEND = 660, 200, 90, 20, 140
 
