@@ -151,14 +151,30 @@ def _failed(outcome: GroupOutcome, problem: str) -> None:
     outcome.problems.append(problem)
 
 
+EVALUATED = "expected.evaluated"  # + group: the UTC date of the group's last evaluation of every trial
+
+
 def expected_events(store: Store, settings: Settings, group: WatchGroup, outcome: GroupOutcome, now: Clock):
-    """The expected-event rules over the group's trials, on ``now``'s date (:mod:`monitor.expected_events`)."""
+    """The expected-event rules over the group's trials, on ``now``'s date (:mod:`monitor.expected_events`).
+
+    The rules read a trial's latest version and the date, so they can only turn on a new version or a
+    new day: every trial of the group is evaluated on the first cycle of each UTC day, and in between
+    only the trials this cycle stored a version of, and those never evaluated (an unchanged cycle
+    reads no record)."""
     from monitor.expected_events import record_expected
 
     keys = set(group.trials) | {r.key for r in outcome.results}
     for query in group.queries:
         keys |= set((store.members(query) or {}).keys())
-    return record_expected(store, keys, now(), settings.expected, routes_for(store, settings, group.name))
+    today, state = now().date().isoformat(), f"{EVALUATED}.{group.name}"
+    whole_day = store.get_state(state) != today
+    if not whole_day:
+        stored = {r.key for r in outcome.results if r.status in ("new", "changed", "refreshed")}
+        keys = (keys & stored) | (keys - store.expected_seen())
+    events = record_expected(store, keys, now(), settings.expected, routes_for(store, settings, group.name))
+    if whole_day:
+        store.set_state(state, today)
+    return events
 
 
 def _run_ctgov(store, settings, group, now, should_stop, outcome: GroupOutcome) -> None:

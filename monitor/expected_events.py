@@ -68,12 +68,11 @@ def record_expected(
     events = []
     baselined = flagged = 0
     today = now.date()
-    records = store.latest_records(keys)  # a trial not stored yet is skipped
     stored: dict[str, dict[str, str]] = {}
     for (key, rule), summary in store.expected_true().items():
         stored.setdefault(key, {})[rule] = summary
     seen = store.expected_seen()
-    for key, record in sorted(records.items()):
+    for key, record in _latest_records(store, sorted(set(keys))):  # a trial not stored yet is skipped
         try:
             found = {f.rule: f.summary for f in evaluate(record, today, thresholds)}
             if key in seen and set(found) == set(stored.get(key, {})):
@@ -94,3 +93,9 @@ def record_expected(
             flagged,
         )
     return events
+
+
+def _latest_records(store: Store, keys: list[str], chunk: int = 1_000):
+    """The latest stored record of each of ``keys``, a thousand at a time (memory stays flat)."""
+    for start in range(0, len(keys), chunk):
+        yield from sorted(store.latest_records(keys[start : start + chunk]).items())

@@ -205,7 +205,9 @@ def test_check_in_markdown_escapes_what_a_finding_quotes():
     from monitor.cli.checks import render_flags
     from monitor.expected_events import Flag
 
-    flag = Flag("NCT01234567", "t", "RECRUITING", "inconsistent", "x | <!here> [a](http://evil.example) \\ @channel\nend")
+    flag = Flag(
+        "NCT01234567", "t", "RECRUITING", "inconsistent", "x | <!here> [a](http://evil.example) \\ @channel\nend"
+    )
     table = render_flags([flag], date(2026, 3, 12), "markdown")
     row = table.splitlines()[-1]
     assert row == (
@@ -223,3 +225,28 @@ def test_a_headline_names_the_expected_event_in_words():
     assert headline([resolved("completion-passed", "was", "COMPLETED"), fired("inconsistent", "why")]) == (
         "primary completion passed resolved; record inconsistent"
     )
+
+
+def test_the_rules_read_every_trial_once_a_day_and_otherwise_only_what_the_cycle_stored(tmp_path, mailbox, monkeypatch):
+    from monitor.store import Store as StoreClass
+
+    folder = tmp_path / "snapshots"
+    folder.mkdir()
+    (folder / "recruiting.json").write_text(json.dumps(study(OPENING / "2026-03-10.json")))
+    settings = load_settings(str(configure(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", mailbox, folder)))
+    store = Store.open(settings.database)
+    read: list[str] = []
+    latest_records = StoreClass.latest_records
+    monkeypatch.setattr(
+        StoreClass, "latest_records", lambda self, keys: (read.extend(keys), latest_records(self, keys))[1]
+    )
+    clock = Clock(datetime(2027, 12, 20, 7, 0, tzinfo=UTC))
+    run_once(store, settings, clock)
+    assert read == ["NCT06821503"], "the first cycle stores the trial and evaluates it"
+    clock.now = datetime(2027, 12, 20, 9, 0, tzinfo=UTC)
+    read.clear()
+    run_once(store, settings, clock)
+    assert read == [], "the same day, an unchanged cycle reads no record"
+    clock.now = datetime(2028, 2, 10, 7, 0, tzinfo=UTC)  # a new day: the completion date has passed
+    (outcome,) = run_once(store, settings, clock)
+    assert read == ["NCT06821503"] and [e.field for _, e in outcome.expected] == ["completion-passed"]
