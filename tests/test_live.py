@@ -34,7 +34,7 @@ def sleeps() -> Sleeps:
 @pytest.fixture
 def live(server, store_url, tmp_path, sleeps):
     client = CtgovClient(
-        server.url, politeness=Politeness(rate=0, retries=3, backoff=1.0, timeout=0.5), sleep=sleeps, jitter=lambda: 1.0
+        server.url, politeness=Politeness(rate=0, retries=3, backoff=1.0, timeout=2.0), sleep=sleeps, jitter=lambda: 1.0
     )
     live = Live(Store.open(store_url), client, SnapshotArchive(tmp_path / "snapshots"))
     yield live
@@ -150,7 +150,7 @@ def test_server_errors_are_retried_with_growing_jittered_backoff(live, server, s
 
 def test_a_timeout_is_retried(live, server):
     watch(live, "NCT06821503")
-    server.faults.append(Fault("/api/v2/studies", status=200, delay=1.0, truncate=False, body=None))
+    server.faults.append(Fault("/api/v2/studies", status=200, delay=3.0, truncate=False, body=None))
     report = live.cycle()
     assert report.complete and live.store.counts()["versions"] == 1
     assert server.count("/api/v2/studies") == 2
