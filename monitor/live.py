@@ -327,7 +327,8 @@ class Live:
             self.store.set_state(state % LAST_FULL, self.now().isoformat())
         if isinstance(self.source, CtgovSource):
             if full_due:
-                mark = mark or latest_date(self.store.last_seen().get(k, (None, None))[0] for k in watched)
+                seen_now = self.store.last_seen()  # once, not once per trial
+                mark = mark or latest_date(seen_now.get(k, (None, None))[0] for k in watched)
             advance_watermark(self.store, suffix, mark)
         self.store.set_state(state % STAMP, stamp)
 

@@ -220,3 +220,18 @@ watches:
     assert again.complete and again.problems == []
     assert [r.status for r in again.results] == ["changed"]
     store.close()
+
+
+def test_a_full_refresh_reads_the_heads_a_fixed_number_of_times_whatever_the_number_of_trials(live, server):
+    """The weekly full refresh of three trials reads ``trial_heads`` as often as that of one."""
+
+    def reads_at_the_full_refresh(keys) -> int:
+        watch(live, *keys)
+        live.cycle(trials=list(keys), scope="n%d" % len(keys))  # the first cycle of a scope is a full refresh
+        seen = Statements(live.store)
+        live.store.set_state("ctgov.last_full_refresh.n%d" % len(keys), "2000-01-01T00:00:00+00:00")
+        live.cycle(trials=list(keys), scope="n%d" % len(keys))
+        seen.close()
+        return len(seen.reading("trial_heads"))
+
+    assert reads_at_the_full_refresh(ALL[:1]) == reads_at_the_full_refresh(ALL)
