@@ -226,11 +226,12 @@ def test_a_full_refresh_reads_the_heads_a_fixed_number_of_times_whatever_the_num
     """The weekly full refresh of three trials reads ``trial_heads`` as often as that of one."""
 
     def reads_at_the_full_refresh(keys) -> int:
+        scope = f"n{len(keys)}"
         watch(live, *keys)
-        live.cycle(trials=list(keys), scope="n%d" % len(keys))  # the first cycle of a scope is a full refresh
+        live.cycle(trials=list(keys), scope=scope)  # the first cycle of a scope is a full refresh
         seen = Statements(live.store)
-        live.store.set_state("ctgov.last_full_refresh.n%d" % len(keys), "2000-01-01T00:00:00+00:00")
-        live.cycle(trials=list(keys), scope="n%d" % len(keys))
+        live.store.set_state(f"ctgov.last_full_refresh.{scope}", "2000-01-01T00:00:00+00:00")
+        live.cycle(trials=list(keys), scope=scope)
         seen.close()
         return len(seen.reading("trial_heads"))
 
