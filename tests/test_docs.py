@@ -81,3 +81,14 @@ def test_the_readme_configuration_examples_are_valid(tmp_path, monkeypatch):
     path.write_text("watches:\n  - name: lupus-car-nk\n    trials: [NCT06518668]\n" + routes)
     names = [r.name for r in load_settings(str(path)).notifications.routes]
     assert names == ["study-team-slack", "me-daily", "ops-teams", "new-trials-hook", "our-pipeline"]
+
+
+def test_the_architecture_table_names_every_module_and_package():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Architecture") : readme.index("## Development")]
+    named = set(re.findall(r"`([a-z_]+)/?`", section))
+    package = ROOT / "monitor"
+    modules = {p.stem for p in package.glob("*.py") if not p.stem.startswith("_")}
+    folders = {p.name for p in package.iterdir() if p.is_dir() and not p.name.startswith("_")}
+    assert modules - named == set(), "modules missing from the README's architecture table"
+    assert folders - named == set(), "packages missing from the README's architecture table"
