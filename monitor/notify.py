@@ -29,6 +29,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from monitor.apprise_urls import is_apprise_url, private_url  # noqa: F401 (is_apprise_url re-exported)
 from monitor.config import Route, Settings
 from monitor.masking import guard, mask_secrets, remember
 from monitor.messages import Message, digest_message, event_message, trial_context
@@ -60,25 +61,6 @@ HTML_SCHEMES = {"mailto", "mailtos"}
 BACKOFF_START = timedelta(minutes=1)
 BACKOFF_MAX = timedelta(hours=1)
 LEASE = timedelta(minutes=10)  # longer than any send can take (Apprise's own timeouts are shorter)
-
-
-def is_apprise_url(url: str) -> bool:
-    import apprise
-
-    remember(url)
-    return apprise.Apprise().add(url)
-
-
-def private_url(url: str) -> str:
-    """The URL with its secrets hidden: Apprise's privacy form, then our own
-    masking (Apprise shows header arguments such as ``?+X-Api-Key=`` in clear)."""
-    import apprise
-
-    remember(url)
-    bundle = apprise.Apprise()
-    if not bundle.add(url):
-        return url.split("://")[0] + "://***"
-    return mask_secrets(next(iter(bundle)).url(privacy=True))
 
 
 def format_for(route: Route) -> str:

@@ -17,6 +17,7 @@ from pydantic import ConfigDict, Field, PlainValidator, field_validator, model_v
 from pydantic.dataclasses import dataclass
 
 from monitor import limits as _limits
+from monitor.apprise_urls import is_apprise_url
 from monitor.errors import ConfigError, UsageError
 from monitor.expected import Thresholds
 from monitor.limits import Limits
@@ -77,9 +78,6 @@ def _query(value: Any) -> str:
 
 
 def _apprise_url(value: Any) -> str:
-    # notify imports these settings, and apprise costs start-up time only a route needs
-    from monitor.notify import is_apprise_url
-
     text = as_text(value)
     if not is_apprise_url(text):
         raise problem("is not a URL Apprise can send to")

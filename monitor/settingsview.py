@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import is_dataclass
 from typing import Any, get_args, get_origin
 
+from monitor.apprise_urls import private_url
 from monitor.masking import mask_secrets
 from monitor.schedules import Schedule
 from monitor.settings import Settings
@@ -58,8 +59,6 @@ def shown(value: Any) -> Any:
         elif how == "url":
             item = mask_secrets(item)
         elif how == "apprise":
-            from monitor.notify import private_url  # notify imports these settings
-
             item = tuple(private_url(url) for url in item)
         out[name] = shown(item)
     return out

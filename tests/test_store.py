@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -26,7 +27,7 @@ def test_a_plain_path_is_a_sqlite_file_and_urls_pass_through(tmp_path, monkeypat
     assert database_url(str(tmp_path / "x.db")) == f"sqlite:///{tmp_path}/x.db"
     assert database_url("postgresql://u:p@h/db") == "postgresql://u:p@h/db"
     monkeypatch.setenv("MONITOR_DB", "sqlite:////tmp/env.db")
-    assert database_url(None) == "sqlite:////tmp/env.db"
+    assert database_url(None) == f"sqlite:///{Path('monitor.db')}", "the environment is read by the settings only"
 
 
 def test_sqlite_files_use_wal_and_a_busy_timeout(db_path):

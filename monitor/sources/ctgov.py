@@ -53,7 +53,6 @@ from monitor.sources.queries import parse_query
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://clinicaltrials.gov/api/v2"
-BASE_URL_ENV = "MONITOR_CTGOV_URL"
 USER_AGENT = f"registry-monitor/{__version__} (+https://github.com/registry-monitor/registry-monitor)"
 PAGE_LIMIT = 1000  # the API's largest pageSize
 PROBE_FIELDS = "NCTId,LastUpdatePostDate,OverallStatus"
@@ -62,11 +61,9 @@ RETRY_STATUSES = {429, 500, 502, 503, 504}
 
 
 def base_url(configured: str | None = None) -> str:
-    """The configured URL (the settings hold ``--ctgov-url`` and
-    ``MONITOR_CTGOV_URL`` already), else ``MONITOR_CTGOV_URL``, else the default."""
-    from monitor.config import environment  # the one place that reads the environment
-
-    return (configured or environment(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
+    """The configured URL (the settings hold ``--ctgov-url``, ``MONITOR_CTGOV_URL`` and the
+    file's value, applied by :func:`monitor.config.load_settings`), else the default."""
+    return (configured or DEFAULT_BASE_URL).rstrip("/")
 
 
 class CtgovClient:

@@ -11,17 +11,18 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.errors import StoreError
+from monitor.masking import mask_secrets
+from monitor.store.migrate import prepare
 
 DEFAULT_DB = "monitor.db"
 BUSY_TIMEOUT_MS = 30_000
 
 
 def database_url(value: str | None) -> str:
-    """A SQLAlchemy URL from ``--db``/``MONITOR_DB``: a URL, or a file path
-    taken as a SQLite file."""
-    from monitor.config import OVERRIDES, environment  # the one place that reads the environment
-
-    value = value or environment(OVERRIDES["database"][0]) or DEFAULT_DB
+    """A SQLAlchemy URL from the database setting (``--db``, ``MONITOR_DB`` and the file are
+    applied by :func:`monitor.config.load_settings`): a URL, or a file path taken as a SQLite file;
+    ``monitor.db`` when none is given."""
+    value = value or DEFAULT_DB
     if "://" in value:
         return value
     return f"sqlite:///{Path(value).expanduser()}"
@@ -105,8 +106,6 @@ def open_engine(url: str | None, create: bool | None, read_only: bool = False) -
             if read_only:
                 event.listen(engine, "connect", _postgresql_reading)
         if create is not None:  # None: the caller migrates (`monitor db upgrade`)
-            from monitor.store.migrate import prepare
-
             prepare(engine, create, shown)
     except ImportError as exc:
         raise StoreError(
@@ -153,8 +152,6 @@ class Database:
 
 def mask(url: str) -> str:
     """A database URL with its password hidden (:func:`monitor.masking.mask_secrets`)."""
-    from monitor.masking import mask_secrets
-
     return mask_secrets(url)
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Connection, Engine
 
 from monitor.errors import StoreError
-from monitor.store.database import mask
+from monitor.masking import mask_secrets
 from monitor.store.schema import metadata
 
 
@@ -42,7 +42,7 @@ def current_revision(connection: Connection) -> str | None:
 def prepare(engine: Engine, create: bool = True, shown: str | None = None) -> None:
     """Create the schema of a new database (when ``create``); check that of an existing one.
     ``shown``: the database as the user named it (not a read-only engine's ``file:...?mode=ro`` URL)."""
-    shown = shown or mask(str(engine.url))
+    shown = shown or mask_secrets(str(engine.url))
     with engine.begin() as connection:
         tables = set(inspect(connection).get_table_names()) - {"alembic_version"}
         revision = current_revision(connection)
