@@ -36,7 +36,7 @@ from monitor.batch import Batch
 from monitor.classify import diff_records
 from monitor.diff import fingerprint
 from monitor.errors import MonitorError, NotFoundError, SourceError, Stopped
-from monitor.live_plan import advance_watermark, latest_date, plan_probe, same_raw
+from monitor.live_plan import LAST_FULL, advance_watermark, latest_date, plan_probe, same_raw
 from monitor.live_registry import load_registry, loaded, watches_registry
 from monitor.model import Category, Change, ChangeKind, Severity
 from monitor.pipeline import UNREAD, Clock, Result, Routes, as_new_version, ingest, utc_now
@@ -49,7 +49,6 @@ from monitor.store import NewVersion, Store
 log = logging.getLogger(__name__)
 
 STAMP = "data_timestamp"  # state keys, after the source's name: ctgov.data_timestamp
-LAST_FULL = "last_full_refresh"
 Progress = Callable[[str, int], None]  # (what, how many more done)
 
 

@@ -37,6 +37,7 @@ from monitor.sources.files import raw_hash
 
 log = logging.getLogger(__name__)
 
+LAST_FULL = "last_full_refresh"  # state key, after the source's name (+ group): the last full refresh
 WATERMARK = "ctgov.watermark"  # + scope suffix: the latest last-update date a complete cycle saw
 PER_DAY = "ctgov.changes_per_day"  # registry-wide updates per day asked, as the last change query found
 # (+ scope suffix + ".searches": the same within a group's saved searches)

@@ -19,7 +19,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from monitor.errors import Stopped
-from monitor.live_plan import advance_watermark, latest_date
+from monitor.live_plan import LAST_FULL, advance_watermark, latest_date
 from monitor.normalize.identity import NCT_ID
 from monitor.sources.ctgov_changes import FULL_PAGE, all_studies
 from monitor.sources.ctgov_source import payload
@@ -77,13 +77,10 @@ def load_registry(live: Live, report: CycleReport, suffix: str = "", page_size: 
     return latest_date(dates)
 
 
-def first_load(live: Live, page_size: int = FULL_PAGE) -> CycleReport:
-    """``watch add --all``: watch the whole registry and load it now (or resume the load).
-    A stop or a registry failure part-way leaves what was stored, and the page to resume at."""
-    from monitor.live import LAST_FULL, CycleReport  # the orchestrator imports this module
-
+def first_load(live: Live, report: CycleReport, page_size: int = FULL_PAGE) -> CycleReport:
+    """``watch add --all``: watch the whole registry and load it now (or resume the load), into
+    ``report``. A stop or a registry failure part-way leaves what was stored, and the page to resume at."""
     live.store.add_watch(*REGISTRY, live.now())
-    report = CycleReport()
     start = live.client.requests
     try:
         mark = load_registry(live, report, "", page_size)

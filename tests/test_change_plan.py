@@ -16,7 +16,7 @@ import pytest
 
 from monitor.errors import ParseError, SourceError
 from monitor.limits import Limits
-from monitor.live import LAST_FULL, Live
+from monitor.live import LAST_FULL, CycleReport, Live
 from monitor.live_plan import PER_DAY, WATERMARK, choose_plan
 from monitor.sources.ctgov import CtgovClient, Politeness
 from monitor.sources.ctgov_changes import changed_since, since_expression
@@ -269,7 +269,7 @@ def test_after_the_first_load_a_cycle_asks_only_what_changed_registry_wide(serve
     live = Live(Store.open(f"sqlite:///{tmp_path / 'monitor.db'}"), client, now=clock)
     from monitor.live_registry import first_load
 
-    report = first_load(live, page_size=2)
+    report = first_load(live, CycleReport(), page_size=2)
     assert report.plan == "load" and report.probed == 3 and len(report.results) == 3
     assert live.store.get_state(WATERMARK) == "2025-02-17"
     newcomer = copy.deepcopy(study(OPENING / "2026-03-10.json"))
@@ -305,7 +305,7 @@ def test_the_weekly_reconciliation_of_the_whole_registry_reports_a_deleted_trial
 
     client = CtgovClient(server.url, politeness=Politeness(rate=0, retries=0))
     live = Live(Store.open(f"sqlite:///{tmp_path / 'monitor.db'}"), client, now=clock)
-    first_load(live, page_size=2)
+    first_load(live, CycleReport(), page_size=2)
     counts = live.store.counts()
     server.remove_study("NCT06302556")
     clock.at = datetime(2026, 2, 19, 12, tzinfo=UTC)  # eight days on: the full refresh (7 days) is due

@@ -185,6 +185,7 @@ def _watch_all(ctx: click.Context, page_size: int, fmt: str) -> None:
     import signal
 
     from monitor.errors import Stopped
+    from monitor.live import CycleReport
     from monitor.live_registry import first_load
 
     stop = []
@@ -194,7 +195,7 @@ def _watch_all(ctx: click.Context, page_size: int, fmt: str) -> None:
             live = live_source(ctx, progress=bar)
             live.should_stop = live.client.should_stop = lambda: bool(stop)
             try:
-                report = first_load(live, page_size)
+                report = first_load(live, CycleReport(), page_size)
             except Stopped as exc:
                 raise IncompleteError(
                     f"the load stopped part-way ({exc}); what was stored stays: run `monitor watch add --all` "
