@@ -5,7 +5,7 @@ change forever."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from monitor.errors import NotFoundError
 from monitor.pipeline import load
@@ -141,3 +141,33 @@ def test_db_export_into_an_unwritable_folder_says_so(monitor, tmp_path):
     assert run.code == 2
     assert run.err.startswith(f"error: cannot write the snapshot archive at {blocked}/NCT06821503/")
     assert run.err.endswith("; 0 payload(s) written before it (make it writable, or --to DIR)\n")
+
+
+GARBLED = [
+    ("record", b"\x00\x11\x22\x33"),  # an unknown marker
+    ("record", b"r\x28\xb5\x2f\xfd" + b"\xff" * 40),  # a marker and a garbage frame
+    ("record", b"z" + __import__("zstandard").ZstdCompressor(write_content_size=True).compress(b"not json")),
+    ("record", b"z" + __import__("zstandard").ZstdCompressor(write_content_size=True).compress(b"[1, 2]")),
+    ("raw", b"1\xff\xff\xff"),  # a marker and no frame
+    ("raw", b"\x28\xb5\x2f\xfd\x00"),  # a truncated bare frame
+    ("record", '{"a": 1}'),  # text where a packed record belongs (changed by hand)
+    ("record", b"z" + __import__("zstandard").ZstdCompressor(write_content_size=True).compress(b"{\"a\": 1}")),
+]
+
+
+@pytest.mark.parametrize(("column", "garbage"), GARBLED)
+@pytest.mark.parametrize("command", [("history", KEY), ("diff", KEY), ("show", KEY), ("check",), ("db", "export")])
+def test_a_garbled_stored_version_is_named_by_trial_and_version(monitor, db_path, tmp_path, column, garbage, command):
+    assert monitor("load", *FILES).code == 0
+    store = Store.open(str(db_path))
+    with store.engine.begin() as conn:  # by hand, as a damaged file or a hand edit would
+        conn.execute(text(f"UPDATE versions SET {column} = :garbage WHERE number = 2"), {"garbage": garbage})
+    store.close()
+    if command == ("db", "export"):
+        if column != "raw":
+            return
+        command = (*command, "--to", tmp_path / "export")
+    run = monitor(*command)
+    assert run.code == 2, run.err
+    assert run.err.startswith(f"error: {KEY} version 2: "), run.err
+    assert "damaged" in run.err and len(run.err.splitlines()) == 1, run.err
