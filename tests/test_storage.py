@@ -171,3 +171,20 @@ def test_a_garbled_stored_version_is_named_by_trial_and_version(monitor, db_path
     assert run.code == 2, run.err
     assert run.err.startswith(f"error: {KEY} version 2: "), run.err
     assert "damaged" in run.err and len(run.err.splitlines()) == 1, run.err
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (("db", "prune", "--keep", "99999999999999999999999"), "error: Invalid value for '--keep': "),
+        (("db", "prune", "--keep", "1000001"), "error: Invalid value for '--keep': "),
+        (("db", "prune", "--keep", "0"), "error: Invalid value for '--keep': "),
+        (("db", "export", "--to", ""), "error: --to: give a folder"),
+    ],
+)
+def test_db_prune_and_export_refuse_a_bad_argument_and_change_nothing(monitor, db_path, args, problem):
+    assert monitor("load", *FILES).code == 0
+    before = db_path.read_bytes()
+    run = monitor(*args)
+    assert (run.code, run.err.startswith(problem), len(run.err.splitlines())) == (2, True, 1), run.err
+    assert db_path.read_bytes() == before
