@@ -103,6 +103,14 @@ WRONG += [
     ("ctgov:\n  rate: -1\n", "CFG:2: ctgov.rate: -1 should be a number of at least 0"),
     ("ctgov:\n  rate: 1000\n", "CFG:2: ctgov.rate: 1000 is more than 100, the most allowed"),
     ("ctgov:\n  retries: 1000000000000\n", "CFG:2: ctgov.retries: 1000000000000 is more than 20, the most allowed"),
+    (  # a bound is written exactly, never rounded (4.29497e+09)
+        "limits:\n  max_body_bytes: 4294967297\n",
+        "CFG:2: limits.max_body_bytes: 4294967297 is more than 4294967296, the most allowed",
+    ),
+    (
+        "storage:\n  keep_raw_versions: 1000001\n",
+        "CFG:2: storage.keep_raw_versions: 1000001 is more than 1000000, the most allowed",
+    ),
     ("ctgov:\n  timeout: 0\n", "CFG:2: ctgov.timeout: 0 should be a number of at least 1"),
     ("ctgov:\n  timeout: .inf\n", "CFG:2: ctgov.timeout: inf should be a finite number of at least 1"),
     ("ctgov:\n  full_refresh_days: 1e9\n", "CFG:2: ctgov.full_refresh_days: '1e9' should be a number of at least 1"),
