@@ -188,3 +188,15 @@ def test_db_prune_and_export_refuse_a_bad_argument_and_change_nothing(monitor, d
     run = monitor(*args)
     assert (run.code, run.err.startswith(problem), len(run.err.splitlines())) == (2, True, 1), run.err
     assert db_path.read_bytes() == before
+
+
+def test_bytes_that_are_not_text_in_a_stored_column_are_one_line_naming_the_damage(monitor, db_path):
+    assert monitor("load", *FILES).code == 0
+    store = Store.open(str(db_path))
+    with store.engine.begin() as conn:  # SQLite keeps it as TEXT: not UTF-8, not a blob
+        conn.execute(text("UPDATE versions SET record = CAST(X'72FF00FE1B5B316D0A0A' AS TEXT) WHERE number = 2"))
+    store.close()
+    run = monitor("history", KEY)
+    assert run.code == 2, run.err
+    assert run.err.startswith("error: the database is damaged (") and run.err.endswith(": restore it from a backup\n")
+    assert len(run.err.splitlines()) == 1 and "\x1b" not in run.err
