@@ -68,6 +68,11 @@ WRONG += [
     ("*k : 3\n", "CFG:1: an alias (*k) cannot be a key: write the key out"),
     ("database: &k x.db\n*k : 3\n", "CFG:2: an alias (*k) cannot be a key: write the key out"),
     ("ctgov: &a {rate: *a}\n", "CFG:1: the alias *a refers to the value that holds it"),
+    (  # an alias bomb: 11,111 values from 130 characters (eight levels of nine are 43 million)
+        "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+        + "".join(f"{n}: &{n} [{', '.join(['*' + p] * 10)}]\n" for p, n in zip("abc", "bcd", strict=True)),
+        "CFG:4: the aliases repeat more than 10,000 values in all: write the values out",
+    ),
     ("database: !foo x.db\n", "CFG:1: database: the tag !foo is not supported: write the value without it"),
     (
         "ctgov: !!python/object {}\n",
