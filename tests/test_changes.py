@@ -124,7 +124,8 @@ def test_spans_are_counted_back_from_now(portfolio):
         (["--watch", "nope"], "error: no watch group named 'nope' (groups: folder, opening)"),
         (["--since", "last tuesday"], "error: --since 'last tuesday' is not a date (2026-03-01)"),
         (["--trial", "NCT123"], "error: NCT123 is not an NCT id"),
-        (["--limit", "0"], "error: --limit 0: give a positive number"),
+        (["--limit", "0"], "error: --limit 0: give a number from 1 to 1000000000"),
+        (["--limit", "99999999999999999999999"], "error: --limit 99999999999999999999999: give a number from 1 to"),
     ],
 )
 def test_a_bad_filter_is_one_error_line_and_exit_2(changes_cli, args, message):
