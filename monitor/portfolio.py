@@ -29,7 +29,10 @@ def parse_when(text: str, now: datetime, option: str = "--since") -> datetime:
     value = text.strip()
     span = _SPAN.fullmatch(value)
     if span:
-        return now - timedelta(**{_UNITS[span.group(2)]: int(span.group(1))})
+        try:
+            return now - timedelta(**{_UNITS[span.group(2)]: int(span.group(1))})
+        except OverflowError:  # before the year 1
+            raise UsageError(f"{option} {text!r} reaches back before any date: give a shorter span") from None
     try:
         if len(value) == 10:
             return datetime.combine(date.fromisoformat(value), time(), UTC)

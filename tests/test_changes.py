@@ -124,6 +124,8 @@ def test_spans_are_counted_back_from_now(portfolio):
         (["--watch", "nope"], "error: no watch group named 'nope' (groups: folder, opening)"),
         (["--since", "last tuesday"], "error: --since 'last tuesday' is not a date (2026-03-01)"),
         (["--trial", "NCT123"], "error: NCT123 is not an NCT id"),
+        (["--since", "99999999999d"], "error: --since '99999999999d' reaches back before any date"),
+        (["--since", "9999999w"], "error: --since '9999999w' reaches back before any date"),
         (["--limit", "0"], "error: --limit 0: give a number from 1 to 1000000000"),
         (["--limit", "99999999999999999999999"], "error: --limit 99999999999999999999999: give a number from 1 to"),
     ],
