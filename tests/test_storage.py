@@ -200,3 +200,16 @@ def test_bytes_that_are_not_text_in_a_stored_column_are_one_line_naming_the_dama
     assert run.code == 2, run.err
     assert run.err.startswith("error: the database is damaged (") and run.err.endswith(": restore it from a backup\n")
     assert len(run.err.splitlines()) == 1 and "\x1b" not in run.err
+
+
+def test_db_export_writes_again_an_archived_file_that_no_longer_holds_its_payload(monitor, cli, tmp_path):
+    assert monitor("load", *FILES).code == 0
+    archive = tmp_path / "export"
+    assert monitor("db", "export", "--to", archive).code == 0
+    damaged, truncated = sorted(archive.rglob("*.json.gz"))
+    damaged.write_text("garbage")
+    truncated.write_bytes(truncated.read_bytes()[:40])
+    run = monitor("db", "export", "--to", archive)
+    assert (run.code, run.out) == (0, f"2 raw payload(s) in {archive}, 2 written now\n")
+    assert cli("--db", tmp_path / "other.db", "load", archive).code == 0
+    assert Store.open(str(tmp_path / "other.db")).raw_payload(KEY, 2) == read_snapshots(FILES[1])[0].raw

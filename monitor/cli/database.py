@@ -66,7 +66,8 @@ def db_export(ctx: click.Context, folder: str | None) -> None:
     written = total = 0
     for payload in raw_payloads(open_store(ctx, create=False).engine):
         try:
-            written += archive.put(payload.key, payload.registry_date, payload.raw, payload.raw_hash) is not None
+            path = archive.put(payload.key, payload.registry_date, payload.raw, payload.raw_hash, verify=True)
+            written += path is not None
         except ArchiveError as exc:
             cause = exc.message.split("; nothing was stored")[0]
             raise ArchiveError(
