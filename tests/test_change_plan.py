@@ -163,6 +163,25 @@ def test_the_watermark_advances_and_an_unchanged_day_fetches_nothing(live, serve
     assert live.store.get_state(f"{WATERMARK}.big") == "2026-03-10"
 
 
+@pytest.mark.parametrize("dated", ["9999-12-31", "2026-02-12"])
+def test_a_record_dated_in_the_future_does_not_move_the_watermark(live, server, clock, dated):
+    """A registry answer dated 9999-12-31 (today is 2026-02-11) used to become the watermark: every
+    later change query asked from that day on and missed every change, silently."""
+    settled(live, "big", "2026-02-10")
+    odd = study(UNKNOWN / "2026-02-02.json")
+    odd["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"] = dated
+    server.set_study(odd)
+    report = live.cycle(trials=REAL + MANY, scope="big")
+    assert report.plan == "changes", report.plan_reason
+    assert live.store.get_state(f"{WATERMARK}.big") == "2026-02-10"
+    server.set_study(study(OPENING / "2026-03-10.json"))  # a real change, posted later
+    clock.at = datetime(2026, 3, 11, tzinfo=UTC)
+    live.store.set_state(f"ctgov.{LAST_FULL}.big", clock().isoformat())
+    report = live.cycle(trials=REAL + MANY, scope="big")
+    assert ("NCT06821503", "changed") in [(r.key, r.status) for r in report.results], report.problems
+    assert live.store.get_state(f"{WATERMARK}.big") == "2026-03-10"
+
+
 HOSTILE = [
     (b'{"studies": {}}', "studies: expected a list"),
     (b'{"studies": [{"protocolSection": {"identificationModule": {"nctId": "NCT06821503"}}}]}', "statusModule"),
