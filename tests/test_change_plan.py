@@ -361,3 +361,16 @@ def test_a_load_page_with_one_record_of_the_wrong_shape_stores_none_of_it(server
     assert "studies[1].protocolSection.designModule.phases: expected a list" in run.err
     with sqlite3.connect(tmp_path / "monitor.db") as conn:
         assert conn.execute("SELECT count(*) FROM versions").fetchone() == (0,)
+
+
+def test_a_full_refresh_reads_what_was_seen_a_bounded_number_of_times(live, server, monkeypatch):
+    """The full refresh's watermark read `last_seen()` (two whole-table queries) once per watched
+    trial: 10,000 watched trials were 20,000 queries of 10,000 rows each, every week."""
+    live.fetch(REAL)
+    calls = []
+    real = Store.last_seen
+    monkeypatch.setattr(Store, "last_seen", lambda self: calls.append(1) or real(self))
+    server.data_timestamp += "moved"
+    report = live.cycle(trials=REAL + MANY[:50], scope="full")  # no full refresh yet: this one is full
+    assert report.complete, report.problems
+    assert len(calls) <= 3, f"last_seen() read {len(calls)} times for {len(REAL) + 50} watched trials"
