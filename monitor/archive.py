@@ -33,10 +33,11 @@ class SnapshotArchive:
     def path_for(self, key: str, registry_date: str | None, raw_hash: str) -> Path:
         return self.root / key / f"{registry_date or 'undated'}_{raw_hash[:8]}.json.gz"
 
-    def put(self, key: str, registry_date: str | None, raw: str, raw_hash: str) -> Path | None:
-        """Archive ``raw``; the new file's path, or None when it was archived already."""
+    def put(self, key: str, registry_date: str | None, raw: str, raw_hash: str, verify: bool = False) -> Path | None:
+        """Archive ``raw``; the new file's path, or None when it was archived already.
+        ``verify``: a file already there is read back, and written again unless it holds ``raw``."""
         path = self.path_for(key, registry_date, raw_hash)
-        if path.exists():
+        if path.exists() and (not verify or _holds(path, raw.encode("utf-8"))):
             return None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -52,3 +53,12 @@ class SnapshotArchive:
 
     def files(self, key: str) -> list[Path]:
         return sorted((self.root / key).glob("*.json.gz"))
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    """Whether the gzip file at ``path`` holds exactly ``data`` (never inflating more than that)."""
+    try:
+        with gzip.open(path, "rb") as file:
+            return file.read(len(data) + 1) == data
+    except (OSError, EOFError, ValueError):  # not gzip, truncated, damaged
+        return False

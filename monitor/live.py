@@ -325,9 +325,9 @@ class Live:
         if full_due:
             self.store.set_state(state % LAST_FULL, self.now().isoformat())
         if isinstance(self.source, CtgovSource):
-            if full_due:
-                seen_now = self.store.last_seen()  # once, not once per trial
-                mark = mark or latest_date(seen_now.get(k, (None, None))[0] for k in watched)
+            if full_due and not mark:  # what was seen is read once, not once per watched trial
+                seen = self.store.last_seen()
+                mark = latest_date((seen.get(k, (None, None))[0] for k in watched), not_after=self.now().date())
             advance_watermark(self.store, suffix, mark)
         self.store.set_state(state % STAMP, stamp)
 

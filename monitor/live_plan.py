@@ -101,7 +101,7 @@ def plan_probe(live, report, watched: list[str], searches: list[str] | None, suf
         found = run_change_query(live.client, plan)
         learned = PER_DAY + (suffix + ".searches" if plan.searches else "")
         store.set_state(learned, f"{learned_per_day(len(found), plan, today):.1f}")
-        mark = latest_date(d for d, _ in found.values())
+        mark = latest_date((d for d, _ in found.values()), not_after=today)
         if whole:
             return found, mark
         wanted = set(watched)
@@ -116,7 +116,7 @@ def plan_probe(live, report, watched: list[str], searches: list[str] | None, suf
     for nct in watched:
         if nct not in probe and nct not in refused and live._valid(nct):
             live._problem(report, nct, "not found on ClinicalTrials.gov")
-    return probe, latest_date(d for d, _ in probe.values())
+    return probe, latest_date((d for d, _ in probe.values()), not_after=today)
 
 
 def advance_watermark(store, suffix: str, mark: str | None) -> None:
@@ -160,9 +160,13 @@ def same_raw(store, key: str, answer) -> tuple[Result, tuple[str | None, str | N
     return Result(key, title, "unchanged", latest[0], answer.origin, note=note), seen
 
 
-def latest_date(dates) -> str | None:
-    """The latest full ``YYYY-MM-DD`` date among ``dates`` (None when there is none)."""
+def latest_date(dates, not_after: date | None = None) -> str | None:
+    """The latest full ``YYYY-MM-DD`` date among ``dates`` (None when there is none); with
+    ``not_after``, a later date is left out (a record dated in the future must not become the
+    watermark: every change query after it would ask from that day and miss every change)."""
     full = [d for d in dates if isinstance(d, str) and len(d) == 10]
+    if not_after is not None:
+        full = [d for d in full if d <= not_after.isoformat()]
     return max(full) if full else None
 
 

@@ -74,7 +74,7 @@ def load_registry(live: Live, report: CycleReport, suffix: str = "", page_size: 
         for key in sorted(k for k in store.last_seen() if k not in listed and NCT_ID.fullmatch(k)):
             live._problem(report, key, "not found on ClinicalTrials.gov (no longer in its listing)")
     store.set_state(LOADED + suffix, live.now().isoformat())
-    return latest_date(dates)
+    return latest_date(dates, not_after=live.now().date())
 
 
 def first_load(live: Live, report: CycleReport, page_size: int = FULL_PAGE) -> CycleReport:

@@ -45,6 +45,8 @@ def mask_secrets(text: str) -> str:
 def remember(url: str) -> None:
     """Hide the secrets of ``url`` wherever they appear from now on."""
     found = _secrets_of(url)
+    if "://" not in url:  # no scheme (a variable holding the token alone): the whole text may be the secret
+        found.append(url.strip())
     with _lock:
         _known.update(s for s in found if len(s) >= 8)  # shorter: too likely an ordinary word
 

@@ -29,7 +29,10 @@ def parse_when(text: str, now: datetime, option: str = "--since") -> datetime:
     value = text.strip()
     span = _SPAN.fullmatch(value)
     if span:
-        return now - timedelta(**{_UNITS[span.group(2)]: int(span.group(1))})
+        try:
+            return now - timedelta(**{_UNITS[span.group(2)]: int(span.group(1))})
+        except OverflowError:  # before the year 1
+            raise UsageError(f"{option} {text!r} reaches back before any date: give a shorter span") from None
     try:
         if len(value) == 10:
             return datetime.combine(date.fromisoformat(value), time(), UTC)
@@ -65,6 +68,9 @@ def _under(source: str, folders: list[Path]) -> bool:
     return any(path == folder or folder in path.parents for folder in folders)
 
 
+MAX_LIMIT = 1_000_000_000
+
+
 @dataclass(frozen=True)
 class ChangeFilter:
     """``monitor changes``' options as values; ``query()`` turns them into a store query."""
@@ -84,8 +90,8 @@ class ChangeFilter:
                 raise UsageError(f"unknown category {category!r}: one of {', '.join(CATEGORIES)}")
         if self.min_severity is not None and self.min_severity not in SEVERITIES:
             raise UsageError(f"unknown severity {self.min_severity!r}: minor or major")
-        if self.limit is not None and self.limit < 1:
-            raise UsageError(f"--limit {self.limit}: give a positive number")
+        if self.limit is not None and not 1 <= self.limit <= MAX_LIMIT:  # a database integer has 64 bits
+            raise UsageError(f"--limit {self.limit}: give a number from 1 to {MAX_LIMIT}")
         keys: set[str] | None = None
         if self.trials:
             from monitor.sources.registry import check_key

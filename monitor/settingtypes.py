@@ -41,17 +41,22 @@ def _single(value: Any) -> None:
         raise problem("should be a single value")
 
 
+def _bound(number: float) -> str:
+    """A range's bound as written in a message: exact (4294967296, never 4.29497e+09)."""
+    return str(int(number)) if float(number).is_integer() else f"{number:g}"
+
+
 def range_problem(value: Any, least: float, most: float, whole: bool) -> str | None:
     """What is wrong with ``value`` for a number from ``least`` to ``most`` (None when it is right)."""
     kind = "a whole number" if whole else "a number"
     if isinstance(value, bool) or not isinstance(value, int | float) or (whole and not isinstance(value, int)):
-        return f"{shown(value)} should be {kind} of at least {least:g}"
+        return f"{shown(value)} should be {kind} of at least {_bound(least)}"
     if isinstance(value, float) and not math.isfinite(value):
-        return f"{shown(value)} should be a finite number of at least {least:g}"
+        return f"{shown(value)} should be a finite number of at least {_bound(least)}"
     if value < least:
-        return f"{shown(value)} should be {kind} of at least {least:g}"
+        return f"{shown(value)} should be {kind} of at least {_bound(least)}"
     if value > most:
-        return f"{shown(value)} is more than {most:g}, the most allowed"
+        return f"{shown(value)} is more than {_bound(most)}, the most allowed"
     return None
 
 

@@ -163,6 +163,25 @@ def test_the_watermark_advances_and_an_unchanged_day_fetches_nothing(live, serve
     assert live.store.get_state(f"{WATERMARK}.big") == "2026-03-10"
 
 
+@pytest.mark.parametrize("dated", ["9999-12-31", "2026-02-12"])
+def test_a_record_dated_in_the_future_does_not_move_the_watermark(live, server, clock, dated):
+    """A registry answer dated 9999-12-31 (today is 2026-02-11) used to become the watermark: every
+    later change query asked from that day on and missed every change, silently."""
+    settled(live, "big", "2026-02-10")
+    odd = study(UNKNOWN / "2026-02-02.json")
+    odd["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"] = dated
+    server.set_study(odd)
+    report = live.cycle(trials=REAL + MANY, scope="big")
+    assert report.plan == "changes", report.plan_reason
+    assert live.store.get_state(f"{WATERMARK}.big") == "2026-02-10"
+    server.set_study(study(OPENING / "2026-03-10.json"))  # a real change, posted later
+    clock.at = datetime(2026, 3, 11, tzinfo=UTC)
+    live.store.set_state(f"ctgov.{LAST_FULL}.big", clock().isoformat())
+    report = live.cycle(trials=REAL + MANY, scope="big")
+    assert ("NCT06821503", "changed") in [(r.key, r.status) for r in report.results], report.problems
+    assert live.store.get_state(f"{WATERMARK}.big") == "2026-03-10"
+
+
 HOSTILE = [
     (b'{"studies": {}}', "studies: expected a list"),
     (b'{"studies": [{"protocolSection": {"identificationModule": {"nctId": "NCT06821503"}}}]}', "statusModule"),
@@ -342,3 +361,16 @@ def test_a_load_page_with_one_record_of_the_wrong_shape_stores_none_of_it(server
     assert "studies[1].protocolSection.designModule.phases: expected a list" in run.err
     with sqlite3.connect(tmp_path / "monitor.db") as conn:
         assert conn.execute("SELECT count(*) FROM versions").fetchone() == (0,)
+
+
+def test_a_full_refresh_reads_what_was_seen_a_bounded_number_of_times(live, server, monkeypatch):
+    """The full refresh's watermark read `last_seen()` (two whole-table queries) once per watched
+    trial: 10,000 watched trials were 20,000 queries of 10,000 rows each, every week."""
+    live.fetch(REAL)
+    calls = []
+    real = Store.last_seen
+    monkeypatch.setattr(Store, "last_seen", lambda self: calls.append(1) or real(self))
+    server.data_timestamp += "moved"
+    report = live.cycle(trials=REAL + MANY[:50], scope="full")  # no full refresh yet: this one is full
+    assert report.complete, report.problems
+    assert len(calls) <= 3, f"last_seen() read {len(calls)} times for {len(REAL) + 50} watched trials"

@@ -124,7 +124,10 @@ def test_spans_are_counted_back_from_now(portfolio):
         (["--watch", "nope"], "error: no watch group named 'nope' (groups: folder, opening)"),
         (["--since", "last tuesday"], "error: --since 'last tuesday' is not a date (2026-03-01)"),
         (["--trial", "NCT123"], "error: NCT123 is not an NCT id"),
-        (["--limit", "0"], "error: --limit 0: give a positive number"),
+        (["--since", "99999999999d"], "error: --since '99999999999d' reaches back before any date"),
+        (["--since", "9999999w"], "error: --since '9999999w' reaches back before any date"),
+        (["--limit", "0"], "error: --limit 0: give a number from 1 to 1000000000"),
+        (["--limit", "99999999999999999999999"], "error: --limit 99999999999999999999999: give a number from 1 to"),
     ],
 )
 def test_a_bad_filter_is_one_error_line_and_exit_2(changes_cli, args, message):

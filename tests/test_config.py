@@ -68,6 +68,11 @@ WRONG += [
     ("*k : 3\n", "CFG:1: an alias (*k) cannot be a key: write the key out"),
     ("database: &k x.db\n*k : 3\n", "CFG:2: an alias (*k) cannot be a key: write the key out"),
     ("ctgov: &a {rate: *a}\n", "CFG:1: the alias *a refers to the value that holds it"),
+    (  # an alias bomb: 11,111 values from 130 characters (eight levels of nine are 43 million)
+        "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+        + "".join(f"{n}: &{n} [{', '.join(['*' + p] * 10)}]\n" for p, n in zip("abc", "bcd", strict=True)),
+        "CFG:4: the aliases repeat more than 10,000 values in all: write the values out",
+    ),
     ("database: !foo x.db\n", "CFG:1: database: the tag !foo is not supported: write the value without it"),
     (
         "ctgov: !!python/object {}\n",
@@ -103,6 +108,14 @@ WRONG += [
     ("ctgov:\n  rate: -1\n", "CFG:2: ctgov.rate: -1 should be a number of at least 0"),
     ("ctgov:\n  rate: 1000\n", "CFG:2: ctgov.rate: 1000 is more than 100, the most allowed"),
     ("ctgov:\n  retries: 1000000000000\n", "CFG:2: ctgov.retries: 1000000000000 is more than 20, the most allowed"),
+    (  # a bound is written exactly, never rounded (4.29497e+09)
+        "limits:\n  max_body_bytes: 4294967297\n",
+        "CFG:2: limits.max_body_bytes: 4294967297 is more than 4294967296, the most allowed",
+    ),
+    (
+        "storage:\n  keep_raw_versions: 1000001\n",
+        "CFG:2: storage.keep_raw_versions: 1000001 is more than 1000000, the most allowed",
+    ),
     ("ctgov:\n  timeout: 0\n", "CFG:2: ctgov.timeout: 0 should be a number of at least 1"),
     ("ctgov:\n  timeout: .inf\n", "CFG:2: ctgov.timeout: inf should be a finite number of at least 1"),
     ("ctgov:\n  full_refresh_days: 1e9\n", "CFG:2: ctgov.full_refresh_days: '1e9' should be a number of at least 1"),

@@ -181,3 +181,34 @@ def test_a_database_at_0006_gains_the_heads_table_filled_from_its_versions(store
     assert store.latest_heads() == expected
     assert store.latest_head("NCT06821503") == expected["NCT06821503"]
     engine.dispose()
+
+
+def test_db_upgrade_from_0005_keeps_the_changes_that_point_at_versions(tmp_path, cli):
+    """Batch mode copies `versions` while `changes` points at it: with SQLite's foreign keys on (as
+    the store opens every file) the copy used to fail half-way ("FOREIGN KEY constraint failed")."""
+    from monitor.sources.files import read_snapshots
+    from monitor.store.database import open_engine
+
+    from conftest import OPENING
+
+    snapshots = [s for path in sorted(OPENING.glob("*.json")) for s in read_snapshots(path)]
+    db = tmp_path / "old.db"
+    db.touch()
+    engine = open_engine(str(db), create=None)  # the store's own engine: foreign keys on
+    _versions_at_0005(engine, snapshots)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO changes (version_id, trial_key, detected_at, position, category, field, change, "
+                "severity, summary) SELECT id, trial_key, loaded_at, 0, 'status', 'overall_status', 'modified', "
+                "'major', 'Overall status NOT_YET_RECRUITING -> RECRUITING' FROM versions WHERE number = 2"
+            )
+        )
+    engine.dispose()
+    run = cli("--db", db, "db", "upgrade")
+    assert (run.code, run.err) == (0, ""), run.err
+    assert run.out == f"schema revision 0005 -> {head_revision()}\n"
+    history = cli("--db", db, "history", "NCT06821503")
+    assert history.code == 0 and "Overall status NOT_YET_RECRUITING -> RECRUITING" in history.out
+    with create_engine(f"sqlite:///{db}").connect() as conn:
+        assert conn.execute(text("PRAGMA foreign_key_check")).all() == []

@@ -232,3 +232,26 @@ def test_apprise_debug_records_are_masked_by_the_library_itself(tmp_path, receiv
 )
 def test_the_masking_hides_every_kind_of_url_secret_and_nothing_else(url, shown):
     assert mask_secrets(url) == shown
+
+
+@pytest.mark.parametrize("verbosity", [(), ("-vv",)])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "${ROUTE_URL}",  # the variable holds the token alone: the scheme was forgotten
+        "xoxb-Tok3nWithoutScheme-0123456789",
+    ],
+)
+def test_a_route_url_apprise_refuses_is_not_shown_by_its_log_either(tmp_path, url, verbosity):
+    secret = "xoxb-Tok3nWithoutScheme-0123456789"
+    config = tmp_path / "monitor.yaml"
+    config.write_text(
+        "watches:\n  - name: g\n    trials: [NCT06821503]\n"
+        f'notifications:\n  routes:\n    - name: r\n      urls: ["{url}"]\n      watches: [g]\n'
+    )
+    env = {**os.environ, "ROUTE_URL": secret, "PYTHONPATH": str(ROOT)}
+    args = [sys.executable, "-m", "monitor", *verbosity, "--config", config, "config", "check"]
+    run = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env, check=False, cwd=tmp_path)
+    assert run.returncode == 2
+    assert "notifications.routes[0].urls[0]: is not a URL Apprise can send to" in run.stderr
+    assert secret not in run.stdout + run.stderr

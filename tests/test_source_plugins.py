@@ -283,3 +283,12 @@ def test_watch_add_asks_the_keys_own_registry(toy, monitor):
     assert added.code == 0, added.err
     assert [(r["trial"], r["status"]) for r in json.loads(added.out)["results"]] == [("TOY-0001", "new")]
     assert "TOY-0001" in monitor("watch", "list").out
+
+
+def test_backfill_of_a_snapshot_file_key_says_there_is_no_history_to_fetch(monitor):
+    run = monitor("backfill", "ORG-2024-0530")  # was exit 0, "0 past versions added"
+    assert run.code == 2
+    assert run.err == (
+        "error: ORG-2024-0530 is the key of a snapshot file: no registry keeps its history; "
+        "`monitor load FILE...` stores its versions\n"
+    )

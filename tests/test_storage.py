@@ -5,7 +5,7 @@ change forever."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from monitor.errors import NotFoundError
 from monitor.pipeline import load
@@ -141,3 +141,75 @@ def test_db_export_into_an_unwritable_folder_says_so(monitor, tmp_path):
     assert run.code == 2
     assert run.err.startswith(f"error: cannot write the snapshot archive at {blocked}/NCT06821503/")
     assert run.err.endswith("; 0 payload(s) written before it (make it writable, or --to DIR)\n")
+
+
+GARBLED = [
+    ("record", b"\x00\x11\x22\x33"),  # an unknown marker
+    ("record", b"r\x28\xb5\x2f\xfd" + b"\xff" * 40),  # a marker and a garbage frame
+    ("record", b"z" + __import__("zstandard").ZstdCompressor(write_content_size=True).compress(b"not json")),
+    ("record", b"z" + __import__("zstandard").ZstdCompressor(write_content_size=True).compress(b"[1, 2]")),
+    ("raw", b"1\xff\xff\xff"),  # a marker and no frame
+    ("raw", b"\x28\xb5\x2f\xfd\x00"),  # a truncated bare frame
+    ("record", '{"a": 1}'),  # text where a packed record belongs (changed by hand)
+    ("record", b"z" + __import__("zstandard").ZstdCompressor(write_content_size=True).compress(b"{\"a\": 1}")),
+]
+
+
+@pytest.mark.parametrize(("column", "garbage"), GARBLED)
+@pytest.mark.parametrize("command", [("history", KEY), ("diff", KEY), ("show", KEY), ("check",), ("db", "export")])
+def test_a_garbled_stored_version_is_named_by_trial_and_version(monitor, db_path, tmp_path, column, garbage, command):
+    assert monitor("load", *FILES).code == 0
+    store = Store.open(str(db_path))
+    with store.engine.begin() as conn:  # by hand, as a damaged file or a hand edit would
+        conn.execute(text(f"UPDATE versions SET {column} = :garbage WHERE number = 2"), {"garbage": garbage})
+    store.close()
+    if command == ("db", "export"):
+        if column != "raw":
+            return
+        command = (*command, "--to", tmp_path / "export")
+    run = monitor(*command)
+    assert run.code == 2, run.err
+    assert run.err.startswith(f"error: {KEY} version 2: "), run.err
+    assert "damaged" in run.err and len(run.err.splitlines()) == 1, run.err
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (("db", "prune", "--keep", "99999999999999999999999"), "error: Invalid value for '--keep': "),
+        (("db", "prune", "--keep", "1000001"), "error: Invalid value for '--keep': "),
+        (("db", "prune", "--keep", "0"), "error: Invalid value for '--keep': "),
+        (("db", "export", "--to", ""), "error: --to: give a folder"),
+    ],
+)
+def test_db_prune_and_export_refuse_a_bad_argument_and_change_nothing(monitor, db_path, args, problem):
+    assert monitor("load", *FILES).code == 0
+    before = db_path.read_bytes()
+    run = monitor(*args)
+    assert (run.code, run.err.startswith(problem), len(run.err.splitlines())) == (2, True, 1), run.err
+    assert db_path.read_bytes() == before
+
+
+def test_bytes_that_are_not_text_in_a_stored_column_are_one_line_naming_the_damage(monitor, db_path):
+    assert monitor("load", *FILES).code == 0
+    store = Store.open(str(db_path))
+    with store.engine.begin() as conn:  # SQLite keeps it as TEXT: not UTF-8, not a blob
+        conn.execute(text("UPDATE versions SET record = CAST(X'72FF00FE1B5B316D0A0A' AS TEXT) WHERE number = 2"))
+    store.close()
+    run = monitor("history", KEY)
+    assert run.code == 2, run.err
+    assert run.err.startswith("error: the database is damaged (") and run.err.endswith(": restore it from a backup\n")
+    assert len(run.err.splitlines()) == 1 and "\x1b" not in run.err
+
+
+def test_db_export_writes_again_an_archived_file_that_no_longer_holds_its_payload(monitor, cli, tmp_path):
+    assert monitor("load", *FILES).code == 0
+    archive = tmp_path / "export"
+    assert monitor("db", "export", "--to", archive).code == 0
+    damaged, truncated = sorted(archive.rglob("*.json.gz"))
+    damaged.write_text("garbage")
+    truncated.write_bytes(truncated.read_bytes()[:40])
+    run = monitor("db", "export", "--to", archive)
+    assert (run.code, run.out) == (0, f"2 raw payload(s) in {archive}, 2 written now\n")
+    assert cli("--db", tmp_path / "other.db", "load", archive).code == 0
+    assert Store.open(str(tmp_path / "other.db")).raw_payload(KEY, 2) == read_snapshots(FILES[1])[0].raw

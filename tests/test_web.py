@@ -131,6 +131,8 @@ def test_api_errors_are_json_with_the_cli_message(client):
     assert missing.status_code == 404 and missing.json()["error"].startswith("NCT00000001 is not in the store")
     bad = client.get("/api/changes?category=colour")
     assert bad.status_code == 400 and bad.json()["error"].startswith("unknown category 'colour'")
+    huge = client.get("/api/changes?limit=99999999999999999999999")  # was a 500 (OverflowError in SQLite)
+    assert huge.status_code == 400 and huge.json()["error"].startswith("--limit 99999999999999999999999: give")
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])

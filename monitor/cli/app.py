@@ -221,6 +221,13 @@ class IncompleteError(MonitorError):
     """A polling cycle stopped part-way (the registry could not be reached)."""
 
 
+def _one_line(exc: Exception) -> str:
+    """An exception's first line, printable and at most 200 characters (a SQL error goes on for lines)."""
+    lines = str(exc).splitlines() or [""]
+    text = "".join(c if c.isprintable() else "?" for c in lines[0])
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; every error becomes one ``error: ...`` line and an exit code."""
     try:
@@ -248,8 +255,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except Exception as exc:  # a bug of ours: one line for the user, the traceback with -vv
         logging.getLogger("monitor").debug("unexpected error", exc_info=True)
+        said = _one_line(exc)
+        if "Could not decode to UTF-8 column" in said:  # SQLite: bytes that are not text where text is kept
+            click.echo(f"error: the database is damaged ({said}): restore it from a backup", err=True)
+            return EXIT_USAGE
         click.echo(
-            f"error: unexpected {exc.__class__.__name__}: {exc} (this is a bug; run with -vv for details)", err=True
+            f"error: unexpected {exc.__class__.__name__}: {said} (this is a bug; run with -vv for details)", err=True
         )
         return EXIT_INTERNAL
     return code if isinstance(code, int) else 0

@@ -28,7 +28,7 @@ def db_upgrade(ctx: click.Context) -> None:
 @db_group.command("prune")
 @click.option(
     "--keep",
-    type=click.IntRange(1),
+    type=click.IntRange(1, 1_000_000),  # the range of storage.keep_raw_versions
     metavar="N",
     help="Raw payloads kept per trial [default: storage.keep_raw_versions].",
 )
@@ -57,13 +57,17 @@ def db_export(ctx: click.Context, folder: str | None) -> None:
     """Write every stored raw payload to the snapshot archive (`monitor load DIR` reads it back)."""
     from monitor.archive import ArchiveError, SnapshotArchive
     from monitor.cli.app import open_store
+    from monitor.errors import UsageError
     from monitor.store.export import raw_payloads
 
+    if folder is not None and not folder.strip():
+        raise UsageError("--to: give a folder (or leave --to out for the `snapshots` setting)")
     archive = SnapshotArchive(folder or settings(ctx).snapshots)
     written = total = 0
     for payload in raw_payloads(open_store(ctx, create=False).engine):
         try:
-            written += archive.put(payload.key, payload.registry_date, payload.raw, payload.raw_hash) is not None
+            path = archive.put(payload.key, payload.registry_date, payload.raw, payload.raw_hash, verify=True)
+            written += path is not None
         except ArchiveError as exc:
             cause = exc.message.split("; nothing was stored")[0]
             raise ArchiveError(

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from monitor.errors import ParseError
+from monitor.errors import NotFoundError, ParseError
 from monitor.limits import Limits
 from monitor.normalize.identity import LOCAL_KEY
 from monitor.sources.base import Answer, OnProblem, Seen, Source
@@ -84,4 +84,9 @@ class FilesSource(Source):
                 yield snapshot.record.key, payload
 
     def history(self, key: str, progress: Callable[[], None] = lambda: None) -> list[Snapshot]:
+        if not self.paths:  # asked outside a watch group (`monitor backfill ORG-...`): nothing to read
+            raise NotFoundError(
+                f"{key} is the key of a snapshot file: no registry keeps its history; "
+                "`monitor load FILE...` stores its versions"
+            )
         return [snapshot for snapshot, _, _ in self._copies() if snapshot.record.key == key]

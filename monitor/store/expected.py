@@ -24,7 +24,7 @@ from monitor.errors import StoreError
 from monitor.model import Category, Change, ChangeKind, Severity, TrialRecord
 from monitor.store.database import reason
 from monitor.store.deliveries import DeliveryStore
-from monitor.store.packing import stored_record
+from monitor.store.packing import naming, stored_record
 from monitor.store.schema import expected_seen, expected_state, versions
 
 CHUNK = 500  # trial keys per query
@@ -77,12 +77,12 @@ class ExpectedStore(DeliveryStore):
                     .group_by(versions.c.trial_key)
                     .subquery()
                 )
-                query = select(versions.c.trial_key, versions.c.record, versions.c.raw).join(
+                query = select(versions.c.trial_key, versions.c.number, versions.c.record, versions.c.raw).join(
                     latest, (versions.c.trial_key == latest.c.trial_key) & (versions.c.number == latest.c.number)
                 )
                 for row in conn.execute(query):
-                    record = stored_record(row.record, row.raw)
-                    found[row.trial_key] = TrialRecord.from_dict(record)
+                    with naming(row.trial_key, row.number):
+                        found[row.trial_key] = TrialRecord.from_dict(stored_record(row.record, row.raw))
         return found
 
     def apply_findings(

@@ -9,7 +9,7 @@ from typing import NamedTuple
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from monitor.store.packing import unpack_raw
+from monitor.store.packing import naming, unpack_raw
 from monitor.store.schema import versions
 
 BATCH = 200  # versions read per query
@@ -24,7 +24,14 @@ class RawPayload(NamedTuple):
 
 def raw_payloads(engine: Engine) -> Iterator[RawPayload]:
     """Every raw payload still stored (retention may have dropped old ones), oldest row first."""
-    columns = (versions.c.id, versions.c.trial_key, versions.c.last_update_posted, versions.c.raw, versions.c.raw_hash)
+    columns = (
+        versions.c.id,
+        versions.c.trial_key,
+        versions.c.number,
+        versions.c.last_update_posted,
+        versions.c.raw,
+        versions.c.raw_hash,
+    )
     last = 0
     while True:
         with engine.connect() as conn:
@@ -37,5 +44,7 @@ def raw_payloads(engine: Engine) -> Iterator[RawPayload]:
         if not rows:
             return
         for row in rows:
-            yield RawPayload(row.trial_key, row.last_update_posted, unpack_raw(row.raw), row.raw_hash)
+            with naming(row.trial_key, row.number):
+                raw = unpack_raw(row.raw)
+            yield RawPayload(row.trial_key, row.last_update_posted, raw, row.raw_hash)
         last = rows[-1].id

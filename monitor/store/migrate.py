@@ -71,9 +71,25 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     """Bring the schema to the head revision; (from, to)."""
     from alembic import command
 
-    with engine.begin() as connection:
-        before = current_revision(connection)
-        if before is None and set(inspect(connection).get_table_names()) - {"alembic_version"}:
-            raise StoreError("the database has tables but no schema version: it cannot be upgraded in place")
-        command.upgrade(_config(connection), "head")
-        return before, current_revision(connection)
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:  # batch mode copies a table others point at: keys are checked once the copy is done
+            _foreign_keys(connection, "OFF")
+        try:
+            with connection.begin():
+                before = current_revision(connection)
+                if before is None and set(inspect(connection).get_table_names()) - {"alembic_version"}:
+                    raise StoreError("the database has tables but no schema version: it cannot be upgraded in place")
+                command.upgrade(_config(connection), "head")
+                if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                    raise StoreError("the upgraded database has rows pointing at missing rows: restore the backup")
+                return before, current_revision(connection)
+        finally:
+            if sqlite:
+                _foreign_keys(connection, "ON")
+
+
+def _foreign_keys(connection: Connection, state: str) -> None:
+    """SQLite's foreign keys on or off (a no-op inside a transaction: this runs between them)."""
+    connection.exec_driver_sql(f"PRAGMA foreign_keys={state}")
+    connection.commit()

@@ -21,6 +21,8 @@ Every frame carries its content size, and unpacking refuses one larger than
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -49,13 +51,41 @@ def pack_raw(raw: str) -> bytes:
     return RAW_DICTIONARY_1 + compressor.compress(raw.encode("utf-8"))
 
 
+DAMAGED = "the database is damaged: restore it from a backup, or fetch the trial again into a fresh database"
+
+
+@contextmanager
+def naming(key: str, number: int) -> Iterator[None]:
+    """A stored version that cannot be unpacked is named by its trial and version number."""
+    try:
+        yield
+    except StoreError as exc:
+        raise StoreError(f"{key} version {number}: {exc}") from exc
+    except (KeyError, TypeError, ValueError) as exc:  # unpacked, but not the shape of a record
+        raise StoreError(f"{key} version {number}: a stored record is not a trial record ({exc!r}): {DAMAGED}") from exc
+
+
+def _bytes(packed: Any) -> bytes:
+    if not isinstance(packed, bytes | bytearray | memoryview):  # text written by hand over a packed column
+        raise StoreError(f"a stored payload is {type(packed).__name__}, not packed bytes: {DAMAGED}")
+    return bytes(packed)
+
+
 def unpack_raw(packed: bytes) -> str:
-    packed = bytes(packed)
+    packed = _bytes(packed)
     if packed[:1] == RAW_DICTIONARY_1:
-        return _decompress(packed[1:], _raw_dictionary()).decode("utf-8")
-    if packed[:4] == ZSTD_MAGIC:
-        return _decompress(packed).decode("utf-8")
-    raise StoreError(f"a stored raw payload has an unknown packing {packed[:1]!r}: was it written by a newer monitor?")
+        unpacked = _decompress(packed[1:], _raw_dictionary())
+    elif packed[:4] == ZSTD_MAGIC:
+        unpacked = _decompress(packed)
+    else:
+        raise StoreError(
+            f"a stored raw payload has an unknown packing {packed[:1]!r}: "
+            f"was it written by a newer monitor? Otherwise {DAMAGED}"
+        )
+    try:
+        return unpacked.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise StoreError(f"a stored raw payload is not UTF-8 text: {DAMAGED}") from exc
 
 
 def pack_record(record: dict[str, Any], raw: str | None) -> bytes:
@@ -71,20 +101,32 @@ def pack_record(record: dict[str, Any], raw: str | None) -> bytes:
 
 def unpack_record(packed: bytes, raw: str | None) -> dict[str, Any]:
     """The record packed in ``packed``; ``raw``: its version's raw payload (needed when packed with it)."""
-    packed = bytes(packed)
+    packed = _bytes(packed)
     kind, frame = packed[:1], packed[1:]
     if kind == ALONE:
-        return json.loads(_decompress(frame))
+        return _record(_decompress(frame))
     if kind == WITH_RAW:
         if raw is None:
-            raise StoreError("a stored record needs its raw payload, which is missing: the database is damaged")
-        return json.loads(_decompress(frame, _dictionary(raw)))
-    raise StoreError(f"a stored record has an unknown packing {kind!r}: was it written by a newer monitor?")
+            raise StoreError(f"a stored record needs its raw payload, which is missing: {DAMAGED}")
+        return _record(_decompress(frame, _dictionary(raw)))
+    raise StoreError(
+        f"a stored record has an unknown packing {kind!r}: was it written by a newer monitor? Otherwise {DAMAGED}"
+    )
+
+
+def _record(text: bytes) -> dict[str, Any]:
+    try:
+        record = json.loads(text)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise StoreError(f"a stored record is not JSON: {DAMAGED}") from exc
+    if not isinstance(record, dict):
+        raise StoreError(f"a stored record is a JSON {type(record).__name__}, not an object: {DAMAGED}")
+    return record
 
 
 def repack_alone(packed: bytes, raw: str | None) -> bytes:
     """A packed record that no longer needs ``raw`` (before the raw payload is dropped)."""
-    if bytes(packed[:1]) == ALONE:
+    if _bytes(packed)[:1] == ALONE:
         return bytes(packed)
     return pack_record(unpack_record(packed, raw), None)
 
@@ -94,19 +136,22 @@ def _dictionary(raw: str) -> zstandard.ZstdCompressionDict:
 
 
 def _decompress(frame: bytes, dictionary: zstandard.ZstdCompressionDict | None = None) -> bytes:
-    size = zstandard.frame_content_size(frame)
+    try:
+        size = zstandard.frame_content_size(frame)
+    except zstandard.ZstdError as exc:
+        raise StoreError(f"a stored payload is not a zstandard frame ({exc}): {DAMAGED}") from exc
     if size < 0 or size > MAX_UNPACKED_BYTES:
-        raise StoreError(f"a stored payload declares {size} bytes unpacked (limit {MAX_UNPACKED_BYTES}): damaged")
+        raise StoreError(f"a stored payload declares {size} bytes unpacked (limit {MAX_UNPACKED_BYTES}): {DAMAGED}")
     try:
         if dictionary is None:
             return zstandard.ZstdDecompressor().decompress(frame)
         return zstandard.ZstdDecompressor(dict_data=dictionary).decompress(frame)
     except zstandard.ZstdError as exc:
-        raise StoreError(f"a stored payload cannot be unpacked ({exc}): the database is damaged") from exc
+        raise StoreError(f"a stored payload cannot be unpacked ({exc}): {DAMAGED}") from exc
 
 
 def stored_record(packed_record: bytes, packed_raw: bytes | None) -> dict[str, Any]:
     """A version's record from its two stored columns (the raw payload unpacked only when needed)."""
-    if bytes(packed_record[:1]) == ALONE:
+    if _bytes(packed_record)[:1] == ALONE:
         return unpack_record(packed_record, None)
     return unpack_record(packed_record, unpack_raw(packed_raw) if packed_raw is not None else None)

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from monitor.model import Change
 from monitor.store.database import Database
-from monitor.store.packing import stored_record
+from monitor.store.packing import naming, stored_record
 from monitor.store.schema import changes, trial_state, trials, versions, watches
 
 SEVERITY_RANK = {"minor": 0, "major": 1}
@@ -144,6 +144,7 @@ class PortfolioStore(Database):
             select(
                 trials.c.key,
                 trials.c.title,
+                versions.c.number,
                 versions.c.record,
                 versions.c.raw,
                 versions.c.last_update_posted,
@@ -167,7 +168,8 @@ class PortfolioStore(Database):
                     sources.setdefault(key, set()).add(source)
             rows = []
             for r in conn.execute(stmt):
-                record = stored_record(r.record, r.raw)
+                with naming(r.key, r.number):
+                    record = stored_record(r.record, r.raw)
                 rows.append(
                     TrialRow(
                         key=r.key,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 
-from monitor.store.packing import repack_alone, unpack_raw
+from monitor.store.packing import naming, repack_alone, unpack_raw
 from monitor.store.schema import versions
 
 BATCH = 500  # versions re-packed per transaction
@@ -23,7 +23,7 @@ def retain(conn: Connection, key: str, newest: int, keep: int) -> int:
     if keep < 1 or newest <= keep:
         return 0
     old = (versions.c.trial_key == key) & (versions.c.number <= newest - keep) & versions.c.raw.is_not(None)
-    return _drop(conn, conn.execute(select(versions.c.id, versions.c.record, versions.c.raw).where(old)).all())
+    return _drop(conn, conn.execute(select(*_COLUMNS).where(old)).all())
 
 
 def drop_old_raw_payloads(engine: Engine, keep: int) -> int:
@@ -40,7 +40,7 @@ def drop_old_raw_payloads(engine: Engine, keep: int) -> int:
     while True:
         with engine.begin() as conn:
             rows = conn.execute(
-                select(versions.c.id, versions.c.record, versions.c.raw)
+                select(*_COLUMNS)
                 .where(versions.c.raw.is_not(None) & (versions.c.id > last) & (newer_count >= keep))
                 .order_by(versions.c.id)
                 .limit(BATCH)
@@ -51,8 +51,12 @@ def drop_old_raw_payloads(engine: Engine, keep: int) -> int:
         last = rows[-1].id
 
 
+_COLUMNS = (versions.c.id, versions.c.trial_key, versions.c.number, versions.c.record, versions.c.raw)
+
+
 def _drop(conn: Connection, rows) -> int:
     for row in rows:
-        record = repack_alone(row.record, unpack_raw(row.raw))
+        with naming(row.trial_key, row.number):
+            record = repack_alone(row.record, unpack_raw(row.raw))
         conn.execute(versions.update().where(versions.c.id == row.id).values(record=record, raw=None))
     return len(rows)

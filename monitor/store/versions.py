@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from monitor.errors import NotFoundError, StoreError
 from monitor.model import Change, TrialRecord
 from monitor.store.database import Database, reason
-from monitor.store.packing import pack_raw, pack_record, stored_record, unpack_raw
+from monitor.store.packing import naming, pack_raw, pack_record, stored_record, unpack_raw
 from monitor.store.retention import drop_old_raw_payloads, retain
 from monitor.store.schema import changes, deliveries, metadata, trial_heads, trials, versions
 
@@ -143,7 +143,8 @@ class VersionStore(Database):
                 f"{key} version {number}: its raw payload was dropped by `storage.keep_raw_versions` "
                 "(its record and changes are kept)"
             )
-        return unpack_raw(raw)
+        with naming(key, number):
+            return unpack_raw(raw)
 
     def events(self, key: str) -> list[Change]:
         """Events of a trial that belong to no version (saved-search membership)."""
@@ -302,11 +303,12 @@ class VersionStore(Database):
                     _change_columns().where(changes.c.version_id == row.id).order_by(changes.c.position)
                 )
             )
-        record = stored_record(row.record, row.raw)
+        with naming(row.trial_key, row.number):
+            record = TrialRecord.from_dict(stored_record(row.record, row.raw))
         return StoredVersion(
             trial_key=row.trial_key,
             number=row.number,
-            record=TrialRecord.from_dict(record),
+            record=record,
             content_hash=row.content_hash,
             source=row.source,
             loaded_at=row.loaded_at,
