@@ -45,6 +45,12 @@ STALE_AFTER = timedelta(seconds=6 * HEARTBEAT_SECONDS)
 ABANDON_GRACE_SECONDS = 2.0
 
 
+WHOLE_REGISTRY = (
+    "the whole registry is watched (`monitor watch add --all`), but the service runs only the watch groups "
+    "of its configuration: run `monitor fetch` on a schedule (cron, a systemd timer) to follow it"
+)
+
+
 class DaemonRefused(MonitorError):
     """Another `monitor run` holds this database."""
 
@@ -148,6 +154,8 @@ class Daemon:
             self.scheduler.start()
             groups = ", ".join(f"{g.name} ({g.schedule.text})" for g in self.settings.watches) or "none"
             log.info("daemon started: pid=%s groups=%s", os.getpid(), groups)
+            if any(w.kind == "registry" for w in self.store.watches()):
+                log.warning(WHOLE_REGISTRY)
             while not self.stopping.wait(0.2):
                 if self.reload_requested.is_set():
                     self.reload_requested.clear()
