@@ -67,18 +67,23 @@ def ingest(
     backfill: bool = False,
     head: VersionHead | object | None = UNREAD,
     write: Callable[[NewVersion, int, list[str]], int] | None = None,
+    prepared: tuple[str | None, tuple[dict, dict] | None] = (None, None),
 ) -> Result:
     """Store ``snapshot`` as a new version of its trial when it differs from
     every stored version, with the changes against the latest one and, when
     ``routes`` is given, their deliveries (the outbox), in one transaction.
     ``head``: the trial's latest head when the caller read it for a batch
     (None: no version stored); read here otherwise.  ``write``: stands in for
-    :meth:`Store.add_version` (a batch that writes later, :mod:`monitor.batch`)."""
+    :meth:`Store.add_version` (a batch that writes later, :mod:`monitor.batch`).
+    ``prepared``: the record's content hash and projection when a worker computed them
+    (:mod:`monitor.workers`); either may be None (computed here, when needed)."""
     record = snapshot.record
     if head is UNREAD:
         head = store.latest_head(record.key)
-    projected = project(record)  # once: for the hash and, if the trial changed, for the diff
-    content_hash = hash_projection(projected)
+    content_hash, projected = prepared
+    if content_hash is None:
+        projected = project(record)  # once: for the hash and, if the trial changed, for the diff
+        content_hash = hash_projection(projected)
 
     def result(status: str, version: int | None, changes=(), note=None) -> Result:
         return Result(record.key, record.title, status, version, snapshot.origin, tuple(changes), note)
