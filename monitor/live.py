@@ -165,7 +165,7 @@ class Live:
             if self.archive:
                 self.archive.put(key, snapshot.record.last_update_posted, snapshot.raw, snapshot.raw_hash)
             head, heads[key] = heads.get(key), UNREAD
-            done = (prepared.content_hash, prepared.projected) if prepared else (None, None)
+            done = (prepared.content_hash, prepared.projected, prepared.packed) if prepared else (None,) * 3
             result = ingest(self.store, snapshot, self.now, self.routes, head=head, write=batch.write, prepared=done)
             batch.hold(key, (result, (snapshot.record.last_update_posted, snapshot.record.overall_status)))
         except ArchiveError:

@@ -41,6 +41,7 @@ from typing import Any
 from monitor.diff import hash_projection, project
 from monitor.model import TrialRecord
 from monitor.sources.files import Payload, Snapshot
+from monitor.store.packing import pack_raw, pack_record
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class Prepared:
     record: TrialRecord | None = None
     content_hash: str | None = None
     projected: tuple[dict, dict] | None = None
+    packed: tuple[bytes, bytes] | None = None  # a new trial's (record, raw) packed for its versions row
     error: BaseException | None = None
 
     def snapshot(self, answer: Payload) -> Snapshot:
@@ -85,8 +87,11 @@ def _prepare_one(origin: str, raw: str, wanted: bool) -> Prepared:
     try:
         # raw is json.dumps of the study as received: it loads back to an equal study
         record = Payload(origin, raw, json.loads(raw)).snapshot().record
-        projected = project(record)
-        return Prepared(record, hash_projection(projected), projected if wanted else None)
+        data = record.to_dict()
+        projected = project(record, data)
+        if wanted:  # a trial with a stored version: its projection, for the diff
+            return Prepared(record, hash_projection(projected), projected)
+        return Prepared(record, hash_projection(projected), packed=(pack_record(data, raw), pack_raw(raw)))
     except Exception as exc:  # the trial's problem, raised again in the parent
         return Prepared(error=_portable(exc))
 

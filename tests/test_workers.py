@@ -12,6 +12,7 @@ import signal
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import text
 
 from monitor.errors import ParseError, Stopped
 from monitor.live import Live
@@ -65,11 +66,16 @@ def stored(store: Store) -> dict:
     """Every stored version and change, and every trial's problem, as plain values."""
     out = {}
     for i in range(N):
-        out[key(i)] = store.latest_raw_hash(key(i)), [
-            (v.number, v.content_hash, v.source, v.loaded_at, v.record.to_dict(), [c.__dict__ for c in v.changes])
-            for v in (store.versions(key(i)) if store.latest_head(key(i)) else [])
-        ]
+        out[key(i)] = (
+            store.latest_raw_hash(key(i)),
+            [
+                (v.number, v.content_hash, v.source, v.loaded_at, v.record.to_dict(), [c.__dict__ for c in v.changes])
+                for v in (store.versions(key(i)) if store.latest_head(key(i)) else [])
+            ],
+        )
     out["problems"] = sorted((k, message) for k, message, _ in store.trial_errors())
+    with store.engine.connect() as conn:  # the stored bytes themselves: packed alike
+        out["rows"] = conn.execute(text("SELECT trial_key, number, record, raw FROM versions ORDER BY 1, 2")).all()
     return out
 
 
