@@ -159,6 +159,7 @@ class Workers:
             self.pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_quiet)
         pool, diffed, source = self.pool, set(diffed), iter(answers)
         window: deque[tuple[list, list[bool], Future | None]] = deque()
+        broken: list[str] = []  # once the pool fails, the parent prepares the rest itself
 
         def submit() -> bool:
             chunk = list(islice(source, CHUNK))
@@ -166,7 +167,12 @@ class Workers:
                 return False
             sent = [type(a) is Payload and a.study is not None for _, a in chunk]
             jobs = [(a.origin, a.raw, k in diffed) for (k, a), s in zip(chunk, sent, strict=True) if s]
-            future = _submit(pool, jobs) if jobs else None
+            future = None
+            if jobs and not broken:
+                try:
+                    future = pool.submit(prepare, jobs)
+                except Exception as exc:  # a broken pool
+                    _broken(broken, exc)
             window.append((chunk, sent, future))
             return True
 
@@ -175,7 +181,7 @@ class Workers:
                 pass
             while window:
                 chunk, sent, future = window.popleft()
-                done = iter(_results(future, len(chunk)))
+                done = iter(_results(future, len(chunk), broken))
                 submit()
                 for (key, answer), s in zip(chunk, sent, strict=True):
                     yield key, answer, next(done) if s else None
@@ -185,20 +191,18 @@ class Workers:
                     future.cancel()
 
 
-def _submit(pool: ProcessPoolExecutor, jobs: list) -> Future | None:
-    try:
-        return pool.submit(prepare, jobs)
-    except Exception as exc:  # a broken pool: the parent prepares these itself
-        log.warning("worker pool unavailable (%s); preparing in this process", exc)
-        return None
+def _broken(broken: list[str], exc: BaseException) -> None:
+    if not broken:
+        log.warning("the worker pool failed (%s: %s); the trials left are prepared here", type(exc).__name__, exc)
+    broken.append(type(exc).__name__)
 
 
-def _results(future: Future | None, size: int) -> list[Prepared | None]:
+def _results(future: Future | None, size: int, broken: list[str]) -> list[Prepared | None]:
     """A chunk's results; Nones (the parent prepares) when its worker failed as a whole."""
     if future is None:
         return [None] * size
     try:
         return future.result()
-    except Exception as exc:
-        log.warning("a worker failed (%s: %s); preparing its trials in this process", type(exc).__name__, exc)
+    except Exception as exc:  # the worker died (killed, out of memory) or its answer did not travel
+        _broken(broken, exc)
         return [None] * size

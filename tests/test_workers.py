@@ -151,7 +151,7 @@ def test_stopping_part_way_stops_between_trials_and_leaves_no_worker(registry, t
     live.store.close()
 
 
-def test_a_worker_killed_mid_fetch_loses_no_trial(registry, tmp_path):
+def test_a_worker_killed_mid_fetch_loses_no_trial(registry, tmp_path, caplog):
     serial = run(registry, f"sqlite:///{tmp_path / 'serial.db'}", Workers(0))
     live = run(registry, f"sqlite:///{tmp_path / 'm.db'}", Workers(2, minimum=200))
     killed: list[int] = []
@@ -165,6 +165,7 @@ def test_a_worker_killed_mid_fetch_loses_no_trial(registry, tmp_path):
     keys = [key(i) for i in range(N)]
     assert live.fetch(keys).fetched == serial.fetch(keys).fetched == N - 1
     assert killed and stored(live.store) == stored(serial.store)
+    assert len([r for r in caplog.records if "worker pool failed" in r.getMessage()]) == 1, "said once"
     assert multiprocessing.active_children() == []
     live.store.close()
     serial.store.close()
