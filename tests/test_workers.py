@@ -69,13 +69,21 @@ def stored(store: Store) -> dict:
         out[key(i)] = (
             store.latest_raw_hash(key(i)),
             [
-                (v.number, v.content_hash, v.source, v.loaded_at, v.record.to_dict(), [c.__dict__ for c in v.changes])
+                (
+                    v.number,
+                    v.content_hash,
+                    v.source,
+                    v.loaded_at.replace(tzinfo=None),
+                    v.record.to_dict(),
+                    [c.__dict__ for c in v.changes],
+                )
                 for v in (store.versions(key(i)) if store.latest_head(key(i)) else [])
             ],
         )
     out["problems"] = sorted((k, message) for k, message, _ in store.trial_errors())
     with store.engine.connect() as conn:  # the stored bytes themselves: packed alike
-        out["rows"] = conn.execute(text("SELECT trial_key, number, record, raw FROM versions ORDER BY 1, 2")).all()
+        rows = conn.execute(text("SELECT trial_key, number, record, raw FROM versions ORDER BY 1, 2")).all()
+    out["rows"] = [(k, n, bytes(record), raw and bytes(raw)) for k, n, record, raw in rows]  # alike on each database
     return out
 
 
