@@ -39,6 +39,7 @@ from itertools import islice
 from typing import Any
 
 from monitor.diff import hash_projection, project
+from monitor.errors import ConfigError
 from monitor.model import TrialRecord
 from monitor.sources.files import Payload, Snapshot
 from monitor.store.packing import pack_raw, pack_record
@@ -52,10 +53,14 @@ IN_FLIGHT = 4  # chunks submitted ahead per worker: bounded memory, no idle work
 
 def default_workers() -> int:
     """``MONITOR_WORKERS`` when set (0 turns the pool off), otherwise one worker a core."""
-    given = os.environ.get("MONITOR_WORKERS", "").strip()
-    if given.isdigit():
-        return int(given)
-    return os.cpu_count() or 1
+    from monitor.config import environment  # the environment is read in one place
+
+    given = environment("MONITOR_WORKERS")
+    if given is None:
+        return os.cpu_count() or 1
+    if not given.strip().isdigit():
+        raise ConfigError(f"MONITOR_WORKERS: {given!r} should be a whole number of worker processes (0: none)")
+    return int(given)
 
 
 @dataclass(frozen=True)

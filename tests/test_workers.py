@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import text
 
-from monitor.errors import ParseError, Stopped
+from monitor.errors import ConfigError, ParseError, Stopped
 from monitor.live import Live
 from monitor.sources.ctgov import CtgovClient, Politeness
 from monitor.sources.ctgov_source import payload
@@ -204,3 +204,10 @@ def test_an_unexpected_failure_in_a_worker_comes_back_with_its_name_and_text(mon
     assert "in a worker process" in back.__notes__[0]
     monkeypatch.setattr("monitor.sources.files.normalize_study", lambda s: {}["missing"])
     assert repr(prepare([("o", raw, True)])[0].error) == "KeyError('missing')"
+
+
+@pytest.mark.parametrize("given", ["two", "-1", "1.5"])
+def test_a_worker_count_that_is_not_a_whole_number_is_refused(monkeypatch, given):
+    monkeypatch.setenv("MONITOR_WORKERS", given)
+    with pytest.raises(ConfigError, match=r"MONITOR_WORKERS: .* should be a whole number"):
+        Workers()
