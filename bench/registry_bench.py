@@ -30,6 +30,7 @@ import multiprocessing
 import os
 import sys
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -74,9 +75,10 @@ def phase(url: str, archive: str, base_url: str, keys: list[str], clock: datetim
 
         profiler = cProfile.Profile()
         profiler.enable()
-    wall, cpu = time.perf_counter(), time.process_time()
+    wall, cpu, workers = time.perf_counter(), time.process_time(), children_cpu()
     outcome = run_group(store, settings, group, lambda: clock)
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    workers = children_cpu() - workers  # the worker pool's CPU (monitor.workers), counted in the CPU
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu + workers
     top = ""
     if profiler:
         import io
@@ -92,6 +94,7 @@ def phase(url: str, archive: str, base_url: str, keys: list[str], clock: datetim
     return {
         "seconds": wall,
         "cpu": cpu,
+        "workers_cpu": workers,
         "peak_mb": peak_mb(),
         "start_mb": before,
         "new": outcome.count("new"),
@@ -106,6 +109,14 @@ def phase(url: str, archive: str, base_url: str, keys: list[str], clock: datetim
     }
 
 
+def children_cpu() -> float:
+    """CPU seconds of this process's finished children: the monitor's worker pool (monitor.workers)."""
+    import resource
+
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
 def peak_mb() -> float:
     """This process's peak RSS in MB: VmHWM, which starts afresh in a spawned child (``ru_maxrss``
     keeps the parent's RSS at the fork across the exec, so a child smaller than the bench's
@@ -115,8 +126,9 @@ def peak_mb() -> float:
 
 
 def in_child(*args, **kwargs) -> dict:
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(phase, args, kwargs)
+    # not a multiprocessing.Pool: its processes are daemonic and may not start the monitor's workers
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(phase, *args, **kwargs).result()
 
 
 def files_size(folder: Path) -> tuple[int, int]:
@@ -159,7 +171,8 @@ def bench(backend: str, n: int, data: Path, pg_url: str | None, profile: bool) -
         stored = size() - empty
         archived, archive_files = files_size(Path(archive))
         figures["first"] = first
-        line(backend, "first load", first, f"{n / first['seconds']:,.0f} trials/s ({n / first['cpu']:,.0f}/s of CPU)")
+        line(backend, "first load", first, f"{n / first['seconds']:,.0f} trials/s ({n / first['cpu']:,.0f}/s of CPU; "
+            f"workers {first['workers_cpu']:.1f} s CPU, the monitor {first['cpu'] - first['workers_cpu']:.1f} s)")
         print(
             f"  database {stored / 1e6:,.1f} MB: {stored / n / 1e3:.1f} kB per trial, "
             f"{stored / max(first['versions'], 1) / 1e3:.1f} kB per version; archive {archived / 1e6:,.1f} MB "

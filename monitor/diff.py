@@ -114,9 +114,10 @@ def _keyed(entries: list[tuple[str, Any, Any]], cmp=_cmp) -> tuple[dict[str, Any
     return compare, show
 
 
-def project(record: TrialRecord) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The record in (comparison, display) form, field by field, as the field table says."""
-    data = record.to_dict()
+def project(record: TrialRecord, data: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The record in (comparison, display) form, field by field, as the field table says
+    (``data``: ``record.to_dict()``, when the caller has it)."""
+    data = record.to_dict() if data is None else data
     compare: dict[str, Any] = {}
     show: dict[str, Any] = {}
     for name, f in FIELDS.items():

@@ -36,15 +36,16 @@ from monitor.batch import Batch
 from monitor.classify import diff_records
 from monitor.diff import fingerprint
 from monitor.errors import MonitorError, NotFoundError, SourceError, Stopped
-from monitor.live_plan import LAST_FULL, advance_watermark, latest_date, plan_probe, same_raw
+from monitor.live_plan import LAST_FULL, advance_watermark, latest_date, membership_event, plan_probe, same_raw
 from monitor.live_registry import load_registry, loaded, watches_registry
-from monitor.model import Category, Change, ChangeKind, Severity
+from monitor.model import Change, ChangeKind
 from monitor.pipeline import UNREAD, Clock, Result, Routes, as_new_version, ingest, utc_now
 from monitor.sources.base import Answer, Source
 from monitor.sources.ctgov import CtgovClient
 from monitor.sources.ctgov_source import CtgovSource
 from monitor.sources.files import Snapshot
 from monitor.store import NewVersion, Store
+from monitor.workers import Prepared, Workers
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ class Live:
         progress: Progress | None = None,
         should_stop: Callable[[], bool] = lambda: False,
         routes: Routes | None = None,
+        workers: Workers | None = None,
     ) -> None:
         self.source = client if isinstance(client, Source) else CtgovSource(client)
         self.client = getattr(self.source, "client", self.source)
@@ -91,6 +93,7 @@ class Live:
         self.routes = routes
         self.progress = progress or (lambda what, n: None)
         self.should_stop = should_stop
+        self.workers = workers or Workers()  # the second core for fetches of many answers
 
     # --- fetching -------------------------------------------------------------------
 
@@ -122,24 +125,29 @@ class Live:
             seen[key] = outcome[1]
 
         batch = Batch(self.store, stored, lambda key, why: self._problem(report, key, why))
-        try:
-            for key, answer in answers:
-                if self.should_stop():
-                    raise Stopped("stopped part-way; the trials not reached are fetched next cycle")
-                if got is not None:
-                    got.add(key)
-                self._store(key, answer, report, heads, batch)
-                self.progress(what, 1)
-        finally:  # what was stored is seen, even when the batch stops part-way
-            batch.flush()
-            self.store.mark_seen_many(seen)
-            self.store.clear_errors(seen)
+        pooled = self.workers.wanted(len(keys))  # normalized and projected in worker processes
+        with self.workers.session():
+            items = self.workers.prepared(answers, [k for k in keys if heads.get(k) is not None]) if pooled else None
+            try:
+                for key, answer, prepared in items or ((k, a, None) for k, a in answers):
+                    if self.should_stop():
+                        raise Stopped("stopped part-way; the trials not reached are fetched next cycle")
+                    if got is not None:
+                        got.add(key)
+                    self._store(key, answer, report, heads, batch, prepared)
+                    self.progress(what, 1)
+            finally:  # what was stored is seen, even when the batch stops part-way
+                if items is not None:
+                    items.close()  # what is still in flight is cancelled
+                batch.flush()
+                self.store.mark_seen_many(seen)
+                self.store.clear_errors(seen)
 
     def current(self, nct_id: str) -> Snapshot:
         """The registry's current record of one trial; nothing is stored."""
         return self.source.current(nct_id)
 
-    def _store(self, key: str, answer: Answer, report: CycleReport, heads: dict, batch: Batch) -> None:
+    def _store(self, key, answer: Answer, report, heads: dict, batch: Batch, prepared: Prepared | None = None) -> None:
         """The per-trial boundary: whatever goes wrong with this trial is its problem alone.
         ``heads``: the latest heads read for the fetch (used once: a second copy of
         a trial reads its head again); ``batch`` writes the versions hundreds at a
@@ -150,13 +158,14 @@ class Live:
             if heads.get(key) is not None and (same := same_raw(self.store, key, answer)) is not None:
                 batch.hold(key, same)  # byte-identical to the stored version: not normalized again
                 return
-            snapshot = answer.snapshot()
+            snapshot = prepared.snapshot(answer) if prepared else answer.snapshot()  # prepared: by a worker
             if snapshot.record.key != key:
                 raise SourceError(f"the record of {key} normalizes to {snapshot.record.key}; not stored")
             if self.archive:
                 self.archive.put(key, snapshot.record.last_update_posted, snapshot.raw, snapshot.raw_hash)
             head, heads[key] = heads.get(key), UNREAD
-            result = ingest(self.store, snapshot, self.now, self.routes, head=head, write=batch.write)
+            done = (prepared.content_hash, prepared.projected, prepared.packed) if prepared else (None,) * 3
+            result = ingest(self.store, snapshot, self.now, self.routes, head=head, write=batch.write, prepared=done)
             batch.hold(key, (result, (snapshot.record.last_update_posted, snapshot.record.overall_status)))
         except ArchiveError:
             raise
@@ -237,8 +246,8 @@ class Live:
         else:
             entered = [k for k in hits if k not in before]
             left = [k for k in before if k not in hits]
-            events = [(k, _membership(target, ChangeKind.ADDED, hits[k].title, hits[k].status)) for k in entered]
-            events += [(k, _membership(target, ChangeKind.REMOVED, *before[k])) for k in left]
+            events = [(k, membership_event(target, ChangeKind.ADDED, hits[k].title, hits[k].status)) for k in entered]
+            events += [(k, membership_event(target, ChangeKind.REMOVED, *before[k])) for k in left]
         routed = [(key, event, self.routes(key, [event]) if self.routes else []) for key, event in events]
         self.store.update_members(target, [(k, hits[k].title, hits[k].status) for k in entered], left, routed, now)
         for key in entered:
@@ -262,7 +271,8 @@ class Live:
         start = self.source.requests
         try:
             suffix = f".{scope}" if scope else ""
-            self._cycle(report, full_refresh_days, backfill_per_cycle, trials, queries, suffix)
+            with self.workers.session():  # one pool for the cycle's fetches, shut down at its end
+                self._cycle(report, full_refresh_days, backfill_per_cycle, trials, queries, suffix)
         except (SourceError, Stopped) as exc:
             report.complete = False
             report.problems.append(f"{self.source.title}: {exc.message}" if isinstance(exc, SourceError) else str(exc))
@@ -378,17 +388,3 @@ def _moved(now: tuple[str, str | None], before: tuple[str | None, str | None]) -
     seen_date, seen_status = before
     return date != seen_date or (seen_status is not None and status != seen_status)
 
-
-def _membership(target: str, kind: ChangeKind, title: str | None, status: str | None) -> Change:
-    entering = kind == ChangeKind.ADDED
-    value = {"query": target, "title": title, "status": status}
-    verb = "Entered" if entering else "Left"
-    return Change(
-        category=Category.MEMBERSHIP,
-        field="membership",
-        change=kind,
-        old=None if entering else value,
-        new=value if entering else None,
-        severity=Severity.MAJOR if entering else Severity.MINOR,
-        summary=f"{verb} saved search {target!r}: {title or 'untitled'}" + (f" ({status})" if status else ""),
-    )

@@ -30,6 +30,7 @@ import math
 from dataclasses import dataclass
 from datetime import date
 
+from monitor.model import Category, Change, ChangeKind, Severity
 from monitor.pipeline import Result
 from monitor.sources.ctgov import PAGE_LIMIT
 from monitor.sources.ctgov_changes import ask_from, changed_since
@@ -172,3 +173,19 @@ def latest_date(dates, not_after: date | None = None) -> str | None:
 
 def _n(count: int, noun: str) -> str:
     return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def membership_event(target: str, kind: ChangeKind, title: str | None, status: str | None) -> Change:
+    """A saved search's event: a trial entering or leaving it."""
+    entering = kind == ChangeKind.ADDED
+    value = {"query": target, "title": title, "status": status}
+    verb = "Entered" if entering else "Left"
+    return Change(
+        category=Category.MEMBERSHIP,
+        field="membership",
+        change=kind,
+        old=None if entering else value,
+        new=value if entering else None,
+        severity=Severity.MAJOR if entering else Severity.MINOR,
+        summary=f"{verb} saved search {target!r}: {title or 'untitled'}" + (f" ({status})" if status else ""),
+    )

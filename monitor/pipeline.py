@@ -67,25 +67,30 @@ def ingest(
     backfill: bool = False,
     head: VersionHead | object | None = UNREAD,
     write: Callable[[NewVersion, int, list[str]], int] | None = None,
+    prepared: tuple = (None, None, None),
 ) -> Result:
     """Store ``snapshot`` as a new version of its trial when it differs from
     every stored version, with the changes against the latest one and, when
     ``routes`` is given, their deliveries (the outbox), in one transaction.
     ``head``: the trial's latest head when the caller read it for a batch
     (None: no version stored); read here otherwise.  ``write``: stands in for
-    :meth:`Store.add_version` (a batch that writes later, :mod:`monitor.batch`)."""
+    :meth:`Store.add_version` (a batch that writes later, :mod:`monitor.batch`).
+    ``prepared``: the record's content hash, projection and packed (record, raw) when a worker
+    computed them (:mod:`monitor.workers`); any may be None (computed here, when needed)."""
     record = snapshot.record
     if head is UNREAD:
         head = store.latest_head(record.key)
-    projected = project(record)  # once: for the hash and, if the trial changed, for the diff
-    content_hash = hash_projection(projected)
+    content_hash, projected, packed = prepared
+    if content_hash is None:
+        projected = project(record)  # once: for the hash and, if the trial changed, for the diff
+        content_hash = hash_projection(projected)
 
     def result(status: str, version: int | None, changes=(), note=None) -> Result:
         return Result(record.key, record.title, status, version, snapshot.origin, tuple(changes), note)
 
     def store_as(number: int, changes) -> int:
         deliveries = routes(record.key, list(changes)) if routes and changes else []
-        new = as_new_version(snapshot, content_hash, now(), changes, backfill)
+        new = as_new_version(snapshot, content_hash, now(), changes, backfill, packed)
         return (write or store.add_version)(new, number, deliveries)
 
     if head is None:
@@ -111,11 +116,21 @@ def ingest(
     return result("changed" if changes else "refreshed", store_as(head.number + 1, changes), changes)
 
 
-def as_new_version(snapshot: Snapshot, content_hash: str, at: datetime, changes=(), backfill=False) -> NewVersion:
+def as_new_version(
+    snapshot: Snapshot, content_hash: str, at: datetime, changes=(), backfill=False, packed=None
+) -> NewVersion:
     from monitor.store import NewVersion
 
     return NewVersion(
-        snapshot.record, snapshot.raw, snapshot.raw_hash, content_hash, snapshot.origin, at, tuple(changes), backfill
+        snapshot.record,
+        snapshot.raw,
+        snapshot.raw_hash,
+        content_hash,
+        snapshot.origin,
+        at,
+        tuple(changes),
+        backfill,
+        packed,
     )
 
 

@@ -13,6 +13,8 @@ import pytest
 
 from monitor.cli import main
 
+os.environ["MONITOR_WORKERS"] = "0"  # no worker pool in tests, unless a test asks (tests/test_workers.py)
+
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 FIXTURES = ROOT / "tests" / "fixtures"

@@ -32,6 +32,7 @@ class NewVersion:
     loaded_at: datetime
     changes: tuple[Change, ...] = ()
     backfill: bool = False  # from the registry's version history: its changes are history, not news
+    packed: tuple[bytes, bytes] | None = None  # (record, raw) as version_row packs them, when a worker did
 
 
 @dataclass(frozen=True)
@@ -326,12 +327,13 @@ def _change_columns():
 
 def version_row(new: NewVersion, number: int) -> dict:
     """The ``versions`` row of ``new`` as version ``number`` (one place for every writer)."""
+    record, raw = new.packed or (pack_record(new.record.to_dict(), new.raw), pack_raw(new.raw))
     return {
         "trial_key": new.record.key,
         "number": number,
         "content_hash": new.content_hash,
-        "record": pack_record(new.record.to_dict(), new.raw),
-        "raw": pack_raw(new.raw),
+        "record": record,
+        "raw": raw,
         "raw_hash": new.raw_hash,
         "format": new.record.source,
         "source": new.source,

@@ -1,0 +1,213 @@
+"""The second core for bulk fetches: normalize and project in worker processes.
+
+A fetch of many answers (a first load, a whole-registry page, a full refresh)
+spends most of its CPU normalizing each registry answer (JSON to
+:class:`TrialRecord`, with its schema checks) and projecting it for comparison
+(:func:`monitor.diff.project`, hashed by :func:`monitor.diff.hash_projection`).
+Neither needs the store, so :class:`Workers` runs them in a pool of processes
+while the parent keeps everything that touches the store (heads, diff, the
+batched writes), in the registry's order.
+
+* Only a fetch of at least ``POOL_MIN`` answers uses the pool; smaller ones, and
+  any answer that is not a plain registry payload, take the serial path.
+* At most ``IN_FLIGHT`` chunks of ``CHUNK`` answers are out at a time: memory
+  stays flat whatever the size of the fetch.
+* A worker's failure on one trial comes back as that trial's exception, raised
+  where the serial path would have raised it (the per-trial boundary); a chunk
+  whose worker died is prepared again in the parent, so nothing is lost.
+* The pool lives as long as the outermost :meth:`Workers.session` (a cycle, or
+  one fetch) and is shut down when it ends, stopped part-way or not.
+* ``MONITOR_WORKERS`` sets the number of workers (``0``: no pool); the default
+  is one a core.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import pickle
+import signal
+import traceback
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any
+
+from monitor.diff import hash_projection, project
+from monitor.errors import ConfigError
+from monitor.model import TrialRecord
+from monitor.sources.files import Payload, Snapshot
+from monitor.store.packing import pack_raw, pack_record
+
+log = logging.getLogger(__name__)
+
+POOL_MIN = 200  # answers in one fetch before the pool is worth its start-up
+CHUNK = 25  # answers a task: few round trips, small enough to keep both cores busy
+IN_FLIGHT = 4  # chunks submitted ahead per worker: bounded memory, no idle worker
+
+
+def default_workers() -> int:
+    """``MONITOR_WORKERS`` when set (0 turns the pool off), otherwise one worker a core."""
+    from monitor.config import environment  # the environment is read in one place
+
+    given = environment("MONITOR_WORKERS")
+    if given is None:
+        return os.cpu_count() or 1
+    if not given.strip().isdigit():
+        raise ConfigError(f"MONITOR_WORKERS: {given!r} should be a whole number of worker processes (0: none)")
+    return int(given)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What a worker made of one answer: its record, the hash of its comparison form, and
+    (when the trial has a stored version to diff against) the projection itself; or the
+    exception normalizing it raised."""
+
+    record: TrialRecord | None = None
+    content_hash: str | None = None
+    projected: tuple[dict, dict] | None = None
+    packed: tuple[bytes, bytes] | None = None  # a new trial's (record, raw) packed for its versions row
+    error: BaseException | None = None
+
+    def snapshot(self, answer: Payload) -> Snapshot:
+        """The answer's snapshot, as :meth:`Payload.snapshot` gives it (or raises)."""
+        if self.error is not None:
+            raise self.error
+        assert self.record is not None
+        return Snapshot(self.record, answer.raw, answer.origin)
+
+
+def prepare(jobs: list[tuple[str, str, bool]]) -> list[Prepared]:
+    """In a worker: each ``(origin, raw, projection wanted)`` normalized and projected."""
+    return [_prepare_one(origin, raw, wanted) for origin, raw, wanted in jobs]
+
+
+def _prepare_one(origin: str, raw: str, wanted: bool) -> Prepared:
+    try:
+        # raw is json.dumps of the study as received: it loads back to an equal study
+        record = Payload(origin, raw, json.loads(raw)).snapshot().record
+        data = record.to_dict()
+        projected = project(record, data)
+        if wanted:  # a trial with a stored version: its projection, for the diff
+            return Prepared(record, hash_projection(projected), projected)
+        return Prepared(record, hash_projection(projected), packed=(pack_record(data, raw), pack_raw(raw)))
+    except Exception as exc:  # the trial's problem, raised again in the parent
+        return Prepared(error=_portable(exc))
+
+
+def _portable(exc: Exception) -> BaseException:
+    """``exc`` as it can travel back to the parent: itself when it pickles, otherwise an
+    exception of the same name and text.  The worker's traceback rides along as a note."""
+    note = "in a worker process:\n" + "".join(traceback.format_exception(exc)).rstrip()
+    try:
+        back = pickle.loads(pickle.dumps(exc))
+        if type(back) is not type(exc) or str(back) != str(exc):
+            raise TypeError("does not survive pickling")
+    except Exception:
+        back = type(type(exc).__name__, (Exception,), {"__module__": type(exc).__module__})(str(exc))
+    back.add_note(note)
+    return back
+
+
+def _quiet() -> None:
+    """A worker leaves Ctrl-C to the parent, which stops between trials and shuts the pool down."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class Workers:
+    """A pool of worker processes, started on first use within a :meth:`session`."""
+
+    def __init__(self, workers: int | None = None, minimum: int = POOL_MIN) -> None:
+        self.workers = default_workers() if workers is None else workers
+        self.minimum = minimum
+        self.pool: ProcessPoolExecutor | None = None
+        self.depth = 0
+
+    @contextmanager
+    def session(self) -> Iterator[Workers]:
+        """Keep the pool (once started) until the outermost session ends, then shut it down."""
+        self.depth += 1
+        try:
+            yield self
+        finally:
+            self.depth -= 1
+            if self.depth == 0:
+                self.close()
+
+    def close(self) -> None:
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def wanted(self, count: int) -> bool:
+        """Whether a fetch of ``count`` answers goes through the pool."""
+        return self.workers > 0 and count >= self.minimum
+
+    def processes(self) -> list[int]:
+        """The process ids of the pool's workers (none when no pool runs)."""
+        return list(getattr(self.pool, "_processes", None) or {})
+
+    def prepared(
+        self, answers: Iterable[tuple[str, Any]], diffed: Iterable[str] = ()
+    ) -> Iterator[tuple[str, Any, Prepared | None]]:
+        """``(key, answer, prepared)`` for each answer, in order; ``prepared`` is None for an
+        answer the parent prepares itself.  ``diffed``: the keys whose projection is wanted
+        back (trials with a stored version).  Closing the iterator cancels what is in flight."""
+        if self.pool is None:
+            context = multiprocessing.get_context("spawn")  # no fork: the daemon has threads
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_quiet)
+        pool, diffed, source = self.pool, set(diffed), iter(answers)
+        window: deque[tuple[list, list[bool], Future | None]] = deque()
+        broken: list[str] = []  # once the pool fails, the parent prepares the rest itself
+
+        def submit() -> bool:
+            chunk = list(islice(source, CHUNK))
+            if not chunk:
+                return False
+            sent = [type(a) is Payload and a.study is not None for _, a in chunk]
+            jobs = [(a.origin, a.raw, k in diffed) for (k, a), s in zip(chunk, sent, strict=True) if s]
+            future = None
+            if jobs and not broken:
+                try:
+                    future = pool.submit(prepare, jobs)
+                except Exception as exc:  # a broken pool
+                    _broken(broken, exc)
+            window.append((chunk, sent, future))
+            return True
+
+        try:
+            while len(window) < IN_FLIGHT * self.workers and submit():
+                pass
+            while window:
+                chunk, sent, future = window.popleft()
+                done = iter(_results(future, len(chunk), broken))
+                submit()
+                for (key, answer), s in zip(chunk, sent, strict=True):
+                    yield key, answer, next(done) if s else None
+        finally:
+            for _, _, future in window:
+                if future is not None:
+                    future.cancel()
+
+
+def _broken(broken: list[str], exc: BaseException) -> None:
+    if not broken:
+        log.warning("the worker pool failed (%s: %s); the trials left are prepared here", type(exc).__name__, exc)
+    broken.append(type(exc).__name__)
+
+
+def _results(future: Future | None, size: int, broken: list[str]) -> list[Prepared | None]:
+    """A chunk's results; Nones (the parent prepares) when its worker failed as a whole."""
+    if future is None:
+        return [None] * size
+    try:
+        return future.result()
+    except Exception as exc:  # the worker died (killed, out of memory) or its answer did not travel
+        _broken(broken, exc)
+        return [None] * size
