@@ -35,7 +35,6 @@ from monitor import pairing
 from monitor.fields import FIELDS
 from monitor.fieldtable import TEXT_FORMS, Field, Noise
 from monitor.model import ChangeKind, TrialRecord
-from monitor.normalize.text import loose
 
 # Which fields there are, how list items are keyed and paired, and what is
 # noise: the field table (monitor.fields).  Fields that are mappings of items
@@ -58,29 +57,14 @@ class Delta:
     parts: tuple[str, ...] = ()  # sub-fields of a modified item that differ
 
 
-def _cmp(value: Any) -> Any:
-    """A value in comparison form under the default noise rules: text in its
-    :func:`loose` form (case and encoding damage vanish), ``false`` as absent."""
-    if value is False:
-        return None
-    if isinstance(value, str):
-        return loose(value)
-    if isinstance(value, dict):
-        return {k: _cmp(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_cmp(v) for v in value]
-    return value
-
-
 @functools.cache
 def _comparer(noise: Noise) -> Callable[[Any], Any]:
-    """The comparison form under a field's noise rules (:func:`_cmp` for the default ones)."""
-    if noise == Noise():
-        return _cmp
-    text = TEXT_FORMS[noise.text]
+    """The comparison form under a field's noise rules: text in its form for them (``loose``
+    by default: case and encoding damage vanish), ``false`` as absent where they say so."""
+    text, false_is_absent = TEXT_FORMS[noise.text], noise.false_is_absent
 
     def cmp(value: Any) -> Any:
-        if value is False and noise.false_is_absent:
+        if value is False and false_is_absent:
             return None
         if isinstance(value, str):
             return text(value)
@@ -91,6 +75,9 @@ def _comparer(noise: Noise) -> Callable[[Any], Any]:
         return value
 
     return cmp
+
+
+_cmp = _comparer(Noise())  # the default noise rules
 
 
 def _keyed(entries: list[tuple[str, Any, Any]], cmp=_cmp) -> tuple[dict[str, Any], dict[str, Any]]:
