@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from soak import database  # noqa: E402
-from standin import StandIn, StandInServer  # noqa: E402
+from standin import StandIn, StandInServer, watching  # noqa: E402
 
 WARM = 20  # cycles before the steady state is measured from
 
@@ -45,18 +45,11 @@ def daemon_side(conn, url: str, archive: str, base_url: str, hook_url: str, keys
     """The child: the daemon's cycle job, once per registry day the parent publishes."""
     import tracemalloc
 
-    from monitor.config import CtgovSettings, NotificationSettings, Route, Settings, WatchGroup, parse_schedule
+    from monitor.config import Route
     from monitor.daemon import Daemon
     from monitor.store import Store
 
-    group = WatchGroup("memory", parse_schedule("1 hour"), trials=tuple(keys))
-    settings = Settings(
-        database=url,
-        snapshots=archive,
-        ctgov=CtgovSettings(base_url=base_url, rate=0, retries=2, timeout=600, backfill=False),
-        watches=(group,),
-        notifications=NotificationSettings(routes=(Route("hook", urls=(hook_url,)),)),
-    )
+    settings = watching(url, archive, base_url, "memory", "1 hour", keys, (Route("hook", urls=(hook_url,)),))
     store = Store.open(url)
     clock = {"now": None}
     daemon = Daemon(store, settings, None, now=lambda: clock["now"])

@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from soak import database  # noqa: E402
-from standin import CATEGORY, REAL, StandIn, StandInServer  # noqa: E402
+from standin import CATEGORY, REAL, StandIn, StandInServer, watching  # noqa: E402
 
 WHOLE = 570_000
 TARGETS = {
@@ -56,17 +56,11 @@ def phase(url: str, archive: str, base_url: str, keys: list[str], clock: datetim
     """One run_group over every trial, in a child process; what it cost."""
     import time
 
-    from monitor.config import CtgovSettings, Settings, WatchGroup, parse_schedule
     from monitor.cycles import run_group
     from monitor.store import Store
 
-    group = WatchGroup("registry", parse_schedule("1 day"), trials=tuple(keys))
-    settings = Settings(
-        database=url,
-        snapshots=archive,
-        ctgov=CtgovSettings(base_url=base_url, rate=0, retries=2, timeout=600, backfill=False),
-        watches=(group,),
-    )
+    settings = watching(url, archive, base_url, "registry", "1 day", keys)
+    group = settings.watches[0]
     store = Store.open(url)
     before = peak_mb()
     profiler = None

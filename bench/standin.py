@@ -330,3 +330,17 @@ class StandInServer(CtgovServer):
                 total = sum(1 for i in registry.candidates(query) if registry.matches(i, query))
             tail += f', "totalCount": {total}'
         return 200, b'{"studies": [' + b",".join(items) + b"]" + tail.encode() + b"}"
+
+
+def watching(url: str, archive: str, base_url: str, name: str, schedule: str, keys, routes=()):
+    """The settings of a bench run: one watch group of ``keys`` on the stand-in at ``base_url``,
+    no rate limit, no backfill (the benches' child processes import the monitor here, not at start)."""
+    from monitor.config import CtgovSettings, NotificationSettings, Settings, WatchGroup, parse_schedule
+
+    return Settings(
+        database=url,
+        snapshots=archive,
+        ctgov=CtgovSettings(base_url=base_url, rate=0, retries=2, timeout=600, backfill=False),
+        watches=(WatchGroup(name, parse_schedule(schedule), trials=tuple(keys)),),
+        notifications=NotificationSettings(routes=tuple(routes)),
+    )

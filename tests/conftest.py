@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -28,6 +29,16 @@ NOISE = FIXTURES / "ctgov" / "noise" / "NCT06387628"  # two downloads differing 
 def study(path: Path) -> dict:
     """A recorded API v2 study."""
     return json.loads(path.read_text())
+
+
+def serve_history(server) -> None:
+    """NCT06821503's version history on ``server``: a made-up older version (2025-01-10, 40
+    participants), then the recorded one of 2026-02-10."""
+    old = study(OPENING / "2026-02-10.json")
+    older = copy.deepcopy(old)
+    older["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"] = "2025-01-10"
+    older["protocolSection"]["designModule"]["enrollmentInfo"]["count"] = 40
+    server.history["NCT06821503"] = [older, old]
 
 
 needs_shared = pytest.mark.skipif(

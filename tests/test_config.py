@@ -10,7 +10,7 @@ import pytest
 from monitor.config import load_settings, parse_schedule
 from monitor.errors import ConfigError
 
-from conftest import ROOT
+from conftest import ROOT, SEEDS
 
 GOOD = """\
 database: sqlite:///data/monitor.db
@@ -29,6 +29,19 @@ notifications:
 """
 
 WRONG = [
+    # a watch group's source: unknown, or not reading the group's keys
+    (
+        "watches:\n  - name: a\n    source: ctgv\n    trials: [NCT06518668]\n",
+        "CFG:3: watches[0].source: 'ctgv' is not a source (known: ctgov, files)",
+    ),
+    (
+        "watches:\n  - name: a\n    source: files\n    trials: [NCT06518668]\n",
+        "CFG:3: watches[0].source: the source files does not read trials or queries (the source ctgov does)",
+    ),
+    (
+        f"watches:\n  - name: a\n    snapshots: [{SEEDS}]\n    source: ctgov\n",
+        "CFG:4: watches[0].source: the source ctgov does not read snapshots (the source files does)",
+    ),
     (  # the example from the issue: a typo in an interval
         "watches:\n  - {name: a, trials: [NCT06518668]}\n  - {name: b, trials: [NCT06518668]}\n"
         "  - name: c\n    trials: [NCT06518668]\n    schedule: every 5 minuts\n",

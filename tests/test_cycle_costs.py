@@ -5,8 +5,6 @@ skipped.  Statements are counted as the database sees them; nothing is timed."""
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 from sqlalchemy import event, func, select
 
@@ -17,7 +15,7 @@ from monitor.sources.ctgov import CtgovClient, Politeness
 from monitor.store import Store, VersionHead
 from monitor.store.schema import versions
 
-from conftest import OPENING, study
+from conftest import OPENING, serve_history, study
 
 ALL = ("NCT06821503", "NCT06302556", "NCT06387628")
 
@@ -130,11 +128,7 @@ def test_an_unchanged_cycle_reads_no_version_row(live, server):
 
 
 def test_the_heads_table_agrees_with_versions_after_cycles_and_backfills(live, server):
-    old = study(OPENING / "2026-02-10.json")
-    older = copy.deepcopy(old)
-    older["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"] = "2025-01-10"
-    older["protocolSection"]["designModule"]["enrollmentInfo"]["count"] = 40
-    server.history["NCT06821503"] = [older, old]
+    serve_history(server)
     watch(live, *ALL)
     live.cycle()
     assert live.store.latest_heads() == heads_from_versions(live.store)

@@ -15,7 +15,7 @@ from monitor.live import Live
 from monitor.sources.ctgov import CtgovClient, Politeness, TokenBucket
 from monitor.store import Store
 
-from conftest import NOISE, OPENING, UNKNOWN, study
+from conftest import NOISE, OPENING, UNKNOWN, serve_history, study
 from ctgov_server import Fault
 
 
@@ -226,11 +226,7 @@ def test_the_token_bucket_spaces_requests_at_the_rate():
 
 
 def test_backfill_stores_past_versions_in_date_order_before_the_current_one(live, server):
-    old = study(OPENING / "2026-02-10.json")
-    older = copy.deepcopy(old)
-    older["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"] = "2025-01-10"
-    older["protocolSection"]["designModule"]["enrollmentInfo"]["count"] = 40
-    server.history["NCT06821503"] = [older, old]
+    serve_history(server)
     server.set_study(study(OPENING / "2026-03-10.json"))
     watch(live, "NCT06821503")
     live.cycle()

@@ -11,7 +11,6 @@ from annotated_types import Ge, Le
 from pydantic import ValidationError
 
 from monitor.config import load_settings
-from monitor.errors import ConfigError
 from monitor.settings import CtgovSettings, Settings, WatchGroup
 from monitor.settingsview import effective
 
@@ -35,31 +34,6 @@ def test_a_watch_group_names_its_source_or_has_it_inferred_from_its_keys(tmp_pat
     (group,) = load_settings(str(path)).watches
     assert group.source == source
     assert group.kind == ("snapshots" if source == "files" else "ctgov")
-
-
-WRONG_SOURCES = [
-    (
-        "watches:\n  - name: a\n    source: ctgv\n    trials: [NCT06518668]\n",
-        "CFG:3: watches[0].source: 'ctgv' is not a source (known: ctgov, files)",
-    ),
-    (
-        "watches:\n  - name: a\n    source: files\n    trials: [NCT06518668]\n",
-        "CFG:3: watches[0].source: the source files does not read trials or queries (the source ctgov does)",
-    ),
-    (
-        f"watches:\n  - name: a\n    snapshots: [{SEEDS}]\n    source: ctgov\n",
-        "CFG:4: watches[0].source: the source ctgov does not read snapshots (the source files does)",
-    ),
-]
-
-
-@pytest.mark.parametrize(("text", "message"), WRONG_SOURCES)
-def test_a_wrong_source_names_its_line_and_the_known_sources(tmp_path, text, message):
-    path = tmp_path / "monitor.yaml"
-    path.write_text(text)
-    with pytest.raises(ConfigError) as raised:
-        load_settings(str(path))
-    assert raised.value.message == message.replace("CFG", str(path))
 
 
 def _sections(kind=Settings):
