@@ -198,6 +198,8 @@ def results_json(results: list[Result], judge: Materiality | None = None) -> str
 
 
 def _totals(results: list[Result]) -> str:
+    if not results:
+        return "0 records"
     counts = Counter(r.status for r in results)
     order = ("new", "changed", "refreshed", "unchanged", "stale")
     return f"{plural(len(results), 'record')}: " + ", ".join(f"{counts[s]} {s}" for s in order if counts[s])

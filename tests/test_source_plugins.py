@@ -250,6 +250,7 @@ def test_a_snapshot_files_key_is_not_fetched_from_any_registry(monitor):
         "warning: ORG-2024-0530: the key of a snapshot file: `monitor load FILE` reads it; no registry has it\n"
         "error: not stored: ORG-2024-0530; the reason is above and in `monitor status`\n",
     )
+    assert run.out == "0 records\n", "nothing stored is said without a dangling colon"
 
 
 def test_a_trial_added_to_a_group_is_fetched_though_the_registry_says_it_did_not_change(toy, tmp_path, db_path):
