@@ -31,6 +31,18 @@ def study(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
+class Sleeps(list):
+    """Records the waits asked for instead of waiting."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
 def serve_history(server) -> None:
     """NCT06821503's version history on ``server``: a made-up older version (2025-01-10, 40
     participants), then the recorded one of 2026-02-10."""

@@ -35,3 +35,17 @@ def notify_retry(barrier, config: str) -> None:
 
     DeliveryStore.due_deliveries = stepped(barrier, DeliveryStore.due_deliveries)
     sys.exit(main(["--config", config, "notify", "retry"]))
+
+
+def race_notify_retry(config: str) -> list[int]:
+    """Two `monitor notify retry` processes started at once on ``config``, in step; their exit codes."""
+    import multiprocessing
+
+    spawn = multiprocessing.get_context("spawn")
+    barrier = spawn.Barrier(2)
+    senders = [spawn.Process(target=notify_retry, args=(barrier, config)) for _ in range(2)]
+    for sender in senders:
+        sender.start()
+    for sender in senders:
+        sender.join(timeout=120)
+    return [s.exitcode for s in senders]

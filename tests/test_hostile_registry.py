@@ -33,20 +33,10 @@ ALL = ("NCT06821503", "NCT06302556", "NCT06387628")
 FOREIGN = "NCT09999999"
 
 
-class Sleeps(list):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
 def foreign_study() -> dict:
     record = study(UNKNOWN / "2026-02-02.json")
     record["protocolSection"]["identificationModule"]["nctId"] = FOREIGN
     return record
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 @pytest.fixture

@@ -15,20 +15,8 @@ from monitor.live import Live
 from monitor.sources.ctgov import CtgovClient, Politeness, TokenBucket
 from monitor.store import Store
 
-from conftest import NOISE, OPENING, UNKNOWN, serve_history, study
+from conftest import NOISE, OPENING, UNKNOWN, Sleeps, serve_history, study
 from ctgov_server import Fault
-
-
-class Sleeps(list):
-    """Records the waits asked for instead of waiting."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 @pytest.fixture

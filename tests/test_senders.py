@@ -8,13 +8,12 @@ their version or not at all."""
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from senders import notify_retry, stepped
+from senders import race_notify_retry, stepped
 from test_notify import DATABASE, Clock, configure, stale_trial_found, store_changes
 
 from monitor.config import load_settings
@@ -101,14 +100,7 @@ def test_two_notify_retry_processes_at_once_send_each_change_once_to_each_route(
     store_changes(settings, store, clock, OPENING / "2026-02-10.json")
     store_changes(settings, store, clock, OPENING / "2026-03-10.json")
     assert store.delivery_counts()["pending"] == 4
-    spawn = multiprocessing.get_context("spawn")
-    barrier = spawn.Barrier(2)
-    senders = [spawn.Process(target=notify_retry, args=(barrier, str(config))) for _ in range(2)]
-    for sender in senders:
-        sender.start()
-    for sender in senders:
-        sender.join(timeout=120)
-    assert [s.exitcode for s in senders] == [0, 0]
+    assert race_notify_retry(str(config)) == [0, 0]
     titles = expected_titles(store, settings)
     assert len(titles) == 2
     assert sorted(post["title"] for post in webhook.posts) == titles
@@ -261,14 +253,7 @@ def test_two_processes_sending_to_a_json_webhook_post_each_event_once(tmp_path, 
     store_changes(settings, store, clock, OPENING / "2026-02-10.json")
     store_changes(settings, store, clock, OPENING / "2026-03-10.json")
     assert store.delivery_counts()["pending"] == 2
-    spawn = multiprocessing.get_context("spawn")
-    barrier = spawn.Barrier(2)
-    senders = [spawn.Process(target=notify_retry, args=(barrier, str(config))) for _ in range(2)]
-    for sender in senders:
-        sender.start()
-    for sender in senders:
-        sender.join(timeout=120)
-    assert [s.exitcode for s in senders] == [0, 0]
+    assert race_notify_retry(str(config)) == [0, 0]
     assert sorted((p["schema"], p["trial"]) for p in webhook.posts) == [
         ("registry-monitor/event/1", "NCT06302556"),
         ("registry-monitor/event/1", "NCT06821503"),
