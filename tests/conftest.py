@@ -31,6 +31,37 @@ def study(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
+def write_config(
+    path: Path,
+    server_url: str,
+    trials: list[str],
+    schedule: str = "1s",
+    extra: str = "",
+    timeout: float = 5,
+    retries: int = 1,
+    shutdown: float = 5,
+) -> Path:
+    """A daemon's configuration: one watch group of ``trials`` on the local registry at ``server_url``,
+    its database and archive beside ``path``."""
+    path.write_text(f"""
+database: sqlite:///{path.parent / "monitor.db"}
+snapshots: {path.parent / "archive"}
+ctgov:
+  base_url: {server_url}
+  rate: 0
+  retries: {retries}
+  timeout: {timeout}
+schedule: {schedule}
+daemon:
+  shutdown_timeout_seconds: {shutdown}
+watches:
+  - name: trials
+    trials: [{", ".join(trials)}]
+{extra}
+""")
+    return path
+
+
 class Sleeps(list):
     """Records the waits asked for instead of waiting."""
 

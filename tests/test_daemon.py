@@ -15,29 +15,8 @@ from pathlib import Path
 
 from monitor.store import Store
 
-from conftest import OPENING, ROOT, SEEDS, monitor_process, study
+from conftest import OPENING, ROOT, SEEDS, monitor_process, study, write_config
 from receivers import Webhook
-
-
-def write_config(path: Path, server_url: str, trials: list[str], schedule: str = "1s", extra: str = "") -> Path:
-    trial_list = ", ".join(trials)
-    path.write_text(f"""
-database: sqlite:///{path.parent / "monitor.db"}
-snapshots: {path.parent / "archive"}
-ctgov:
-  base_url: {server_url}
-  rate: 0
-  retries: 1
-  timeout: 5
-schedule: {schedule}
-daemon:
-  shutdown_timeout_seconds: 5
-watches:
-  - name: trials
-    trials: [{trial_list}]
-{extra}
-""")
-    return path
 
 
 class Daemon:

@@ -18,28 +18,15 @@ from monitor.config import Schedule, WatchGroup
 from monitor.store import Store
 
 from conftest import UNKNOWN, monitor_process, study
+from conftest import write_config as daemon_config
 from ctgov_server import Fault
 
 SHUTDOWN_TIMEOUT = 3
 
 
 def write_config(path: Path, server_url: str, trials: list[str], timeout: float = 5, retries: int = 1) -> Path:
-    path.write_text(f"""
-database: sqlite:///{path.parent / "monitor.db"}
-snapshots: {path.parent / "archive"}
-ctgov:
-  base_url: {server_url}
-  rate: 0
-  retries: {retries}
-  timeout: {timeout}
-schedule: 1s
-daemon:
-  shutdown_timeout_seconds: {SHUTDOWN_TIMEOUT}
-watches:
-  - name: trials
-    trials: [{", ".join(trials)}]
-""")
-    return path
+    """The daemon's configuration, with the short shutdown timeout these tests measure against."""
+    return daemon_config(path, server_url, trials, timeout=timeout, retries=retries, shutdown=SHUTDOWN_TIMEOUT)
 
 
 def trial_error(db: Path, key: str) -> str | None:
