@@ -15,6 +15,7 @@ A hostile registry, on demand (each mode is a misbehaviour met or feared in the 
     server.extra.append(foreign_study)                # every /studies page carries one trial too many
     server.set_raw("NCT06302556", b"...", "2026-02-02")  # a malformed record, served as given
     server.paging = "loop"                            # nextPageToken repeats forever ("endless": always new)
+    server.tokens_expire = True                       # every pageToken answers 400, as a stale one does
     Fault("/studies", drip=2.0)                       # the body one byte every 2 s
     Fault("/studies", status=429, retry_after="1e9")  # come back in 31 years
     Fault("/studies", oversize=200 * 2**20)           # a body that goes on (no Content-Length)
@@ -78,6 +79,7 @@ class CtgovServer:
         self.impostors: dict[str, dict] = {}  # asked id -> the record answered instead
         self.extra: list[dict] = []  # records added to every /studies page
         self.paging: str | None = None  # "loop" or "endless": a nextPageToken that never ends
+        self.tokens_expire = False  # every pageToken is refused (HTTP 400), as the registry refuses a stale one
         self.released = threading.Event()  # ends every hang
         self.data_timestamp = "2026-01-01T00:00:00"
         self.lock = threading.Lock()
@@ -259,7 +261,10 @@ class CtgovServer:
 
     def search(self, params: dict[str, list[str]]) -> tuple[int, bytes]:
         size = int(params.get("pageSize", ["10"])[0])
-        start = int(params.get("pageToken", ["0"])[0])
+        token = params.get("pageToken", ["0"])[0]
+        if not token.isdigit() or (self.tokens_expire and "pageToken" in params):  # stale, or not ours
+            return 400, json.dumps({"message": f"invalid pageToken {token[:40]}"}).encode()
+        start = int(token)
         with self.lock:
             if "filter.ids" in params:
                 ids = [i for part in params["filter.ids"] for i in part.replace("|", ",").split(",") if i]
