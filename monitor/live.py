@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from monitor import live_plan
 from monitor.archive import ArchiveError, SnapshotArchive
 from monitor.batch import Batch
 from monitor.classify import diff_records
@@ -42,7 +43,6 @@ from monitor.model import Change, ChangeKind
 from monitor.pipeline import UNREAD, Clock, Result, Routes, as_new_version, ingest, utc_now
 from monitor.sources.base import Answer, Source
 from monitor.sources.ctgov import CtgovClient
-from monitor.sources.ctgov_changes import FULL_PAGE
 from monitor.sources.ctgov_source import CtgovSource
 from monitor.sources.files import Snapshot
 from monitor.store import NewVersion, Store
@@ -68,6 +68,7 @@ class CycleReport:
     plan: str = ""  # which plan ran: "ids", "changes", "load" or "reconcile" (monitor.live_plan)
     loading: bool = False  # a slice of the whole registry's first load ran; the next cycle goes on
     plan_reason: str = ""  # and why, in requests
+    asked: dict = field(default_factory=dict)  # (day, saved search) -> its change query's answer, this cycle
 
     @property
     def changed(self) -> list[Result]:
@@ -96,8 +97,7 @@ class Live:
         self.progress = progress or (lambda what, n: None)
         self.should_stop = should_stop
         self.workers = workers or Workers()  # the second core for fetches of many answers
-        self.load_pages: int | None = None  # pages of the whole registry's first load a cycle (None: all)
-        self.load_page_size = FULL_PAGE  # studies a page in that load
+        self.load_pages = self.load_page_size = None  # the whole registry's first load: pages a cycle, page size
 
     # --- fetching -------------------------------------------------------------------
 
@@ -239,9 +239,11 @@ class Live:
 
     # --- saved searches ---------------------------------------------------------------
 
-    def refresh_query(self, target: str) -> list[tuple[str, Change]]:
-        """Run a saved search; trials entering or leaving it are events, except
-        on its first run, which sets the baseline."""
+    def refresh_query(self, target: str, since: str | None = None, report=None) -> list[tuple[str, Change]]:
+        """Run a saved search; trials entering or leaving it are events, except on its first run,
+        which sets the baseline.  ``since``: only what changed within it since then (joins)."""
+        if since is not None and (events := live_plan.search_changes(self, target, since, report)) is not None:
+            return events
         hits = {hit.nct_id: hit for hit in self.source.search(target)}
         before = self.store.members(target)
         now = self.now()
@@ -254,9 +256,7 @@ class Live:
             events += [(k, membership_event(target, ChangeKind.REMOVED, *before[k])) for k in left]
         routed = [(key, event, self.routes(key, [event]) if self.routes else []) for key, event in events]
         self.store.update_members(target, [(k, hits[k].title, hits[k].status) for k in entered], left, routed, now)
-        for key in entered:
-            if self.store.latest_head(key) is None and self.store.backfill_state(key) is None:
-                self.store.set_backfill(key, "pending")
+        live_plan.pending_backfills(self.store, entered)
         return events
 
     # --- the cycle ------------------------------------------------------------------------
@@ -326,8 +326,9 @@ class Live:
             return
         searches = queries if queries is not None else [w.target for w in self.store.watches() if w.kind == "query"]
         searches = searches if self.source.searches else []
+        since = live_plan.search_since(self, suffix, full_due) if isinstance(self.source, CtgovSource) else None
         for query in searches:
-            report.membership += self.refresh_query(query)
+            report.membership += self.refresh_query(query, since, report)
         watched = self._watched(trials, queries)
         backfilled = report.backfilled
         self._backfills(report, watched, backfill_per_cycle)
@@ -371,8 +372,7 @@ class Live:
         return [nct for nct in watched if nct in probe and _moved(probe[nct], seen.get(nct, (None, None)))]
 
     def _ctgov_due(self, report, watched, seen, full_due, trials, queries, suffix, whole) -> tuple[list, str | None]:
-        """ClinicalTrials.gov's plans (:mod:`monitor.live_plan`, :mod:`monitor.live_registry`), with
-        the watermark the cycle reached."""
+        """ClinicalTrials.gov's plans (:mod:`monitor.live_plan`, :mod:`~monitor.live_registry`), and the watermark."""
         if whole and not loaded(self, suffix):
             finished, mark = load_registry(self, report, suffix, self.load_page_size, self.load_pages)
             report.loading = not finished

@@ -17,6 +17,11 @@ query asks from the watermark day itself, inclusive (one day of overlap: a day's
 be published late), and what it answers twice is deduplicated as the probe's answer is: a
 trial is fetched only when its date or status moved from what we last saw, and versions are
 keyed by registry date anyway.
+Saved searches are change-driven too: between two full refreshes a search with a baseline is
+asked only what changed within it since the watermark (:func:`search_changes`): a trial it
+answers that is not a member joins (the ``membership`` event users see), a member it answers has
+its title and status refreshed.  A trial leaving the search, or the registry, is seen by the
+full refresh, which pages each search in full as before (:meth:`monitor.live.Live.refresh_query`).
 The change plan cannot see deletions or status-only moves: the periodic full refresh
 (``ctgov.full_refresh_days``, 7 by default) still fetches every watched trial and reports
 those, and :meth:`monitor.live.Live.fetch` skips normalizing a record whose raw payload is
@@ -33,7 +38,7 @@ from datetime import date
 from monitor.model import Category, Change, ChangeKind, Severity
 from monitor.pipeline import Result
 from monitor.sources.ctgov import PAGE_LIMIT
-from monitor.sources.ctgov_changes import ask_from, changed_since
+from monitor.sources.ctgov_changes import ask_from, change_pages, changed_since
 from monitor.sources.files import raw_hash
 
 log = logging.getLogger(__name__)
@@ -99,7 +104,7 @@ def plan_probe(live, report, watched: list[str], searches: list[str] | None, suf
     report.plan, report.plan_reason = plan.kind, plan.reason
     log.info("plan=%s: %s", plan.kind, plan.reason)
     if plan.kind == "changes":
-        found = run_change_query(live.client, plan)
+        found = run_change_query(live.client, plan, getattr(report, "asked", None))
         learned = PER_DAY + (suffix + ".searches" if plan.searches else "")
         store.set_state(learned, f"{learned_per_day(len(found), plan, today):.1f}")
         mark = latest_date((d for d, _ in found.values()), not_after=today)
@@ -127,15 +132,58 @@ def advance_watermark(store, suffix: str, mark: str | None) -> None:
         store.set_state(WATERMARK + suffix, mark)
 
 
-def run_change_query(client, plan: Plan) -> dict[str, tuple[str, str | None]]:
-    """The change query of ``plan``: NCT id -> (last-update date, status)."""
+def run_change_query(client, plan: Plan, asked: dict | None = None) -> dict[str, tuple[str, str | None]]:
+    """The change query of ``plan``: NCT id -> (last-update date, status).  ``asked``: the change
+    queries this cycle already ran ((day, search) -> answer), not asked again."""
     assert plan.since is not None
     if not plan.searches:
         return changed_since(client, plan.since)
     found: dict[str, tuple[str, str | None]] = {}
     for search in plan.searches:
-        found.update(changed_since(client, plan.since, search))
+        answer = (asked or {}).get((plan.since, search))
+        if answer is None:
+            found.update(changed_since(client, plan.since, search))
+        else:
+            found.update((k, (d, status)) for k, (d, status, _) in answer.items())
     return found
+
+
+def search_since(live, suffix: str, full_due: bool) -> str | None:
+    """The day saved searches are asked from (their change query), or None when they are paged in
+    full: at a full refresh (it sees trials leaving), before any watermark, and for other sources."""
+    watermark = live.store.get_state(WATERMARK + suffix)
+    if full_due or watermark is None or not hasattr(live.client, "probe"):
+        return None
+    return ask_from(watermark)
+
+
+def search_changes(live, target: str, since: str, report) -> list[tuple[str, Change]] | None:
+    """A saved search's trials updated since ``since`` (one change query within it, 1,000 a page):
+    those not yet members join it, with their ``membership`` event; members have their title and
+    status refreshed.  None before the search's first run (its baseline pages it in full)."""
+    store = live.store
+    before = store.members(target)
+    if before is None:
+        return None
+    hits: dict[str, tuple[str, str | None, str | None]] = {}
+    for page in change_pages(live.client, since, target):
+        hits.update(page)
+    report.asked[(since, target)] = hits  # the plan's change query within this search, answered already
+    entered = [(k, title, status) for k, (_, status, title) in hits.items() if k not in before]
+    updated = [(k, t, st) for k, (_, st, t) in hits.items() if k in before and before[k] != (t, st)]
+    events = [(k, membership_event(target, ChangeKind.ADDED, title, status)) for k, title, status in entered]
+    routed = [(key, event, live.routes(key, [event]) if live.routes else []) for key, event in events]
+    store.update_members(target, entered, [], routed, live.now())
+    store.refresh_members(target, updated)
+    pending_backfills(store, [key for key, _, _ in entered])
+    return events
+
+
+def pending_backfills(store, entered: list[str]) -> None:
+    """Trials that joined a saved search and are not stored yet: their history is fetched next."""
+    for key in entered:
+        if store.latest_head(key) is None and store.backfill_state(key) is None:
+            store.set_backfill(key, "pending")
 
 
 def learned_per_day(found: int, plan: Plan, today: date) -> float:

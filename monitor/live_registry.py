@@ -58,7 +58,7 @@ def loading(live: Live, suffix: str = "") -> bool:
 
 
 def load_registry(
-    live: Live, report: CycleReport, suffix: str = "", page_size: int = FULL_PAGE, pages: int | None = None
+    live: Live, report: CycleReport, suffix: str = "", page_size: int | None = None, pages: int | None = None
 ) -> tuple[bool, str | None]:
     """Read every study (resuming a stopped pass), store what is new or changed, at most
     ``pages`` pages (None: to the end).  Returns whether the pass reached the end, and the
@@ -85,7 +85,7 @@ def load_registry(
         store.set_state(STARTED + suffix, today.isoformat())
 
     read = 0
-    for page in all_studies(live.client, token, page_size, restarted):
+    for page in all_studies(live.client, token, page_size or FULL_PAGE, restarted):
         if live.should_stop():
             raise Stopped(STOPPED)
         answers = []
