@@ -239,3 +239,13 @@ def test_load_pages_per_cycle_out_of_range_names_its_line(tmp_path, monitor):
     assert (
         run.code == 2 and f"{config}:2: ctgov.load_pages_per_cycle: 0 should be a whole number of at least 1" in run.err
     )
+
+
+def test_the_readme_whole_registry_group_is_valid(tmp_path):
+    from monitor.config import load_settings
+
+    blocks = [b.split("```")[0] for b in (ROOT / "README.md").read_text().split("```yaml\n")[1:]]
+    path = tmp_path / "whole.yaml"
+    path.write_text(next(b for b in blocks if "\n    all: true" in b))
+    (group,) = load_settings(str(path)).watches
+    assert group.all and group.source == "ctgov" and group.name == "registry"
