@@ -20,8 +20,11 @@ keyed by registry date anyway.
 Saved searches are change-driven too: between two full refreshes a search with a baseline is
 asked only what changed within it since the watermark (:func:`search_changes`): a trial it
 answers that is not a member joins (the ``membership`` event users see), a member it answers has
-its title and status refreshed.  A trial leaving the search, or the registry, is seen by the
-full refresh, which pages each search in full as before (:meth:`monitor.live.Live.refresh_query`).
+its title and status refreshed.  A member the plan's answer says was updated since then, but that
+the search's change query did not answer, is asked once more by id within the search
+(:func:`search_leaves`): not answered, it has left.  A member leaving without an update the plan
+saw (the plan asked within the searches only, or the registry deleted it) is seen by the full
+refresh, which pages each search in full as before (:meth:`monitor.live.Live.refresh_query`).
 The change plan cannot see deletions or status-only moves: the periodic full refresh
 (``ctgov.full_refresh_days``, 7 by default) still fetches every watched trial and reports
 those, and :meth:`monitor.live.Live.fetch` skips normalizing a record whose raw payload is
@@ -38,8 +41,9 @@ from datetime import date
 from monitor.model import Category, Change, ChangeKind, Severity
 from monitor.pipeline import Result
 from monitor.sources.ctgov import PAGE_LIMIT
-from monitor.sources.ctgov_changes import ask_from, change_pages, changed_since
+from monitor.sources.ctgov_changes import ask_from, change_pages, changed_since, still_within
 from monitor.sources.files import raw_hash
+from monitor.sources.queries import parse_query
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +112,7 @@ def plan_probe(live, report, watched: list[str], searches: list[str] | None, suf
         learned = PER_DAY + (suffix + ".searches" if plan.searches else "")
         store.set_state(learned, f"{learned_per_day(len(found), plan, today):.1f}")
         mark = latest_date((d for d, _ in found.values()), not_after=today)
+        search_leaves(live, report, found)
         if whole:
             return found, mark
         wanted = set(watched)
@@ -122,6 +127,7 @@ def plan_probe(live, report, watched: list[str], searches: list[str] | None, suf
     for nct in watched:
         if nct not in probe and nct not in refused and live._valid(nct):
             live._problem(report, nct, "not found on ClinicalTrials.gov")
+    search_leaves(live, report, probe)
     return probe, latest_date((d for d, _ in probe.values()), not_after=today)
 
 
@@ -177,6 +183,24 @@ def search_changes(live, target: str, since: str, report) -> list[tuple[str, Cha
     store.refresh_members(target, updated)
     pending_backfills(store, [key for key, _, _ in entered])
     return events
+
+
+def search_leaves(live, report, answered: dict[str, tuple[str, str | None]]) -> None:
+    """Members of the saved searches asked this cycle (``report.asked``) that ``answered`` (the
+    plan's answer: NCT id -> (date, status)) says were updated on or after the day the search was
+    asked from, but that its change query did not answer: asked again by id within the search, and
+    those still not answered have left it, with the ``membership`` event users see."""
+    for (day, search), hits in list(report.asked.items()):
+        members = live.store.members(search) or {}
+        gone = sorted(k for k in members if k not in hits and k in answered and (answered[k][0] or "") >= day)
+        if not gone or any(key == "filter.ids" for key, _ in parse_query(search)):
+            continue
+        left = [k for k in gone if k not in still_within(live.client, search, gone)]
+        events = [(k, membership_event(search, ChangeKind.REMOVED, *members[k])) for k in left]
+        routed = [(key, event, live.routes(key, [event]) if live.routes else []) for key, event in events]
+        if left:
+            live.store.update_members(search, [], left, routed, live.now())
+            report.membership += events
 
 
 def pending_backfills(store, entered: list[str]) -> None:

@@ -271,17 +271,11 @@ class CtgovServer:
                 bad = [i for i in ids if not NCT.match(i) or i in self.refused]
                 if bad:
                     return 400, json.dumps({"message": f"invalid NCT id {bad[0]}"}).encode()
-                found = [i for i in dict.fromkeys(ids) if i in self.studies]
+                found = [i for i in dict.fromkeys(ids) if i in self.studies and self.matches(i, params)]
             elif "filter.advanced" in params and not SINCE.search(params["filter.advanced"][0]):
                 return 400, json.dumps({"message": "filter.advanced: only LastUpdatePostDate ranges here"}).encode()
             else:
-                cond = " ".join(params.get("query.cond", [])).lower()
-                term = " ".join(params.get("query.term", [])).lower()
-                found = [
-                    nct
-                    for nct, (title, _, conditions) in sorted(self.titles.items())
-                    if (not cond or any(cond in c for c in conditions)) and (not term or term in title.lower())
-                ]
+                found = [nct for nct in sorted(self.titles) if self.matches(nct, params)]
                 since = SINCE.search(params.get("filter.advanced", [""])[0])
                 if since:  # AREA[LastUpdatePostDate]RANGE[day,MAX]: updated on or after that day
                     found = [nct for nct in found if (self.updates[nct] or "") >= since.group(1)]
@@ -297,6 +291,13 @@ class CtgovServer:
             + b"}"
         )
         return 200, body
+
+    def matches(self, nct: str, params: dict[str, list[str]]) -> bool:
+        """Whether a study answers a search's ``query.cond`` and ``query.term`` (none: every study)."""
+        cond = " ".join(params.get("query.cond", [])).lower()
+        term = " ".join(params.get("query.term", [])).lower()
+        title, _, conditions = self.titles.get(nct, ("", "", []))
+        return (not cond or any(cond in c for c in conditions)) and (not term or term in title.lower())
 
     def hostile_page(self, params: dict[str, list[str]], body: bytes) -> bytes:
         """A page as the hostile modes have it: impostors, extra records, a paging that never ends."""

@@ -1,6 +1,7 @@
 """Saved searches between two full refreshes ask only what changed within them since the
 watermark: trials joining are the same `membership` events as before, found by one change query;
-trials leaving are found by the full refresh, which pages the search in full.  Against the local
+a member updated out of the search leaves in the same cycle (asked once more by id); a member the
+registry deletes leaves at the full refresh, which pages the search in full.  Against the local
 registry server."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from monitor.sources.ctgov import CtgovClient, Politeness
 from monitor.store import Store
 
 from conftest import OPENING, study
+from ctgov_server import Fault
 
 SEARCH = "query.cond=pancreatic"
 
@@ -101,11 +103,38 @@ def test_a_member_updated_within_the_search_is_refreshed_without_an_event(live, 
     assert live.store.members(SEARCH)["NCT06821503"][1] == "ACTIVE_NOT_RECRUITING"
 
 
-def test_a_trial_leaving_the_search_is_reported_by_the_full_refresh_with_what_it_last_was(live, server):
+def test_a_member_updated_out_of_the_search_leaves_it_in_the_same_cycle(live, server):
     baseline(live, server)
     server.set_study(trial("NCT06821503", "2026-02-11", condition="Lupus"))  # no longer pancreatic
     report = live.cycle(queries=[SEARCH], scope="s")
-    assert report.membership == [], "a change query within the search cannot see a trial leaving it"
+    assert report.complete, report.problems
+    assert [(key, event.summary.split(":")[0]) for key, event in report.membership] == [
+        ("NCT06821503", "Left saved search 'query.cond=pancreatic'")
+    ]
+    left = report.membership[0][1]
+    assert left.old["status"] == "NOT_YET_RECRUITING" and left.change.value == "removed"  # as it last was in it
+    confirm = [q for q in search_requests(server) if "filter.ids" in q]
+    assert [q["filter.ids"] for q in confirm] == [["NCT06821503"]], "asked once more, by id, within the search"
+    assert live.store.members(SEARCH) == {}
+
+
+def test_a_member_the_change_query_missed_but_still_in_the_search_does_not_leave(live, server):
+    """The search's change query and the plan's answer are two requests: a member updated between
+    them is in the plan's answer and not in the search's; asked again by id, it is still there."""
+    baseline(live, server)
+    server.set_study(trial("NCT06821503", "2026-02-11", status="ACTIVE_NOT_RECRUITING"))
+    server.faults.append(Fault("/studies", body=b'{"studies": []}'))  # the search's change query, before the update
+    report = live.cycle(queries=[SEARCH], scope="s")
+    assert report.complete and report.membership == [], report.problems
+    assert set(live.store.members(SEARCH)) == {"NCT06821503"}
+
+
+def test_a_member_the_registry_deletes_leaves_at_the_full_refresh(live, server):
+    baseline(live, server)
+    server.remove_study("NCT06821503")
+    report = live.cycle(queries=[SEARCH], scope="s")
+    assert report.membership == [], "a change query cannot see a trial the registry deleted"
+    assert report.problems == ["NCT06821503: not found on ClinicalTrials.gov"]
     live.now.at = datetime(2026, 2, 19, 12, tzinfo=UTC)  # the full refresh is due: the search is paged in full
     server.requests.clear()
     report = live.cycle(queries=[SEARCH], scope="s")

@@ -150,6 +150,20 @@ def change_pages(
         }
 
 
+def still_within(client: CtgovClient, query: str, ids: list[str]) -> set[str]:
+    """Which of ``ids`` the saved search ``query`` answers now (``filter.ids`` with its own
+    parameters, 1,000 ids a request): a member updated since the watermark that its change
+    query did not answer is asked once more before it is said to have left."""
+    params = dict(parse_query(query))
+    found: set[str] = set()
+    for start in range(0, len(ids), PAGE_LIMIT):
+        asked = {**params, "filter.ids": ",".join(ids[start : start + PAGE_LIMIT]), "fields": PROBE_FIELDS}
+        asked["pageSize"] = str(PAGE_LIMIT)
+        for page, _ in _paged(client, asked, ChangesPage, f"members of {query!r}"):
+            found.update(s.protocolSection.identificationModule.nctId for s in page.studies)
+    return found
+
+
 def listing(client: CtgovClient) -> Iterator[Changed]:
     """Every study's (last-update date, status), page by page, 1,000 a page: the reconciliation."""
     for page in change_pages(client, None):
