@@ -249,3 +249,35 @@ def test_the_readme_whole_registry_group_is_valid(tmp_path):
     path.write_text(next(b for b in blocks if "\n    all: true" in b))
     (group,) = load_settings(str(path)).watches
     assert group.all and group.source == "ctgov" and group.name == "registry"
+
+
+@pytest.mark.parametrize(
+    ("state", "line"),
+    [
+        ({}, "registry        loading: 0 pages, 0 trials read"),
+        (
+            {TOKEN: "abc", PAGES: "1140", TRIALS: "228000"},
+            "registry        loading: 1,140 pages, 228,000 trials read; resumes at the next page",
+        ),
+        (
+            {TOKEN: "", PAGES: "2850", TRIALS: "570000", "ctgov.loaded_at": "2026-11-23T16:02:11.5+00:00"},
+            "registry        loaded 2026-11-23T16:02:11 (2,850 pages, 570,000 trials read); watermark none yet",
+        ),
+        (
+            {
+                PAGES: "2850",
+                TRIALS: "570000",
+                "ctgov.loaded_at": "2026-11-23T16:02:11+00:00",
+                "ctgov.watermark": "2026-11-22",
+                "ctgov.reconciled": "2026-11-30T10:00:00+00:00 571002",
+            },
+            "registry        loaded 2026-11-23T16:02:11 (2,850 pages, 570,000 trials read); watermark 2026-11-22; "
+            "reconciled 2026-11-30T10:00:00 (571,002 listed)",
+        ),
+    ],
+)
+def test_status_shows_the_load_progress_then_the_watermark_and_the_reconciliation(state, line):
+    from monitor.cli.service import _registry_line
+    from monitor.live_registry import progress
+
+    assert _registry_line(progress(state)) == line
