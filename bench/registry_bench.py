@@ -316,6 +316,16 @@ def whole(n: int, data: Path) -> None:
     registry = StandIn.from_folder(data / "records", trials=n)
     server = StandInServer(registry).start()
     scale = WHOLE / n
+    listed_bytes: list[int] = []  # the bytes of each listing page (the reconciliation's), not the records fetched
+    search = server.search
+
+    def tallied(params):
+        status, body = search(params)
+        if server.tally and server.tally[-1][0] == "search" and "fields" in params:
+            listed_bytes.append(len(body))
+        return status, body
+
+    server.search = tallied
     with tempfile.TemporaryDirectory() as tmp:
         keys = registry.keys()[:1]  # replaced by the group below
         base = watching(f"sqlite:///{tmp}/monitor.db", f"{tmp}/archive", server.url, "registry", "1 day", keys)
@@ -328,6 +338,7 @@ def whole(n: int, data: Path) -> None:
             server.requests.clear()
             server.tally.clear()
             server.served = 0
+            listed_bytes.clear()
             wall, cpu = time.perf_counter(), time.process_time() + children_cpu()  # the worker pool's too
             outcome = run_group(store, settings, group, lambda: registry.now())
             r = {"requests": len(server.requests), "tally": list(server.tally), "bytes": server.served}
@@ -351,14 +362,15 @@ def whole(n: int, data: Path) -> None:
     listing = [c for kind, c in last["tally"] if kind == "search"]
     listed = sum(c for kind, c in last["tally"] if kind == "search")
     print(
-        f"  the reconciliation's listing: {len(listing)} pages, {listed:,} studies, "
-        f"{last['bytes'] / 1e6:.2f} MB with the records fetched ({last['bytes'] / n:,.0f} bytes a trial); "
+        f"  the reconciliation's listing: {len(listing)} pages, {listed:,} studies, {sum(listed_bytes) / 1e6:.2f} MB "
+        f"({sum(listed_bytes) / n:,.0f} bytes a study); {last['bytes'] / 1e6:.2f} MB with the records fetched; "
         f"re-reading every record (the reconciliation before): {first['requests']} requests, "
         f"{first['bytes'] / 1e6:,.1f} MB ({first['bytes'] / n:,.0f} bytes a trial)"
     )
     print(
         f"  at {WHOLE:,} trials: the reconciliation {whole_requests(last, scale)} requests, "
-        f"{last['bytes'] * scale / 1e6:,.0f} MB, CPU {last['cpu'] * scale / 60:,.1f} min; before: "
+        f"{last['bytes'] * scale / 1e6:,.0f} MB ({sum(listed_bytes) * scale / 1e6:,.0f} MB of listing), "
+        f"CPU {last['cpu'] * scale / 60:,.1f} min; before: "
         f"{math.ceil(WHOLE / 200) + 1:,} requests, {first['bytes'] * scale / 1e9:,.1f} GB, "
         f"CPU {first['cpu'] * scale / 60:,.0f} min (a first load's)"
     )
