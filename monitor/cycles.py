@@ -24,6 +24,7 @@ from monitor.archive import SnapshotArchive
 from monitor.config import Settings, WatchGroup
 from monitor.errors import MonitorError
 from monitor.live import Live
+from monitor.live_registry import REGISTRY
 from monitor.model import Change
 from monitor.pipeline import Clock, Result, Routes, load, utc_now
 from monitor.routing import router_for
@@ -46,7 +47,8 @@ class GroupOutcome:
     membership: list[tuple[str, Change]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     expected: list[tuple[str, Change]] = field(default_factory=list)  # expected-event rules fired or resolved
-    plan: str = ""  # which plan the registry cycle ran ("ids", "changes", "load"): monitor.live_plan
+    plan: str = ""  # which plan the registry cycle ran ("ids", "changes", "load", "reconcile"): monitor.live_plan
+    loading: bool = False  # a slice of the whole registry's first load ran; the daemon runs the next one at once
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -57,6 +59,7 @@ class GroupOutcome:
             f"changed={self.count('changed') + len(self.membership)} notified={self.notified} failed={self.failed} "
             f"seconds={self.seconds:.2f}"
             + (f" plan={self.plan}" if self.plan else "")
+            + (" loading=1" if self.loading else "")
             + ("" if self.complete else " incomplete=1")
         )
 
@@ -115,7 +118,7 @@ def run_group(
             )
             outcome.results += results
             outcome.fetched += len(results)
-        if group.trials or group.queries:
+        if group.trials or group.queries or group.all:
             _run_ctgov(store, settings, group, now, should_stop, outcome)
     except MonitorError as exc:
         _failed(outcome, f"{group.name}: {exc.message}")
@@ -180,7 +183,9 @@ def expected_events(store: Store, settings: Settings, group: WatchGroup, outcome
 def _run_ctgov(store, settings, group, now, should_stop, outcome: GroupOutcome) -> None:
     """A registry group's cycle through its source (named for the first one; any source runs here)."""
     # Watches are registered only when the configuration changed: one query when it did not.
-    backfill = settings.ctgov.backfill and source_named(group.source).keeps_history
+    backfill = settings.ctgov.backfill and source_named(group.source).keeps_history and not group.all
+    if group.all:  # the whole registry: the same watch, and state, as `monitor watch add --all`
+        store.ensure_watches(REGISTRY[0], [REGISTRY[1]], now())
     added = store.ensure_watches("trial", group.trials, now())
     if added and backfill:
         stored = store.latest_heads(added)
@@ -189,18 +194,20 @@ def _run_ctgov(store, settings, group, now, should_stop, outcome: GroupOutcome) 
                 store.set_backfill(key, "pending")
     store.ensure_watches("query", group.queries, now())
     live = make_live(store, settings, now, should_stop, group=group.name, source=group.source)
+    live.load_pages, live.load_page_size = settings.ctgov.load_pages_per_cycle, settings.ctgov.load_page_size
     try:
         report = live.cycle(
             full_refresh_days=settings.ctgov.full_refresh_days,
             backfill_per_cycle=settings.ctgov.backfill_per_cycle if backfill else 0,
             trials=list(group.trials),
             queries=list(group.queries),
-            scope=group.name,
+            scope="" if group.all else group.name,
+            registry=group.all,
         )
     finally:
         live.source.close()
     outcome.probed += report.probed
-    outcome.plan = report.plan
+    outcome.plan, outcome.loading = report.plan, report.loading
     outcome.fetched += report.fetched
     outcome.results += report.results
     outcome.membership += report.membership

@@ -46,8 +46,8 @@ ABANDON_GRACE_SECONDS = 2.0
 
 
 WHOLE_REGISTRY = (
-    "the whole registry is watched (`monitor watch add --all`), but the service runs only the watch groups "
-    "of its configuration: run `monitor fetch` on a schedule (cron, a systemd timer) to follow it"
+    "the whole registry is watched (`monitor watch add --all`), but no watch group of the configuration has "
+    "`all: true`: add one (`- name: registry` with `all: true`) for the service to follow it"
 )
 
 
@@ -154,7 +154,9 @@ class Daemon:
             self.scheduler.start()
             groups = ", ".join(f"{g.name} ({g.schedule.text})" for g in self.settings.watches) or "none"
             log.info("daemon started: pid=%s groups=%s", os.getpid(), groups)
-            if any(w.kind == "registry" for w in self.store.watches()):
+            if any(w.kind == "registry" for w in self.store.watches()) and not any(
+                g.all for g in self.settings.watches
+            ):
                 log.warning(WHOLE_REGISTRY)
             while not self.stopping.wait(0.2):
                 if self.reload_requested.is_set():
@@ -220,11 +222,14 @@ class Daemon:
         with self.idle:
             self.running.add(name)
         try:
-            group = self.settings.group(name)
-            outcome = run_group(self.store, self.settings, group, self.now, should_stop=self.abandon.is_set)
-            log.info(outcome.line())
-            for problem in outcome.problems:
-                log.warning("%s", problem)
+            while True:  # a slice of the whole registry's first load is followed by the next one at once
+                group = self.settings.group(name)
+                outcome = run_group(self.store, self.settings, group, self.now, should_stop=self.abandon.is_set)
+                log.info(outcome.line())
+                for problem in outcome.problems:
+                    log.warning("%s", problem)
+                if not (outcome.loading and outcome.complete) or self.stopping.is_set():
+                    break
         except Exception:  # one failing cycle never takes the daemon down
             log.exception("cycle group=%s failed unexpectedly; it runs again next time", name)
         finally:

@@ -31,13 +31,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from monitor import live_plan
 from monitor.archive import ArchiveError, SnapshotArchive
 from monitor.batch import Batch
 from monitor.classify import diff_records
 from monitor.diff import fingerprint
 from monitor.errors import MonitorError, NotFoundError, SourceError, Stopped
 from monitor.live_plan import LAST_FULL, advance_watermark, latest_date, membership_event, plan_probe, same_raw
-from monitor.live_registry import load_registry, loaded, watches_registry
+from monitor.live_registry import load_registry, loaded, loading, reconcile, watches_registry
 from monitor.model import Change, ChangeKind
 from monitor.pipeline import UNREAD, Clock, Result, Routes, as_new_version, ingest, utc_now
 from monitor.sources.base import Answer, Source
@@ -64,8 +65,10 @@ class CycleReport:
     backfilled: int = 0
     skipped: bool = False  # the registry had not changed
     complete: bool = True
-    plan: str = ""  # which plan ran: "ids", "changes" or "load" (monitor.live_plan)
+    plan: str = ""  # which plan ran: "ids", "changes", "load" or "reconcile" (monitor.live_plan)
+    loading: bool = False  # a slice of the whole registry's first load ran; the next cycle goes on
     plan_reason: str = ""  # and why, in requests
+    asked: dict = field(default_factory=dict)  # (day, saved search) -> its change query's answer, this cycle
 
     @property
     def changed(self) -> list[Result]:
@@ -94,6 +97,7 @@ class Live:
         self.progress = progress or (lambda what, n: None)
         self.should_stop = should_stop
         self.workers = workers or Workers()  # the second core for fetches of many answers
+        self.load_pages = self.load_page_size = None  # the whole registry's first load: pages a cycle, page size
 
     # --- fetching -------------------------------------------------------------------
 
@@ -235,9 +239,11 @@ class Live:
 
     # --- saved searches ---------------------------------------------------------------
 
-    def refresh_query(self, target: str) -> list[tuple[str, Change]]:
-        """Run a saved search; trials entering or leaving it are events, except
-        on its first run, which sets the baseline."""
+    def refresh_query(self, target: str, since: str | None = None, report=None) -> list[tuple[str, Change]]:
+        """Run a saved search; trials entering or leaving it are events, except on its first run,
+        which sets the baseline.  ``since``: only what changed within it since then (joins)."""
+        if since is not None and (events := live_plan.search_changes(self, target, since, report)) is not None:
+            return events
         hits = {hit.nct_id: hit for hit in self.source.search(target)}
         before = self.store.members(target)
         now = self.now()
@@ -250,9 +256,7 @@ class Live:
             events += [(k, membership_event(target, ChangeKind.REMOVED, *before[k])) for k in left]
         routed = [(key, event, self.routes(key, [event]) if self.routes else []) for key, event in events]
         self.store.update_members(target, [(k, hits[k].title, hits[k].status) for k in entered], left, routed, now)
-        for key in entered:
-            if self.store.latest_head(key) is None and self.store.backfill_state(key) is None:
-                self.store.set_backfill(key, "pending")
+        live_plan.pending_backfills(self.store, entered)
         return events
 
     # --- the cycle ------------------------------------------------------------------------
@@ -264,15 +268,16 @@ class Live:
         trials: list[str] | None = None,
         queries: list[str] | None = None,
         scope: str = "",
+        registry: bool = False,
     ) -> CycleReport:
-        """One polling cycle over every watch, or over a watch group's ``trials``
-        and saved ``queries`` (``scope`` names the group, keeping its state apart)."""
+        """One polling cycle over every watch, over a watch group's ``trials`` and saved ``queries``
+        (``scope`` names the group, keeping its state apart), or over the whole ``registry``."""
         report = CycleReport()
         start = self.source.requests
         try:
             suffix = f".{scope}" if scope else ""
             with self.workers.session():  # one pool for the cycle's fetches, shut down at its end
-                self._cycle(report, full_refresh_days, backfill_per_cycle, trials, queries, suffix)
+                self._cycle(report, full_refresh_days, backfill_per_cycle, trials, queries, suffix, registry)
         except (SourceError, Stopped) as exc:
             report.complete = False
             report.problems.append(f"{self.source.title}: {exc.message}" if isinstance(exc, SourceError) else str(exc))
@@ -302,7 +307,7 @@ class Live:
                 log.exception("%s: unexpected error in the backfill", key)
                 self._problem(report, key, f"backfill failed unexpectedly ({type(exc).__name__}: {exc}); see the log")
 
-    def _cycle(self, report, full_refresh_days, backfill_per_cycle, trials, queries, suffix) -> None:
+    def _cycle(self, report, full_refresh_days, backfill_per_cycle, trials, queries, suffix, registry=False) -> None:
         state = f"{self.source.name}.%s{suffix}"  # the state keys of this source and group
         changed = self.source.changed_since(self.store.get_state(state % STAMP))
         stamp = changed.watermark
@@ -313,23 +318,28 @@ class Live:
         full_due = last_full is None or self.now() - datetime.fromisoformat(last_full) > timedelta(
             days=full_refresh_days
         )
-        if stamp and stamp == self.store.get_state(state % STAMP) and not waiting and not full_due:
+        whole = registry or (trials is None and queries is None and watches_registry(self))
+        unchanged = stamp and stamp == self.store.get_state(state % STAMP) and not waiting and not full_due
+        if unchanged and not (whole and loading(self, suffix)):
             report.skipped = True  # nothing to probe; waiting backfills still take their turn
             self._backfills(report, watched, backfill_per_cycle)
             return
         searches = queries if queries is not None else [w.target for w in self.store.watches() if w.kind == "query"]
         searches = searches if self.source.searches else []
+        since = live_plan.search_since(self, suffix, full_due) if isinstance(self.source, CtgovSource) else None
         for query in searches:
-            report.membership += self.refresh_query(query)
+            report.membership += self.refresh_query(query, since, report)
         watched = self._watched(trials, queries)
         backfilled = report.backfilled
         self._backfills(report, watched, backfill_per_cycle)
         if report.backfilled != backfilled:
             seen = self.store.last_seen()
         if isinstance(self.source, CtgovSource):  # its plans: the id probe, the change query, the whole registry
-            due, mark = self._ctgov_due(report, watched, seen, full_due, trials, queries, suffix)
+            due, mark = self._ctgov_due(report, watched, seen, full_due, trials, queries, suffix, whole)
         else:
             due, mark = self._due(report, watched, seen, full_due, changed), None
+        if report.loading:  # a slice of the first load: the state moves when the load ends
+            return
         if due:
             self.fetch(due, report)
         if full_due:
@@ -361,13 +371,14 @@ class Live:
                 self._problem(report, nct, f"not found on {self.source.title}")
         return [nct for nct in watched if nct in probe and _moved(probe[nct], seen.get(nct, (None, None)))]
 
-    def _ctgov_due(self, report, watched, seen, full_due, trials, queries, suffix) -> tuple[list[str], str | None]:
-        """ClinicalTrials.gov's plans (:mod:`monitor.live_plan`): the whole registry loaded page by
-        page, every watched trial at a full refresh, or the cheaper of the id probe and the change
-        query; with the watermark the cycle reached."""
-        whole = trials is None and queries is None and watches_registry(self)
-        if whole and (full_due or not loaded(self, suffix)):
-            return [], load_registry(self, report, suffix)
+    def _ctgov_due(self, report, watched, seen, full_due, trials, queries, suffix, whole) -> tuple[list, str | None]:
+        """ClinicalTrials.gov's plans (:mod:`monitor.live_plan`, :mod:`~monitor.live_registry`), and the watermark."""
+        if whole and not loaded(self, suffix):
+            finished, mark = load_registry(self, report, suffix, self.load_page_size, self.load_pages)
+            report.loading = not finished
+            return [], mark
+        if whole and full_due:
+            return reconcile(self, report, seen, suffix)
         if full_due:
             report.plan, report.plan_reason = "ids", "the full refresh: every watched trial in full"
             return watched, None
@@ -387,4 +398,3 @@ def _moved(now: tuple[str, str | None], before: tuple[str | None, str | None]) -
     date, status = now
     seen_date, seen_status = before
     return date != seen_date or (seen_status is not None and status != seen_status)
-

@@ -17,6 +17,14 @@ query asks from the watermark day itself, inclusive (one day of overlap: a day's
 be published late), and what it answers twice is deduplicated as the probe's answer is: a
 trial is fetched only when its date or status moved from what we last saw, and versions are
 keyed by registry date anyway.
+Saved searches are change-driven too: between two full refreshes a search with a baseline is
+asked only what changed within it since the watermark (:func:`search_changes`): a trial it
+answers that is not a member joins (the ``membership`` event users see), a member it answers has
+its title and status refreshed.  A member the plan's answer says was updated since then, but that
+the search's change query did not answer, is asked once more by id within the search
+(:func:`search_leaves`): not answered, it has left.  A member leaving without an update the plan
+saw (the plan asked within the searches only, or the registry deleted it) is seen by the full
+refresh, which pages each search in full as before (:meth:`monitor.live.Live.refresh_query`).
 The change plan cannot see deletions or status-only moves: the periodic full refresh
 (``ctgov.full_refresh_days``, 7 by default) still fetches every watched trial and reports
 those, and :meth:`monitor.live.Live.fetch` skips normalizing a record whose raw payload is
@@ -33,8 +41,9 @@ from datetime import date
 from monitor.model import Category, Change, ChangeKind, Severity
 from monitor.pipeline import Result
 from monitor.sources.ctgov import PAGE_LIMIT
-from monitor.sources.ctgov_changes import ask_from, changed_since
+from monitor.sources.ctgov_changes import ask_from, change_pages, changed_since, still_within
 from monitor.sources.files import raw_hash
+from monitor.sources.queries import parse_query
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +108,11 @@ def plan_probe(live, report, watched: list[str], searches: list[str] | None, suf
     report.plan, report.plan_reason = plan.kind, plan.reason
     log.info("plan=%s: %s", plan.kind, plan.reason)
     if plan.kind == "changes":
-        found = run_change_query(live.client, plan)
+        found = run_change_query(live.client, plan, getattr(report, "asked", None))
         learned = PER_DAY + (suffix + ".searches" if plan.searches else "")
         store.set_state(learned, f"{learned_per_day(len(found), plan, today):.1f}")
         mark = latest_date((d for d, _ in found.values()), not_after=today)
+        search_leaves(live, report, found)
         if whole:
             return found, mark
         wanted = set(watched)
@@ -117,6 +127,7 @@ def plan_probe(live, report, watched: list[str], searches: list[str] | None, suf
     for nct in watched:
         if nct not in probe and nct not in refused and live._valid(nct):
             live._problem(report, nct, "not found on ClinicalTrials.gov")
+    search_leaves(live, report, probe)
     return probe, latest_date((d for d, _ in probe.values()), not_after=today)
 
 
@@ -127,15 +138,76 @@ def advance_watermark(store, suffix: str, mark: str | None) -> None:
         store.set_state(WATERMARK + suffix, mark)
 
 
-def run_change_query(client, plan: Plan) -> dict[str, tuple[str, str | None]]:
-    """The change query of ``plan``: NCT id -> (last-update date, status)."""
+def run_change_query(client, plan: Plan, asked: dict | None = None) -> dict[str, tuple[str, str | None]]:
+    """The change query of ``plan``: NCT id -> (last-update date, status).  ``asked``: the change
+    queries this cycle already ran ((day, search) -> answer), not asked again."""
     assert plan.since is not None
     if not plan.searches:
         return changed_since(client, plan.since)
     found: dict[str, tuple[str, str | None]] = {}
     for search in plan.searches:
-        found.update(changed_since(client, plan.since, search))
+        answer = (asked or {}).get((plan.since, search))
+        if answer is None:
+            found.update(changed_since(client, plan.since, search))
+        else:
+            found.update((k, (d, status)) for k, (d, status, _) in answer.items())
     return found
+
+
+def search_since(live, suffix: str, full_due: bool) -> str | None:
+    """The day saved searches are asked from (their change query), or None when they are paged in
+    full: at a full refresh (it sees trials leaving), before any watermark, and for other sources."""
+    watermark = live.store.get_state(WATERMARK + suffix)
+    if full_due or watermark is None or not hasattr(live.client, "probe"):
+        return None
+    return ask_from(watermark)
+
+
+def search_changes(live, target: str, since: str, report) -> list[tuple[str, Change]] | None:
+    """A saved search's trials updated since ``since`` (one change query within it, 1,000 a page):
+    those not yet members join it, with their ``membership`` event; members have their title and
+    status refreshed.  None before the search's first run (its baseline pages it in full)."""
+    store = live.store
+    before = store.members(target)
+    if before is None:
+        return None
+    hits: dict[str, tuple[str, str | None, str | None]] = {}
+    for page in change_pages(live.client, since, target):
+        hits.update(page)
+    report.asked[(since, target)] = hits  # the plan's change query within this search, answered already
+    entered = [(k, title, status) for k, (_, status, title) in hits.items() if k not in before]
+    updated = [(k, t, st) for k, (_, st, t) in hits.items() if k in before and before[k] != (t, st)]
+    events = [(k, membership_event(target, ChangeKind.ADDED, title, status)) for k, title, status in entered]
+    routed = [(key, event, live.routes(key, [event]) if live.routes else []) for key, event in events]
+    store.update_members(target, entered, [], routed, live.now())
+    store.refresh_members(target, updated)
+    pending_backfills(store, [key for key, _, _ in entered])
+    return events
+
+
+def search_leaves(live, report, answered: dict[str, tuple[str, str | None]]) -> None:
+    """Members of the saved searches asked this cycle (``report.asked``) that ``answered`` (the
+    plan's answer: NCT id -> (date, status)) says were updated on or after the day the search was
+    asked from, but that its change query did not answer: asked again by id within the search, and
+    those still not answered have left it, with the ``membership`` event users see."""
+    for (day, search), hits in list(report.asked.items()):
+        members = live.store.members(search) or {}
+        gone = sorted(k for k in members if k not in hits and k in answered and (answered[k][0] or "") >= day)
+        if not gone or any(key == "filter.ids" for key, _ in parse_query(search)):
+            continue
+        left = [k for k in gone if k not in still_within(live.client, search, gone)]
+        events = [(k, membership_event(search, ChangeKind.REMOVED, *members[k])) for k in left]
+        routed = [(key, event, live.routes(key, [event]) if live.routes else []) for key, event in events]
+        if left:
+            live.store.update_members(search, [], left, routed, live.now())
+            report.membership += events
+
+
+def pending_backfills(store, entered: list[str]) -> None:
+    """Trials that joined a saved search and are not stored yet: their history is fetched next."""
+    for key in entered:
+        if store.latest_head(key) is None and store.backfill_state(key) is None:
+            store.set_backfill(key, "pending")
 
 
 def learned_per_day(found: int, plan: Plan, today: date) -> float:

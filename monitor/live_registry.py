@@ -1,16 +1,21 @@
-"""Watching the whole registry (``monitor watch add --all``): the first load and its reconciliation.
+"""Watching the whole registry (``monitor watch add --all``, or a watch group with ``all: true``):
+the first load and its reconciliation.
 
 The first load pages through every study on ClinicalTrials.gov in full
 (:func:`monitor.sources.ctgov_changes.all_studies`), each study through the per-trial boundary
-of :meth:`monitor.live.Live._store`.  It is bounded (``limits.max_pages``), stops between
-two trials when asked to (SIGTERM), and resumes: the token of the page being read is kept in
-service state after every page, so a load stopped part-way starts again at that page, and what
-was stored already is recognised by its raw payload and not stored again.
+of :meth:`monitor.live.Live._store`.  It is bounded (``limits.max_pages``, and in the daemon
+``ctgov.load_pages_per_cycle`` pages a cycle), stops between two trials when asked to
+(SIGTERM), and resumes: the token of the page being read is kept in service state after every
+page, with the pages and trials read so far, so a load stopped part-way (or a slice of it)
+starts again at that page, and what was stored already is recognised by its raw payload and
+not stored again.  A token the registry no longer accepts restarts the load from the first
+page, once, with one log line.
 
 Later cycles ask only what changed (:mod:`monitor.live_plan`); every ``ctgov.full_refresh_days``
-the whole listing is read again (a reconciliation): an identical record costs a hash, not a
-normalize, and a trial we hold that the registry no longer lists is reported, as the id probe
-reports it for a smaller watch set.
+the whole listing is read again, ids, dates and statuses only, 1,000 a page (a reconciliation):
+a trial whose date or status moved, or that we never saw, is fetched in full, and a trial we
+hold that the registry no longer lists is reported, as the id probe reports it for a smaller
+watch set.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import TYPE_CHECKING
 from monitor.errors import Stopped
 from monitor.live_plan import LAST_FULL, advance_watermark, latest_date
 from monitor.normalize.identity import NCT_ID
-from monitor.sources.ctgov_changes import FULL_PAGE, all_studies
+from monitor.sources.ctgov_changes import FULL_PAGE, all_studies, listing
 from monitor.sources.ctgov_source import payload
 
 if TYPE_CHECKING:  # the orchestrator imports this module
@@ -33,6 +38,10 @@ REGISTRY = ("registry", "all")  # the watch (kind, target) of `watch add --all`
 TOKEN = "ctgov.load_token"  # + scope suffix: the page a stopped load resumes at ("" when none)
 STOPPED = "stopped part-way through the registry; the next run resumes at the page it stopped in"
 LOADED = "ctgov.loaded_at"  # + scope suffix: when the last whole pass ended
+PAGES = "ctgov.load_pages"  # + scope suffix: pages read by the load in progress (or the last one)
+TRIALS = "ctgov.load_trials"  # + scope suffix: and the trials on them
+STARTED = "ctgov.load_started"  # + scope suffix: the day the load in progress started (its watermark at most)
+RECONCILED = "ctgov.reconciled"  # + scope suffix: "TIME TRIALS": the last reconciliation, and what it listed
 
 
 def watches_registry(live: Live) -> bool:
@@ -43,18 +52,40 @@ def loaded(live: Live, suffix: str = "") -> bool:
     return bool(live.store.get_state(LOADED + suffix))
 
 
-def load_registry(live: Live, report: CycleReport, suffix: str = "", page_size: int = FULL_PAGE) -> str | None:
-    """Read every study (resuming a stopped pass), store what is new or changed; returns the
-    latest last-update date seen, the watermark of the change queries that follow."""
+def loading(live: Live, suffix: str = "") -> bool:
+    """Whether the whole registry is watched and its first load is not finished."""
+    return watches_registry(live) and not loaded(live, suffix)
+
+
+def load_registry(
+    live: Live, report: CycleReport, suffix: str = "", page_size: int | None = None, pages: int | None = None
+) -> tuple[bool, str | None]:
+    """Read every study (resuming a stopped pass), store what is new or changed, at most
+    ``pages`` pages (None: to the end).  Returns whether the pass reached the end, and the
+    latest last-update date seen (the watermark of the change queries that follow)."""
     store = live.store
     token = store.get_state(TOKEN + suffix) or None
     from_start = token is None
+    done = [0 if from_start else int(store.get_state(PAGES + suffix) or 0)]
+    done.append(0 if from_start else int(store.get_state(TRIALS + suffix) or 0))
     report.plan = "load"
-    report.plan_reason = "the whole registry, page by page" + (" (resumed where it stopped)" if token else "")
+    report.plan_reason = "the whole registry, page by page" + (
+        f" (resumed at page {done[0] + 1:,}, {done[1]:,} trials read)" if token else ""
+    )
     log.info("plan=load: %s", report.plan_reason)
     listed: set[str] = set()
     dates: list[str] = []
-    for page in all_studies(live.client, token, page_size):
+    today = live.now().date()
+    if from_start:
+        store.set_state(STARTED + suffix, today.isoformat())
+
+    def restarted() -> None:  # the stored token was refused: the pass starts again
+        nonlocal from_start
+        from_start, done[:] = True, [0, 0]
+        store.set_state(STARTED + suffix, today.isoformat())
+
+    read = 0
+    for page in all_studies(live.client, token, page_size or FULL_PAGE, restarted):
         if live.should_stop():
             raise Stopped(STOPPED)
         answers = []
@@ -69,12 +100,65 @@ def load_registry(live: Live, report: CycleReport, suffix: str = "", page_size: 
         except Stopped:
             raise Stopped(STOPPED) from None
         report.probed += len(page.studies)
-        store.set_state(TOKEN + suffix, page.next_token or "")
+        done[0], done[1], read = done[0] + 1, done[1] + len(page.studies), read + 1
+        store.set_states(
+            {TOKEN + suffix: page.next_token or "", PAGES + suffix: str(done[0]), TRIALS + suffix: str(done[1])}
+        )
+        if page.next_token and pages is not None and read >= pages:
+            report.plan_reason += f": {done[0]:,} pages, {done[1]:,} trials read so far; the next cycle goes on"
+            return False, None
     if from_start:
         for key in sorted(k for k in store.last_seen() if k not in listed and NCT_ID.fullmatch(k)):
             live._problem(report, key, "not found on ClinicalTrials.gov (no longer in its listing)")
     store.set_state(LOADED + suffix, live.now().isoformat())
-    return latest_date(dates, not_after=live.now().date())
+    # a pass of many cycles: a page read early may have changed since, so the change queries
+    # that follow ask from the day the pass started at the latest
+    started = store.get_state(STARTED + suffix) or today.isoformat()
+    latest = latest_date(dates, not_after=today)
+    return True, min(latest, started) if latest else None
+
+
+def reconcile(live: Live, report: CycleReport, seen: dict, suffix: str = "") -> tuple[list[str], str | None]:
+    """The periodic reconciliation of the whole registry: every study's id, date and status,
+    1,000 a page; returns the trials to fetch in full (their date or status moved, or we never
+    saw them) and the latest date listed.  A trial we hold that is no longer listed is reported."""
+    report.plan, report.plan_reason = "reconcile", "every study's id, date and status, 1,000 a page"
+    log.info("plan=reconcile: %s", report.plan_reason)
+    listed: set[str] = set()
+    due: list[str] = []
+    latest: str | None = None
+    today = live.now().date()
+    for page in listing(live.client):
+        if live.should_stop():
+            raise Stopped("stopped part-way through the reconciliation; the next cycle does it again")
+        for key, (day, status) in page.items():
+            listed.add(key)
+            before = seen.get(key, (None, None))
+            if day != before[0] or (before[1] is not None and status != before[1]):
+                due.append(key)
+        newest = latest_date((d for d, _ in page.values()), not_after=today)
+        latest = newest if newest and (latest is None or newest > latest) else latest
+    report.probed = len(listed)
+    for key in sorted(k for k in seen if k not in listed and NCT_ID.fullmatch(k)):
+        live._problem(report, key, "not found on ClinicalTrials.gov (no longer in its listing)")
+    live.store.set_state(RECONCILED + suffix, f"{live.now().isoformat()} {len(listed)}")
+    return due, latest
+
+
+def progress(state: dict[str, str], suffix: str = "") -> dict:
+    """The whole registry's load and reconciliation, as ``monitor status`` shows them."""
+    token, at = state.get(TOKEN + suffix), state.get(LOADED + suffix)
+    reconciled = (state.get(RECONCILED + suffix) or "").split()
+    return {
+        "loaded": bool(at),
+        "loaded_at": at or None,
+        "pages": int(state.get(PAGES + suffix) or 0),
+        "trials": int(state.get(TRIALS + suffix) or 0),
+        "resumes_at_page": bool(token),
+        "watermark": state.get(f"ctgov.watermark{suffix}") or None,
+        "reconciled_at": reconciled[0] if reconciled else None,
+        "reconciled_trials": int(reconciled[1]) if len(reconciled) > 1 else None,
+    }
 
 
 def first_load(live: Live, report: CycleReport, page_size: int = FULL_PAGE) -> CycleReport:
@@ -83,7 +167,7 @@ def first_load(live: Live, report: CycleReport, page_size: int = FULL_PAGE) -> C
     live.store.add_watch(*REGISTRY, live.now())
     start = live.client.requests
     try:
-        mark = load_registry(live, report, "", page_size)
+        _, mark = load_registry(live, report, "", page_size)
         live.store.set_state(f"{live.source.name}.{LAST_FULL}", live.now().isoformat())
         advance_watermark(live.store, "", mark)
     finally:

@@ -149,11 +149,14 @@ class WatchGroup:
     snapshots: Texts() = ()
     # not given: inferred from the keys (snapshots alone: files; trials or queries: ctgov)
     source: Text | None = None  # a word of monitor.sources.registry.SOURCES, read when checked
+    all: Flag | None = None  # true: the whole registry (ctgov): loaded over the first cycles, then what changed
 
     @model_validator(mode="after")
     def _source(self):
+        if self.all:
+            return self._whole_registry()
         if not (self.trials or self.queries or self.snapshots):
-            raise problem("watches nothing: give it trials, queries or snapshots")
+            raise problem("watches nothing: give it trials, queries or snapshots (or all: true, the whole registry)")
         registry = self.trials or self.queries
         if self.source is None:  # inferred from the keys, as before `source:` existed
             object.__setattr__(self, "source", "files" if self.snapshots and not registry else "ctgov")
@@ -166,6 +169,15 @@ class WatchGroup:
         if self.source != "files":
             object.__setattr__(self, "trials", _keys(SOURCES[self.source], self.trials))
             _searches(SOURCES[self.source], self.queries)
+        return self
+
+    def _whole_registry(self):
+        for key in ("trials", "queries", "snapshots"):
+            if getattr(self, key):
+                raise problem(f"all: true watches every trial already; put {key} in a watch group of their own", key)
+        if self.source not in (None, "ctgov"):
+            raise problem(f"the source {self.source} cannot watch a whole registry (the source ctgov can)", "source")
+        object.__setattr__(self, "source", "ctgov")
         return self
 
     @property
@@ -224,6 +236,8 @@ class CtgovSettings:
     full_refresh_days: Number(1, 366) = 7.0
     backfill: Flag = True
     backfill_per_cycle: Whole(0, 10_000) = 10
+    load_pages_per_cycle: Whole(1, 100_000) = 25  # pages of the whole registry's first load a cycle
+    load_page_size: Whole(1, 1_000) = 200  # studies a page in that load (about 4 MB a page at 200)
 
 
 @dataclass(frozen=True, config=SECTION)
@@ -316,6 +330,9 @@ class Settings:
     @model_validator(mode="after")
     def _references(self):
         _unique([g.name for g in self.watches], "watches", "watch group")
+        whole = [i for i, g in enumerate(self.watches) if g.all]
+        if len(whole) > 1:
+            raise problem("only one watch group can watch the whole registry (all: true)", "watches", whole[1], "all")
         _unique([r.name for r in self.notifications.routes], "notifications.routes", "route")
         names = {g.name for g in self.watches}
         for i, route in enumerate(self.notifications.routes):

@@ -15,6 +15,7 @@ A hostile registry, on demand (each mode is a misbehaviour met or feared in the 
     server.extra.append(foreign_study)                # every /studies page carries one trial too many
     server.set_raw("NCT06302556", b"...", "2026-02-02")  # a malformed record, served as given
     server.paging = "loop"                            # nextPageToken repeats forever ("endless": always new)
+    server.tokens_expire = True                       # every pageToken answers 400, as a stale one does
     Fault("/studies", drip=2.0)                       # the body one byte every 2 s
     Fault("/studies", status=429, retry_after="1e9")  # come back in 31 years
     Fault("/studies", oversize=200 * 2**20)           # a body that goes on (no Content-Length)
@@ -78,6 +79,7 @@ class CtgovServer:
         self.impostors: dict[str, dict] = {}  # asked id -> the record answered instead
         self.extra: list[dict] = []  # records added to every /studies page
         self.paging: str | None = None  # "loop" or "endless": a nextPageToken that never ends
+        self.tokens_expire = False  # every pageToken is refused (HTTP 400), as the registry refuses a stale one
         self.released = threading.Event()  # ends every hang
         self.data_timestamp = "2026-01-01T00:00:00"
         self.lock = threading.Lock()
@@ -259,24 +261,21 @@ class CtgovServer:
 
     def search(self, params: dict[str, list[str]]) -> tuple[int, bytes]:
         size = int(params.get("pageSize", ["10"])[0])
-        start = int(params.get("pageToken", ["0"])[0])
+        token = params.get("pageToken", ["0"])[0]
+        if not token.isdigit() or (self.tokens_expire and "pageToken" in params):  # stale, or not ours
+            return 400, json.dumps({"message": f"invalid pageToken {token[:40]}"}).encode()
+        start = int(token)
         with self.lock:
             if "filter.ids" in params:
                 ids = [i for part in params["filter.ids"] for i in part.replace("|", ",").split(",") if i]
                 bad = [i for i in ids if not NCT.match(i) or i in self.refused]
                 if bad:
                     return 400, json.dumps({"message": f"invalid NCT id {bad[0]}"}).encode()
-                found = [i for i in dict.fromkeys(ids) if i in self.studies]
+                found = [i for i in dict.fromkeys(ids) if i in self.studies and self.matches(i, params)]
             elif "filter.advanced" in params and not SINCE.search(params["filter.advanced"][0]):
                 return 400, json.dumps({"message": "filter.advanced: only LastUpdatePostDate ranges here"}).encode()
             else:
-                cond = " ".join(params.get("query.cond", [])).lower()
-                term = " ".join(params.get("query.term", [])).lower()
-                found = [
-                    nct
-                    for nct, (title, _, conditions) in sorted(self.titles.items())
-                    if (not cond or any(cond in c for c in conditions)) and (not term or term in title.lower())
-                ]
+                found = [nct for nct in sorted(self.titles) if self.matches(nct, params)]
                 since = SINCE.search(params.get("filter.advanced", [""])[0])
                 if since:  # AREA[LastUpdatePostDate]RANGE[day,MAX]: updated on or after that day
                     found = [nct for nct in found if (self.updates[nct] or "") >= since.group(1)]
@@ -292,6 +291,13 @@ class CtgovServer:
             + b"}"
         )
         return 200, body
+
+    def matches(self, nct: str, params: dict[str, list[str]]) -> bool:
+        """Whether a study answers a search's ``query.cond`` and ``query.term`` (none: every study)."""
+        cond = " ".join(params.get("query.cond", [])).lower()
+        term = " ".join(params.get("query.term", [])).lower()
+        title, _, conditions = self.titles.get(nct, ("", "", []))
+        return (not cond or any(cond in c for c in conditions)) and (not term or term in title.lower())
 
     def hostile_page(self, params: dict[str, list[str]], body: bytes) -> bytes:
         """A page as the hostile modes have it: impostors, extra records, a paging that never ends."""

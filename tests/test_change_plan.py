@@ -317,7 +317,7 @@ def test_a_reconciliation_does_not_normalize_an_identical_record(live, server, m
     assert json.loads(live.store.raw_payload("NCT06821503", 1))  # still the one stored version
 
 
-def test_the_weekly_reconciliation_of_the_whole_registry_reports_a_deleted_trial_and_normalizes_nothing_unchanged(
+def test_the_weekly_reconciliation_of_the_whole_registry_lists_ids_and_dates_and_reports_a_deleted_trial(
     server, tmp_path, clock, monkeypatch
 ):
     from monitor.live_registry import first_load
@@ -327,15 +327,19 @@ def test_the_weekly_reconciliation_of_the_whole_registry_reports_a_deleted_trial
     first_load(live, CycleReport(), page_size=2)
     counts = live.store.counts()
     server.remove_study("NCT06302556")
+    moved = study(OPENING / "2026-02-10.json")  # a status-only move: the same last-update date
+    moved["protocolSection"]["statusModule"]["overallStatus"] = "SUSPENDED"
+    server.set_study(moved)
     clock.at = datetime(2026, 2, 19, 12, tzinfo=UTC)  # eight days on: the full refresh (7 days) is due
-    import monitor.live as live_module
-
-    monkeypatch.setattr(live_module, "ingest", lambda *a, **k: pytest.fail("normalized an identical record"))
+    server.requests.clear()
     report = live.cycle()
-    assert report.plan == "load" and report.complete
-    assert [r.status for r in report.results] == ["unchanged", "unchanged"]
+    assert report.plan == "reconcile" and report.complete, report.problems
+    listing = [q for p, q in server.requests if p == "/api/v2/studies" and "filter.ids" not in q]
+    assert [(q["fields"], q["pageSize"]) for q in listing] == [(["NCTId,LastUpdatePostDate,OverallStatus"], ["1000"])]
+    assert [r.key for r in report.results] == ["NCT06821503"], "only the trial whose status moved is fetched"
     assert report.problems == ["NCT06302556: not found on ClinicalTrials.gov (no longer in its listing)"]
-    assert live.store.counts() == counts
+    assert live.store.counts()["versions"] == counts["versions"] + 1
+    assert live.store.get_state(f"ctgov.{LAST_FULL}") == clock().isoformat()
     client.close()
     live.store.close()
 

@@ -62,7 +62,10 @@ WRONG = [
         "CFG:3: watches[0].queries[0]: pageSize is not a search parameter (use query.*, filter.*, postFilter.*, "
         "aggFilters)",
     ),
-    ("watches:\n  - name: a\n", "CFG:2: watches[0]: watches nothing: give it trials, queries or snapshots"),
+    (
+        "watches:\n  - name: a\n",
+        "CFG:2: watches[0]: watches nothing: give it trials, queries or snapshots (or all: true, the whole registry)",
+    ),
     (
         "watches:\n  - {name: a, snapshots: x}\n  - {name: a, snapshots: y}\n",
         "CFG:3: watches[1].name: 'a' is used by an earlier watch group",

@@ -185,7 +185,7 @@ def test_the_daemon_writes_a_next_run_time_only_when_it_moves(tmp_path):
         store.close()
 
 
-def test_the_service_says_at_start_that_it_does_not_follow_the_whole_registry_watch(server, tmp_path):
+def test_the_service_says_at_start_how_to_follow_a_whole_registry_watch_no_group_has(server, tmp_path):
     config = write_config(tmp_path / "monitor.yaml", server.url, ["NCT06821503"], schedule="every 1 hour")
     store = Store.open(f"sqlite:///{tmp_path / 'monitor.db'}")
     store.add_watch("registry", "all", datetime(2026, 3, 1, tzinfo=UTC))
@@ -194,6 +194,6 @@ def test_the_service_says_at_start_that_it_does_not_follow_the_whole_registry_wa
     try:
         daemon.wait_for(lambda: "daemon started" in daemon.text(), "the start")
         daemon.wait_for(lambda: "the whole registry is watched" in daemon.text(), "the warning")
-        assert "run `monitor fetch` on a schedule" in daemon.text()
+        assert "no watch group of the configuration has `all: true`: add one" in daemon.text()
     finally:
         assert daemon.stop() == 0

@@ -11,7 +11,7 @@ import pytest
 
 from monitor.archive import SnapshotArchive
 from monitor.errors import SourceError
-from monitor.live import Live
+from monitor.live import LAST_FULL, Live
 from monitor.sources.ctgov import CtgovClient, Politeness, TokenBucket
 from monitor.store import Store
 
@@ -261,15 +261,18 @@ def test_trials_entering_and_leaving_a_saved_search_are_events_and_entering_ones
     server.set_study(newcomer)
     leaver = sorted(baseline)[0]
     server.remove_study(leaver)
-    report = live.cycle()
+    report = live.cycle()  # between full refreshes: the change query within the search
     events = {(key, e.change.value) for key, e in report.membership}
-    assert events == {("NCT07777777", "added"), (leaver, "removed")}
+    assert events == {("NCT07777777", "added")}, "a trial leaving is seen by the full refresh (below)"
     entered = next(e for k, e in report.membership if k == "NCT07777777")
     assert entered.category.value == "membership"
     assert entered.summary.startswith("Entered saved search 'query.cond=lung': ")
     assert "NCT07777777" in live.store.watched_trials()
     assert "NCT07777777" in {r.key for r in report.results}
     assert [e.summary for e in live.store.events("NCT07777777")] == [entered.summary]
+    live.store.set_state(f"ctgov.{LAST_FULL}", "2000-01-01T00:00:00+00:00")  # the full refresh is due
+    refresh = live.cycle()  # pages the search in full
+    assert {(key, e.change.value) for key, e in refresh.membership} == {(leaver, "removed")}
 
 
 # --- the commands ------------------------------------------------------------------------------

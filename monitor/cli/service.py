@@ -137,6 +137,7 @@ def status(ctx: click.Context, health: bool, fmt: str) -> None:
             "flagged": {rule: flagged.get(rule, 0) for rule in RULES},
         },
         "deliveries": {k: v for k, v in store.delivery_counts().items() if k != "sent"},
+        "registry": _registry(store) if any(w.kind == "registry" for w in store.watches()) else None,
         "trial_errors": [
             {"trial": k, "error": e, "at": a.isoformat() if a else None} for k, e, a in store.trial_errors()[:10]
         ],
@@ -154,6 +155,23 @@ def status(ctx: click.Context, health: bool, fmt: str) -> None:
             "no `monitor run` is alive on this database"
             + (f" (last heartbeat {holder['beat'][:19]})" if holder else "")
         )
+
+
+def _registry(store) -> dict:
+    from monitor.live_registry import progress
+
+    return progress(store.state_with_prefix("ctgov."))
+
+
+def _registry_line(r: dict) -> str:
+    """The whole registry's first load (pages and trials read) or, once loaded, its watermark."""
+    read = f"{r['pages']:,} pages, {r['trials']:,} trials read"
+    if not r["loaded"]:
+        return f"registry        loading: {read}" + ("; resumes at the next page" if r["resumes_at_page"] else "")
+    line = f"registry        loaded {r['loaded_at'][:19]} ({read}); watermark {r['watermark'] or 'none yet'}"
+    if r["reconciled_at"]:
+        line += f"; reconciled {r['reconciled_at'][:19]} ({r['reconciled_trials']:,} listed)"
+    return line
 
 
 def _expected_line(expected: dict) -> str:
@@ -194,6 +212,8 @@ def _status_text(report: dict) -> str:
         lines.append(f"  next run      {g['next_run'][:19] if g['next_run'] else 'when the daemon runs'}")
         if g["last_error"]:
             lines.append(f"  last error    {g['last_error']}")
+    if report["registry"]:
+        lines.append(_registry_line(report["registry"]))
     for e in report["trial_errors"]:
         lines.append(f"error           {e['trial']}: {e['error']} ({(e['at'] or '')[:19]})")
     return "\n".join(lines)

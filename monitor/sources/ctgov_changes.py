@@ -13,7 +13,11 @@ Two reads, each bounded by ``limits.max_pages`` and refusing a page token seen t
   on or after a date, optionally within a saved search: the same answer as the id probe, for
   1 + changed/1,000 requests instead of watched/1,000.
 * :func:`all_studies`: every study in full, page by page, with the token that resumes after
-  each page (the first load of ``watch add --all``).
+  each page (the first load of ``watch add --all``).  A resume token the registry no longer
+  accepts (HTTP 400 for a stale ``pageToken``) restarts the listing from its first page, once,
+  with one log line.
+* :func:`listing`: every study's id, last-update date and status, 1,000 a page (the weekly
+  reconciliation of the whole registry: ids and dates, never whole records).
 
 Every page is decoded by :func:`monitor.normalize.jsontext.decode` (through the client) and
 checked against a declared shape here (strict: nothing coerced); a page of the wrong shape is a
@@ -23,7 +27,8 @@ yielded.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -33,8 +38,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from monitor.errors import ParseError, SourceError
 from monitor.normalize.schema import NctId, RegistryDate, check_study
 from monitor.normalize.violations import violation
-from monitor.sources.ctgov import PAGE_LIMIT, PROBE_FIELDS, CtgovClient
+from monitor.sources.ctgov import PAGE_LIMIT, PROBE_FIELDS, SEARCH_FIELDS, CtgovClient, _Refused
 from monitor.sources.queries import parse_query
+
+log = logging.getLogger(__name__)
 
 FULL_PAGE = 200  # full records a page in the first load: about 4 MB a page, well inside limits.max_body_bytes
 OVERLAP_DAYS = 1  # the watermark day itself is asked again: its updates can be published late
@@ -61,6 +68,7 @@ class _Strict(BaseModel):
 
 class _Identification(_Strict):
     nctId: NctId
+    briefTitle: str | None = None
 
 
 class _UpdateDate(_Strict):
@@ -99,49 +107,109 @@ class Page:
     next_token: str | None
 
 
+class StaleToken(SourceError):
+    """The registry refused a stored resume token (HTTP 400): it expired, or the listing changed."""
+
+
+Changed = dict[str, tuple[str, str | None]]  # NCT id -> (last-update date, overall status)
+
+
 # --- the reads ------------------------------------------------------------------------------
 
 
-def changed_since(client: CtgovClient, day: str, query: str | None = None) -> dict[str, tuple[str, str | None]]:
+def changed_since(client: CtgovClient, day: str, query: str | None = None) -> Changed:
     """NCT id -> (last-update date, status) of every study updated on or after ``day``,
     within the saved search ``query`` when given (its own ``query.*``/``filter.*`` parameters)."""
-    params = dict(parse_query(query)) if query else {}
-    if "filter.advanced" in params:  # AND it with the search's own advanced filter
-        params["filter.advanced"] = f"({params['filter.advanced']}) AND {since_expression(day)}"
-    else:
-        params["filter.advanced"] = since_expression(day)
-    params.update({"fields": PROBE_FIELDS, "pageSize": str(PAGE_LIMIT)})
-    found: dict[str, tuple[str, str | None]] = {}
-    for page, _ in _paged(client, params, ChangesPage, f"studies updated since {day}"):
-        for study in page.studies:
-            status = study.protocolSection.statusModule
-            found[study.protocolSection.identificationModule.nctId] = (
-                status.lastUpdatePostDateStruct.date,
-                status.overallStatus,
-            )
+    found: Changed = {}
+    for page in change_pages(client, day, query):
+        found.update((nct, (d, status)) for nct, (d, status, _) in page.items())
     return found
 
 
-def all_studies(client: CtgovClient, token: str | None = None, page_size: int = FULL_PAGE) -> Iterator[Page]:
+def change_pages(
+    client: CtgovClient, day: str | None, query: str | None = None
+) -> Iterator[dict[str, tuple[str, str | None, str | None]]]:
+    """Page by page, NCT id -> (last-update date, status, brief title) of every study updated
+    on or after ``day`` (every study when ``day`` is None), within the saved search ``query``
+    when given: 1,000 studies a page, only the fields we read."""
+    params = dict(parse_query(query)) if query else {}
+    if day is not None and "filter.advanced" in params:  # AND it with the search's own advanced filter
+        params["filter.advanced"] = f"({params['filter.advanced']}) AND {since_expression(day)}"
+    elif day is not None:
+        params["filter.advanced"] = since_expression(day)
+    params.update({"fields": SEARCH_FIELDS if query else PROBE_FIELDS, "pageSize": str(PAGE_LIMIT)})
+    what = f"studies updated since {day}" if day else "every study's date and status"
+    for page, _ in _paged(client, params, ChangesPage, what):
+        yield {
+            s.protocolSection.identificationModule.nctId: (
+                s.protocolSection.statusModule.lastUpdatePostDateStruct.date,
+                s.protocolSection.statusModule.overallStatus,
+                s.protocolSection.identificationModule.briefTitle,
+            )
+            for s in page.studies
+        }
+
+
+def still_within(client: CtgovClient, query: str, ids: list[str]) -> set[str]:
+    """Which of ``ids`` the saved search ``query`` answers now (``filter.ids`` with its own
+    parameters, 1,000 ids a request): a member updated since the watermark that its change
+    query did not answer is asked once more before it is said to have left."""
+    params = dict(parse_query(query))
+    found: set[str] = set()
+    for start in range(0, len(ids), PAGE_LIMIT):
+        asked = {**params, "filter.ids": ",".join(ids[start : start + PAGE_LIMIT]), "fields": PROBE_FIELDS}
+        asked["pageSize"] = str(PAGE_LIMIT)
+        for page, _ in _paged(client, asked, ChangesPage, f"members of {query!r}"):
+            found.update(s.protocolSection.identificationModule.nctId for s in page.studies)
+    return found
+
+
+def listing(client: CtgovClient) -> Iterator[Changed]:
+    """Every study's (last-update date, status), page by page, 1,000 a page: the reconciliation."""
+    for page in change_pages(client, None):
+        yield {nct: (d, status) for nct, (d, status, _) in page.items()}
+
+
+def all_studies(
+    client: CtgovClient,
+    token: str | None = None,
+    page_size: int = FULL_PAGE,
+    restarted: Callable[[], None] = lambda: None,
+) -> Iterator[Page]:
     """Every study on the registry in full, from ``token`` on (None: the first page).  Each
     study is checked against the declared record shape; a page with one of the wrong shape is
-    refused whole (:class:`ParseError` with its path), before any of it is yielded."""
+    refused whole (:class:`ParseError` with its path), before any of it is yielded.  A ``token``
+    the registry refuses (HTTP 400: it expired) restarts from the first page, once, after
+    ``restarted()``; a refusal of the first page itself is an error, not a loop."""
+    try:
+        yield from _full_pages(client, token, page_size)
+    except StaleToken as exc:
+        log.warning("%s; the listing starts again from its first page", exc.message)
+        restarted()
+        yield from _full_pages(client, None, page_size)
+
+
+def _full_pages(client: CtgovClient, token: str | None, page_size: int) -> Iterator[Page]:
     params = {"pageSize": str(page_size), **({"pageToken": token} if token else {})}
-    for page, next_token in _paged(client, params, StudiesPage, "every study"):
+    for page, next_token in _paged(client, params, StudiesPage, "every study", resumed=token is not None):
         for index, study in enumerate(page.studies):
             check_study(study, f"{client.url}/studies: studies[{index}].")
         yield Page(page.studies, next_token)
 
 
 def _paged(
-    client: CtgovClient, params: dict[str, str], shape: type[BaseModel], what: str
+    client: CtgovClient, params: dict[str, str], shape: type[BaseModel], what: str, resumed: bool = False
 ) -> Iterator[tuple[Any, str | None]]:
     """Each page checked against ``shape``, with its ``nextPageToken``; at most
-    ``limits.max_pages`` pages, and a token seen twice is a registry whose paging loops."""
+    ``limits.max_pages`` pages, and a token seen twice is a registry whose paging loops.
+    ``resumed``: the first request carries a stored token; its HTTP 400 is :class:`StaleToken`."""
     url = f"{client.url}/studies"
     seen: set[str] = set()
-    for _ in range(client.limits.max_pages):
-        data = client._get_json(url, params)
+    for number in range(client.limits.max_pages):
+        try:
+            data = client._get_json(url, params, refuse_400=resumed and number == 0)
+        except _Refused as exc:
+            raise StaleToken(f"{url} refused the stored page token {params['pageToken'][:60]!r} ({exc})") from None
         try:
             page = shape.model_validate(data, strict=True)
         except ValidationError as exc:

@@ -134,6 +134,22 @@ class WatchStore(VersionStore):
                 self._insert_deliveries(conn, routes, f"c:{change_id}", key, now)
             self._put_state(conn, f"query.{watch_id}.baseline", now.isoformat())
 
+    def refresh_members(self, target: str, rows: list[tuple[str, str | None, str | None]]) -> None:
+        """The title and status of trials already in a saved search (``(key, title, status)``), as its
+        change query answered them: what a `left` event names later.  One batched statement."""
+        if not rows:
+            return
+        with self.engine.begin() as conn:
+            watch_id = conn.execute(
+                select(watches.c.id).where((watches.c.kind == "query") & (watches.c.target == target))
+            ).scalar()
+            conn.execute(
+                query_members.update()
+                .where((query_members.c.watch_id == watch_id) & (query_members.c.trial_key == bindparam("k")))
+                .values(title=bindparam("t"), status=bindparam("s")),
+                [{"k": key, "t": title, "s": status} for key, title, status in rows],
+            )
+
     # --- per-trial and per-source state -------------------------------------------------
 
     def last_seen(self) -> dict[str, tuple[str | None, str | None]]:
@@ -238,6 +254,12 @@ class WatchStore(VersionStore):
     def set_state(self, key: str, value: str) -> None:
         with self.engine.begin() as conn:
             self._put_state(conn, key, value)
+
+    def set_states(self, values: dict[str, str]) -> None:
+        """:meth:`set_state` for several keys in one transaction (a load's page token and its counts)."""
+        with self.engine.begin() as conn:
+            for key, value in values.items():
+                self._put_state(conn, key, value)
 
     def _put_state(self, conn, key: str, value: str) -> None:
         done = conn.execute(source_state.update().where(source_state.c.key == key).values(value=value))
