@@ -31,20 +31,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from monitor.archive import ArchiveError, SnapshotArchive
+from monitor.archive import SnapshotArchive
 from monitor.batch import Batch
-from monitor.classify import diff_records
-from monitor.diff import fingerprint
+from monitor.checking import UNREAD, Checker, Clock, Result, Routes, utc_now
 from monitor.errors import MonitorError, NotFoundError, SourceError, Stopped
 from monitor.live_plan import LAST_FULL, advance_watermark, latest_date, membership_event, plan_probe, same_raw
 from monitor.live_registry import load_registry, loaded, watches_registry
 from monitor.model import Change, ChangeKind
-from monitor.pipeline import UNREAD, Clock, Result, Routes, as_new_version, ingest, utc_now
 from monitor.sources.base import Answer, Source
 from monitor.sources.ctgov import CtgovClient
 from monitor.sources.ctgov_source import CtgovSource
 from monitor.sources.files import Snapshot
-from monitor.store import NewVersion, Store
+from monitor.store import Store
 from monitor.workers import Prepared, Workers
 
 log = logging.getLogger(__name__)
@@ -94,6 +92,7 @@ class Live:
         self.progress = progress or (lambda what, n: None)
         self.should_stop = should_stop
         self.workers = workers or Workers()  # the second core for fetches of many answers
+        self.checker = Checker(store, now, routes, archive)  # the per-trial path
 
     # --- fetching -------------------------------------------------------------------
 
@@ -147,39 +146,28 @@ class Live:
         """The registry's current record of one trial; nothing is stored."""
         return self.source.current(nct_id)
 
-    def _store(self, key, answer: Answer, report, heads: dict, batch: Batch, prepared: Prepared | None = None) -> None:
-        """The per-trial boundary: whatever goes wrong with this trial is its problem alone.
-        ``heads``: the latest heads read for the fetch (used once: a second copy of
-        a trial reads its head again); ``batch`` writes the versions hundreds at a
-        time and holds each trial's outcome until its version is written."""
-        try:
+    def _store(self, key, answer: Answer, report, heads: dict, batch: Batch, prepared: Prepared | None = None):
+        """One trial through the per-trial path (:class:`monitor.checking.Checker`), inside its
+        boundary: whatever goes wrong with this trial is its problem alone.  ``heads``: the latest
+        heads read for the fetch (used once: a second copy of a trial reads its head again);
+        ``batch`` writes the versions hundreds at a time and holds each trial's outcome until
+        its version is written."""
+
+        def step() -> None:
             if batch.waiting(key):  # a second copy of a trial: compared with the first one, written
                 batch.flush()
             if heads.get(key) is not None and (same := same_raw(self.store, key, answer)) is not None:
                 batch.hold(key, same)  # byte-identical to the stored version: not normalized again
                 return
-            snapshot = prepared.snapshot(answer) if prepared else answer.snapshot()  # prepared: by a worker
-            if snapshot.record.key != key:
-                raise SourceError(f"the record of {key} normalizes to {snapshot.record.key}; not stored")
-            if self.archive:
-                self.archive.put(key, snapshot.record.last_update_posted, snapshot.raw, snapshot.raw_hash)
             head, heads[key] = heads.get(key), UNREAD
-            done = (prepared.content_hash, prepared.projected, prepared.packed) if prepared else (None,) * 3
-            result = ingest(self.store, snapshot, self.now, self.routes, head=head, write=batch.write, prepared=done)
-            batch.hold(key, (result, (snapshot.record.last_update_posted, snapshot.record.overall_status)))
-        except ArchiveError:
-            raise
-        except MonitorError as exc:
-            self._problem(report, key, exc.message)
-            return
-        except Exception as exc:  # the per-trial boundary: one bad trial never stops the others
-            log.exception("%s: unexpected error", key)
-            self._problem(report, key, f"unexpected error ({type(exc).__name__}: {exc}); not stored, see the log")
+            result = self.checker.store_answer(key, answer, prepared, head, batch.write)
+            batch.hold(key, (result, result.seen))
+
+        self.checker.guard(key, step, heard=_heard(report))
 
     def _problem(self, report: CycleReport, key: str, message: str) -> None:
-        log.warning("%s: %s", key, message)
-        if self.store.record_error(key, message, self.now()):
-            report.problems.append(f"{key}: {message}")
+        """Record ``key``'s problem (where ``monitor status`` shows it); a new one goes in ``report``."""
+        self.checker.problem(key, message, _heard(report))
 
     def _valid(self, key: str) -> bool:
         """Whether ``key`` is one of the source's keys (a malformed one was reported as refused)."""
@@ -195,8 +183,7 @@ class Live:
         first, before any version already stored; returns how many were added.
         The history endpoint is undocumented: any surprise fails closed."""
         try:
-            snapshots = self.source.history(key, lambda: self.progress("backfill", 1))
-            added = self._add_history(key, snapshots)
+            added = self.checker.backfill(key, self.source.history(key, lambda: self.progress("backfill", 1)))
         except NotFoundError:
             self.store.set_backfill(key, "failed")
             raise
@@ -207,31 +194,6 @@ class Live:
             ) from exc
         self.store.set_backfill(key, "done")
         return added
-
-    def _add_history(self, key: str, snapshots: list[Snapshot]) -> int:
-        for snapshot in snapshots:
-            if self.archive:
-                self.archive.put(key, snapshot.record.last_update_posted, snapshot.raw, snapshot.raw_hash)
-        if self.store.latest_head(key) is None:
-            return sum(
-                1
-                for s in snapshots
-                if ingest(self.store, s, self.now, backfill=True).status in ("new", "changed", "refreshed")
-            )
-        first = self.store.versions(key)[0]
-        older = [s for s in snapshots if s.record.last_update_posted and s.record.last_update_posted < first.date]
-        chain: list[NewVersion] = []
-        for snapshot in older:
-            content = fingerprint(snapshot.record)
-            if chain and content == chain[-1].content_hash:
-                continue
-            found = diff_records(chain[-1].record, snapshot.record) if chain else []
-            chain.append(as_new_version(snapshot, content, self.now(), found))
-        if chain and chain[-1].content_hash == first.content_hash:
-            chain.pop()
-        if not chain:
-            return 0
-        return self.store.prepend_versions(key, chain, diff_records(chain[-1].record, first.record))
 
     # --- saved searches ---------------------------------------------------------------
 
@@ -294,13 +256,8 @@ class Live:
         for key in [k for k in self.store.pending_backfills(10_000) if k in watching][:limit]:
             if self.should_stop():
                 raise Stopped("stopped before the backfills; they are done next cycle")
-            try:
-                report.backfilled += self.backfill(key)
-            except MonitorError as exc:
-                self._problem(report, key, exc.message)
-            except Exception as exc:  # the per-trial boundary
-                log.exception("%s: unexpected error in the backfill", key)
-                self._problem(report, key, f"backfill failed unexpectedly ({type(exc).__name__}: {exc}); see the log")
+            added = self.checker.guard(key, lambda key=key: self.backfill(key), "backfill", _heard(report))
+            report.backfilled += added or 0
 
     def _cycle(self, report, full_refresh_days, backfill_per_cycle, trials, queries, suffix) -> None:
         state = f"{self.source.name}.%s{suffix}"  # the state keys of this source and group
@@ -380,6 +337,11 @@ class Live:
             if nct in probe and _moved(probe[nct], seen.get(nct, (None, None)))
         ]
         return due, mark
+
+
+def _heard(report: CycleReport):
+    """A new trial problem goes in the cycle's report (each is reported once)."""
+    return lambda key, message: report.problems.append(f"{key}: {message}")
 
 
 def _moved(now: tuple[str, str | None], before: tuple[str | None, str | None]) -> bool:
