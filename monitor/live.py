@@ -140,7 +140,7 @@ class Live:
                     items.close()  # what is still in flight is cancelled
                 batch.flush()
                 self.store.mark_seen_many(seen)
-                self.store.clear_errors(seen)
+                self.store.clear_errors(k for k in seen if k not in self.checker.failures)  # not this run's
 
     def current(self, nct_id: str) -> Snapshot:
         """The registry's current record of one trial; nothing is stored."""
@@ -231,6 +231,7 @@ class Live:
         and saved ``queries`` (``scope`` names the group, keeping its state apart)."""
         report = CycleReport()
         start = self.source.requests
+        self.checker.failures.clear()  # the trials that failed in this cycle keep their problem
         try:
             suffix = f".{scope}" if scope else ""
             with self.workers.session():  # one pool for the cycle's fetches, shut down at its end

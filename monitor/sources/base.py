@@ -12,8 +12,10 @@ asks it, in this order:
 3. :meth:`Source.known`: the ids it knows, each with its (last-update date,
    status), the cheap probe that tells which trials moved.
 4. :meth:`Source.records`: the moved trials' answers, each normalized, diffed and
-   stored inside the per-trial boundary (a bad one is that trial's problem alone).
-5. :meth:`Source.history`: a trial's past versions (only sources with ``history``).
+   stored inside the per-trial boundary (:class:`monitor.checking.Checker`: a bad one
+   is that trial's problem alone).
+5. :meth:`Source.history`: a trial's past versions (only sources with ``history``),
+   answers normalized in the same per-trial path.
 
 Keys: :meth:`Source.parse_key` says whether a key typed by a user (or written in
 the configuration) is one of this registry's, in its canonical form; the prefix
@@ -123,8 +125,9 @@ class Source:
                 return answer.snapshot()
         raise NotFoundError(f"{key} is not on {self.title}" + (f" ({problems[0]})" if problems else ""))
 
-    def history(self, key: str, progress: Callable[[], None] = lambda: None) -> list[Snapshot]:
-        """The trial's past versions, oldest first (``progress`` is called after each)."""
+    def history(self, key: str, progress: Callable[[], None] = lambda: None) -> list[Answer]:
+        """The trial's past versions, oldest first (``progress`` is called after each), as
+        answers the per-trial path normalizes (a :class:`Snapshot` is one, already normalized)."""
         raise SourceError(f"{self.title} keeps no version history")
 
     def search(self, query: str) -> list[SearchHit]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from monitor.errors import UsageError
@@ -77,21 +78,17 @@ class CtgovSource(Source):
     def current(self, key: str) -> Snapshot:
         return self._payload(self.client.study(key), f"{self.client.url}/studies/{key}").snapshot()
 
-    def history(self, key: str, progress: Callable[[], None] = lambda: None) -> list[Snapshot]:
-        """Every version the website lists, oldest first; a version without a
-        last-update date takes the date the list gives it.  The endpoint is
-        undocumented: any surprise raises (the backfill fails closed)."""
-        snapshots = []
+    def history(self, key: str, progress: Callable[[], None] = lambda: None) -> list[Answer]:
+        """Every version the website lists, oldest first, each normalized in the per-trial path;
+        a version without a last-update date takes the date the list gives it.  The endpoint
+        is undocumented: any surprise raises (the backfill fails closed)."""
+        versions: list[Answer] = []
         for entry in self.client.history(key):
             study = self.client.history_version(key, entry["version"])
             origin = f"{self.client.internal_url}/studies/{key}/history/{entry['version']}"
-            snapshot = self._payload(study, origin).snapshot()
-            if snapshot.record.last_update_posted is None:
-                record = dataclasses.replace(snapshot.record, last_update_posted=entry["date"])
-                snapshot = Snapshot(record, snapshot.raw, snapshot.origin)
-            snapshots.append(snapshot)
+            versions.append(PastVersion(self._payload(study, origin), entry["date"]))
             progress()
-        return snapshots
+        return versions
 
     def search(self, query: str) -> list[SearchHit]:
         return self.client.search(query)
@@ -102,6 +99,26 @@ class CtgovSource(Source):
     @staticmethod
     def _payload(study: dict[str, Any], origin: str) -> Payload:
         return payload(study, origin)
+
+
+@dataclass(frozen=True)
+class PastVersion:
+    """A version from the history list: an :class:`~monitor.sources.base.Answer` whose record,
+    when it has no last-update date of its own, takes the one the list gives."""
+
+    payload: Payload
+    date: str
+
+    @property
+    def origin(self) -> str:
+        return self.payload.origin
+
+    def snapshot(self) -> Snapshot:
+        snapshot = self.payload.snapshot()
+        if snapshot.record.last_update_posted is not None:
+            return snapshot
+        record = dataclasses.replace(snapshot.record, last_update_posted=self.date)
+        return Snapshot(record, snapshot.raw, snapshot.origin)
 
 
 def payload(study: dict[str, Any], origin: str) -> Payload:
