@@ -30,18 +30,17 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from monitor.archive import SnapshotArchive
 from monitor.batch import Batch
 from monitor.checking import UNREAD, Checker, Clock, Result, Routes, utc_now
 from monitor.errors import MonitorError, NotFoundError, SourceError, Stopped
-from monitor.live_plan import LAST_FULL, advance_watermark, latest_date, membership_event, plan_probe, same_raw
-from monitor.live_registry import load_registry, loaded, watches_registry
+from monitor.live_plan import LAST_FULL, membership_event, same_raw
 from monitor.model import Change, ChangeKind
-from monitor.sources.base import Answer, Source
-from monitor.sources.ctgov import CtgovClient
-from monitor.sources.ctgov_source import CtgovSource
+from monitor.sources.base import Answer, Cycle, Source
 from monitor.sources.files import Snapshot
+from monitor.sources.registry import source_named
 from monitor.store import Store
 from monitor.workers import Prepared, Workers
 
@@ -71,13 +70,13 @@ class CycleReport:
 
 
 class Live:
-    """A registry source wired to a store, an archive and a clock (a bare
-    :class:`CtgovClient` is taken as the ``ctgov`` source; ``client`` is then that client)."""
+    """A registry source wired to a store, an archive and a clock (a bare ClinicalTrials.gov
+    client is taken as the ``ctgov`` source; ``client`` is then that client)."""
 
     def __init__(
         self,
         store: Store,
-        client: Source | CtgovClient,
+        client: Source | Any,
         archive: SnapshotArchive | None = None,
         now: Clock = utc_now,
         progress: Progress | None = None,
@@ -85,7 +84,7 @@ class Live:
         routes: Routes | None = None,
         workers: Workers | None = None,
     ) -> None:
-        self.source = client if isinstance(client, Source) else CtgovSource(client)
+        self.source = client if isinstance(client, Source) else source_named("ctgov")(client)
         self.client = getattr(self.source, "client", self.source)
         self.store, self.archive, self.now = store, archive, now
         self.routes = routes
@@ -171,10 +170,7 @@ class Live:
 
     def _valid(self, key: str) -> bool:
         """Whether ``key`` is one of the source's keys (a malformed one was reported as refused)."""
-        try:
-            return self.source.parse_key(key) == key
-        except MonitorError:
-            return False
+        return self.source.owns(key)
 
     # --- history backfill -------------------------------------------------------------
 
@@ -284,70 +280,16 @@ class Live:
         self._backfills(report, watched, backfill_per_cycle)
         if report.backfilled != backfilled:
             seen = self.store.last_seen()
-        if isinstance(self.source, CtgovSource):  # its plans: the id probe, the change query, the whole registry
-            due, mark = self._ctgov_due(report, watched, seen, full_due, trials, queries, suffix)
-        else:
-            due, mark = self._due(report, watched, seen, full_due, changed), None
+        cycle = Cycle(self, report, watched, seen, full_due, changed, trials, queries, suffix)
+        due = self.source.due(cycle)  # the source's cheapest plan (monitor.sources.base.Source.due)
         if due:
             self.fetch(due, report)
         if full_due:
             self.store.set_state(state % LAST_FULL, self.now().isoformat())
-        if isinstance(self.source, CtgovSource):
-            if full_due and not mark:  # what was seen is read once, not once per watched trial
-                seen = self.store.last_seen()
-                mark = latest_date((seen.get(k, (None, None))[0] for k in watched), not_after=self.now().date())
-            advance_watermark(self.store, suffix, mark)
+        self.source.finish(cycle)
         self.store.set_state(state % STAMP, stamp)
-
-    def _due(self, report: CycleReport, watched: list[str], seen: dict, full_due: bool, changed) -> list[str]:
-        """The trials to fetch in full, for any source: all of them at a full refresh, those the
-        source says changed (and those never seen), or those whose probed date or status moved."""
-        if full_due:
-            return watched
-        if changed.keys is not None:  # the registry said which trials changed: no probe
-            return [key for key in watched if key in changed.keys or key not in seen]  # and first seen
-        refused: set[str] = set()
-
-        def on_bad_id(nct: str, why: str) -> None:
-            refused.add(nct)
-            self._problem(report, nct, why)
-
-        probe = self.source.known(watched, on_problem=on_bad_id)
-        report.probed = len(probe)
-        for nct in watched:
-            if nct not in probe and nct not in refused and self._valid(nct):
-                self._problem(report, nct, f"not found on {self.source.title}")
-        return [nct for nct in watched if nct in probe and _moved(probe[nct], seen.get(nct, (None, None)))]
-
-    def _ctgov_due(self, report, watched, seen, full_due, trials, queries, suffix) -> tuple[list[str], str | None]:
-        """ClinicalTrials.gov's plans (:mod:`monitor.live_plan`): the whole registry loaded page by
-        page, every watched trial at a full refresh, or the cheaper of the id probe and the change
-        query; with the watermark the cycle reached."""
-        whole = trials is None and queries is None and watches_registry(self)
-        if whole and (full_due or not loaded(self, suffix)):
-            return [], load_registry(self, report, suffix)
-        if full_due:
-            report.plan, report.plan_reason = "ids", "the full refresh: every watched trial in full"
-            return watched, None
-        searches = list(queries) if queries and not trials else None
-        probe, mark = plan_probe(self, report, watched, searches, suffix, whole)
-        report.probed = len(probe)
-        due = [
-            nct
-            for nct in (probe if whole else watched)
-            if nct in probe and _moved(probe[nct], seen.get(nct, (None, None)))
-        ]
-        return due, mark
 
 
 def _heard(report: CycleReport):
     """A new trial problem goes in the cycle's report (each is reported once)."""
     return lambda key, message: report.problems.append(f"{key}: {message}")
-
-
-def _moved(now: tuple[str, str | None], before: tuple[str | None, str | None]) -> bool:
-    """Whether the registry's (date, status) of a trial moved since we last saw it."""
-    date, status = now
-    seen_date, seen_status = before
-    return date != seen_date or (seen_status is not None and status != seen_status)
-

@@ -9,14 +9,14 @@ request, its records the full studies, its history the website's version list.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from monitor.errors import UsageError
 from monitor.normalize.identity import NCT_ID
-from monitor.sources.base import Answer, Changed, OnProblem, Seen, Source
+from monitor.sources.base import Answer, Changed, Cycle, OnProblem, Seen, Source, moved
+from monitor.sources.ctgov_answers import payload
 from monitor.sources.files import Payload, Snapshot
 
 if TYPE_CHECKING:
@@ -63,9 +63,41 @@ class CtgovSource(Source):
         return self.client.requests
 
     def changed_since(self, watermark: str | None) -> Changed:
-        """The registry's data timestamp; which trials changed is the cycle's plan choice for
-        ClinicalTrials.gov (the id probe or the change query, :mod:`monitor.live_plan`)."""
+        """The registry's data timestamp; which trials changed is this source's plan
+        (:meth:`due`: the id probe or the change query, :mod:`monitor.live_plan`)."""
         return Changed(self.client.data_timestamp(), None)
+
+    def due(self, cycle: Cycle) -> list[str]:
+        """ClinicalTrials.gov's plans: the whole registry loaded page by page
+        (:mod:`monitor.live_registry`), every watched trial at a full refresh, or the cheaper of
+        the id probe and the change query (:mod:`monitor.live_plan`); ``cycle.mark`` is set to
+        the watermark the cycle reached."""
+        from monitor.live_plan import plan_probe  # start-up speed: the plans load httpx and pydantic
+        from monitor.live_registry import load_registry, loaded, watches_registry
+
+        live, report = cycle.live, cycle.report
+        whole = cycle.trials is None and cycle.queries is None and watches_registry(live)
+        if whole and (cycle.full_due or not loaded(live, cycle.suffix)):
+            cycle.mark = load_registry(live, report, cycle.suffix)
+            return []
+        if cycle.full_due:
+            report.plan, report.plan_reason = "ids", "the full refresh: every watched trial in full"
+            return cycle.watched
+        searches = list(cycle.queries) if cycle.queries and not cycle.trials else None
+        probe, cycle.mark = plan_probe(live, report, cycle.watched, searches, cycle.suffix, whole)
+        report.probed = len(probe)
+        return [k for k in (probe if whole else cycle.watched) if k in probe and moved(probe[k], cycle.seen.get(k))]
+
+    def finish(self, cycle: Cycle) -> None:
+        """Advance the change query's watermark to the latest date the complete cycle saw (after a
+        full refresh without a plan's mark: the latest date seen of the watched trials)."""
+        from monitor.live_plan import advance_watermark, latest_date  # start-up speed, as in due
+
+        mark, store = cycle.mark, cycle.live.store
+        if cycle.full_due and not mark:  # what was seen is read once, not once per watched trial
+            seen = store.last_seen()
+            mark = latest_date((seen.get(k, (None, None))[0] for k in cycle.watched), cycle.live.now().date())
+        advance_watermark(store, cycle.suffix, mark)
 
     def known(self, keys: Iterable[str], on_problem: OnProblem | None = None) -> dict[str, Seen]:
         return self.client.probe(keys, on_bad_id=on_problem)
@@ -120,7 +152,3 @@ class PastVersion:
         record = dataclasses.replace(snapshot.record, last_update_posted=self.date)
         return Snapshot(record, snapshot.raw, snapshot.origin)
 
-
-def payload(study: dict[str, Any], origin: str) -> Payload:
-    """A study as received, kept as the text that is stored, hashed and archived."""
-    return Payload(origin, json.dumps(study, ensure_ascii=False), study)
