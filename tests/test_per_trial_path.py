@@ -6,8 +6,11 @@ shape is still refused before anything is stored."""
 
 from __future__ import annotations
 
+import ast
 import copy
+import json
 import shutil
+import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -18,13 +21,16 @@ import monitor.sources.files
 from monitor.checking import Checker
 from monitor.live import Live
 from monitor.pipeline import load
+from monitor.sources.base import Changed
 from monitor.sources.ctgov import CtgovClient, Politeness
 from monitor.sources.files import Payload
 from monitor.sources.registry import SOURCES
 from monitor.store import Store
 from monitor.workers import Prepared
 
-from conftest import OPENING, UNKNOWN, serve_history, study
+from conftest import OPENING, ROOT, UNKNOWN, serve_history, study
+
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 5000))  # the import graph's depth-first search
 
 NOW = datetime(2026, 3, 20, tzinfo=UTC)
 ALL = ("NCT06821503", "NCT06302556", "NCT06387628")
@@ -206,3 +212,104 @@ def test_a_record_of_another_trial_is_refused_for_the_trial_asked_for(tmp_path):
     assert checker.check("NCT06302556", answer) is None
     assert checker.failures == {"NCT06302556": "the record of NCT06302556 normalizes to NCT06821503; not stored"}
     assert store.latest_head("NCT06821503") is None
+
+
+# --- the plan is the source's: Source.due -------------------------------------------------------------
+
+
+class Probed(ToySource):
+    """The toy registry without a change query: the cycle falls back to probing its ids."""
+
+    def changed_since(self, watermark):
+        return Changed("")
+
+    def known(self, keys, on_problem=None):  # the probe: each record's last-update date and status
+        served = {k: json.loads(toy_source.SERVED[k]) for k in keys if k in toy_source.SERVED}
+        return {k: (record["updated"], record["status"]) for k, record in served.items()}
+
+
+@pytest.fixture
+def toys(monkeypatch):
+    monkeypatch.setattr(toy_source, "SERVED", {})
+    monkeypatch.setattr(toy_source, "UPDATED", {})
+    monkeypatch.setattr(toy_source, "DAY", [1])
+    for key in ("TOY-0001", "TOY-0002"):
+        publish(key, f"Toy {key}", "RECRUITING", "2026-02-01", day=2)
+
+
+def test_a_source_without_a_change_query_is_probed_and_only_moved_trials_are_fetched(toys, tmp_path):
+    store = Store.open(f"sqlite:///{tmp_path / 'monitor.db'}")
+    for key in ("TOY-0001", "TOY-0002", "TOY-0404"):
+        store.add_watch("trial", key, NOW)
+    clock = [NOW]
+    live = Live(store, Probed(), now=lambda: clock[0])
+    first = live.cycle()  # the first cycle is a full refresh: every watched trial in full
+    assert sorted(r.key for r in first.results) == ["TOY-0001", "TOY-0002"]
+    assert first.problems == ["TOY-0404: not found on the Toy Registry"]
+    publish("TOY-0002", "Toy TOY-0002", "COMPLETED", "2026-02-10", day=3)
+    second = live.cycle()
+    assert (second.probed, [(r.key, r.status) for r in second.results]) == (2, [("TOY-0002", "changed")])
+    clock[0] = datetime(2026, 4, 1, tzinfo=UTC)  # past full_refresh_days: everything is read again
+    third = live.cycle()
+    assert (third.probed, sorted(r.key for r in third.results)) == (0, ["TOY-0001", "TOY-0002"])
+    store.close()
+
+
+def test_the_polling_cycle_imports_no_clinicaltrials_gov_module():
+    tree = ast.parse((ROOT / "monitor" / "live.py").read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert sorted(m for m in imported if m and "ctgov" in m) == []
+
+
+def test_the_package_has_no_import_cycles_even_counting_imports_inside_functions():
+    """Every import of our own modules, at the top or inside a function, makes an edge."""
+    package = ROOT / "monitor"
+    names = {
+        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p for p in package.rglob("*.py")
+    }
+    edges: dict[str, set[str]] = {}
+    for name, path in names.items():
+        edges[name] = set()
+        tree = ast.parse(path.read_text())
+        typing_only = [n for n in tree.body if isinstance(n, ast.If) and "TYPE_CHECKING" in ast.unparse(n.test)]
+        skipped = {id(n) for block in typing_only for n in ast.walk(block)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level and id(node) not in skipped:
+                for target in [node.module] + [f"{node.module}.{a.name}" for a in node.names]:
+                    while target and target not in names:
+                        target = target.rpartition(".")[0]
+                    if target and target != name and target.startswith("monitor."):
+                        edges[name].add(target)
+    cycles = [cycle for cycle in _strongly_connected(edges) if len(cycle) > 1]
+    assert cycles == []
+
+
+def _strongly_connected(edges: dict[str, set[str]]) -> list[list[str]]:
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in edges.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            found.append(sorted(component))
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    return found
