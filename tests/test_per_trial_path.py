@@ -313,3 +313,31 @@ def _strongly_connected(edges: dict[str, set[str]]) -> list[list[str]]:
         if v not in index:
             visit(v)
     return found
+
+
+def test_a_snapshot_groups_trial_that_fails_is_counted_failed_and_the_group_goes_on(monkeypatch, tmp_path):
+    from monitor.config import load_settings
+    from monitor.cycles import run_group
+
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    shutil.copy(OPENING / "2026-02-10.json", folder / "opening.json")
+    shutil.copy(UNKNOWN / "2026-02-02.json", folder / "unknown.json")
+    config = tmp_path / "monitor.yaml"
+    config.write_text(
+        f"database: sqlite:///{tmp_path / 'monitor.db'}\nwatches:\n  - name: folder\n    snapshots: [{folder}]\n"
+    )
+    settings = load_settings(str(config))
+    store = Store.open(settings.database)
+    import monitor.checking as checking
+
+    real = checking.ingest
+    monkeypatch.setattr(
+        checking, "ingest", lambda store, s, *a, **k: 1 / 0 if s.record.key == BAD else real(store, s, *a, **k)
+    )
+    outcome = run_group(store, settings, settings.group("folder"), now=lambda: NOW)
+    assert ([r.key for r in outcome.results], outcome.failed) == (["NCT06821503"], 1)
+    assert outcome.problems == [
+        f"{BAD}: unexpected error (ZeroDivisionError: division by zero); not stored, see the log"
+    ]
+    assert " failed=1 " in outcome.line() and list(errors(store)) == [BAD]
