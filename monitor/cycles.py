@@ -21,12 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from monitor.archive import SnapshotArchive
+from monitor.checking import Clock, Result, Routes, utc_now
 from monitor.config import Settings, WatchGroup
 from monitor.errors import MonitorError
 from monitor.live import Live
 from monitor.live_registry import REGISTRY
 from monitor.model import Change
-from monitor.pipeline import Clock, Result, Routes, load, utc_now
+from monitor.pipeline import load
 from monitor.routing import router_for
 from monitor.sources.registry import source_named
 from monitor.store import Store
@@ -116,8 +117,11 @@ def run_group(
             results = load(
                 store, list(group.snapshots), now, routes_for(store, settings, group.name), limits=settings.limits
             )
-            outcome.results += results
-            outcome.fetched += len(results)
+            failed = [r for r in results if r.status == "failed"]  # each trial's problem is recorded
+            outcome.results += [r for r in results if r.status != "failed"]
+            outcome.fetched += len(results) - len(failed)
+            outcome.failed += len(failed)
+            outcome.problems += [f"{r.key}: {r.note}" for r in failed]
         if group.trials or group.queries or group.all:
             _run_ctgov(store, settings, group, now, should_stop, outcome)
     except MonitorError as exc:

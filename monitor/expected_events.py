@@ -15,9 +15,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from monitor.checking import Routes
 from monitor.expected import DEFAULT, RULES, Thresholds, evaluate
 from monitor.model import Change
-from monitor.pipeline import Routes
 from monitor.store import Store
 
 log = logging.getLogger(__name__)

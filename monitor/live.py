@@ -30,22 +30,18 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from monitor import live_plan
-from monitor.archive import ArchiveError, SnapshotArchive
+from monitor.archive import SnapshotArchive
 from monitor.batch import Batch
-from monitor.classify import diff_records
-from monitor.diff import fingerprint
+from monitor.checking import UNREAD, Checker, Clock, Result, Routes, utc_now
 from monitor.errors import MonitorError, NotFoundError, SourceError, Stopped
-from monitor.live_plan import LAST_FULL, advance_watermark, latest_date, membership_event, plan_probe, same_raw
-from monitor.live_registry import load_registry, loaded, loading, reconcile, watches_registry
+from monitor.live_plan import LAST_FULL, membership_event, pending_backfills, same_raw
 from monitor.model import Change, ChangeKind
-from monitor.pipeline import UNREAD, Clock, Result, Routes, as_new_version, ingest, utc_now
-from monitor.sources.base import Answer, Source
-from monitor.sources.ctgov import CtgovClient
-from monitor.sources.ctgov_source import CtgovSource
+from monitor.sources.base import Answer, Cycle, Source
 from monitor.sources.files import Snapshot
-from monitor.store import NewVersion, Store
+from monitor.sources.registry import source_named
+from monitor.store import Store
 from monitor.workers import Prepared, Workers
 
 log = logging.getLogger(__name__)
@@ -76,13 +72,13 @@ class CycleReport:
 
 
 class Live:
-    """A registry source wired to a store, an archive and a clock (a bare
-    :class:`CtgovClient` is taken as the ``ctgov`` source; ``client`` is then that client)."""
+    """A registry source wired to a store, an archive and a clock (a bare ClinicalTrials.gov
+    client is taken as the ``ctgov`` source; ``client`` is then that client)."""
 
     def __init__(
         self,
         store: Store,
-        client: Source | CtgovClient,
+        client: Source | Any,
         archive: SnapshotArchive | None = None,
         now: Clock = utc_now,
         progress: Progress | None = None,
@@ -90,7 +86,7 @@ class Live:
         routes: Routes | None = None,
         workers: Workers | None = None,
     ) -> None:
-        self.source = client if isinstance(client, Source) else CtgovSource(client)
+        self.source = client if isinstance(client, Source) else source_named("ctgov")(client)
         self.client = getattr(self.source, "client", self.source)
         self.store, self.archive, self.now = store, archive, now
         self.routes = routes
@@ -98,6 +94,7 @@ class Live:
         self.should_stop = should_stop
         self.workers = workers or Workers()  # the second core for fetches of many answers
         self.load_pages = self.load_page_size = None  # the whole registry's first load: pages a cycle, page size
+        self.checker = Checker(store, now, routes, archive)  # the per-trial path
 
     # --- fetching -------------------------------------------------------------------
 
@@ -145,52 +142,38 @@ class Live:
                     items.close()  # what is still in flight is cancelled
                 batch.flush()
                 self.store.mark_seen_many(seen)
-                self.store.clear_errors(seen)
+                self.store.clear_errors(k for k in seen if k not in self.checker.failures)  # not this run's
 
     def current(self, nct_id: str) -> Snapshot:
         """The registry's current record of one trial; nothing is stored."""
         return self.source.current(nct_id)
 
-    def _store(self, key, answer: Answer, report, heads: dict, batch: Batch, prepared: Prepared | None = None) -> None:
-        """The per-trial boundary: whatever goes wrong with this trial is its problem alone.
-        ``heads``: the latest heads read for the fetch (used once: a second copy of
-        a trial reads its head again); ``batch`` writes the versions hundreds at a
-        time and holds each trial's outcome until its version is written."""
-        try:
+    def _store(self, key, answer: Answer, report, heads: dict, batch: Batch, prepared: Prepared | None = None):
+        """One trial through the per-trial path (:class:`monitor.checking.Checker`), inside its
+        boundary: whatever goes wrong with this trial is its problem alone.  ``heads``: the latest
+        heads read for the fetch (used once: a second copy of a trial reads its head again);
+        ``batch`` writes the versions hundreds at a time and holds each trial's outcome until
+        its version is written."""
+
+        def step() -> None:
             if batch.waiting(key):  # a second copy of a trial: compared with the first one, written
                 batch.flush()
             if heads.get(key) is not None and (same := same_raw(self.store, key, answer)) is not None:
                 batch.hold(key, same)  # byte-identical to the stored version: not normalized again
                 return
-            snapshot = prepared.snapshot(answer) if prepared else answer.snapshot()  # prepared: by a worker
-            if snapshot.record.key != key:
-                raise SourceError(f"the record of {key} normalizes to {snapshot.record.key}; not stored")
-            if self.archive:
-                self.archive.put(key, snapshot.record.last_update_posted, snapshot.raw, snapshot.raw_hash)
             head, heads[key] = heads.get(key), UNREAD
-            done = (prepared.content_hash, prepared.projected, prepared.packed) if prepared else (None,) * 3
-            result = ingest(self.store, snapshot, self.now, self.routes, head=head, write=batch.write, prepared=done)
-            batch.hold(key, (result, (snapshot.record.last_update_posted, snapshot.record.overall_status)))
-        except ArchiveError:
-            raise
-        except MonitorError as exc:
-            self._problem(report, key, exc.message)
-            return
-        except Exception as exc:  # the per-trial boundary: one bad trial never stops the others
-            log.exception("%s: unexpected error", key)
-            self._problem(report, key, f"unexpected error ({type(exc).__name__}: {exc}); not stored, see the log")
+            result = self.checker.store_answer(key, answer, prepared, head, batch.write)
+            batch.hold(key, (result, result.seen))
+
+        self.checker.guard(key, step, heard=_heard(report))
 
     def _problem(self, report: CycleReport, key: str, message: str) -> None:
-        log.warning("%s: %s", key, message)
-        if self.store.record_error(key, message, self.now()):
-            report.problems.append(f"{key}: {message}")
+        """Record ``key``'s problem (where ``monitor status`` shows it); a new one goes in ``report``."""
+        self.checker.problem(key, message, _heard(report))
 
     def _valid(self, key: str) -> bool:
         """Whether ``key`` is one of the source's keys (a malformed one was reported as refused)."""
-        try:
-            return self.source.parse_key(key) == key
-        except MonitorError:
-            return False
+        return self.source.owns(key)
 
     # --- history backfill -------------------------------------------------------------
 
@@ -199,8 +182,7 @@ class Live:
         first, before any version already stored; returns how many were added.
         The history endpoint is undocumented: any surprise fails closed."""
         try:
-            snapshots = self.source.history(key, lambda: self.progress("backfill", 1))
-            added = self._add_history(key, snapshots)
+            added = self.checker.backfill(key, self.source.history(key, lambda: self.progress("backfill", 1)))
         except NotFoundError:
             self.store.set_backfill(key, "failed")
             raise
@@ -212,37 +194,12 @@ class Live:
         self.store.set_backfill(key, "done")
         return added
 
-    def _add_history(self, key: str, snapshots: list[Snapshot]) -> int:
-        for snapshot in snapshots:
-            if self.archive:
-                self.archive.put(key, snapshot.record.last_update_posted, snapshot.raw, snapshot.raw_hash)
-        if self.store.latest_head(key) is None:
-            return sum(
-                1
-                for s in snapshots
-                if ingest(self.store, s, self.now, backfill=True).status in ("new", "changed", "refreshed")
-            )
-        first = self.store.versions(key)[0]
-        older = [s for s in snapshots if s.record.last_update_posted and s.record.last_update_posted < first.date]
-        chain: list[NewVersion] = []
-        for snapshot in older:
-            content = fingerprint(snapshot.record)
-            if chain and content == chain[-1].content_hash:
-                continue
-            found = diff_records(chain[-1].record, snapshot.record) if chain else []
-            chain.append(as_new_version(snapshot, content, self.now(), found))
-        if chain and chain[-1].content_hash == first.content_hash:
-            chain.pop()
-        if not chain:
-            return 0
-        return self.store.prepend_versions(key, chain, diff_records(chain[-1].record, first.record))
-
     # --- saved searches ---------------------------------------------------------------
 
     def refresh_query(self, target: str, since: str | None = None, report=None) -> list[tuple[str, Change]]:
         """Run a saved search; trials entering or leaving it are events, except on its first run,
         which sets the baseline.  ``since``: only what changed within it since then (joins)."""
-        if since is not None and (events := live_plan.search_changes(self, target, since, report)) is not None:
+        if since is not None and (events := self.source.search_changes(self, target, since, report)) is not None:
             return events
         hits = {hit.nct_id: hit for hit in self.source.search(target)}
         before = self.store.members(target)
@@ -256,7 +213,7 @@ class Live:
             events += [(k, membership_event(target, ChangeKind.REMOVED, *before[k])) for k in left]
         routed = [(key, event, self.routes(key, [event]) if self.routes else []) for key, event in events]
         self.store.update_members(target, [(k, hits[k].title, hits[k].status) for k in entered], left, routed, now)
-        live_plan.pending_backfills(self.store, entered)
+        pending_backfills(self.store, entered)
         return events
 
     # --- the cycle ------------------------------------------------------------------------
@@ -274,6 +231,7 @@ class Live:
         (``scope`` names the group, keeping its state apart), or over the whole ``registry``."""
         report = CycleReport()
         start = self.source.requests
+        self.checker.failures.clear()  # the trials that failed in this cycle keep their problem
         try:
             suffix = f".{scope}" if scope else ""
             with self.workers.session():  # one pool for the cycle's fetches, shut down at its end
@@ -299,13 +257,8 @@ class Live:
         for key in [k for k in self.store.pending_backfills(10_000) if k in watching][:limit]:
             if self.should_stop():
                 raise Stopped("stopped before the backfills; they are done next cycle")
-            try:
-                report.backfilled += self.backfill(key)
-            except MonitorError as exc:
-                self._problem(report, key, exc.message)
-            except Exception as exc:  # the per-trial boundary
-                log.exception("%s: unexpected error in the backfill", key)
-                self._problem(report, key, f"backfill failed unexpectedly ({type(exc).__name__}: {exc}); see the log")
+            added = self.checker.guard(key, lambda key=key: self.backfill(key), "backfill", _heard(report))
+            report.backfilled += added or 0
 
     def _cycle(self, report, full_refresh_days, backfill_per_cycle, trials, queries, suffix, registry=False) -> None:
         state = f"{self.source.name}.%s{suffix}"  # the state keys of this source and group
@@ -318,15 +271,15 @@ class Live:
         full_due = last_full is None or self.now() - datetime.fromisoformat(last_full) > timedelta(
             days=full_refresh_days
         )
-        whole = registry or (trials is None and queries is None and watches_registry(self))
+        cycle = Cycle(self, report, watched, seen, full_due, changed, trials, queries, suffix, registry=registry)
         unchanged = stamp and stamp == self.store.get_state(state % STAMP) and not waiting and not full_due
-        if unchanged and not (whole and loading(self, suffix)):
+        if unchanged and not self.source.unfinished(cycle):  # e.g. a first load in slices
             report.skipped = True  # nothing to probe; waiting backfills still take their turn
             self._backfills(report, watched, backfill_per_cycle)
             return
         searches = queries if queries is not None else [w.target for w in self.store.watches() if w.kind == "query"]
         searches = searches if self.source.searches else []
-        since = live_plan.search_since(self, suffix, full_due) if isinstance(self.source, CtgovSource) else None
+        since = self.source.search_since(cycle)
         for query in searches:
             report.membership += self.refresh_query(query, since, report)
         watched = self._watched(trials, queries)
@@ -334,67 +287,18 @@ class Live:
         self._backfills(report, watched, backfill_per_cycle)
         if report.backfilled != backfilled:
             seen = self.store.last_seen()
-        if isinstance(self.source, CtgovSource):  # its plans: the id probe, the change query, the whole registry
-            due, mark = self._ctgov_due(report, watched, seen, full_due, trials, queries, suffix, whole)
-        else:
-            due, mark = self._due(report, watched, seen, full_due, changed), None
-        if report.loading:  # a slice of the first load: the state moves when the load ends
+        cycle.watched, cycle.seen = watched, seen
+        due = self.source.due(cycle)  # the source's cheapest plan (monitor.sources.base.Source.due)
+        if report.loading:  # a slice of a first load: the state moves when the load ends
             return
         if due:
             self.fetch(due, report)
         if full_due:
             self.store.set_state(state % LAST_FULL, self.now().isoformat())
-        if isinstance(self.source, CtgovSource):
-            if full_due and not mark:  # what was seen is read once, not once per watched trial
-                seen = self.store.last_seen()
-                mark = latest_date((seen.get(k, (None, None))[0] for k in watched), not_after=self.now().date())
-            advance_watermark(self.store, suffix, mark)
+        self.source.finish(cycle)
         self.store.set_state(state % STAMP, stamp)
 
-    def _due(self, report: CycleReport, watched: list[str], seen: dict, full_due: bool, changed) -> list[str]:
-        """The trials to fetch in full, for any source: all of them at a full refresh, those the
-        source says changed (and those never seen), or those whose probed date or status moved."""
-        if full_due:
-            return watched
-        if changed.keys is not None:  # the registry said which trials changed: no probe
-            return [key for key in watched if key in changed.keys or key not in seen]  # and first seen
-        refused: set[str] = set()
 
-        def on_bad_id(nct: str, why: str) -> None:
-            refused.add(nct)
-            self._problem(report, nct, why)
-
-        probe = self.source.known(watched, on_problem=on_bad_id)
-        report.probed = len(probe)
-        for nct in watched:
-            if nct not in probe and nct not in refused and self._valid(nct):
-                self._problem(report, nct, f"not found on {self.source.title}")
-        return [nct for nct in watched if nct in probe and _moved(probe[nct], seen.get(nct, (None, None)))]
-
-    def _ctgov_due(self, report, watched, seen, full_due, trials, queries, suffix, whole) -> tuple[list, str | None]:
-        """ClinicalTrials.gov's plans (:mod:`monitor.live_plan`, :mod:`~monitor.live_registry`), and the watermark."""
-        if whole and not loaded(self, suffix):
-            finished, mark = load_registry(self, report, suffix, self.load_page_size, self.load_pages)
-            report.loading = not finished
-            return [], mark
-        if whole and full_due:
-            return reconcile(self, report, seen, suffix)
-        if full_due:
-            report.plan, report.plan_reason = "ids", "the full refresh: every watched trial in full"
-            return watched, None
-        searches = list(queries) if queries and not trials else None
-        probe, mark = plan_probe(self, report, watched, searches, suffix, whole)
-        report.probed = len(probe)
-        due = [
-            nct
-            for nct in (probe if whole else watched)
-            if nct in probe and _moved(probe[nct], seen.get(nct, (None, None)))
-        ]
-        return due, mark
-
-
-def _moved(now: tuple[str, str | None], before: tuple[str | None, str | None]) -> bool:
-    """Whether the registry's (date, status) of a trial moved since we last saw it."""
-    date, status = now
-    seen_date, seen_status = before
-    return date != seen_date or (seen_status is not None and status != seen_status)
+def _heard(report: CycleReport):
+    """A new trial problem goes in the cycle's report (each is reported once)."""
+    return lambda key, message: report.problems.append(f"{key}: {message}")

@@ -38,8 +38,8 @@ import math
 from dataclasses import dataclass
 from datetime import date
 
+from monitor.checking import Result
 from monitor.model import Category, Change, ChangeKind, Severity
-from monitor.pipeline import Result
 from monitor.sources.ctgov import PAGE_LIMIT
 from monitor.sources.ctgov_changes import ask_from, change_pages, changed_since, still_within
 from monitor.sources.files import raw_hash

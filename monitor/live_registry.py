@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING
 from monitor.errors import Stopped
 from monitor.live_plan import LAST_FULL, advance_watermark, latest_date
 from monitor.normalize.identity import NCT_ID
+from monitor.sources.ctgov_answers import payload
 from monitor.sources.ctgov_changes import FULL_PAGE, all_studies, listing
-from monitor.sources.ctgov_source import payload
 
 if TYPE_CHECKING:  # the orchestrator imports this module
     from monitor.live import CycleReport, Live

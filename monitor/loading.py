@@ -9,8 +9,9 @@ copies of one registry date, and nothing is stored (unless a ``problems`` list
 is given: then those are listed there and left out).
 
 Pass 2 (:meth:`Survey.store`) reads the files again and stores each payload
-through :func:`monitor.pipeline.ingest`, oldest registry date first within each
-trial: in rounds (the first copy of every trial, then the second, ...), each
+through the per-trial path (:meth:`monitor.checking.Checker.check`: a trial that
+fails there is a ``failed`` result and its recorded problem, the others are stored),
+oldest registry date first within each trial: in rounds (the first copy of every trial, then the second, ...), each
 round reading only the files that hold one of its copies, in file order.  A file
 whose content changed between the passes is refused by name.
 
@@ -26,13 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from monitor.checking import Checker, Clock, Result, Routes
 from monitor.diff import fingerprint
 from monitor.errors import ParseError, SourceError
 from monitor.limits import Limits
 from monitor.sources.files import read_payloads_of, snapshot_files
 
 if TYPE_CHECKING:
-    from monitor.pipeline import Clock, Result, Routes
     from monitor.sources.files import Snapshot
     from monitor.store import Store
 
@@ -74,14 +75,16 @@ class Survey:
         progress: Callable[[str, int], None] | None = None,
         limits: Limits | None = None,
     ) -> list[Result]:
-        """Pass 2: store every surveyed payload (all or nothing, as :func:`monitor.pipeline.store_payloads`)."""
-        from monitor.pipeline import Result, _refuse, ingest
-
+        """Pass 2: store every surveyed payload, each through the per-trial path.  Refused
+        before anything is stored (unless ``problems`` lists them): a payload that does not
+        normalize, two different copies of one trial with one registry date.  A trial that
+        fails in the per-trial path is a ``failed`` result (and listed in ``problems``)."""
         stored = store.raw_hashes()
         fresh = sorted((f for f in self.facts if f.raw_hash not in stored), key=lambda f: (f.key, f.date, f.seq))
         clashing = self._clashes(fresh)
         found = [problem for raw, problem in self.failed if raw not in stored]
-        _refuse(found + list(clashing.values()), problems)
+        refuse(found + list(clashing.values()), problems)
+        checker = Checker(store, now, routes)
         results: list[Result] = []
         rounds: dict[str, int] = {}  # key -> copies of it so far
         todo: list[list[Fact]] = []  # round -> the copies in it
@@ -103,13 +106,13 @@ class Survey:
                 reread = any((file, f.index) not in self.kept for f in facts)
                 found_payloads = self._reread(file, limits) if reread else []
                 for fact in facts:
-                    snap = self.kept.pop((file, fact.index), None)
-                    if snap is None:
-                        payload = found_payloads[fact.index] if fact.index < len(found_payloads) else None
-                        if payload is None or payload.raw_hash != fact.raw_hash:
+                    answer = self.kept.pop((file, fact.index), None)  # normalized in pass 1
+                    if answer is None:
+                        answer = found_payloads[fact.index] if fact.index < len(found_payloads) else None
+                        if answer is None or answer.raw_hash != fact.raw_hash:
                             raise SourceError(f"{self.files[file]}: changed while it was being loaded; load it again")
-                        snap = payload.snapshot()
-                    results.append(ingest(store, snap, now, routes))
+                    result = checker.check(fact.key, answer)
+                    results.append(result or failed(checker, fact.key, answer.origin, problems))
                     if progress:
                         progress("records", 1)
         return sorted(results, key=lambda r: r.key)
@@ -136,6 +139,23 @@ class Survey:
             raise SourceError(f"{exc.message} (it changed while it was being loaded; load it again)") from exc
 
 
+def failed(checker: Checker, key: str, origin: str, problems: list[str] | None) -> Result:
+    """The result of a trial the per-trial path could not store (its problem is recorded)."""
+    problem = checker.failures[key]
+    if problems is not None:
+        problems.append(f"{key}: {problem}")
+    return Result(key, key, "failed", None, origin, note=problem)
+
+
+def refuse(found: list[str], problems: list[str] | None) -> None:
+    """Raise the first of ``found`` problems, or add them to ``problems`` when skipping bad inputs."""
+    if problems is not None:
+        problems.extend(found)
+    elif found:
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise SourceError(f"{found[0]}{more}; nothing was stored")
+
+
 def _by_file(copies: list[Fact]) -> Iterable[tuple[int, list[Fact]]]:
     grouped: dict[int, list[Fact]] = {}
     for fact in sorted(copies, key=lambda f: (f.file, f.index)):
@@ -146,8 +166,6 @@ def _by_file(copies: list[Fact]) -> Iterable[tuple[int, list[Fact]]]:
 def survey(paths: Iterable[str | Path], problems: list[str] | None = None, limits: Limits | None = None) -> Survey:
     """Pass 1 over ``paths``: every file read and checked, one at a time; an unreadable or
     malformed file is an error (``nothing was stored``), or, with ``problems``, listed there."""
-    from monitor.pipeline import _refuse
-
     try:
         files = snapshot_files(list(paths), problems)
     except SourceError as exc:  # raised only without a problems list
@@ -163,7 +181,7 @@ def survey(paths: Iterable[str | Path], problems: list[str] | None = None, limit
         found.files.append(path)
         for index, payload in enumerate(payloads):
             _note(found, payload, len(found.files) - 1, index)
-    _refuse(unreadable, problems)
+    refuse(unreadable, problems)
     return found
 
 

@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from monitor.apprise_urls import is_apprise_url, private_url  # noqa: F401 (is_apprise_url re-exported)
+from monitor.checking import Clock, utc_now
 from monitor.config import Route, Settings
 from monitor.masking import guard, mask_secrets, remember
 from monitor.messages import Message, digest_message, event_message, trial_context
-from monitor.pipeline import Clock, utc_now
 from monitor.routing import for_route
 from monitor.store import Store
 

@@ -1,6 +1,8 @@
-"""The one place where the stages run in order: read -> normalize -> store -> diff.
+"""Snapshot files in and comparisons out: ``load``, ``diff`` and their helpers.
 
-The CLI and the daemon both call these functions; so can any Python caller::
+Each trial of a load goes through the per-trial path (:mod:`monitor.checking`, which
+this module's ``ingest``, ``Result`` and clock come from); the CLI and the daemon
+call these functions, and so can any Python caller::
 
     from monitor.pipeline import load
     from monitor.store import Store
@@ -9,129 +11,25 @@ The CLI and the daemon both call these functions; so can any Python caller::
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from monitor.checking import UNREAD, Clock, Result, Routes, as_new_version, ingest, utc_now
 from monitor.classify import diff_records
-from monitor.diff import fingerprint, hash_projection, project
 from monitor.errors import NotFoundError, SourceError, UsageError
 from monitor.limits import Limits
+from monitor.loading import refuse, survey
 from monitor.model import Change, TrialRecord
+from monitor.normalize.text import parse_date
 from monitor.sources.files import Payload, Snapshot, read_payloads_of, read_snapshots, snapshot_files
 
 if TYPE_CHECKING:
-    from monitor.store import NewVersion, Store, StoredVersion, VersionHead
+    from monitor.store import Store, StoredVersion
 
-log = logging.getLogger(__name__)
-
-Clock = Callable[[], datetime]
-UNREAD = object()  # ingest(head=...): the caller did not read the trial's head
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class Result:
-    """What storing one snapshot did.
-
-    ``status`` is ``new`` (first version of a trial), ``changed`` (a new version
-    with changes), ``refreshed`` (a new version whose differences are only in
-    fields one of the two formats does not show), ``unchanged`` (identical to a
-    stored version; nothing written) or ``stale`` (older than the latest stored
-    version; nothing written).
-    """
-
-    key: str
-    title: str
-    status: str
-    version: int | None
-    origin: str
-    changes: tuple[Change, ...] = ()
-    note: str | None = None
-
-
-Routes = Callable[[str, list[Change]], list[str]]  # (trial, changes) -> the routes that hear of them
-
-
-def ingest(
-    store: Store,
-    snapshot: Snapshot,
-    now: Clock = utc_now,
-    routes: Routes | None = None,
-    backfill: bool = False,
-    head: VersionHead | object | None = UNREAD,
-    write: Callable[[NewVersion, int, list[str]], int] | None = None,
-    prepared: tuple = (None, None, None),
-) -> Result:
-    """Store ``snapshot`` as a new version of its trial when it differs from
-    every stored version, with the changes against the latest one and, when
-    ``routes`` is given, their deliveries (the outbox), in one transaction.
-    ``head``: the trial's latest head when the caller read it for a batch
-    (None: no version stored); read here otherwise.  ``write``: stands in for
-    :meth:`Store.add_version` (a batch that writes later, :mod:`monitor.batch`).
-    ``prepared``: the record's content hash, projection and packed (record, raw) when a worker
-    computed them (:mod:`monitor.workers`); any may be None (computed here, when needed)."""
-    record = snapshot.record
-    if head is UNREAD:
-        head = store.latest_head(record.key)
-    content_hash, projected, packed = prepared
-    if content_hash is None:
-        projected = project(record)  # once: for the hash and, if the trial changed, for the diff
-        content_hash = hash_projection(projected)
-
-    def result(status: str, version: int | None, changes=(), note=None) -> Result:
-        return Result(record.key, record.title, status, version, snapshot.origin, tuple(changes), note)
-
-    def store_as(number: int, changes) -> int:
-        deliveries = routes(record.key, list(changes)) if routes and changes else []
-        new = as_new_version(snapshot, content_hash, now(), changes, backfill, packed)
-        return (write or store.add_version)(new, number, deliveries)
-
-    if head is None:
-        return result("new", store_as(1, ()))
-    if content_hash == head.content_hash:
-        return result("unchanged", head.number, note=f"same as version {head.number}")
-    same = store.known_hashes(record.key).get((content_hash, record.last_update_posted))
-    if same is not None:
-        return result("unchanged", same, note=f"same as version {same}")
-    if record.last_update_posted and head.last_update_posted and record.last_update_posted < head.last_update_posted:
-        return result(
-            "stale",
-            None,
-            note=f"last updated {record.last_update_posted}, older than version {head.number} "
-            f"({head.last_update_posted}); not stored",
-        )
-    latest = store.latest_version(record.key)
-    changes = diff_records(latest.record, record, projected)
-    if not changes and record.last_update_posted == head.last_update_posted:
-        # Differs only in what is noise (capitals, encoding, ...) on the same registry date: nothing to
-        # keep. This also absorbs a change of the comparison form between releases.
-        return result("unchanged", head.number, note=f"same as version {head.number} but for noise")
-    return result("changed" if changes else "refreshed", store_as(head.number + 1, changes), changes)
-
-
-def as_new_version(
-    snapshot: Snapshot, content_hash: str, at: datetime, changes=(), backfill=False, packed=None
-) -> NewVersion:
-    from monitor.store import NewVersion
-
-    return NewVersion(
-        snapshot.record,
-        snapshot.raw,
-        snapshot.raw_hash,
-        content_hash,
-        snapshot.origin,
-        at,
-        tuple(changes),
-        backfill,
-        packed,
-    )
+# The per-trial path's names, for the callers that know them from here.
+__all__ = ["UNREAD", "Clock", "Result", "Routes", "as_new_version", "ingest", "load", "utc_now"]
 
 
 def read_payloads(
@@ -144,30 +42,15 @@ def read_payloads(
         files = snapshot_files(list(paths), problems)
     except SourceError as exc:  # raised only without a problems list
         raise SourceError(f"{exc.message}; nothing was stored") from exc
-    return _collect(lambda file: read_payloads_of(file, limits), files, problems)
-
-
-def _collect(step, items, problems: list[str] | None = None) -> list:
-    done: list = []
-    found_problems: list[str] = []
-    for item in items:
+    done: list[Payload] = []
+    found: list[str] = []
+    for file in files:
         try:
-            found = step(item)
+            done += read_payloads_of(file, limits)
         except SourceError as exc:
-            found_problems.append(exc.message)
-            continue
-        done.extend(found if isinstance(found, list) else [found])
-    _refuse(found_problems, problems)
+            found.append(exc.message)
+    refuse(found, problems)
     return done
-
-
-def _refuse(found: list[str], problems: list[str] | None) -> None:
-    """Raise the first of ``found`` problems, or add them to ``problems`` when skipping bad inputs."""
-    if problems is not None:
-        problems.extend(found)
-    elif found:
-        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
-        raise SourceError(f"{found[0]}{more}; nothing was stored")
 
 
 def load(
@@ -178,82 +61,13 @@ def load(
     problems: list[str] | None = None,
     limits: Limits | None = None,
 ) -> list[Result]:
-    """Load snapshot files and folders into the store (see :func:`store_payloads`), one file
-    at a time in two passes (:mod:`monitor.loading`): flat memory for any number of files."""
-    from monitor.loading import survey
-
+    """Load snapshot files and folders into the store, one file at a time in two passes
+    (:mod:`monitor.loading`): flat memory for any number of files.  Every file is read and
+    checked before anything is stored: one bad file and nothing is (unless a ``problems``
+    list is given: the bad ones are listed there, the good ones stored).  Each trial then
+    goes through the per-trial path (:class:`monitor.checking.Checker`): a trial that fails
+    there is a ``failed`` result, its problem recorded, and the others are stored."""
     return survey(paths, problems, limits).store(store, now, routes, problems, limits=limits)
-
-
-def store_payloads(
-    store: Store,
-    payloads: list[Payload],
-    now: Clock = utc_now,
-    routes: Routes | None = None,
-    problems: list[str] | None = None,
-    progress: Callable[[str, int], None] | None = None,
-) -> list[Result]:
-    """Store payloads already read: all or nothing.
-
-    Every payload is normalized before anything is stored; any bad one means
-    nothing is stored (a :class:`SourceError`), unless a ``problems`` list is
-    given: then the bad ones are listed there and the good ones stored.  A
-    payload whose exact text is already stored is unchanged without being
-    normalized again.  Within each trial, copies are stored oldest registry
-    date first (``lastUpdatePostDate``, then ``versionHolder``), so a folder of
-    versions is stored in order and identical copies collapse into one; two
-    different copies of one format with the same registry date are a problem
-    for that trial, not two versions.
-    """
-    stored = store.raw_hashes()
-    results = [
-        Result(
-            stored[p.raw_hash][0],
-            stored[p.raw_hash][2] or stored[p.raw_hash][0],
-            "unchanged",
-            stored[p.raw_hash][1],
-            p.origin,
-            note=f"same as version {stored[p.raw_hash][1]}",
-        )
-        for p in payloads
-        if p.raw_hash in stored
-    ]
-    found: list[str] = []
-    read = _collect(_dated_snapshot, [p for p in payloads if p.raw_hash not in stored], found)
-    ordered = sorted(read, key=lambda r: (r[0].record.key, r[1]))  # stable: ties keep the input order
-    clashing = _clashes(ordered)
-    found += clashing.values()
-    _refuse(found, problems)
-    for snap, _ in ordered:
-        if snap.record.key in clashing:
-            continue
-        results.append(ingest(store, snap, now, routes))
-        if progress:
-            progress("records", 1)
-    return sorted(results, key=lambda r: r.key)
-
-
-def _dated_snapshot(payload: Payload) -> tuple[Snapshot, tuple[str, str]]:
-    """A payload normalized, with its registry date."""
-    snap = payload.snapshot()
-    return snap, payload.registry_date(snap.record)
-
-
-def _clashes(ordered: list[tuple[Snapshot, tuple[str, str]]]) -> dict[str, str]:
-    """Trials with two different copies of one format and one registry date: {key: problem}."""
-    seen: dict[tuple, tuple[str, Snapshot]] = {}
-    clashing: dict[str, str] = {}
-    for snap, date in ordered:
-        record = snap.record
-        content = fingerprint(record)
-        first_content, first = seen.setdefault((record.key, record.source, date), (content, snap))
-        if first_content != content and record.key not in clashing:
-            where = f"twice in {snap.origin}" if first.origin == snap.origin else f"in {first.origin} and {snap.origin}"
-            clashing[record.key] = (
-                f"{record.key}: two different copies with the same registry date ({date[0] or 'no date'}) {where}; "
-                "which one is the trial's record cannot be told"
-            )
-    return clashing
 
 
 @dataclass(frozen=True)
@@ -336,8 +150,6 @@ def pick_version(history: list[StoredVersion], ref: str) -> StoredVersion:
         if 1 <= number <= len(history):
             return history[number - 1]
         raise NotFoundError(f"{key} has no version {number} (versions 1 to {len(history)})")
-    from monitor.normalize.text import parse_date
-
     day = parse_date(ref)
     if not day:
         raise UsageError(f"{ref!r} is not a version number or a date (YYYY-MM-DD)")

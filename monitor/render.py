@@ -19,8 +19,9 @@ from monitor.model import Change, Severity, TrialRecord
 from monitor.summaries import plain, plural
 
 if TYPE_CHECKING:
+    from monitor.checking import Result
     from monitor.materiality import Materiality
-    from monitor.pipeline import Comparison, Result
+    from monitor.pipeline import Comparison
     from monitor.store import StoredVersion
 
 OUTPUT_FORMATS = ("text", "markdown", "json")
@@ -201,7 +202,7 @@ def _totals(results: list[Result]) -> str:
     if not results:
         return "0 records"
     counts = Counter(r.status for r in results)
-    order = ("new", "changed", "refreshed", "unchanged", "stale")
+    order = ("new", "changed", "refreshed", "unchanged", "stale", "failed")
     return f"{plural(len(results), 'record')}: " + ", ".join(f"{counts[s]} {s}" for s in order if counts[s])
 
 

@@ -305,12 +305,12 @@ def test_after_the_first_load_a_cycle_asks_only_what_changed_registry_wide(serve
 
 def test_a_reconciliation_does_not_normalize_an_identical_record(live, server, monkeypatch):
     live.fetch(REAL)
-    import monitor.live as live_module
+    import monitor.checking as checking
 
     def refuse(*args, **kwargs):
         raise AssertionError("normalized an identical record")
 
-    monkeypatch.setattr(live_module, "ingest", refuse)
+    monkeypatch.setattr(checking, "ingest", refuse)
     report = live.fetch(REAL)
     assert {r.status for r in report.results} == {"unchanged"} and not report.problems
     assert all("same raw payload" in r.note for r in report.results)

@@ -124,16 +124,16 @@ def test_a_malformed_record_in_a_batch_does_not_stop_the_others(live, server, da
 
 
 def test_an_unexpected_exception_for_one_trial_is_its_problem_alone(live, server, monkeypatch):
-    import monitor.live
+    import monitor.checking
 
-    real = monitor.live.ingest
+    real = monitor.checking.ingest
 
     def ingest(store, snapshot, *args, **kwargs):
         if snapshot.record.key == "NCT06302556":
             raise KeyError("boom")
         return real(store, snapshot, *args, **kwargs)
 
-    monkeypatch.setattr(monitor.live, "ingest", ingest)
+    monkeypatch.setattr(monitor.checking, "ingest", ingest)
     report = live.fetch(list(ALL))
     assert sorted(r.key for r in report.results) == ["NCT06387628", "NCT06821503"]
     assert errors(live) == {"NCT06302556": "unexpected error (KeyError: 'boom'); not stored, see the log"}

@@ -17,8 +17,9 @@ from senders import race_notify_retry, stepped
 from test_notify import DATABASE, Clock, configure, stale_trial_found, store_changes
 
 from monitor.config import load_settings
-from monitor.cycles import run_group
+from monitor.cycles import routes_for, run_group
 from monitor.notify import Notifier, _backoff
+from monitor.pipeline import load
 from monitor.routing import for_route
 from monitor.store import Store
 
@@ -183,7 +184,8 @@ def test_a_digest_merges_the_events_of_one_trial_into_one_entry(tmp_path, mailbo
 
 def test_a_failure_writing_the_outbox_rows_leaves_no_version_behind(tmp_path, clock, monkeypatch):
     """The version, its changes and its delivery rows land in one transaction:
-    when the rows cannot be written, the version is not stored either."""
+    when the rows cannot be written, the version is not stored either (and the
+    per-trial boundary records the failure as that trial's problem)."""
     settings = load_settings(str(configure(tmp_path, '    - name: hook\n      urls: ["json://127.0.0.1:9/x"]\n')))
     store = Store.open(settings.database)
     store_changes(settings, store, clock, UNKNOWN / "2026-02-02.json")
@@ -195,8 +197,9 @@ def test_a_failure_writing_the_outbox_rows_leaves_no_version_behind(tmp_path, cl
             raise RuntimeError("the disk filled up while writing the outbox")
 
     monkeypatch.setattr(Store, "_insert_deliveries", write_then_fail)
-    with pytest.raises(RuntimeError):
-        store_changes(settings, store, clock, UNKNOWN / "2026-03-02.json")
+    results = load(store, [UNKNOWN / "2026-03-02.json"], clock, routes_for(store, settings, "fixtures"))
+    assert [(r.key, r.status) for r in results] == [("NCT06302556", "failed")]
+    assert "the disk filled up while writing the outbox" in results[0].note
     monkeypatch.undo()
     assert len(store.versions("NCT06302556")) == 1, "the second version was not stored"
     assert store.deliveries() == []

@@ -9,11 +9,18 @@ asks it, in this order:
    timestamp, a date) and, when the registry can say, which trials changed since
    the last one.  An unmoved watermark with nothing else due ends the cycle.
 2. :meth:`Source.search`: a saved search's trials (only sources with ``searches``).
-3. :meth:`Source.known`: the ids it knows, each with its (last-update date,
-   status), the cheap probe that tells which trials moved.
+3. :meth:`Source.due`: the watched trials to fetch in full, by the source's cheapest
+   plan.  The default plan takes the trials :meth:`Source.changed_since` named, else asks
+   :meth:`Source.known` (the ids it knows, each with its (last-update date, status): the
+   cheap probe that tells which trials moved), and takes every watched trial at a full
+   refresh; a registry with better plans overrides it (ClinicalTrials.gov: the id probe,
+   the change query or the whole registry, :mod:`monitor.live_plan`), and keeps what they
+   need next time in :meth:`Source.finish`.
 4. :meth:`Source.records`: the moved trials' answers, each normalized, diffed and
-   stored inside the per-trial boundary (a bad one is that trial's problem alone).
-5. :meth:`Source.history`: a trial's past versions (only sources with ``history``).
+   stored inside the per-trial boundary (:class:`monitor.checking.Checker`: a bad one
+   is that trial's problem alone).
+5. :meth:`Source.history`: a trial's past versions (only sources with ``history``),
+   answers normalized in the same per-trial path.
 
 Keys: :meth:`Source.parse_key` says whether a key typed by a user (or written in
 the configuration) is one of this registry's, in its canonical form; the prefix
@@ -36,6 +43,7 @@ from monitor.sources.files import Snapshot
 
 if TYPE_CHECKING:
     from monitor.config import Settings, WatchGroup
+    from monitor.live import CycleReport, Live
     from monitor.sources.ctgov_answers import SearchHit
 
 Seen = tuple[str, "str | None"]  # what the registry says of a trial: (last-update date, status)
@@ -50,6 +58,34 @@ class Changed:
 
     watermark: str
     keys: frozenset[str] | None = None
+
+
+@dataclass
+class Cycle:
+    """One polling cycle as a source's plan sees it (:meth:`Source.due`, :meth:`Source.finish`)."""
+
+    live: Live  # the cycle's runner: its store, clock and fetch
+    report: CycleReport  # the plan says which ran (``plan``, ``plan_reason``) and how many it probed
+    watched: list[str]  # the trials the cycle is over
+    seen: dict[str, Seen]  # what we last saw of each trial
+    full_due: bool  # every watched trial is due in full (the periodic full refresh)
+    changed: Changed  # what :meth:`Source.changed_since` said
+    trials: list[str] | None = None  # the watch group's trials (None: every watch)
+    queries: list[str] | None = None  # the watch group's saved searches (None: every watch)
+    suffix: str = ""  # the group's scope, after the state keys
+    registry: bool = False  # the watch group follows the whole registry (`all: true`)
+    mark: str | None = None  # the watermark the plan reached (kept by :meth:`Source.finish`)
+
+    def problem(self, key: str, message: str) -> None:
+        """One trial's problem, recorded where ``monitor status`` shows it."""
+        self.live._problem(self.report, key, message)
+
+
+def moved(now: Seen, before: tuple[str | None, str | None] | None) -> bool:
+    """Whether the registry's (date, status) of a trial moved since we last saw it."""
+    date, status = now
+    seen_date, seen_status = before or (None, None)
+    return date != seen_date or (seen_status is not None and status != seen_status)
 
 
 class Answer(Protocol):
@@ -111,6 +147,50 @@ class Source:
         """Key -> (last-update date, status) for each of ``keys`` the registry knows."""
         raise NotImplementedError
 
+    def due(self, cycle: Cycle) -> list[str]:
+        """The watched trials to fetch in full this cycle: all of them at a full refresh, those
+        :meth:`changed_since` named (and those never seen), or those whose probed date or status
+        moved (a watched trial the registry does not know is that trial's problem)."""
+        if cycle.full_due:
+            return cycle.watched
+        if cycle.changed.keys is not None:  # the registry said which trials changed: no probe
+            return [k for k in cycle.watched if k in cycle.changed.keys or k not in cycle.seen]
+        refused: set[str] = set()
+
+        def on_bad_key(key: str, why: str) -> None:
+            refused.add(key)
+            cycle.problem(key, why)
+
+        probe = self.known(cycle.watched, on_problem=on_bad_key)
+        cycle.report.probed = len(probe)
+        for key in cycle.watched:
+            if key not in probe and key not in refused and self.owns(key):
+                cycle.problem(key, f"not found on {self.title}")
+        return [k for k in cycle.watched if k in probe and moved(probe[k], cycle.seen.get(k))]
+
+    def finish(self, cycle: Cycle) -> None:
+        """After a complete cycle: keep what the plan needs next time (default: nothing)."""
+
+    def unfinished(self, cycle: Cycle) -> bool:
+        """Whether a plan in progress (a first load in slices) runs even when nothing changed."""
+        return False
+
+    def search_since(self, cycle: Cycle) -> str | None:
+        """The day saved searches are asked from for what changed within them, or None: each is
+        read in full (the default)."""
+        return None
+
+    def search_changes(self, live: Live, target: str, since: str, report: CycleReport) -> list | None:
+        """A saved search's events from what changed within it since ``since`` (None: read it in full)."""
+        return None
+
+    def owns(self, key: str) -> bool:
+        """Whether ``key`` is one of this source's keys (a malformed one is not)."""
+        try:
+            return self.parse_key(key) == key
+        except UsageError:
+            return False
+
     def records(self, keys: Iterable[str], on_problem: OnProblem | None = None) -> Iterator[tuple[str, Answer]]:
         """(key, answer) for each of ``keys`` the registry has, each only of a trial asked for."""
         raise NotImplementedError
@@ -123,8 +203,9 @@ class Source:
                 return answer.snapshot()
         raise NotFoundError(f"{key} is not on {self.title}" + (f" ({problems[0]})" if problems else ""))
 
-    def history(self, key: str, progress: Callable[[], None] = lambda: None) -> list[Snapshot]:
-        """The trial's past versions, oldest first (``progress`` is called after each)."""
+    def history(self, key: str, progress: Callable[[], None] = lambda: None) -> list[Answer]:
+        """The trial's past versions, oldest first (``progress`` is called after each), as
+        answers the per-trial path normalizes (a :class:`Snapshot` is one, already normalized)."""
         raise SourceError(f"{self.title} keeps no version history")
 
     def search(self, query: str) -> list[SearchHit]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from monitor.errors import SourceError
 from monitor.normalize.identity import NCT_ID
+from monitor.sources.files import Payload
 
 
 @dataclass(frozen=True)
@@ -63,3 +64,8 @@ def message(response) -> str:
 
 def short(text: str) -> str:
     return " ".join(text.split())[:200]
+
+
+def payload(study: dict[str, Any], origin: str) -> Payload:
+    """A study as received, kept as the text that is stored, hashed and archived."""
+    return Payload(origin, json.dumps(study, ensure_ascii=False), study)

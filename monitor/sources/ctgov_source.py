@@ -9,17 +9,19 @@ request, its records the full studies, its history the website's version list.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from monitor.errors import UsageError
 from monitor.normalize.identity import NCT_ID
-from monitor.sources.base import Answer, Changed, OnProblem, Seen, Source
+from monitor.sources.base import Answer, Changed, Cycle, OnProblem, Seen, Source, moved
+from monitor.sources.ctgov_answers import payload
 from monitor.sources.files import Payload, Snapshot
 
 if TYPE_CHECKING:
     from monitor.config import Settings, WatchGroup
+    from monitor.live import CycleReport, Live
     from monitor.sources.ctgov import CtgovClient
     from monitor.sources.ctgov_answers import SearchHit
 
@@ -62,9 +64,60 @@ class CtgovSource(Source):
         return self.client.requests
 
     def changed_since(self, watermark: str | None) -> Changed:
-        """The registry's data timestamp; which trials changed is the cycle's plan choice for
-        ClinicalTrials.gov (the id probe or the change query, :mod:`monitor.live_plan`)."""
+        """The registry's data timestamp; which trials changed is this source's plan
+        (:meth:`due`: the id probe or the change query, :mod:`monitor.live_plan`)."""
         return Changed(self.client.data_timestamp(), None)
+
+    def due(self, cycle: Cycle) -> list[str]:
+        """ClinicalTrials.gov's plans: the whole registry loaded page by page in slices, or
+        reconciled against its short listing at a full refresh (:mod:`monitor.live_registry`);
+        every watched trial at a full refresh; or the cheaper of the id probe and the change query
+        (:mod:`monitor.live_plan`); ``cycle.mark`` is set to the watermark the cycle reached."""
+        from monitor.live_plan import plan_probe  # start-up speed: the plans load httpx and pydantic
+        from monitor.live_registry import load_registry, loaded, reconcile
+
+        live, report = cycle.live, cycle.report
+        whole = _whole(cycle)
+        if whole and not loaded(live, cycle.suffix):
+            finished, cycle.mark = load_registry(live, report, cycle.suffix, live.load_page_size, live.load_pages)
+            report.loading = not finished
+            return []
+        if whole and cycle.full_due:
+            due, cycle.mark = reconcile(live, report, cycle.seen, cycle.suffix)
+            return due
+        if cycle.full_due:
+            report.plan, report.plan_reason = "ids", "the full refresh: every watched trial in full"
+            return cycle.watched
+        searches = list(cycle.queries) if cycle.queries and not cycle.trials else None
+        probe, cycle.mark = plan_probe(live, report, cycle.watched, searches, cycle.suffix, whole)
+        report.probed = len(probe)
+        return [k for k in (probe if whole else cycle.watched) if k in probe and moved(probe[k], cycle.seen.get(k))]
+
+    def unfinished(self, cycle: Cycle) -> bool:
+        from monitor.live_registry import loaded  # start-up speed, as in due
+
+        return _whole(cycle) and not loaded(cycle.live, cycle.suffix)
+
+    def search_since(self, cycle: Cycle) -> str | None:
+        from monitor.live_plan import search_since  # start-up speed, as in due
+
+        return search_since(cycle.live, cycle.suffix, cycle.full_due)
+
+    def search_changes(self, live: Live, target: str, since: str, report: CycleReport) -> list | None:
+        from monitor.live_plan import search_changes  # start-up speed, as in due
+
+        return search_changes(live, target, since, report)
+
+    def finish(self, cycle: Cycle) -> None:
+        """Advance the change query's watermark to the latest date the complete cycle saw (after a
+        full refresh without a plan's mark: the latest date seen of the watched trials)."""
+        from monitor.live_plan import advance_watermark, latest_date  # start-up speed, as in due
+
+        mark, store = cycle.mark, cycle.live.store
+        if cycle.full_due and not mark:  # what was seen is read once, not once per watched trial
+            seen = store.last_seen()
+            mark = latest_date((seen.get(k, (None, None))[0] for k in cycle.watched), cycle.live.now().date())
+        advance_watermark(store, cycle.suffix, mark)
 
     def known(self, keys: Iterable[str], on_problem: OnProblem | None = None) -> dict[str, Seen]:
         return self.client.probe(keys, on_bad_id=on_problem)
@@ -77,21 +130,17 @@ class CtgovSource(Source):
     def current(self, key: str) -> Snapshot:
         return self._payload(self.client.study(key), f"{self.client.url}/studies/{key}").snapshot()
 
-    def history(self, key: str, progress: Callable[[], None] = lambda: None) -> list[Snapshot]:
-        """Every version the website lists, oldest first; a version without a
-        last-update date takes the date the list gives it.  The endpoint is
-        undocumented: any surprise raises (the backfill fails closed)."""
-        snapshots = []
+    def history(self, key: str, progress: Callable[[], None] = lambda: None) -> list[Answer]:
+        """Every version the website lists, oldest first, each normalized in the per-trial path;
+        a version without a last-update date takes the date the list gives it.  The endpoint
+        is undocumented: any surprise raises (the backfill fails closed)."""
+        versions: list[Answer] = []
         for entry in self.client.history(key):
             study = self.client.history_version(key, entry["version"])
             origin = f"{self.client.internal_url}/studies/{key}/history/{entry['version']}"
-            snapshot = self._payload(study, origin).snapshot()
-            if snapshot.record.last_update_posted is None:
-                record = dataclasses.replace(snapshot.record, last_update_posted=entry["date"])
-                snapshot = Snapshot(record, snapshot.raw, snapshot.origin)
-            snapshots.append(snapshot)
+            versions.append(PastVersion(self._payload(study, origin), entry["date"]))
             progress()
-        return snapshots
+        return versions
 
     def search(self, query: str) -> list[SearchHit]:
         return self.client.search(query)
@@ -104,6 +153,29 @@ class CtgovSource(Source):
         return payload(study, origin)
 
 
-def payload(study: dict[str, Any], origin: str) -> Payload:
-    """A study as received, kept as the text that is stored, hashed and archived."""
-    return Payload(origin, json.dumps(study, ensure_ascii=False), study)
+@dataclass(frozen=True)
+class PastVersion:
+    """A version from the history list: an :class:`~monitor.sources.base.Answer` whose record,
+    when it has no last-update date of its own, takes the one the list gives."""
+
+    payload: Payload
+    date: str
+
+    @property
+    def origin(self) -> str:
+        return self.payload.origin
+
+    def snapshot(self) -> Snapshot:
+        snapshot = self.payload.snapshot()
+        if snapshot.record.last_update_posted is not None:
+            return snapshot
+        record = dataclasses.replace(snapshot.record, last_update_posted=self.date)
+        return Snapshot(record, snapshot.raw, snapshot.origin)
+
+
+def _whole(cycle: Cycle) -> bool:
+    """Whether the cycle is over the whole registry (a group with `all: true`, or every watch
+    while `monitor watch add --all` is among them)."""
+    from monitor.live_registry import watches_registry  # start-up speed, as in CtgovSource.due
+
+    return cycle.registry or (cycle.trials is None and cycle.queries is None and watches_registry(cycle.live))

@@ -41,6 +41,10 @@ class Snapshot:
     def raw_hash(self) -> str:
         return raw_hash(self.raw)
 
+    def snapshot(self) -> Snapshot:
+        """A snapshot is an answer already normalized (:class:`monitor.sources.base.Answer`)."""
+        return self
+
 
 @dataclass(frozen=True)
 class Payload:
