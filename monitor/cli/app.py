@@ -15,7 +15,7 @@ import sys
 import click
 
 from monitor import __version__
-from monitor.errors import MonitorError
+from monitor.errors import IncompleteError, MonitorError  # noqa: F401 (IncompleteError: named here before)
 
 EXIT_CHANGES = 1
 EXIT_USAGE = 2
@@ -215,10 +215,6 @@ class ProgressBar:
 def warn(problems: list[str]) -> None:
     for problem in problems:
         click.echo(f"warning: {problem}", err=True)
-
-
-class IncompleteError(MonitorError):
-    """A polling cycle stopped part-way (the registry could not be reached)."""
 
 
 def _one_line(exc: Exception) -> str:
