@@ -24,7 +24,7 @@ from monitor.cycles import make_live
 from monitor.errors import IncompleteError, MonitorError, NotFoundError, Stopped, UsageError
 from monitor.live import CycleReport, Live
 from monitor.live_registry import first_load
-from monitor.pipeline import utc_now
+from monitor.pipeline import Comparison, compare_to_store, utc_now
 from monitor.sources.ctgov import parse_query
 from monitor.sources.registry import by_source, check_key, source_of
 from monitor.store import Store
@@ -99,6 +99,13 @@ def check_fetched(report: CycleReport, keys: Iterable[str] = ()) -> None:
         which = ", ".join(missed[:5]) + (" ..." if len(missed) > 5 else "")
         others = f" ({len(missed)} of the {asked} asked for; the others are stored)" if asked > 1 else ""
         raise FetchError(f"not stored: {which}{others}; the reason is above and in `monitor status`")
+
+
+def compare_live(store: Store, settings: Settings, key: str) -> Comparison:
+    """The registry's current record of ``key`` against the latest stored version; nothing is stored."""
+    key = check_key(key)
+    with Registries(store, settings) as registry:
+        return compare_to_store(store, registry(source_of(key).name).current(key))
 
 
 def backfill(

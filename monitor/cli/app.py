@@ -175,15 +175,6 @@ def routes(ctx: click.Context, store):
     return routes_for(store, settings(ctx))
 
 
-def live_source(ctx: click.Context, create: bool = True, progress=None, source: str = "ctgov"):
-    """The polling cycle over ``source`` (a word of :data:`monitor.sources.registry.SOURCES`)."""
-    from monitor.cycles import make_live
-
-    live = make_live(open_store(ctx, create=create), settings(ctx), progress=progress, source=source)
-    ctx.call_on_close(live.source.close)
-    return live
-
-
 class ProgressBar:
     """A progress bar on a terminal; nothing otherwise."""
 

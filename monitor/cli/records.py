@@ -10,7 +10,6 @@ from monitor.cli.app import (
     cli,
     exit_code_option,
     format_option,
-    live_source,
     open_store,
     output,
     routes,
@@ -91,11 +90,12 @@ def diff(
     if live:
         if len(targets) != 1 or from_ref or to_ref:
             raise click.UsageError("--live takes one trial id and no --from/--to")
-        from monitor.sources.registry import check_key, source_of
+        # deferred: monitor.watching loads the registry client (start-up of `monitor --help`)
+        from monitor.sources.registry import check_key
+        from monitor.watching import compare_live
 
-        key = check_key(targets[0])
-        registry = live_source(ctx, create=False, source=source_of(key).name)
-        comparison = pipeline.compare_to_store(registry.store, registry.current(key))
+        key = check_key(targets[0])  # a bad id before the database is opened
+        comparison = compare_live(open_store(ctx, create=False), settings(ctx), key)
     elif len(targets) == 2:
         if from_ref or to_ref:
             raise click.UsageError("--from and --to apply to a stored trial, not to two files")
