@@ -15,7 +15,9 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from monitor.aggregate import View, select
+from monitor.materiality import DEFAULT
 from monitor.model import Change, Severity, TrialRecord
+from monitor.pipeline import version_label
 from monitor.summaries import plain, plural
 
 if TYPE_CHECKING:
@@ -42,8 +44,6 @@ def headline(changes: tuple[Change, ...] | list[Change]) -> str:
 
 
 def _judge(judge: Materiality | None) -> Materiality:
-    from monitor.materiality import DEFAULT
-
     return judge or DEFAULT
 
 
@@ -263,8 +263,6 @@ def history_json(history: list[StoredVersion], view: View | None = None, judge: 
 def nothing_to_compare_json(key: str, history: list[StoredVersion]) -> str:
     """`monitor diff KEY --format json` (and /api/trials/KEY/diff) of a trial with one stored
     version, or later ones that changed nothing: ``"old": null``, no changes."""
-    from monitor.pipeline import version_label
-
     new = {**version_label(history[-1]), "record": history[-1].record.to_dict()}
     return to_json({"trial": key, "old": None, "new": new, "changes": []})
 

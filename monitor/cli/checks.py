@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
 import click
 
 from monitor.cli.app import EXIT_CHANGES, cli, emit, exit_code_option, format_option, open_store, settings
 from monitor.expected import RULES
-from monitor.expected_events import Flag, findings_now
-from monitor.messages import markdown_text
+
+if TYPE_CHECKING:
+    from monitor.expected_events import Flag
 
 
 def _today(value: str | None) -> date:
@@ -44,6 +46,8 @@ def render_flags(flags: list[Flag], today: date, fmt: str) -> str:
 
 def _cell(text: str | None) -> str:
     """A table cell: escaped like every Markdown value (no link, mention or tag), and no ``|`` or line break."""
+    from monitor.messages import markdown_text  # deferred: messages loads the field table (start-up of --help)
+
     return markdown_text(text or "").replace("|", "\\|").replace("\n", " ")
 
 
@@ -61,6 +65,8 @@ def check(ctx: click.Context, rules: tuple[str, ...], today: str | None, fmt: st
     Nothing is stored or sent: the service records and notifies these after
     each cycle.
     """
+    from monitor.expected_events import findings_now  # deferred: it loads SQLAlchemy (start-up of --help)
+
     day = _today(today)
     store = open_store(ctx, create=False, read_only=True)
     flags = findings_now(store, day, settings(ctx).expected, rules or None)

@@ -17,7 +17,6 @@ from monitor.cli.app import (
     warn,
 )
 from monitor.errors import NotFoundError
-from monitor.summaries import plural
 
 
 @cli.command()
@@ -135,9 +134,11 @@ def watch_add(
 
 def _watch_all(ctx: click.Context, page_size: int, fmt: str) -> None:
     """The first load of the whole registry; SIGTERM stops it between two trials, resumably."""
+    # deferred: these load the normalizers, the field table and more (start-up of `monitor --help`)
     import signal
 
     # deferred: monitor.watching loads the registry client and the store (start-up of `monitor --help`)
+    from monitor.summaries import plural
     from monitor.watching import watch_registry
 
     stop = []

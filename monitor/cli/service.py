@@ -8,7 +8,7 @@ from functools import partial
 import click
 
 from monitor.cli.app import emit, format_option, open_store, output, overrides, settings
-from monitor.errors import MonitorError
+from monitor.errors import ConfigError, MonitorError
 from monitor.masking import mask_secrets
 
 
@@ -24,6 +24,7 @@ def run(ctx: click.Context, once: bool, fmt: str) -> None:
     the configuration.  One process per database: a second `monitor run` on the
     same database is refused.
     """
+    # deferred: the daemon loads APScheduler, httpx and SQLAlchemy (start-up of `monitor --help`)
     from monitor.daemon import Daemon, run_once
 
     if ctx.obj["verbose"] == 0 and not once:
@@ -49,6 +50,7 @@ def run(ctx: click.Context, once: bool, fmt: str) -> None:
             if not outcomes:
                 click.echo("nothing to do: the configuration has no watch groups")
         return
+    # deferred: the settings load pydantic models and PyYAML (start-up of `monitor --help`)
     from monitor.config import load_settings
 
     reload = partial(load_settings, options=overrides(ctx))  # a reload keeps the command line's settings
@@ -119,8 +121,8 @@ def config_check(ctx: click.Context, fmt: str) -> None:
 
     Every mistake is reported with its file, line and YAML path.
     """
+    # deferred: the settings load pydantic models and PyYAML (start-up of `monitor --help`)
     from monitor.config import effective
-    from monitor.errors import ConfigError
 
     try:
         loaded = settings(ctx)
@@ -131,6 +133,7 @@ def config_check(ctx: click.Context, fmt: str) -> None:
             click.echo(f"error: {problem}", err=True)
         ctx.exit(exc.exit_code)
     if fmt == "json":
+        # deferred: the renderer loads the field table and the normalizers (start-up of `monitor --help`)
         from monitor.render import to_json
 
         click.echo(to_json(effective_settings))
