@@ -267,6 +267,23 @@ def nothing_to_compare_json(key: str, history: list[StoredVersion]) -> str:
     return to_json({"trial": key, "old": None, "new": new, "changes": []})
 
 
+def nothing_to_compare(key: str, history: list[StoredVersion], fmt: str) -> str:
+    """What `monitor diff KEY` says of a trial with one stored version (or later ones that
+    changed nothing): what there is, and how to get something to compare it with."""
+    if fmt == "json":
+        return nothing_to_compare_json(key, history)
+    first = history[0]
+    later = len(history) - 1
+    also = f" and {later} later one{'s' if later > 1 else ''} that changed nothing" if later else ""
+    text = f"{key} has one stored version ({first.date}, {first.source}){also}: nothing to compare yet."
+    if key.startswith("NCT"):
+        return (
+            f"{text} `monitor backfill {key}` brings its past versions; "
+            f"`monitor diff {key} --live` compares with the registry now."
+        )
+    return f"{text} Load a later snapshot of it (`monitor load FILE`) to compare."
+
+
 # --- show ---------------------------------------------------------------------------
 
 

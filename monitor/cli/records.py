@@ -85,6 +85,7 @@ def diff(
     """
     # deferred: these load the normalizers, the field table and more (start-up of `monitor --help`)
     from monitor import pipeline
+    from monitor.render import nothing_to_compare
     from monitor.sources.files import is_file_argument
     from monitor.sources.registry import check_key
 
@@ -110,7 +111,7 @@ def diff(
         store = open_store(ctx, create=False, read_only=True)
         history = store.versions(key) if not (from_ref or to_ref) else []
         if history and not any(v.changes for v in history[1:]):
-            click.echo(_nothing_to_compare(key, history, fmt))
+            click.echo(nothing_to_compare(key, history, fmt))
             return
         comparison = pipeline.compare_versions(store, key, from_ref, to_ref)
     output("comparison", fmt, comparison, view, settings(ctx))
@@ -158,23 +159,3 @@ def show(ctx: click.Context, nct_id: str, version_ref: str | None, fmt: str) -> 
     history = open_store(ctx, create=False, read_only=True).versions(key)
     version = pick_version(history, version_ref) if version_ref else history[-1]
     output("record", fmt, version.record)
-
-
-def _nothing_to_compare(key: str, history: list, fmt: str) -> str:
-    """A trial with one stored version (or later ones that changed nothing):
-    what there is, and how to get something to compare it with."""
-    if fmt == "json":
-        # deferred: the renderer loads the field table and the normalizers (start-up of `monitor --help`)
-        from monitor.render import nothing_to_compare_json
-
-        return nothing_to_compare_json(key, history)
-    first = history[0]
-    later = len(history) - 1
-    also = f" and {later} later one{'s' if later > 1 else ''} that changed nothing" if later else ""
-    text = f"{key} has one stored version ({first.date}, {first.source}){also}: nothing to compare yet."
-    if key.startswith("NCT"):
-        return (
-            f"{text} `monitor backfill {key}` brings its past versions; "
-            f"`monitor diff {key} --live` compares with the registry now."
-        )
-    return f"{text} Load a later snapshot of it (`monitor load FILE`) to compare."
