@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 
 from monitor.fields import FIELDS
 from monitor.model import Category, Change, ChangeKind, Severity
+from monitor.normalize.text import name_form
 from monitor.summaries import plain, plural, quote, site_name, status_word
 
 GROUP = 3  # sites doing the same thing are summed up from this many
@@ -141,8 +142,6 @@ def _sites(changes: list[Change], new_countries: int) -> list[Change]:
 
 
 def _only_status(change: Change) -> bool:
-    from monitor.normalize.text import name_form
-
     old, new = change.old or {}, change.new or {}
     return (
         old.get("status") != new.get("status")

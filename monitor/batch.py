@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from monitor.store import PendingVersion
+
 if TYPE_CHECKING:
     from monitor.store import NewVersion, Store
 
@@ -40,8 +42,6 @@ class Batch:
         self.writing: set[str] = set()
 
     def write(self, new: NewVersion, number: int, routes=()) -> int:
-        from monitor.store import PendingVersion
-
         self.pending.append(PendingVersion(new, number, tuple(routes)))
         self.writing.add(new.record.key)
         return number

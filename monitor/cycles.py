@@ -24,9 +24,11 @@ from monitor.archive import SnapshotArchive
 from monitor.checking import Clock, Result, Routes, utc_now
 from monitor.config import Settings, WatchGroup
 from monitor.errors import MonitorError
+from monitor.expected_events import record_expected
 from monitor.live import Live
 from monitor.live_registry import REGISTRY
 from monitor.model import Change
+from monitor.notify import Notifier
 from monitor.pipeline import load
 from monitor.routing import router_for
 from monitor.sources.registry import source_named
@@ -135,7 +137,6 @@ def run_group(
         log.exception("%s: expected-event rules failed", group.name)
         outcome.problems.append(f"{group.name}: expected-event rules failed: {exc}")
     if settings.notifications.routes and not should_stop():  # when stopping, deliveries wait in the outbox
-        from monitor.notify import Notifier
 
         try:
             sent = Notifier(store, settings, now=now).send_due()
@@ -168,8 +169,6 @@ def expected_events(store: Store, settings: Settings, group: WatchGroup, outcome
     new day: every trial of the group is evaluated on the first cycle of each UTC day, and in between
     only the trials this cycle stored a version of, and those never evaluated (an unchanged cycle
     reads no record)."""
-    from monitor.expected_events import record_expected
-
     keys = set(group.trials) | {r.key for r in outcome.results}
     for query in group.queries:
         keys |= set((store.members(query) or {}).keys())

@@ -34,6 +34,8 @@ from monitor.checking import Clock, utc_now
 from monitor.config import Settings, load_settings
 from monitor.cycles import GroupOutcome, run_group
 from monitor.errors import MonitorError
+from monitor.notify import Notifier
+from monitor.scheduler import add_group_job, make_scheduler, next_runs
 from monitor.store import Store
 
 log = logging.getLogger(__name__)
@@ -143,8 +145,6 @@ class Daemon:
     # --- the loop -----------------------------------------------------------------------
 
     def serve(self) -> int:
-        from monitor.scheduler import make_scheduler
-
         self.lock.acquire()
         try:
             self.scheduler = make_scheduler(self.settings.daemon)
@@ -170,8 +170,6 @@ class Daemon:
         return 0
 
     def _schedule(self, first_run: datetime | None) -> None:
-        from monitor.scheduler import add_group_job
-
         for job in self.scheduler.get_jobs():
             if job.id.startswith("group:"):
                 job.remove()
@@ -194,8 +192,6 @@ class Daemon:
         callables in the user's database, and `monitor status` would have to unpickle
         scheduler state to read one time.  One state row per group, written when its
         time moves, is all status needs."""
-        from monitor.scheduler import next_runs
-
         for name, when in next_runs(self.scheduler).items():
             value = when.isoformat() if when else ""
             if self.published.get(name) != value:
@@ -241,7 +237,6 @@ class Daemon:
         """Retries and digests between cycles."""
         if not self.settings.notifications.routes or self.stopping.is_set():
             return
-        from monitor.notify import Notifier
 
         try:
             Notifier(self.store, self.settings, now=self.now).send_due()

@@ -10,6 +10,7 @@ trial, file or setting at fault and, where it helps, what to do next::
     |   +-- ParseError         an input was read but is not a trial record we know
     +-- NotFoundError          an unknown trial or version
     +-- StoreError             the database cannot be opened or written
+    +-- IncompleteError        a polling cycle or registry load stopped part-way
 
 Apart from the tree, :class:`Stopped` (a ``BaseException``, so that no
 ``except Exception`` at a per-trial boundary swallows it) says the daemon is
@@ -55,6 +56,10 @@ class NotFoundError(MonitorError):
 
 class StoreError(MonitorError):
     pass
+
+
+class IncompleteError(MonitorError):
+    """A polling cycle stopped part-way (the registry could not be reached); what was stored stays."""
 
 
 class Stopped(BaseException):

@@ -10,6 +10,7 @@ A trial's first evaluation is a silent baseline (see
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from datetime import date, datetime
 
 from monitor.checking import Routes
 from monitor.expected import DEFAULT, RULES, Thresholds, evaluate
+from monitor.messages import markdown_text
 from monitor.model import Change
 from monitor.store import Store
 
@@ -99,3 +101,29 @@ def _latest_records(store: Store, keys: list[str], chunk: int = 1_000):
     """The latest stored record of each of ``keys``, a thousand at a time (memory stays flat)."""
     for start in range(0, len(keys), chunk):
         yield from sorted(store.latest_records(keys[start : start + chunk]).items())
+
+
+def render_flags(flags: list[Flag], today: date, fmt: str) -> str:
+    """What `monitor check` prints: the flags by rule, as text, a Markdown table, or JSON."""
+    if fmt == "json":
+        return json.dumps({"today": today.isoformat(), "flags": [f.to_dict() for f in flags]}, indent=2)
+    if not flags:
+        return f"No expected-event rule is true on {today.isoformat()}."
+    lines = []
+    for rule in RULES:
+        group = [f for f in flags if f.rule == rule]
+        if not group:
+            continue
+        if fmt == "markdown":
+            lines += [f"### {rule} ({len(group)})", "", "| trial | status | finding |", "|---|---|---|"]
+            lines += [f"| {f.key} | {_cell(f.status)} | {_cell(f.summary)} |" for f in group]
+            lines.append("")
+        else:
+            lines.append(f"{rule} ({len(group)})")
+            lines += [f"  {f.key}  {f.summary}" for f in group]
+    return "\n".join(lines).rstrip()
+
+
+def _cell(text: str | None) -> str:
+    """A table cell: escaped like every Markdown value (no link, mention or tag), and no ``|`` or line break."""
+    return markdown_text(text or "").replace("|", "\\|").replace("\n", " ")

@@ -44,8 +44,13 @@ STARTED = "ctgov.load_started"  # + scope suffix: the day the load in progress s
 RECONCILED = "ctgov.reconciled"  # + scope suffix: "TIME TRIALS": the last reconciliation, and what it listed
 
 
+def registry_watched(store) -> bool:
+    """Whether the whole registry is watched (`monitor watch add --all` or a group's `all: true`)."""
+    return any((w.kind, w.target) == REGISTRY for w in store.watches())
+
+
 def watches_registry(live: Live) -> bool:
-    return any((w.kind, w.target) == REGISTRY for w in live.store.watches())
+    return registry_watched(live.store)
 
 
 def loaded(live: Live, suffix: str = "") -> bool:

@@ -36,6 +36,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 
+from monitor.expected import day
 from monitor.model import Category, Change, ChangeKind
 
 LEVELS = ("noise", "low", "medium", "high")
@@ -57,8 +58,6 @@ def _enrollment_cut(change: Change, phases) -> bool:
 
 
 def _slip_days(change: Change) -> int | None:
-    from monitor.expected import day
-
     old, new = day((change.old or {}).get("date")), day((change.new or {}).get("date"))
     return (new - old).days if isinstance(old, date) and isinstance(new, date) else None
 

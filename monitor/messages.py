@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from monitor.aggregate import View, select
 from monitor.model import Category, Change, ChangeKind, Severity
 
 FORMATS = ("text", "markdown", "html")
@@ -151,8 +152,6 @@ def _criterion_lines(change: Change) -> list[tuple[str, str]]:
 def sections(changes: list[Change]) -> list[dict[str, Any]]:
     """Changes grouped by category, most severe first, in their aggregated form
     (:mod:`monitor.aggregate`): a summed-up change lists its first members."""
-    from monitor.aggregate import View, select
-
     grouped: dict[Category, list[Change]] = {}
     for change in select(changes, None):
         grouped.setdefault(change.category, []).append(change)

@@ -29,11 +29,14 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from monitor import webhook
 from monitor.apprise_urls import is_apprise_url, private_url  # noqa: F401 (is_apprise_url re-exported)
 from monitor.checking import Clock, utc_now
 from monitor.config import Route, Settings
 from monitor.masking import guard, mask_secrets, remember
+from monitor.materiality import Materiality
 from monitor.messages import Message, digest_message, event_message, trial_context
+from monitor.model import Category, Change, ChangeKind, Severity
 from monitor.routing import for_route
 from monitor.store import Store
 
@@ -88,9 +91,8 @@ class AppriseChannel:
 
     def send(self, route: Route, message: Message) -> Sent:
         if message.format == "json":  # the document is the request body, not Apprise's {title, message}
-            from monitor.webhook import post
 
-            error = post(route.urls, message.body)
+            error = webhook.post(route.urls, message.body)
             return Sent(True) if error is None else Sent(False, _scrub(error, route))
         import apprise
 
@@ -191,8 +193,6 @@ class Notifier:
 
     def _materiality(self, event):
         """The materiality rules (with the configuration's levels) and the trial's phases."""
-        from monitor.materiality import Materiality
-
         phases = event.version.record.phases if event.version else ()
         return Materiality(self.settings.materiality), phases
 
@@ -204,7 +204,6 @@ class Notifier:
             return
         version = event.version.number if event.version else None
         if format_for(route) == "json":  # a machine-readable webhook (monitor.webhook)
-            from monitor import webhook
 
             self._deliver(route, [delivery], webhook.event_message(event, changes, self.now()), report)
             return
@@ -255,7 +254,6 @@ class Notifier:
             self.store.mark_sent([d.id for d in pending], self.now())
             return
         if format_for(route) == "json":  # a machine-readable webhook (monitor.webhook)
-            from monitor import webhook
 
             message = webhook.digest_message(route.name, route.digest, events, self.now())
         else:
@@ -302,8 +300,6 @@ class Notifier:
 
     def test(self, route: Route) -> Sent:
         """Send a sample message to a route."""
-        from monitor.model import Category, Change, ChangeKind, Severity
-
         sample = [
             Change(
                 Category.STATUS,

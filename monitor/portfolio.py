@@ -16,6 +16,8 @@ from monitor.aggregate import aggregate
 from monitor.config import Settings
 from monitor.errors import UsageError
 from monitor.model import Category, Change, Severity
+from monitor.render import headline
+from monitor.sources.registry import check_key
 from monitor.store import ChangeQuery, FeedChange, Store, TrialRow
 
 _SPAN = re.compile(r"(\d+)\s*([mhdw])")
@@ -94,8 +96,6 @@ class ChangeFilter:
             raise UsageError(f"--limit {self.limit}: give a number from 1 to {MAX_LIMIT}")
         keys: set[str] | None = None
         if self.trials:
-            from monitor.sources.registry import check_key
-
             keys = {check_key(t) for t in self.trials}
         if self.watches:
             members = group_members(settings, store)
@@ -174,7 +174,6 @@ class PortfolioRow:
     def last_headline(self) -> str | None:
         if not self.last_changes:
             return None
-        from monitor.render import headline
 
         return headline(sorted(self.last_changes, key=lambda c: c.severity != Severity.MAJOR))
 

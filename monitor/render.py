@@ -15,7 +15,9 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from monitor.aggregate import View, select
+from monitor.materiality import DEFAULT
 from monitor.model import Change, Severity, TrialRecord
+from monitor.pipeline import version_label
 from monitor.summaries import plain, plural
 
 if TYPE_CHECKING:
@@ -43,8 +45,6 @@ def headline(changes: tuple[Change, ...] | list[Change]) -> str:
 
 
 def _judge(judge: Materiality | None) -> Materiality:
-    from monitor.materiality import DEFAULT
-
     return judge or DEFAULT
 
 
@@ -264,10 +264,25 @@ def history_json(history: list[StoredVersion], view: View | None = None, judge: 
 def nothing_to_compare_json(key: str, history: list[StoredVersion]) -> str:
     """`monitor diff KEY --format json` (and /api/trials/KEY/diff) of a trial with one stored
     version, or later ones that changed nothing: ``"old": null``, no changes."""
-    from monitor.pipeline import version_label
-
     new = {**version_label(history[-1]), "record": history[-1].record.to_dict()}
     return to_json({"trial": key, "old": None, "new": new, "changes": []})
+
+
+def nothing_to_compare(key: str, history: list[StoredVersion], fmt: str) -> str:
+    """What `monitor diff KEY` says of a trial with one stored version (or later ones that
+    changed nothing): what there is, and how to get something to compare it with."""
+    if fmt == "json":
+        return nothing_to_compare_json(key, history)
+    first = history[0]
+    later = len(history) - 1
+    also = f" and {later} later one{'s' if later > 1 else ''} that changed nothing" if later else ""
+    text = f"{key} has one stored version ({first.date}, {first.source}){also}: nothing to compare yet."
+    if key.startswith("NCT"):
+        return (
+            f"{text} `monitor backfill {key}` brings its past versions; "
+            f"`monitor diff {key} --live` compares with the registry now."
+        )
+    return f"{text} Load a later snapshot of it (`monitor load FILE`) to compare."
 
 
 # --- show ---------------------------------------------------------------------------

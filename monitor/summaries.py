@@ -12,6 +12,7 @@ from typing import Any
 from monitor.diff import Delta
 from monitor.fields import FIELDS
 from monitor.model import ChangeKind
+from monitor.normalize.text import loose, name_form
 
 PUBMED = "https://pubmed.ncbi.nlm.nih.gov/"
 
@@ -195,8 +196,6 @@ def _part_edit(part: str, old: dict, new: dict) -> str:
 
 def _outcome_summary(label: str, delta: Delta) -> str:
     """One modification quoting the old and new measure, and what else changed."""
-    from monitor.normalize.text import loose
-
     old, new = delta.old, delta.new
     edits = [_part_edit(p, old, new) for p in ("time_frame", "description") if p in delta.parts]
     if loose(old["measure"]) != loose(new["measure"]):
@@ -211,8 +210,6 @@ def status_word(status: str | None) -> str:
 
 
 def _site_summary(delta: Delta) -> str:
-    from monitor.normalize.text import name_form
-
     old, new = delta.old, delta.new
     place = site_name(new)
     what = []

@@ -15,6 +15,8 @@ from datetime import datetime
 from importlib import resources
 from typing import Any
 
+from monitor import __version__
+from monitor.messages import Message, headline
 from monitor.model import Change, Severity
 from monitor.summaries import plural
 
@@ -45,8 +47,6 @@ def trial_document(
     registry_date: str | None = None,
     previous_registry_date: str | None = None,
 ) -> dict[str, Any]:
-    from monitor.messages import headline
-
     ordered = sorted(changes, key=lambda c: c.severity != Severity.MAJOR)
     return {
         "trial": key,
@@ -89,7 +89,6 @@ def post(urls: tuple[str, ...], body: str, client=None) -> str | None:
     """POST ``body`` to every URL; None when all accepted it (2xx), else the first error (no URL in it)."""
     import httpx
 
-    from monitor import __version__
 
     own = client is None
     client = client or httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False)
@@ -112,8 +111,6 @@ def post(urls: tuple[str, ...], body: str, client=None) -> str | None:
 
 def event_message(event, changes: list[Change], now: datetime):
     """The message of one delivery (a :class:`monitor.store.Event`) for a ``format: json`` route."""
-    from monitor.messages import Message
-
     version = event.version
     document = event_document(
         key=event.trial_key,
@@ -130,8 +127,6 @@ def event_message(event, changes: list[Change], now: datetime):
 
 def digest_message(route: str, period: str, events: list[tuple[Any, list[Change]]], now: datetime):
     """One digest document: each trial once (its events merged), most severe trial first."""
-    from monitor.messages import Message
-
     merged: dict[str, tuple[Any, list[Change]]] = {}
     for event, changes in events:
         if event.trial_key in merged:

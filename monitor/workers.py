@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
+from monitor.config import environment  # the environment is read in one place
 from monitor.diff import hash_projection, project
 from monitor.errors import ConfigError
 from monitor.model import TrialRecord
@@ -53,8 +54,6 @@ IN_FLIGHT = 4  # chunks submitted ahead per worker: bounded memory, no idle work
 
 def default_workers() -> int:
     """``MONITOR_WORKERS`` when set (0 turns the pool off), otherwise one worker a core."""
-    from monitor.config import environment  # the environment is read in one place
-
     given = environment("MONITOR_WORKERS")
     if given is None:
         return os.cpu_count() or 1

@@ -202,8 +202,7 @@ def test_monitor_status_counts_the_trials_each_rule_flags_from_the_stored_state(
 def test_check_in_markdown_escapes_what_a_finding_quotes():
     from datetime import date
 
-    from monitor.cli.checks import render_flags
-    from monitor.expected_events import Flag
+    from monitor.expected_events import Flag, render_flags
 
     flag = Flag(
         "NCT01234567", "t", "RECRUITING", "inconsistent", "x | <!here> [a](http://evil.example) \\ @channel\nend"

@@ -15,7 +15,10 @@ import sys
 import click
 
 from monitor import __version__
-from monitor.errors import MonitorError
+from monitor.errors import IncompleteError, MonitorError  # noqa: F401 (IncompleteError: named here before)
+from monitor.masking import guard
+from monitor.materiality import Materiality
+from monitor.model import Category
 
 EXIT_CHANGES = 1
 EXIT_USAGE = 2
@@ -49,7 +52,7 @@ def emit(text: str, fmt: str) -> None:
 
 def output(kind: str, fmt: str, value, view=None, config=None) -> None:
     """``config`` (the settings) gives the materiality levels (the built-in ones without)."""
-    from monitor.materiality import Materiality
+    # deferred: the renderer loads the field table and the normalizers (start-up of `monitor --help`)
     from monitor.render import render
 
     judge = Materiality(config.materiality) if config is not None else None
@@ -58,8 +61,6 @@ def output(kind: str, fmt: str, value, view=None, config=None) -> None:
 
 def view_options(command):
     """``--category`` (repeatable), ``--min-severity`` and ``--full``, read as one ``view`` argument."""
-    from monitor.model import Category
-
     @click.option(
         "--category",
         "categories",
@@ -76,6 +77,7 @@ def view_options(command):
     @click.option("--full", is_flag=True, help="List every member of every summed-up change, untruncated.")
     @functools.wraps(command)
     def wrapper(*args, categories, min_severity, full, **kwargs):
+        # deferred: the aggregation loads the field table and the normalizers (start-up of `monitor --help`)
         from monitor.aggregate import View
 
         chosen = categories or min_severity or full
@@ -129,7 +131,6 @@ def cli(ctx: click.Context, verbose: int, **options) -> None:
     """
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    from monitor.masking import guard
 
     for handler in logging.getLogger().handlers:  # no log line shows a secret, whichever logger wrote it
         guard(handler)
@@ -140,6 +141,7 @@ def settings(ctx: click.Context):
     """The effective settings, read once: each option given on the command line
     over the environment over the configuration file (:func:`monitor.config.load_settings`)."""
     if "settings" not in ctx.obj:
+        # deferred: the settings load pydantic models and PyYAML (start-up of `monitor --help`)
         from monitor.config import load_settings
 
         ctx.obj["settings"] = load_settings(ctx.obj["options"]["config"], overrides(ctx))
@@ -149,6 +151,7 @@ def settings(ctx: click.Context):
 def overrides(ctx: click.Context) -> dict:
     """The settings given on the command line (None: not given), by the options that
     :data:`monitor.config.OVERRIDES` names (the settings module costs start-up time)."""
+    # deferred: the settings load pydantic models and PyYAML (start-up of `monitor --help`)
     from monitor.config import OVERRIDES
 
     options = ctx.obj["options"]
@@ -158,6 +161,7 @@ def overrides(ctx: click.Context) -> dict:
 def open_store(ctx: click.Context, create: bool = True, read_only: bool = False):
     """The store; ``read_only`` for commands that only read (they work on a
     database file or folder the user can only read)."""
+    # deferred: the store loads SQLAlchemy (start-up of `monitor --help`)
     from monitor.store import Store
 
     found = settings(ctx)
@@ -170,18 +174,10 @@ def open_store(ctx: click.Context, create: bool = True, read_only: bool = False)
 
 def routes(ctx: click.Context, store):
     """Which routes hear of changes this command finds (None without routes)."""
+    # deferred: the watch-group cycle loads the registry client (httpx) and SQLAlchemy (start-up of `monitor --help`)
     from monitor.cycles import routes_for
 
     return routes_for(store, settings(ctx))
-
-
-def live_source(ctx: click.Context, create: bool = True, progress=None, source: str = "ctgov"):
-    """The polling cycle over ``source`` (a word of :data:`monitor.sources.registry.SOURCES`)."""
-    from monitor.cycles import make_live
-
-    live = make_live(open_store(ctx, create=create), settings(ctx), progress=progress, source=source)
-    ctx.call_on_close(live.source.close)
-    return live
 
 
 class ProgressBar:
@@ -215,10 +211,6 @@ class ProgressBar:
 def warn(problems: list[str]) -> None:
     for problem in problems:
         click.echo(f"warning: {problem}", err=True)
-
-
-class IncompleteError(MonitorError):
-    """A polling cycle stopped part-way (the registry could not be reached)."""
 
 
 def _one_line(exc: Exception) -> str:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime
 
 import click
 
 from monitor.cli.app import EXIT_CHANGES, cli, emit, exit_code_option, format_option, open_store, settings
 from monitor.expected import RULES
-from monitor.expected_events import Flag, findings_now
-from monitor.messages import markdown_text
 
 
 def _today(value: str | None) -> date:
@@ -20,31 +17,6 @@ def _today(value: str | None) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
-
-
-def render_flags(flags: list[Flag], today: date, fmt: str) -> str:
-    if fmt == "json":
-        return json.dumps({"today": today.isoformat(), "flags": [f.to_dict() for f in flags]}, indent=2)
-    if not flags:
-        return f"No expected-event rule is true on {today.isoformat()}."
-    lines = []
-    for rule in RULES:
-        group = [f for f in flags if f.rule == rule]
-        if not group:
-            continue
-        if fmt == "markdown":
-            lines += [f"### {rule} ({len(group)})", "", "| trial | status | finding |", "|---|---|---|"]
-            lines += [f"| {f.key} | {_cell(f.status)} | {_cell(f.summary)} |" for f in group]
-            lines.append("")
-        else:
-            lines.append(f"{rule} ({len(group)})")
-            lines += [f"  {f.key}  {f.summary}" for f in group]
-    return "\n".join(lines).rstrip()
-
-
-def _cell(text: str | None) -> str:
-    """A table cell: escaped like every Markdown value (no link, mention or tag), and no ``|`` or line break."""
-    return markdown_text(text or "").replace("|", "\\|").replace("\n", " ")
 
 
 @cli.command()
@@ -61,6 +33,8 @@ def check(ctx: click.Context, rules: tuple[str, ...], today: str | None, fmt: st
     Nothing is stored or sent: the service records and notifies these after
     each cycle.
     """
+    from monitor.expected_events import findings_now, render_flags  # deferred: it loads SQLAlchemy (start-up of --help)
+
     day = _today(today)
     store = open_store(ctx, create=False, read_only=True)
     flags = findings_now(store, day, settings(ctx).expected, rules or None)

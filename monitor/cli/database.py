@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from monitor.cli.app import settings
+from monitor.cli.app import open_store, settings
 
 
 @click.group("db")
@@ -16,12 +16,10 @@ def db_group() -> None:
 @click.pass_context
 def db_upgrade(ctx: click.Context) -> None:
     """Bring the database schema to this version of the monitor (back it up first)."""
-    from monitor.store.database import open_engine
-    from monitor.store.migrate import upgrade
+    # deferred: the migrations load SQLAlchemy and Alembic (start-up of `monitor --help`)
+    from monitor.maintenance import upgrade_schema
 
-    engine = open_engine(settings(ctx).database, create=None)
-    before, after = upgrade(engine)
-    engine.dispose()
+    before, after = upgrade_schema(settings(ctx).database)
     click.echo(f"schema revision {before or 'none'} -> {after}" if before != after else f"already at revision {after}")
 
 
@@ -35,15 +33,11 @@ def db_upgrade(ctx: click.Context) -> None:
 @click.pass_context
 def db_prune(ctx: click.Context, keep: int | None) -> None:
     """Drop the raw payloads of each trial's older versions; records and changes stay forever."""
-    from monitor.cli.app import open_store
-    from monitor.errors import UsageError
+    # deferred: the maintenance module loads the store (start-up of `monitor --help`)
+    from monitor.maintenance import check_keep, prune_raw
 
-    keep = keep or settings(ctx).storage.keep_raw_versions
-    if not keep:
-        raise UsageError(
-            "storage.keep_raw_versions is 0 (every raw payload is kept): set it in the configuration or give --keep N"
-        )
-    dropped = open_store(ctx, create=False).drop_old_raw_payloads(keep)
+    keep = check_keep(keep or settings(ctx).storage.keep_raw_versions)
+    dropped = prune_raw(open_store(ctx, create=False), keep)
     click.echo(
         f"dropped the raw payloads of {dropped} older version(s), keeping the newest {keep} per trial; "
         "every record and change is kept"
@@ -55,23 +49,9 @@ def db_prune(ctx: click.Context, keep: int | None) -> None:
 @click.pass_context
 def db_export(ctx: click.Context, folder: str | None) -> None:
     """Write every stored raw payload to the snapshot archive (`monitor load DIR` reads it back)."""
-    from monitor.archive import ArchiveError, SnapshotArchive
-    from monitor.cli.app import open_store
-    from monitor.errors import UsageError
-    from monitor.store.export import raw_payloads
+    # deferred: the maintenance module loads the store (start-up of `monitor --help`)
+    from monitor.maintenance import check_folder, export_raw
 
-    if folder is not None and not folder.strip():
-        raise UsageError("--to: give a folder (or leave --to out for the `snapshots` setting)")
-    archive = SnapshotArchive(folder or settings(ctx).snapshots)
-    written = total = 0
-    for payload in raw_payloads(open_store(ctx, create=False).engine):
-        try:
-            path = archive.put(payload.key, payload.registry_date, payload.raw, payload.raw_hash, verify=True)
-            written += path is not None
-        except ArchiveError as exc:
-            cause = exc.message.split("; nothing was stored")[0]
-            raise ArchiveError(
-                f"{cause}; {written} payload(s) written before it (make it writable, or --to DIR)"
-            ) from exc
-        total += 1
-    click.echo(f"{total} raw payload(s) in {archive.root}, {written} written now")
+    target = settings(ctx).snapshots if folder is None else check_folder(folder)
+    total, written, root = export_raw(open_store(ctx, create=False), target)
+    click.echo(f"{total} raw payload(s) in {root}, {written} written now")

@@ -1,4 +1,5 @@
-"""Commands that follow ClinicalTrials.gov: fetch, backfill, watch add|list|remove."""
+"""Commands that follow ClinicalTrials.gov: fetch, backfill, watch add|list|remove
+(each one call of :mod:`monitor.watching`)."""
 
 from __future__ import annotations
 
@@ -6,19 +7,16 @@ import click
 
 from monitor.cli.app import (
     EXIT_CHANGES,
-    IncompleteError,
     ProgressBar,
     cli,
     exit_code_option,
     format_option,
-    live_source,
     open_store,
     output,
     settings,
     warn,
 )
-from monitor.errors import MonitorError
-from monitor.summaries import plural
+from monitor.errors import NotFoundError
 
 
 @cli.command()
@@ -34,38 +32,21 @@ def fetch(ctx: click.Context, nct_ids: tuple[str, ...], fmt: str, exit_code: boo
     searches, a cheap probe of every watched trial, then full records only for
     the trials whose last-update date moved.
     """
-    from monitor.live import CycleReport
-    from monitor.sources.registry import by_source, check_key
+    # deferred: monitor.watching loads the registry client and the store (start-up of `monitor --help`)
+    from monitor import watching
 
-    keys = [check_key(n) for n in nct_ids]
+    keys = watching.checked(nct_ids)  # a bad id before the database is opened
     with ProgressBar("fetching") as bar:
-        if keys:  # each key from its own registry
-            report = CycleReport()
-            for source, of_source in by_source(keys).items():
-                live_source(ctx, progress=bar, source=source).fetch(of_source, report)
-        else:
-            report = live_source(ctx, progress=bar).cycle()
+        report = watching.fetch(open_store(ctx), settings(ctx), keys, progress=bar)
     if report.skipped:
         click.echo("ClinicalTrials.gov has not changed since the last cycle: nothing to fetch")
     output("results", fmt, report.results, config=settings(ctx))
     for key, event in report.membership:
         click.echo(f"{key}: {event.summary}")
     warn(report.problems)
-    if not report.complete:
-        raise IncompleteError("the cycle could not finish; what was fetched is stored, the rest is retried next time")
-    stored = {r.key for r in report.results}
-    missed = [k for k in dict.fromkeys(keys) if k not in stored]
-    if missed:  # the others are stored; the ids asked for and not stored are an error of this command
-        asked = len(set(keys))
-        which = ", ".join(missed[:5]) + (" ..." if len(missed) > 5 else "")
-        others = f" ({len(missed)} of the {asked} asked for; the others are stored)" if asked > 1 else ""
-        raise FetchError(f"not stored: {which}{others}; the reason is above and in `monitor status`")
+    watching.check_fetched(report, keys)
     if exit_code and (report.changed or report.membership):
         ctx.exit(EXIT_CHANGES)
-
-
-class FetchError(MonitorError):
-    """Some of the trials asked for by id could not be stored (each one's reason is a warning and in status)."""
 
 
 @cli.command()
@@ -78,15 +59,12 @@ def backfill(ctx: click.Context, nct_ids: tuple[str, ...]) -> None:
     order, so `monitor history` and `monitor diff --from/--to` reach back to the
     trial's registration.
     """
-    from monitor.sources.registry import check_key, source_of
+    # deferred: monitor.watching loads the registry client and the store (start-up of `monitor --help`)
+    from monitor import watching
 
-    keys = [check_key(n) for n in nct_ids]
+    keys = watching.checked(nct_ids)  # a bad id before the database is opened
     with ProgressBar("backfilling") as bar:
-        lives: dict = {}  # one per registry, so its politeness spans every key
-        for key in keys:
-            name = source_of(key).name
-            live = lives.get(name) or lives.setdefault(name, live_source(ctx, progress=bar, source=name))
-            added = live.backfill(key)
+        for key, added in watching.backfill(open_store(ctx), settings(ctx), keys, progress=bar):
             click.echo(f"{key}: {added} past version{'s' if added != 1 else ''} added")
 
 
@@ -136,10 +114,8 @@ def watch_add(
     trials become watched (their past versions are fetched over the next
     cycles), and trials entering or leaving it later are events.
     """
-    from monitor.live import CycleReport
-    from monitor.pipeline import utc_now
-    from monitor.sources.ctgov import parse_query
-    from monitor.sources.registry import by_source, check_key
+    # deferred: monitor.watching loads the registry client and the store (start-up of `monitor --help`)
+    from monitor import watching
 
     if whole:
         if nct_ids or queries:
@@ -147,80 +123,34 @@ def watch_add(
         return _watch_all(ctx, page_size, fmt)
     if not nct_ids and not queries:
         raise click.UsageError("name trials (NCT ids), --query searches or --all to watch")
-    keys = by_source(check_key(n) for n in nct_ids)  # each trial from its own registry
-    for query in queries:
-        parse_query(query)
-    report = CycleReport()
+    keys = watching.checked(nct_ids, queries)  # a bad id or search before the database is opened
     with ProgressBar("watching") as bar:
-        lives = {source: live_source(ctx, progress=bar, source=source) for source in keys}
-        for source, of_source in keys.items():  # every one checked before any is added
-            _check_registered(lives[source], of_source)
-        for source, of_source in keys.items():
-            live = lives[source]
-            for key in of_source:
-                if not live.store.add_watch("trial", key, utc_now()):
-                    click.echo(f"{key}: already watched")
-                if live.store.latest_head(key) is None and not no_backfill and live.source.keeps_history:
-                    try:
-                        report.backfilled += live.backfill(key)
-                    except MonitorError as exc:
-                        report.problems.append(exc.message)
-            live.fetch(of_source, report)
-        if queries:  # saved searches are ClinicalTrials.gov's
-            live = lives.get("ctgov") or live_source(ctx, progress=bar)
-        for query in queries:
-            if not live.store.add_watch("query", query, utc_now()):
-                click.echo(f"{query}: already watched")
-                continue
-            live.refresh_query(query)
-            members = live.store.members(query) or {}
-            click.echo(f"{query}: {plural(len(members), 'trial')}, watched from now on")
-            live.fetch(sorted(members), report)
+        report = watching.watch(open_store(ctx), settings(ctx), keys, queries, backfill=not no_backfill, progress=bar)
+    for note in report.notes:
+        click.echo(note)
     output("results", fmt, report.results, config=settings(ctx))
     warn(report.problems)
 
 
 def _watch_all(ctx: click.Context, page_size: int, fmt: str) -> None:
     """The first load of the whole registry; SIGTERM stops it between two trials, resumably."""
+    # deferred: these load the normalizers, the field table and more (start-up of `monitor --help`)
     import signal
 
-    from monitor.errors import Stopped
-    from monitor.live import CycleReport
-    from monitor.live_registry import first_load
+    # deferred: monitor.watching loads the registry client and the store (start-up of `monitor --help`)
+    from monitor.summaries import plural
+    from monitor.watching import watch_registry
 
     stop = []
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
     try:
         with ProgressBar("loading the registry") as bar:
-            live = live_source(ctx, progress=bar)
-            live.should_stop = live.client.should_stop = lambda: bool(stop)
-            try:
-                report = first_load(live, CycleReport(), page_size)
-            except Stopped as exc:
-                raise IncompleteError(
-                    f"the load stopped part-way ({exc}); what was stored stays: run `monitor watch add --all` "
-                    "again to resume"
-                ) from None
+            report = watch_registry(open_store(ctx), settings(ctx), page_size, bar, lambda: bool(stop))
     finally:
         signal.signal(signal.SIGTERM, previous)
     output("results", fmt, report.results, config=settings(ctx))
     click.echo(f"the whole registry: {plural(report.probed, 'trial')} read, watched from now on")
     warn(report.problems)
-
-
-def _check_registered(live, keys: list[str]) -> None:
-    """Every trial to watch is on its registry (one probe request), or nothing is added."""
-    from monitor.errors import NotFoundError
-
-    if not keys:
-        return
-    known = live.source.known(keys)
-    missing = [key for key in keys if key not in known]
-    if missing:
-        also = f" (nor {', '.join(missing[1:])})" if len(missing) > 1 else ""
-        ctgov = live.source.name == "ctgov"
-        check = f" (check the id at https://clinicaltrials.gov/study/{missing[0]})" if ctgov else ""
-        raise NotFoundError(f"{missing[0]} is not on {live.source.title}{also}; nothing was added{check}")
 
 
 @watch.command("remove")
@@ -229,16 +159,13 @@ def _check_registered(live, keys: list[str]) -> None:
 @click.pass_context
 def watch_remove(ctx: click.Context, nct_ids: tuple[str, ...], queries: tuple[str, ...]) -> None:
     """Stop watching trials or saved searches; their stored history stays."""
-    from monitor.errors import NotFoundError
-    from monitor.sources.registry import check_key
+    # deferred: monitor.watching loads the registry client and the store (start-up of `monitor --help`)
+    from monitor.watching import unwatch
 
     if not nct_ids and not queries:
         raise click.UsageError("name trials (NCT ids) or --query searches to stop watching")
-    store = open_store(ctx, create=False)
-    targets = [("trial", check_key(n)) for n in nct_ids] + [("query", q) for q in queries]
-    missing = [target for kind, target in targets if not store.remove_watch(kind, target)]
-    for _, target in targets:
-        if target not in missing:
-            click.echo(f"{target}: no longer watched")
-    if missing:
-        raise NotFoundError(f"{missing[0]} was not watched (see `monitor watch list`)")
+    done = unwatch(open_store(ctx, create=False), nct_ids, queries)
+    for target in done.removed:
+        click.echo(f"{target}: no longer watched")
+    if done.missing:
+        raise NotFoundError(f"{done.missing[0]} was not watched (see `monitor watch list`)")

@@ -5,11 +5,6 @@ from __future__ import annotations
 import click
 
 from monitor.cli.app import open_store, settings, warn
-from monitor.errors import MonitorError
-
-
-class DeliveryError(MonitorError):
-    """A test message could not be delivered."""
 
 
 @click.group()
@@ -22,27 +17,15 @@ def notify() -> None:
 @click.pass_context
 def notify_test(ctx: click.Context, route: str | None) -> None:
     """Send a sample message to ROUTE (or to every route) now."""
-    from monitor.notify import Notifier, private_url
+    # deferred: the outbox loads Apprise and the store (start-up of `monitor --help`)
+    from monitor.outbox import check_tried, test_routes
 
-    config = settings(ctx)
-    routes = [config.notifications.route(route)] if route else list(config.notifications.routes)
-    if not routes:
-        raise DeliveryError("no notification routes are configured (notifications.routes in the configuration)")
-    notifier = Notifier(None, config)
-    failed = []
-    for chosen in routes:
-        sent = notifier.test(chosen)
-        where = ", ".join(private_url(u) for u in chosen.urls) or ", ".join(f"tag:{t}" for t in chosen.tags)
+    tried = test_routes(settings(ctx), route)
+    for t in tried:
         click.echo(
-            f"{chosen.name}: {'sent' if sent.ok else 'FAILED'} ({where})" + ("" if sent.ok else f": {sent.error}")
+            f"{t.route}: {'sent' if t.sent.ok else 'FAILED'} ({t.where})" + ("" if t.sent.ok else f": {t.sent.error}")
         )
-        if not sent.ok:
-            failed.append(chosen.name)
-    if failed:
-        raise DeliveryError(
-            f"the test message did not reach route {failed[0]}"
-            + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else "")
-        )
+    check_tried(tried)
 
 
 @notify.command("retry")
@@ -54,13 +37,11 @@ def notify_retry(ctx: click.Context, include_failed: bool) -> None:
     A delivery another sender (the daemon) is sending is left to it; one claimed
     by a sender that died is sent at once (same machine) or when its claim
     expires (10 minutes)."""
-    from monitor.notify import Notifier
-    from monitor.pipeline import utc_now
+    # deferred: the outbox loads Apprise and the store (start-up of `monitor --help`)
+    from monitor.outbox import retry
 
     config = settings(ctx)
-    store = open_store(ctx, create=False)
-    queued = store.retry_now(utc_now(), include_failed)
-    report = Notifier(store, config).send_due()
+    queued, report = retry(open_store(ctx, create=False), config, include_failed)
     click.echo(f"{queued} due; {report.sent} sent, {report.retrying} to retry, {report.failed} given up")
     warn(report.problems)
 
@@ -74,32 +55,15 @@ def notify_retry(ctx: click.Context, include_failed: bool) -> None:
 @click.pass_context
 def deliveries(ctx: click.Context, status: str | None, fmt: str) -> None:
     """The delivery ledger: each (event, route) with its state, attempts and last error."""
-    rows = open_store(ctx, create=False, read_only=True).deliveries(status)
+    store = open_store(ctx, create=False, read_only=True)
     if fmt == "json":
+        # deferred: the outbox and the renderer load the store and the normalizers (start-up of `monitor --help`)
+        from monitor.outbox import ledger
         from monitor.render import to_json
 
-        click.echo(
-            to_json(
-                [
-                    {
-                        "id": d.id,
-                        "route": d.route,
-                        "trial": d.trial_key,
-                        "event": d.event,
-                        "status": d.status,
-                        "attempts": d.attempts,
-                        "created_at": d.created_at.isoformat(),
-                        "next_attempt_at": d.next_attempt_at.isoformat() if d.status == "pending" else None,
-                        "sent_at": d.sent_at.isoformat() if d.sent_at else None,
-                        "last_error": d.last_error,
-                        "claimed_by": d.lease_owner if d.status == "pending" else None,
-                        "claimed_until": d.lease_until.isoformat() if d.lease_until and d.status == "pending" else None,
-                    }
-                    for d in rows
-                ]
-            )
-        )
+        click.echo(to_json(ledger(store, status)))
         return
+    rows = store.deliveries(status)
     if not rows:
         click.echo("no deliveries" + (f" {status}" if status else ""))
     for d in rows:

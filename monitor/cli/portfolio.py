@@ -6,7 +6,6 @@ import click
 
 from monitor.cli.app import cli, emit, open_store, settings
 from monitor.cli.live import watch
-from monitor.summaries import plural
 
 FEED_FORMATS = ("text", "markdown", "json", "csv", "ndjson")
 feed_format_option = click.option(
@@ -36,6 +35,7 @@ def changes(ctx: click.Context, fmt: str, **options) -> None:
     Changes found in backfilled history (`monitor backfill`, `watch add`) are
     history, not news: they are left out unless --include-backfill.
     """
+    # deferred: these load the normalizers, the field table and more (start-up of `monitor --help`)
     from monitor.feed import render_changes
     from monitor.pipeline import utc_now
     from monitor.portfolio import ChangeFilter
@@ -53,8 +53,10 @@ def changes(ctx: click.Context, fmt: str, **options) -> None:
 def watch_list(ctx: click.Context, groups: tuple[str, ...], fmt: str) -> None:
     """The portfolio: every stored or watched trial with its status, groups,
     versions, last change, last check and last error; then the saved searches."""
+    # deferred: these load the normalizers, the field table and more (start-up of `monitor --help`)
     from monitor.feed import render_portfolio
     from monitor.portfolio import portfolio
+    from monitor.summaries import plural
 
     store = open_store(ctx, create=False, read_only=True)
     rows = portfolio(store, settings(ctx), groups)

@@ -10,13 +10,13 @@ from monitor.cli.app import (
     cli,
     exit_code_option,
     format_option,
-    live_source,
     open_store,
     output,
     routes,
     settings,
     view_options,
 )
+from monitor.errors import SourceError
 
 
 @cli.command()
@@ -33,7 +33,7 @@ def load(ctx: click.Context, paths: tuple[str, ...], skip_bad: bool, fmt: str, e
     or unchanged.  Every file is read and checked before anything is stored:
     one bad file and nothing is stored, unless --skip-bad is given.
     """
-    from monitor.errors import SourceError
+    # deferred: these load the normalizers, the field table and more (start-up of `monitor --help`)
     from monitor.loading import survey
     from monitor.pipeline import utc_now
 
@@ -83,19 +83,22 @@ def diff(
     monitor diff FILE              a snapshot file against the latest stored version
     monitor diff NCT_ID --live     the registry's current record against the latest stored
     """
+    # deferred: these load the normalizers, the field table and more (start-up of `monitor --help`)
     from monitor import pipeline
+    from monitor.render import nothing_to_compare
     from monitor.sources.files import is_file_argument
+    from monitor.sources.registry import check_key
 
     if len(targets) > 2:
         raise click.UsageError("diff takes one trial id, one file, or two files")
     if live:
         if len(targets) != 1 or from_ref or to_ref:
             raise click.UsageError("--live takes one trial id and no --from/--to")
-        from monitor.sources.registry import check_key, source_of
+        # deferred: monitor.watching loads the registry client, httpx (start-up of `monitor diff A B`)
+        from monitor.watching import compare_live
 
-        key = check_key(targets[0])
-        registry = live_source(ctx, create=False, source=source_of(key).name)
-        comparison = pipeline.compare_to_store(registry.store, registry.current(key))
+        key = check_key(targets[0])  # a bad id before the database is opened
+        comparison = compare_live(open_store(ctx, create=False), settings(ctx), key)
     elif len(targets) == 2:
         if from_ref or to_ref:
             raise click.UsageError("--from and --to apply to a stored trial, not to two files")
@@ -104,13 +107,11 @@ def diff(
         store = open_store(ctx, create=False, read_only=True)
         comparison = pipeline.compare_file_to_store(store, targets[0], settings(ctx).limits)
     else:
-        from monitor.sources.registry import check_key
-
         key = check_key(targets[0])
         store = open_store(ctx, create=False, read_only=True)
         history = store.versions(key) if not (from_ref or to_ref) else []
         if history and not any(v.changes for v in history[1:]):
-            click.echo(_nothing_to_compare(key, history, fmt))
+            click.echo(nothing_to_compare(key, history, fmt))
             return
         comparison = pipeline.compare_versions(store, key, from_ref, to_ref)
     output("comparison", fmt, comparison, view, settings(ctx))
@@ -125,6 +126,7 @@ def diff(
 @click.pass_context
 def history(ctx: click.Context, nct_id: str, fmt: str, view=None) -> None:
     """Every stored version of a trial with its date, source and what changed."""
+    # deferred: the sources load the normalizers (start-up of `monitor --help`)
     from monitor.sources.registry import check_key
 
     key = check_key(nct_id)
@@ -138,15 +140,18 @@ def history(ctx: click.Context, nct_id: str, fmt: str, view=None) -> None:
 @click.pass_context
 def show(ctx: click.Context, nct_id: str, version_ref: str | None, fmt: str) -> None:
     """The normalized record of a trial (a stored trial, or a snapshot file)."""
+    # deferred: the snapshot reader loads the normalizers (start-up of `monitor --help`)
     from monitor.sources.files import is_file_argument
 
     if is_file_argument(nct_id):
         if version_ref:
             raise click.UsageError("--version applies to a stored trial, not to a file")
+        # deferred: the pipeline loads the normalizers and the field table (start-up of `monitor --help`)
         from monitor.pipeline import read_single
 
         output("record", fmt, read_single(nct_id, settings(ctx).limits).record)
         return
+    # deferred: these load the normalizers, the field table and more (start-up of `monitor --help`)
     from monitor.pipeline import pick_version
     from monitor.sources.registry import check_key
 
@@ -154,22 +159,3 @@ def show(ctx: click.Context, nct_id: str, version_ref: str | None, fmt: str) -> 
     history = open_store(ctx, create=False, read_only=True).versions(key)
     version = pick_version(history, version_ref) if version_ref else history[-1]
     output("record", fmt, version.record)
-
-
-def _nothing_to_compare(key: str, history: list, fmt: str) -> str:
-    """A trial with one stored version (or later ones that changed nothing):
-    what there is, and how to get something to compare it with."""
-    if fmt == "json":
-        from monitor.render import nothing_to_compare_json
-
-        return nothing_to_compare_json(key, history)
-    first = history[0]
-    later = len(history) - 1
-    also = f" and {later} later one{'s' if later > 1 else ''} that changed nothing" if later else ""
-    text = f"{key} has one stored version ({first.date}, {first.source}){also}: nothing to compare yet."
-    if key.startswith("NCT"):
-        return (
-            f"{text} `monitor backfill {key}` brings its past versions; "
-            f"`monitor diff {key} --live` compares with the registry now."
-        )
-    return f"{text} Load a later snapshot of it (`monitor load FILE`) to compare."

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import click
 
 from monitor.cli.app import emit, format_option, open_store, output, overrides, settings
-from monitor.errors import MonitorError
+from monitor.errors import ConfigError, MonitorError
+from monitor.masking import mask_secrets
 
 
 @click.command()
@@ -24,6 +24,7 @@ def run(ctx: click.Context, once: bool, fmt: str) -> None:
     the configuration.  One process per database: a second `monitor run` on the
     same database is refused.
     """
+    # deferred: the daemon loads APScheduler, httpx and SQLAlchemy (start-up of `monitor --help`)
     from monitor.daemon import Daemon, run_once
 
     if ctx.obj["verbose"] == 0 and not once:
@@ -34,32 +35,11 @@ def run(ctx: click.Context, once: bool, fmt: str) -> None:
     if once:
         outcomes = run_once(store, config)
         if fmt == "json":
+            # deferred: the renderer and the status module load the normalizers (start-up of `monitor --help`)
             from monitor.render import to_json
+            from monitor.status import outcome_dicts
 
-            emit(
-                to_json(
-                    [
-                        {
-                            "group": o.group,
-                            "line": o.line(),
-                            "complete": o.complete,
-                            "problems": o.problems,
-                            "results": [
-                                {
-                                    "trial": r.key,
-                                    "status": r.status,
-                                    "version": r.version,
-                                    "changes": [c.to_dict() for c in r.changes],
-                                }
-                                for r in o.results
-                            ],
-                            "membership": [{"trial": k, **e.to_dict()} for k, e in o.membership],
-                        }
-                        for o in outcomes
-                    ]
-                ),
-                fmt,
-            )
+            emit(to_json(outcome_dicts(outcomes)), fmt)
         else:
             for outcome in outcomes:
                 click.echo(f"{outcome.group}: {outcome.line()}")
@@ -70,6 +50,7 @@ def run(ctx: click.Context, once: bool, fmt: str) -> None:
             if not outcomes:
                 click.echo("nothing to do: the configuration has no watch groups")
         return
+    # deferred: the settings load pydantic models and PyYAML (start-up of `monitor --help`)
     from monitor.config import load_settings
 
     reload = partial(load_settings, options=overrides(ctx))  # a reload keeps the command line's settings
@@ -100,123 +81,29 @@ def status(ctx: click.Context, health: bool, fmt: str) -> None:
     """What the monitor is doing: the daemon, each watch group's last and next
     run, trials watched, changes in the last 24 hours, deliveries, and the last
     error per source."""
-    from monitor.daemon import LOCK, STALE_AFTER
+    # deferred: the status module loads the daemon and the store (start-up of `monitor --help`)
+    from monitor.status import status as service_status
+    from monitor.status import status_text
 
-    config = settings(ctx)
-    store = open_store(ctx, create=False, read_only=True)
-    now = datetime.now(UTC)
-    holder = store.lock_holder(LOCK)
-    alive = bool(holder) and now - datetime.fromisoformat(holder["beat"]) <= STALE_AFTER
-    groups = []
-    state = store.state_with_prefix("group.")
-    for group in config.watches:
-        groups.append(
-            {
-                "group": group.name,
-                "schedule": group.schedule.text,
-                "last_run": state.get(f"group.{group.name}.last_run") or None,
-                "next_run": state.get(f"group.{group.name}.next_run") or None,
-                "last_result": state.get(f"group.{group.name}.last_result") or None,
-                "last_error": state.get(f"group.{group.name}.last_error") or None,
-            }
-        )
-    from monitor.expected import RULES
-
-    total, major = store.changes_since(now - timedelta(hours=24))
-    flagged = store.expected_counts()
-    watched = store.watched_trials()
-    report = {
-        "database": config.database,
-        "daemon": {"running": alive, **(holder or {})},
-        "groups": groups,
-        "trials_stored": store.counts()["trials"],
-        "trials_watched": len(watched),
-        "changes_24h": {"total": total, "major": major},
-        "expected": {
-            "trials_evaluated": store.expected_seen_count(),
-            "flagged": {rule: flagged.get(rule, 0) for rule in RULES},
-        },
-        "deliveries": {k: v for k, v in store.delivery_counts().items() if k != "sent"},
-        "registry": _registry(store) if any(w.kind == "registry" for w in store.watches()) else None,
-        "trial_errors": [
-            {"trial": k, "error": e, "at": a.isoformat() if a else None} for k, e, a in store.trial_errors()[:10]
-        ],
-    }
+    report = service_status(open_store(ctx, create=False, read_only=True), settings(ctx))
     if fmt == "json":
-        from monitor.config import mask_secrets
+        # deferred: the renderer loads the normalizers (start-up of `monitor --help`)
         from monitor.render import to_json
 
         report["database"] = mask_secrets(report["database"])
         click.echo(to_json(report))
     else:
-        click.echo(_status_text(report))
+        click.echo(status_text(report))
+    alive, holder = report["daemon"]["running"], report["daemon"]
     if health and not alive:
         raise NotRunning(
             "no `monitor run` is alive on this database"
-            + (f" (last heartbeat {holder['beat'][:19]})" if holder else "")
+            + (f" (last heartbeat {holder['beat'][:19]})" if "beat" in holder else "")
         )
-
-
-def _registry(store) -> dict:
-    from monitor.live_registry import progress
-
-    return progress(store.state_with_prefix("ctgov."))
-
-
-def _registry_line(r: dict) -> str:
-    """The whole registry's first load (pages and trials read) or, once loaded, its watermark."""
-    read = f"{r['pages']:,} pages, {r['trials']:,} trials read"
-    if not r["loaded"]:
-        return f"registry        loading: {read}" + ("; resumes at the next page" if r["resumes_at_page"] else "")
-    line = f"registry        loaded {r['loaded_at'][:19]} ({read}); watermark {r['watermark'] or 'none yet'}"
-    if r["reconciled_at"]:
-        line += f"; reconciled {r['reconciled_at'][:19]} ({r['reconciled_trials']:,} listed)"
-    return line
-
-
-def _expected_line(expected: dict) -> str:
-    """The trials each expected-event rule flags, as stored by the last evaluation."""
-    if not expected["trials_evaluated"]:
-        return "expected        not evaluated yet (the service evaluates the rules after each cycle)"
-    counts = ", ".join(f"{rule} {n}" for rule, n in expected["flagged"].items())
-    return f"expected        {counts} (of {expected['trials_evaluated']} trials evaluated)"
 
 
 class NotRunning(MonitorError):
     exit_code = 1
-
-
-def _status_text(report: dict) -> str:
-    from monitor.config import mask_secrets
-
-    daemon = report["daemon"]
-    lines = [f"database        {mask_secrets(report['database'])}"]
-    if daemon["running"]:
-        lines.append(
-            f"daemon          running ({daemon['owner']}, since {daemon['since'][:19]}, "
-            f"heartbeat {daemon['beat'][:19]})"
-        )
-    else:
-        lines.append(
-            "daemon          not running" + (f" (last heartbeat {daemon['beat'][:19]})" if "beat" in daemon else "")
-        )
-    lines.append(f"trials          {report['trials_watched']} watched, {report['trials_stored']} stored")
-    lines.append(f"changes (24 h)  {report['changes_24h']['total']} ({report['changes_24h']['major']} major)")
-    lines.append(_expected_line(report["expected"]))
-    lines.append(f"deliveries      {report['deliveries']['pending']} pending, {report['deliveries']['failed']} failed")
-    for g in report["groups"]:
-        lines.append(f"group {g['group']} ({g['schedule']})")
-        lines.append(
-            f"  last run      {(g['last_run'] or 'never')[:19]}" + (f"  {g['last_result']}" if g["last_result"] else "")
-        )
-        lines.append(f"  next run      {g['next_run'][:19] if g['next_run'] else 'when the daemon runs'}")
-        if g["last_error"]:
-            lines.append(f"  last error    {g['last_error']}")
-    if report["registry"]:
-        lines.append(_registry_line(report["registry"]))
-    for e in report["trial_errors"]:
-        lines.append(f"error           {e['trial']}: {e['error']} ({(e['at'] or '')[:19]})")
-    return "\n".join(lines)
 
 
 @click.group("config")
@@ -234,8 +121,8 @@ def config_check(ctx: click.Context, fmt: str) -> None:
 
     Every mistake is reported with its file, line and YAML path.
     """
+    # deferred: the settings load pydantic models and PyYAML (start-up of `monitor --help`)
     from monitor.config import effective
-    from monitor.errors import ConfigError
 
     try:
         loaded = settings(ctx)
@@ -246,6 +133,7 @@ def config_check(ctx: click.Context, fmt: str) -> None:
             click.echo(f"error: {problem}", err=True)
         ctx.exit(exc.exit_code)
     if fmt == "json":
+        # deferred: the renderer loads the field table and the normalizers (start-up of `monitor --help`)
         from monitor.render import to_json
 
         click.echo(to_json(effective_settings))

@@ -23,6 +23,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     """
     import uvicorn
 
+    # deferred: the web app loads Starlette, Jinja2 and the store (start-up of `monitor --help`)
     from monitor.pipeline import utc_now
     from monitor.web.app import create_app
     from monitor.web.auth import require_credentials

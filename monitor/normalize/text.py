@@ -8,6 +8,8 @@ import unicodedata
 from datetime import datetime
 from functools import lru_cache
 
+from monitor.errors import ParseError
+
 _MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>^~|=])")
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
 
@@ -191,8 +193,6 @@ def page_date(value: str | None) -> str | None:
     date that is not a real one (``2025-13-45``, ``February 30, 2025``) is refused."""
     found = parse_date(value)
     if found is None and written_as_date(value):
-        from monitor.errors import ParseError
-
         raise ParseError(f"{value.strip()!r} is not a real calendar date")
     return found
 

@@ -74,7 +74,7 @@ class CtgovSource(Source):
         every watched trial at a full refresh; or the cheaper of the id probe and the change query
         (:mod:`monitor.live_plan`); ``cycle.mark`` is set to the watermark the cycle reached."""
         from monitor.live_plan import plan_probe  # start-up speed: the plans load httpx and pydantic
-        from monitor.live_registry import load_registry, loaded, reconcile
+        from monitor.live_registry import load_registry, loaded, reconcile  # start-up speed, as above
 
         live, report = cycle.live, cycle.report
         whole = _whole(cycle)

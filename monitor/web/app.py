@@ -23,10 +23,15 @@ from starlette.routing import Route
 from monitor.config import Settings
 from monitor.errors import MonitorError, NotFoundError
 from monitor.feed import change_dict, short, trial_dict
+from monitor.materiality import Materiality
+from monitor.messages import headline as message_headline
 from monitor.model import Category
+from monitor.pipeline import compare_versions
 from monitor.portfolio import CATEGORIES, ChangeFilter, aware, by_trial, changes, events, folded, portfolio
+from monitor.render import comparison_json, headline, history_json, nothing_to_compare_json
 from monitor.store import Store
 from monitor.web.auth import Guard
+from monitor.web.chart import dates_chart
 
 READ_ONLY = ["GET", "HEAD"]
 DEFAULT_SINCE = "30d"
@@ -88,9 +93,6 @@ def create_app(store: Store, settings: Settings, now: Callable[[], datetime]) ->
         )
 
     async def trial(request: Request) -> Response:
-        from monitor.pipeline import compare_versions
-        from monitor.render import headline
-        from monitor.web.chart import dates_chart
 
         key = request.path_params["key"]
         history = store.versions(key)
@@ -147,21 +149,15 @@ def create_app(store: Store, settings: Settings, now: Callable[[], datetime]) ->
         return JSONResponse([change_dict(i) for i in found])
 
     async def api_trial(request: Request) -> Response:
-        from monitor.materiality import Materiality
-        from monitor.render import history_json
 
         versions = store.versions(request.path_params["key"])
         return Response(history_json(versions, None, Materiality(settings.materiality)), media_type="application/json")
 
     async def api_diff(request: Request) -> Response:
-        from monitor.materiality import Materiality
-        from monitor.pipeline import compare_versions
-        from monitor.render import comparison_json
 
         q = request.query_params
         key = request.path_params["key"]
         if not (q.get("from") or q.get("to")):  # as `monitor diff KEY`: one version is no error
-            from monitor.render import nothing_to_compare_json
 
             history = store.versions(key)
             if history and not any(v.changes for v in history[1:]):
@@ -201,8 +197,6 @@ def _html(items) -> str:
 
 
 def _headline(items) -> str:
-    from monitor.messages import headline
-
-    return headline(sorted((i.change for i in items), key=lambda c: c.severity.value != "major"))
+    return message_headline(sorted((i.change for i in items), key=lambda c: c.severity.value != "major"))
 
 

@@ -1,0 +1,138 @@
+"""What the service is doing and what it did, as plain values: ``monitor status`` and
+``monitor run --once`` print these; a Python caller gets the same with one call.
+
+    report = status(store, settings)      # a dict: the daemon, groups, counts, errors
+    print(status_text(report))            # the lines `monitor status` prints
+    outcome_dicts(run_once(store, settings))   # `monitor run --once --format json`
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from monitor.config import Settings
+from monitor.cycles import GroupOutcome
+from monitor.daemon import LOCK, STALE_AFTER
+from monitor.expected import RULES
+from monitor.live_registry import progress, registry_watched
+from monitor.masking import mask_secrets
+from monitor.store import Store
+
+
+def daemon_alive(holder: dict | None, now: datetime) -> bool:
+    """Whether the daemon lock's holder beat recently enough to be alive."""
+    return bool(holder) and now - datetime.fromisoformat(holder["beat"]) <= STALE_AFTER
+
+
+def status(store: Store, settings: Settings, now: datetime | None = None) -> dict:
+    """The daemon (running, owner, heartbeat), each watch group's last and next run, trials
+    watched and stored, changes in the 24 hours before ``now``, the expected-event counts,
+    deliveries pending and failed, and the last ten trial errors.  The database URL is
+    as configured: :func:`status_text` and ``to_json`` callers mask it."""
+    now = now or datetime.now(UTC)
+    holder = store.lock_holder(LOCK)
+    state = store.state_with_prefix("group.")
+    groups = [
+        {
+            "group": group.name,
+            "schedule": group.schedule.text,
+            "last_run": state.get(f"group.{group.name}.last_run") or None,
+            "next_run": state.get(f"group.{group.name}.next_run") or None,
+            "last_result": state.get(f"group.{group.name}.last_result") or None,
+            "last_error": state.get(f"group.{group.name}.last_error") or None,
+        }
+        for group in settings.watches
+    ]
+    total, major = store.changes_since(now - timedelta(hours=24))
+    flagged = store.expected_counts()
+    return {
+        "database": settings.database,
+        "daemon": {"running": daemon_alive(holder, now), **(holder or {})},
+        "groups": groups,
+        "trials_stored": store.counts()["trials"],
+        "trials_watched": len(store.watched_trials()),
+        "changes_24h": {"total": total, "major": major},
+        "expected": {
+            "trials_evaluated": store.expected_seen_count(),
+            "flagged": {rule: flagged.get(rule, 0) for rule in RULES},
+        },
+        "deliveries": {k: v for k, v in store.delivery_counts().items() if k != "sent"},
+        "registry": progress(store.state_with_prefix("ctgov.")) if registry_watched(store) else None,
+        "trial_errors": [
+            {"trial": k, "error": e, "at": a.isoformat() if a else None} for k, e, a in store.trial_errors()[:10]
+        ],
+    }
+
+
+def _registry_line(r: dict) -> str:
+    """The whole registry's first load (pages and trials read) or, once loaded, its watermark."""
+    read = f"{r['pages']:,} pages, {r['trials']:,} trials read"
+    if not r["loaded"]:
+        return f"registry        loading: {read}" + ("; resumes at the next page" if r["resumes_at_page"] else "")
+    line = f"registry        loaded {r['loaded_at'][:19]} ({read}); watermark {r['watermark'] or 'none yet'}"
+    if r["reconciled_at"]:
+        line += f"; reconciled {r['reconciled_at'][:19]} ({r['reconciled_trials']:,} listed)"
+    return line
+
+
+def _expected_line(expected: dict) -> str:
+    """The trials each expected-event rule flags, as stored by the last evaluation."""
+    if not expected["trials_evaluated"]:
+        return "expected        not evaluated yet (the service evaluates the rules after each cycle)"
+    counts = ", ".join(f"{rule} {n}" for rule, n in expected["flagged"].items())
+    return f"expected        {counts} (of {expected['trials_evaluated']} trials evaluated)"
+
+
+def status_text(report: dict) -> str:
+    """A :func:`status` report as the lines ``monitor status`` prints (secrets masked)."""
+    daemon = report["daemon"]
+    lines = [f"database        {mask_secrets(report['database'])}"]
+    if daemon["running"]:
+        lines.append(
+            f"daemon          running ({daemon['owner']}, since {daemon['since'][:19]}, "
+            f"heartbeat {daemon['beat'][:19]})"
+        )
+    else:
+        lines.append(
+            "daemon          not running" + (f" (last heartbeat {daemon['beat'][:19]})" if "beat" in daemon else "")
+        )
+    lines.append(f"trials          {report['trials_watched']} watched, {report['trials_stored']} stored")
+    lines.append(f"changes (24 h)  {report['changes_24h']['total']} ({report['changes_24h']['major']} major)")
+    lines.append(_expected_line(report["expected"]))
+    lines.append(f"deliveries      {report['deliveries']['pending']} pending, {report['deliveries']['failed']} failed")
+    for g in report["groups"]:
+        lines.append(f"group {g['group']} ({g['schedule']})")
+        lines.append(
+            f"  last run      {(g['last_run'] or 'never')[:19]}" + (f"  {g['last_result']}" if g["last_result"] else "")
+        )
+        lines.append(f"  next run      {g['next_run'][:19] if g['next_run'] else 'when the daemon runs'}")
+        if g["last_error"]:
+            lines.append(f"  last error    {g['last_error']}")
+    if report["registry"]:
+        lines.append(_registry_line(report["registry"]))
+    for e in report["trial_errors"]:
+        lines.append(f"error           {e['trial']}: {e['error']} ({(e['at'] or '')[:19]})")
+    return "\n".join(lines)
+
+
+def outcome_dicts(outcomes: list[GroupOutcome]) -> list[dict]:
+    """What each watch group's cycle did (:func:`monitor.daemon.run_once`), as JSON-ready dicts."""
+    return [
+        {
+            "group": o.group,
+            "line": o.line(),
+            "complete": o.complete,
+            "problems": o.problems,
+            "results": [
+                {
+                    "trial": r.key,
+                    "status": r.status,
+                    "version": r.version,
+                    "changes": [c.to_dict() for c in r.changes],
+                }
+                for r in o.results
+            ],
+            "membership": [{"trial": k, **e.to_dict()} for k, e in o.membership],
+        }
+        for o in outcomes
+    ]
