@@ -141,6 +141,8 @@ def test_a_bug_in_one_trials_diff_during_a_file_load_is_a_failed_result_and_the_
     run = monitor("load", OPENING / "2026-03-10.json", UNKNOWN / "2026-03-02.json")
     assert "NCT06302556      changed" in run.out
     assert "NCT06821503      failed" in run.out and "2 records: 1 changed, 1 failed" in run.out
+    assert run.code == 2, "a trial not stored is an error of the command, the others stay stored"
+    assert run.err == "error: not stored: NCT06821503; the reason is above and in `monitor status`; the others were stored\n"
     status = monitor("status").out
     assert "error           NCT06821503: unexpected error (RuntimeError: boom); not stored, see the log" in status
     store = Store.open(f"sqlite:///{db_path}")

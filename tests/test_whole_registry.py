@@ -277,7 +277,7 @@ def test_the_readme_whole_registry_group_is_valid(tmp_path):
     ],
 )
 def test_status_shows_the_load_progress_then_the_watermark_and_the_reconciliation(state, line):
-    from monitor.status import _registry_line
     from monitor.live_registry import progress
+    from monitor.status import _registry_line
 
     assert _registry_line(progress(state)) == line

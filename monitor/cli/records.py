@@ -51,6 +51,10 @@ def load(ctx: click.Context, paths: tuple[str, ...], skip_bad: bool, fmt: str, e
         for problem in problems:
             click.echo(f"skipped: {problem}", err=True)
         raise SourceError(f"{len(problems)} bad input(s) not stored (listed above); the others were stored")
+    failed = [r.key for r in results if r.status == "failed"]
+    if failed:  # each trial's problem is in the report above and in `monitor status`
+        which = ", ".join(failed[:5]) + (" ..." if len(failed) > 5 else "")
+        raise SourceError(f"not stored: {which}; the reason is above and in `monitor status`; the others were stored")
     if exit_code and any(r.status == "changed" for r in results):
         ctx.exit(EXIT_CHANGES)
 
