@@ -94,6 +94,8 @@ class Live:
         self.progress = progress or (lambda what, n: None)
         self.should_stop = should_stop
         self.workers = workers or Workers()  # the second core for fetches of many answers
+        if isinstance(self.client, CtgovClient):  # its pages of full records are decoded in the pool too
+            self.client.pages = self.workers
 
     # --- fetching -------------------------------------------------------------------
 
