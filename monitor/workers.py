@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import multiprocessing
 import os
 import pickle
+import re
 import signal
 import traceback
 from collections import deque
@@ -42,7 +44,6 @@ from monitor.diff import hash_projection, project
 from monitor.errors import ConfigError
 from monitor.limits import Limits
 from monitor.model import TrialRecord
-from monitor.normalize import jsontext
 from monitor.sources.ctgov_answers import nct_of
 from monitor.sources.files import Payload, Snapshot
 from monitor.store.packing import pack_raw, pack_record
@@ -111,10 +112,9 @@ def decode(piece: bytes, origin: str, wanted: frozenset[str], limits: Limits) ->
     within ``limits`` (the parent then reads the whole page the old way, with its exact error)."""
     try:
         text = "[" + piece.decode("utf-8") + "]"
-        if jsontext.too_deep(text, limits.max_json_depth - 1):  # one level less than in the page
-            return None
-        studies = json.loads(text, parse_constant=_refuse)
-        jsontext.check_values(studies, limits)
+        studies = json.loads(text, parse_constant=_refuse)  # past the recursion limit: RecursionError
+        if not (_clear(studies, limits) and _strings_clear(text, limits)):
+            return None  # a value the limits refuse, perhaps: the page is read the old way, with its error
     except Exception:  # broken, hostile or cut in the wrong place: read the old way
         return None
     found = []
@@ -127,6 +127,35 @@ def decode(piece: bytes, origin: str, wanted: frozenset[str], limits: Limits) ->
 
 def _refuse(name: str) -> None:
     raise ValueError(name)
+
+
+def _clear(studies: list, limits: Limits) -> bool:
+    """Whether ``studies`` nest within ``limits.max_json_depth`` (less the page's level) and hold
+    only finite numbers of at most ``limits.max_number_digits`` digits: one walk over the
+    containers, checking numbers (:func:`~monitor.normalize.jsontext.check_values` looks at every
+    value, with its path, at several times the cost)."""
+    limit, bound = limits.max_json_depth - 1, 10**limits.max_number_digits
+    stack = [(studies, 1)]
+    while stack:
+        container, depth = stack.pop()
+        if depth > limit:
+            return False
+        for item in container.values() if type(container) is dict else container:
+            kind = type(item)
+            if kind is dict or kind is list:
+                stack.append((item, depth + 1))
+            elif (kind is int and abs(item) >= bound) or (kind is float and not math.isfinite(item)):
+                return False
+    return True
+
+
+_ESCAPED_PROBLEM = re.compile(r"\\u0000|\\u[dD][89a-fA-F]")  # a NUL or a surrogate: JSON text holds them only escaped
+
+
+def _strings_clear(text: str, limits: Limits) -> bool:
+    """Whether every string in JSON ``text`` can be stored: no NUL, no surrogate (UTF-8 has none,
+    so only an escape makes one) and none longer than ``limits.max_text_chars``."""
+    return len(text) <= limits.max_text_chars and _ESCAPED_PROBLEM.search(text) is None
 
 
 def _prepare_one(origin: str, raw: str, study: dict, wanted: bool) -> Prepared:

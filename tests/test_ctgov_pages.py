@@ -7,7 +7,9 @@ import json
 
 import pytest
 
+from monitor.errors import ParseError
 from monitor.limits import DEFAULT_LIMITS
+from monitor.normalize import jsontext
 from monitor.sources.ctgov_pages import split_page
 from monitor.workers import decode
 
@@ -67,14 +69,25 @@ def test_a_study_nesting_what_looks_like_a_study_start_is_cut_wrongly_and_its_pi
 
 
 @pytest.mark.parametrize(
-    "text",
-    ["a NUL \\u0000 here", "a lone \\ud800 surrogate"],
-    ids=["nul", "surrogate"],
+    "value",
+    ['"a NUL \\u0000 here"', '"a lone \\ud800 surrogate"', "1" * 41, "1e999", "[" * 70 + "]" * 70],
+    ids=["nul", "surrogate", "huge-integer", "infinite", "too-deep"],
 )
-def test_a_piece_with_a_value_the_limits_refuse_is_not_decoded_by_the_worker(text):
-    body = page([study("NCT00000001", note="x")]).replace(b'"x"', f'"{text}"'.encode())
-    split = split_page(body)
-    assert decode(split.pieces(body, 25)[0][1], "o", frozenset(), DEFAULT_LIMITS) is None
+def test_a_piece_with_a_value_the_limits_refuse_is_left_to_the_old_way(value):
+    body = page([study("NCT00000001", note="x")]).replace(b'"x"', value.encode())
+    piece = split_page(body).pieces(body, 25)[0][1]
+    assert decode(piece, "o", frozenset(), DEFAULT_LIMITS) is None  # the parent reads the page, with its error
+    with pytest.raises(ParseError):
+        jsontext.decode(body.decode(), DEFAULT_LIMITS)
+
+
+def test_a_piece_within_the_limits_is_decoded_numbers_and_escapes_included():
+    body = page([study("NCT00000001", note="x")]).replace(
+        b'"x"', b'[1e5, 12345678901234567890, "\\u00e9"]'
+    )
+    found = decode(split_page(body).pieces(body, 25)[0][1], "o", frozenset(), DEFAULT_LIMITS)
+    assert [key for key, _, _ in found] == ["NCT00000001"]
+    assert json.loads(found[0][1])["protocolSection"]["note"] == [1e5, 12345678901234567890, "\u00e9"]
 
 
 def test_a_piece_decoded_by_a_worker_keeps_the_text_an_unpooled_fetch_stores():
