@@ -44,6 +44,7 @@ from monitor.diff import hash_projection, project
 from monitor.errors import ConfigError
 from monitor.limits import Limits
 from monitor.model import TrialRecord
+from monitor.normalize import jsontext
 from monitor.sources.ctgov_answers import nct_of
 from monitor.sources.files import Payload, Snapshot
 from monitor.store.packing import pack_raw, pack_record
@@ -113,14 +114,20 @@ def decode(piece: bytes, origin: str, wanted: frozenset[str], limits: Limits) ->
     try:
         text = "[" + piece.decode("utf-8") + "]"
         studies = json.loads(text, parse_constant=_refuse)  # past the recursion limit: RecursionError
-        if not (_clear(studies, limits) and _strings_clear(text, limits)):
-            return None  # a value the limits refuse, perhaps: the page is read the old way, with its error
+        if not _clear(studies, limits):
+            return None  # too deep, or a number the limits refuse: the page is read the old way, with its error
+        escaped = _ESCAPED_PROBLEM.search(text) is not None
+        texts = []
+        for study in studies:
+            raw = json.dumps(study, ensure_ascii=False)  # the stored text, as an unpooled fetch makes it
+            if escaped or len(raw) > limits.max_text_chars:  # a NUL, a surrogate or a text too long, perhaps
+                jsontext.check_values(study, limits)
+            texts.append(raw)
     except Exception:  # broken, hostile or cut in the wrong place: read the old way
         return None
     found = []
-    for study in studies:
+    for study, raw in zip(studies, texts, strict=True):
         key = nct_of(study)
-        raw = json.dumps(study, ensure_ascii=False)  # the stored text, as an unpooled fetch makes it
         found.append((key, raw, _prepare_one(origin, raw, study, key in wanted) if key else None))
     return found
 
@@ -150,12 +157,6 @@ def _clear(studies: list, limits: Limits) -> bool:
 
 
 _ESCAPED_PROBLEM = re.compile(r"\\u0000|\\u[dD][89a-fA-F]")  # a NUL or a surrogate: JSON text holds them only escaped
-
-
-def _strings_clear(text: str, limits: Limits) -> bool:
-    """Whether every string in JSON ``text`` can be stored: no NUL, no surrogate (UTF-8 has none,
-    so only an escape makes one) and none longer than ``limits.max_text_chars``."""
-    return len(text) <= limits.max_text_chars and _ESCAPED_PROBLEM.search(text) is None
 
 
 def _prepare_one(origin: str, raw: str, study: dict, wanted: bool) -> Prepared:

@@ -107,8 +107,12 @@ def test_a_pooled_fetch_stores_exactly_what_the_serial_fetch_stores(registry, st
     pooled = run(registry, store_url, Workers(2, minimum=200))
     seen: set[int] = set()
     pooled.progress = lambda what, n: seen.update(pooled.workers.processes())
+    read_here = []  # pages the parent decoded itself
+    decode = pooled.client._decode
+    pooled.client._decode = lambda response, attempt=0: read_here.append(response.url) or decode(response)
 
     reports = both_fetches(pooled, registry)
+    assert read_here == [], "every page was decoded by the workers"
     assert both_fetches(serial, registry) == reports
     assert stored(serial.store) == stored(pooled.store)
     assert len(seen) == 4, "each pooled fetch ran in two worker processes of its own, ended with it"
