@@ -295,6 +295,8 @@ class Workers:
             for _, _, future in window:
                 if future is not None:
                     future.cancel()
+            if hasattr(source, "close"):  # a source decoding its pages here cancels what it sent
+                source.close()
 
 
 def _broken(broken: list[str], exc: BaseException) -> None:
