@@ -95,6 +95,7 @@ class Live:
         self.workers = workers or Workers()  # the second core for fetches of many answers
         self.load_pages = self.load_page_size = None  # the whole registry's first load: pages a cycle, page size
         self.checker = Checker(store, now, routes, archive)  # the per-trial path
+        self.source.use_workers(self.workers)  # e.g. pages of full records decoded in the pool
 
     # --- fetching -------------------------------------------------------------------
 

@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import multiprocessing
 import os
 import pickle
+import re
 import signal
 import traceback
 from collections import deque
@@ -41,7 +43,10 @@ from typing import Any
 from monitor.config import environment  # the environment is read in one place
 from monitor.diff import hash_projection, project
 from monitor.errors import ConfigError
+from monitor.limits import Limits
 from monitor.model import TrialRecord
+from monitor.normalize import jsontext
+from monitor.sources.ctgov_answers import nct_of
 from monitor.sources.files import Payload, Snapshot
 from monitor.store.packing import pack_raw, pack_record
 
@@ -82,15 +87,80 @@ class Prepared:
         return Snapshot(self.record, answer.raw, answer.origin)
 
 
+@dataclass(frozen=True)
+class Decoded(Payload):
+    """A registry study a worker decoded from its page (:meth:`Workers.decode`), with what it
+    made of it; ``key`` is its NCT id (None when it has none)."""
+
+    key: str | None = None
+    prepared: Prepared | None = None
+
+    def snapshot(self) -> Snapshot:
+        assert self.prepared is not None
+        return self.prepared.snapshot(self)
+
+
 def prepare(jobs: list[tuple[str, str, bool]]) -> list[Prepared]:
     """In a worker: each ``(origin, raw, projection wanted)`` normalized and projected."""
-    return [_prepare_one(origin, raw, wanted) for origin, raw, wanted in jobs]
+    # raw is json.dumps of the study as received: it loads back to an equal study
+    return [_prepare_one(origin, raw, json.loads(raw), wanted) for origin, raw, wanted in jobs]
 
 
-def _prepare_one(origin: str, raw: str, wanted: bool) -> Prepared:
+def decode(piece: bytes, origin: str, wanted: frozenset[str], limits: Limits) -> list[tuple] | None:
+    """In a worker: the studies of one piece of a page (:mod:`monitor.sources.ctgov_pages`),
+    each as ``(NCT id, raw text, Prepared)``; None when the piece does not decode cleanly
+    within ``limits`` (the parent then reads the whole page the old way, with its exact error)."""
     try:
-        # raw is json.dumps of the study as received: it loads back to an equal study
-        record = Payload(origin, raw, json.loads(raw)).snapshot().record
+        text = "[" + piece.decode("utf-8") + "]"
+        studies = json.loads(text, parse_constant=_refuse)  # past the recursion limit: RecursionError
+        if not _clear(studies, limits):
+            return None  # too deep, or a number the limits refuse: the page is read the old way, with its error
+        escaped = _ESCAPED_PROBLEM.search(text) is not None
+        texts = []
+        for study in studies:
+            raw = json.dumps(study, ensure_ascii=False)  # the stored text, as an unpooled fetch makes it
+            if escaped or len(raw) > limits.max_text_chars:  # a NUL, a surrogate or a text too long, perhaps
+                jsontext.check_values(study, limits)
+            texts.append(raw)
+    except Exception:  # broken, hostile or cut in the wrong place: read the old way
+        return None
+    found = []
+    for study, raw in zip(studies, texts, strict=True):
+        key = nct_of(study)
+        found.append((key, raw, _prepare_one(origin, raw, study, key in wanted) if key else None))
+    return found
+
+
+def _refuse(name: str) -> None:
+    raise ValueError(name)
+
+
+def _clear(studies: list, limits: Limits) -> bool:
+    """Whether ``studies`` nest within ``limits.max_json_depth`` (less the page's level) and hold
+    only finite numbers of at most ``limits.max_number_digits`` digits: one walk over the
+    containers, checking numbers (:func:`~monitor.normalize.jsontext.check_values` looks at every
+    value, with its path, at several times the cost)."""
+    limit, bound = limits.max_json_depth - 1, 10**limits.max_number_digits
+    stack = [(studies, 1)]
+    while stack:
+        container, depth = stack.pop()
+        if depth > limit:
+            return False
+        for item in container.values() if type(container) is dict else container:
+            kind = type(item)
+            if kind is dict or kind is list:
+                stack.append((item, depth + 1))
+            elif (kind is int and abs(item) >= bound) or (kind is float and not math.isfinite(item)):
+                return False
+    return True
+
+
+_ESCAPED_PROBLEM = re.compile(r"\\u0000|\\u[dD][89a-fA-F]")  # a NUL or a surrogate: JSON text holds them only escaped
+
+
+def _prepare_one(origin: str, raw: str, study: dict, wanted: bool) -> Prepared:
+    try:
+        record = Payload(origin, raw, study).snapshot().record
         data = record.to_dict()
         projected = project(record, data)
         if wanted:  # a trial with a stored version: its projection, for the diff
@@ -127,6 +197,8 @@ class Workers:
         self.minimum = minimum
         self.pool: ProcessPoolExecutor | None = None
         self.depth = 0
+        self.diffed: set[str] = set()  # the keys of the fetch under way that have a stored version
+        self.broken: list[str] = []  # once the pool fails in a fetch, the parent prepares the rest
 
     @contextmanager
     def session(self) -> Iterator[Workers]:
@@ -148,6 +220,37 @@ class Workers:
         """Whether a fetch of ``count`` answers goes through the pool."""
         return self.workers > 0 and count >= self.minimum
 
+    def _pool(self) -> ProcessPoolExecutor:
+        if self.pool is None:
+            context = multiprocessing.get_context("spawn")  # no fork: the daemon has threads
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_quiet)
+        return self.pool
+
+    def decoding(self, count: int) -> bool:
+        """Whether a fetch of ``count`` trials decodes its pages here: only within a session
+        (whose end shuts the pool down) and for a fetch that uses the pool."""
+        return self.depth > 0 and self.wanted(count)
+
+    def decode_page(self, body: bytes, origin: str, asked: Iterable[str], limits: Limits) -> PagePieces | None:
+        """Send the pieces of a ``/studies`` page to the workers (decoded, normalized and
+        prepared there); None when the page is not one :func:`split_page` cuts."""
+        from monitor.sources.ctgov_pages import split_page
+
+        split = split_page(body)
+        if split is None or split.token is not None:  # a page with more after it: read the old way
+            return None
+        wanted = frozenset(k for k in asked if k in self.diffed)
+        futures: list[Future | None] = []
+        for _, piece in split.pieces(body, CHUNK):
+            future = None
+            if not self.broken:
+                try:
+                    future = self._pool().submit(decode, piece, origin, wanted, limits)
+                except Exception as exc:  # a broken pool
+                    _broken(self.broken, exc)
+            futures.append(future)
+        return PagePieces(futures, origin, self.broken)
+
     def processes(self) -> list[int]:
         """The process ids of the pool's workers (none when no pool runs)."""
         return list(getattr(self.pool, "_processes", None) or {})
@@ -158,12 +261,10 @@ class Workers:
         """``(key, answer, prepared)`` for each answer, in order; ``prepared`` is None for an
         answer the parent prepares itself.  ``diffed``: the keys whose projection is wanted
         back (trials with a stored version).  Closing the iterator cancels what is in flight."""
-        if self.pool is None:
-            context = multiprocessing.get_context("spawn")  # no fork: the daemon has threads
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_quiet)
-        pool, diffed, source = self.pool, set(diffed), iter(answers)
+        pool, diffed, source = self._pool(), set(diffed), iter(answers)
+        self.diffed, self.broken = diffed, []  # for the pages this fetch decodes here (decode_page)
         window: deque[tuple[list, list[bool], Future | None]] = deque()
-        broken: list[str] = []  # once the pool fails, the parent prepares the rest itself
+        broken = self.broken  # once the pool fails, the parent prepares the rest itself
 
         def submit() -> bool:
             chunk = list(islice(source, CHUNK))
@@ -188,11 +289,13 @@ class Workers:
                 done = iter(_results(future, len(chunk), broken))
                 submit()
                 for (key, answer), s in zip(chunk, sent, strict=True):
-                    yield key, answer, next(done) if s else None
+                    yield key, answer, next(done) if s else getattr(answer, "prepared", None)
         finally:
             for _, _, future in window:
                 if future is not None:
                     future.cancel()
+            if hasattr(source, "close"):  # a source decoding its pages here cancels what it sent
+                source.close()
 
 
 def _broken(broken: list[str], exc: BaseException) -> None:
@@ -210,3 +313,34 @@ def _results(future: Future | None, size: int, broken: list[str]) -> list[Prepar
     except Exception as exc:  # the worker died (killed, out of memory) or its answer did not travel
         _broken(broken, exc)
         return [None] * size
+
+
+@dataclass
+class PagePieces:
+    """A page's pieces out with the workers (:meth:`Workers.decode_page`)."""
+
+    futures: list[Future | None]
+    origin: str
+    broken: list[str]
+
+    def studies(self) -> list[Decoded] | None:
+        """The page's studies, in order; None when a piece did not decode cleanly or its
+        worker failed (the page is then read the old way)."""
+        found: list[Decoded] = []
+        for future in self.futures:
+            if future is None:
+                return None
+            try:
+                done = future.result()
+            except Exception as exc:  # the worker died (killed, out of memory)
+                _broken(self.broken, exc)
+                done = None
+            if done is None:
+                return None
+            found += [Decoded(self.origin, raw, None, key, prepared) for key, raw, prepared in done]
+        return found
+
+    def cancel(self) -> None:
+        for future in self.futures:
+            if future is not None:
+                future.cancel()

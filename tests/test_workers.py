@@ -6,6 +6,7 @@ SQLite file (PostgreSQL too, when MONITOR_TEST_POSTGRES_URL names a server)."""
 from __future__ import annotations
 
 import copy
+import json
 import multiprocessing
 import os
 import signal
@@ -106,8 +107,12 @@ def test_a_pooled_fetch_stores_exactly_what_the_serial_fetch_stores(registry, st
     pooled = run(registry, store_url, Workers(2, minimum=200))
     seen: set[int] = set()
     pooled.progress = lambda what, n: seen.update(pooled.workers.processes())
+    read_here = []  # pages the parent decoded itself
+    decode = pooled.client._decode
+    pooled.client._decode = lambda response, attempt=0: read_here.append(response.url) or decode(response)
 
     reports = both_fetches(pooled, registry)
+    assert read_here == [], "every page was decoded by the workers"
     assert both_fetches(serial, registry) == reports
     assert stored(serial.store) == stored(pooled.store)
     assert len(seen) == 4, "each pooled fetch ran in two worker processes of its own, ended with it"
@@ -124,6 +129,27 @@ def problem(registry) -> str:
     with pytest.raises(ParseError) as refused:
         payload(one, "x").snapshot()
     return refused.value.message.removeprefix("x: ")
+
+
+def test_a_hostile_study_on_a_pooled_page_is_refused_as_an_unpooled_fetch_refuses_it(tmp_path):
+    from ctgov_server import CtgovServer
+
+    studies = trials(1)
+    studies[5]["protocolSection"]["identificationModule"]["briefTitle"] = "a NUL \x00 here"
+    server = CtgovServer(studies).start()
+    try:
+        serial = run(server, f"sqlite:///{tmp_path / 'serial.db'}", Workers(0))
+        pooled = run(server, f"sqlite:///{tmp_path / 'pooled.db'}", Workers(2, minimum=200))
+        keys = [key(i) for i in range(N)]
+        asked = server.count("/studies")
+        alone = serial.fetch(keys)
+        asked, before = server.count("/studies") - asked, server.count("/studies")
+        both = pooled.fetch(keys)
+        assert server.count("/studies") - before == asked > 1  # the batch halved down to the bad study, alike
+        assert both.problems == alone.problems and any(key(5) in p and "NUL" in p for p in both.problems)
+        assert stored(pooled.store) == stored(serial.store)
+    finally:
+        server.stop()
 
 
 def test_a_small_fetch_does_not_start_the_pool(registry, tmp_path):
@@ -160,16 +186,18 @@ def test_stopping_part_way_stops_between_trials_and_leaves_no_worker(registry, t
 
 
 def test_a_worker_killed_mid_fetch_loses_no_trial(registry, tmp_path, caplog):
-    serial = run(registry, f"sqlite:///{tmp_path / 'serial.db'}", Workers(0))
-    live = run(registry, f"sqlite:///{tmp_path / 'm.db'}", Workers(2, minimum=200))
     killed: list[int] = []
 
-    def progress(what: str, n: int) -> None:
-        if not killed and (pids := live.workers.processes()):
-            os.kill(pids[0], signal.SIGTERM)  # as a service manager stopping the whole group would
-            killed.append(pids[0])
+    class Killed(Workers):
+        def decode_page(self, *args, **kwargs):  # the page's pieces are with the workers: one is killed
+            pieces = super().decode_page(*args, **kwargs)
+            if not killed and (pids := self.processes()):
+                os.kill(pids[0], signal.SIGTERM)  # as a service manager stopping the whole group would
+                killed.append(pids[0])
+            return pieces
 
-    live.progress = progress
+    serial = run(registry, f"sqlite:///{tmp_path / 'serial.db'}", Workers(0))
+    live = run(registry, f"sqlite:///{tmp_path / 'm.db'}", Killed(2, minimum=200))
     keys = [key(i) for i in range(N)]
     assert live.fetch(keys).fetched == serial.fetch(keys).fetched == N - 1
     assert killed and stored(live.store) == stored(serial.store)
@@ -199,7 +227,7 @@ def test_an_unexpected_failure_in_a_worker_comes_back_with_its_name_and_text(mon
         raise Unpicklable("cannot", "pickle me")
 
     monkeypatch.setattr("monitor.sources.files.normalize_study", boom)
-    back = _prepare_one("o", raw, False).error
+    back = _prepare_one("o", raw, json.loads(raw), False).error
     assert type(back).__name__ == "Unpicklable" and str(back) == "cannot pickle me"
     assert "in a worker process" in back.__notes__[0]
     monkeypatch.setattr("monitor.sources.files.normalize_study", lambda s: {}["missing"])

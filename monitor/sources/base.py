@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from monitor.config import Settings, WatchGroup
     from monitor.live import CycleReport, Live
     from monitor.sources.ctgov_answers import SearchHit
+    from monitor.workers import Workers
 
 Seen = tuple[str, "str | None"]  # what the registry says of a trial: (last-update date, status)
 OnProblem = Callable[[str, str], None]  # (trial key, what is wrong): one trial's problem, reported once
@@ -170,6 +171,9 @@ class Source:
 
     def finish(self, cycle: Cycle) -> None:
         """After a complete cycle: keep what the plan needs next time (default: nothing)."""
+
+    def use_workers(self, workers: Workers) -> None:
+        """The cycle's worker pool, for a source that can hand it work of its own (default: none)."""
 
     def unfinished(self, cycle: Cycle) -> bool:
         """Whether a plan in progress (a first load in slices) runs even when nothing changed."""

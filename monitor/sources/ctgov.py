@@ -46,6 +46,10 @@ from monitor.limits import DEFAULT_LIMITS, Limits
 from monitor.normalize import jsontext
 from monitor.normalize.identity import NCT_ID
 from monitor.sources.ctgov_answers import SearchHit, check_study, chunks, dig, message, names, nct_of, short
+from monitor.sources.ctgov_pages import PAGE_LIMIT, PooledBatches, same
+from monitor.sources.ctgov_pages import Broken as _Broken
+from monitor.sources.ctgov_pages import Refused as _Refused
+from monitor.sources.files import Payload
 from monitor.sources.http import ACCEPT_ENCODING, Garbled, Hostile, TimedOut, bounded_get, sleep_unless_stopped
 from monitor.sources.politeness import Politeness, TokenBucket, retry_after_seconds
 from monitor.sources.queries import parse_query
@@ -54,7 +58,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://clinicaltrials.gov/api/v2"
 USER_AGENT = f"registry-monitor/{__version__} (+https://github.com/registry-monitor/registry-monitor)"
-PAGE_LIMIT = 1000  # the API's largest pageSize
 PROBE_FIELDS = "NCTId,LastUpdatePostDate,OverallStatus"
 SEARCH_FIELDS = "NCTId,BriefTitle,OverallStatus,LastUpdatePostDate"
 RETRY_STATUSES = {429, 500, 502, 503, 504}
@@ -66,7 +69,7 @@ def base_url(configured: str | None = None) -> str:
     return (configured or DEFAULT_BASE_URL).rstrip("/")
 
 
-class CtgovClient:
+class CtgovClient(PooledBatches):
     def __init__(
         self,
         url: str | None = None,
@@ -91,6 +94,7 @@ class CtgovClient:
         self.bucket = TokenBucket(self.politeness.rate, self.politeness.burst, clock, self._wait)
         self.jitter = jitter
         self.requests = 0  # made, retries included
+        self.pages: Any = None  # monitor.workers.Workers: full-record pages decoded in its pool (set by Live)
         self._base_checked = False
 
     @property
@@ -195,6 +199,9 @@ class CtgovClient:
                 good.append(nct)
             elif on_bad_id:
                 on_bad_id(nct, "not an NCT id (NCT followed by 8 digits)")
+        if not extra and self.pages is not None and self.pages.decoding(len(good)):
+            yield from self._by_ids_pooled(good, batch, on_bad_id)
+            return
         for part in chunks(good, batch):
             yield from self._batch(part, extra, on_bad_id)
 
@@ -203,18 +210,20 @@ class CtgovClient:
         try:
             answered = list(self._pages(f"{self.url}/studies", params))
         except (_Refused, Hostile) as refused:  # the bad record(s) are found by halving the batch
-            if len(ids) == 1:
-                if on_bad_id:
-                    hostile = isinstance(refused, Hostile)
-                    on_bad_id(
-                        ids[0], f"{refused}; not stored" if hostile else f"refused by ClinicalTrials.gov ({refused})"
-                    )
-                return
-            half = len(ids) // 2
-            yield from self._batch(ids[:half], extra, on_bad_id)
-            yield from self._batch(ids[half:], extra, on_bad_id)
+            yield from self._halved(ids, refused, extra, on_bad_id)
             return
         yield from self._only_asked(ids, answered, on_bad_id)
+
+    def _halved(self, ids: list[str], refused: Exception, extra: dict[str, str], on_bad_id) -> Iterator[Any]:
+        """A batch the API refused: halved until the bad ids stand alone; each is reported once."""
+        if len(ids) == 1:
+            if on_bad_id:
+                hostile = isinstance(refused, Hostile)
+                on_bad_id(ids[0], f"{refused}; not stored" if hostile else f"refused by ClinicalTrials.gov ({refused})")
+            return
+        half = len(ids) // 2
+        yield from self._batch(ids[:half], extra, on_bad_id)
+        yield from self._batch(ids[half:], extra, on_bad_id)
 
     def _only_asked(self, ids: list[str], answered: list[dict], on_bad_id) -> Iterator[dict[str, Any]]:
         """The records of trials asked for, once each (identical copies collapse; copies that
@@ -224,7 +233,7 @@ class CtgovClient:
         copies: dict[str, list[dict]] = {}
         strays: list[str] = []
         for study in answered:
-            nct = nct_of(study)
+            nct = study.key if isinstance(study, Payload) else nct_of(study)  # Payload: decoded by a worker
             if nct in asked:
                 copies.setdefault(nct, []).append(study)
                 continue
@@ -232,7 +241,7 @@ class CtgovClient:
             if nct:
                 report(nct, f"ClinicalTrials.gov answered this trial when asked for {names(ids)}; not stored")
         for nct, found in copies.items():
-            if any(copy != found[0] for copy in found[1:]):
+            if any(not same(copy, found[0]) for copy in found[1:]):
                 report(
                     nct,
                     f"ClinicalTrials.gov answered {len(found)} different records of this trial at once; none stored",
@@ -243,13 +252,17 @@ class CtgovClient:
             if nct not in copies:
                 report(nct, f"ClinicalTrials.gov answered {strays[0]} instead of this trial; not stored")
 
-    def _pages(self, url: str, params: dict[str, str]) -> Iterator[dict[str, Any]]:
+    def _pages(self, url: str, params: dict[str, str], first: Any = None) -> Iterator[dict[str, Any]]:
         """Every page, following ``nextPageToken``; a token seen before, or more
-        than ``limits.max_pages`` pages, is a registry that pages forever."""
+        than ``limits.max_pages`` pages, is a registry that pages forever.  ``first``:
+        the first page, decoded already."""
         token = None
         seen: set[str] = set()
-        for _ in range(self.limits.max_pages):
-            page = self._get_json(url, {**params, **({"pageToken": token} if token else {})}, refuse_400=True)
+        for number in range(self.limits.max_pages):
+            if number == 0 and first is not None:
+                page = first
+            else:
+                page = self._get_json(url, {**params, **({"pageToken": token} if token else {})}, refuse_400=True)
             studies = page.get("studies") if isinstance(page, dict) else None
             if not isinstance(studies, list):  # each item is checked by its reader
                 raise SourceError(f"{url} answered a page without a list of studies")
@@ -269,9 +282,14 @@ class CtgovClient:
     def _get_json(
         self, url: str, params: dict[str, str] | None = None, not_found: str | None = None, refuse_400: bool = False
     ) -> Any:
-        last_problem = ""
+        return self._get(url, params, not_found, refuse_400, self._decode)
+
+    def _get(self, url, params, not_found, refuse_400, read: Callable[[Any], Any], start=0, problem="") -> Any:
+        """One request, politely: retried on what :data:`RETRY_STATUSES`, the transport and ``read``
+        (which raises :class:`_Broken` for a body to ask again) call for; ``start``: tries made already."""
+        last_problem = problem
         last_retry_after: float | None = None
-        for attempt in range(self.politeness.retries + 1):
+        for attempt in range(start, self.politeness.retries + 1):
             if attempt:
                 wait = self._backoff(attempt, last_retry_after)
                 log.info(
@@ -309,18 +327,24 @@ class CtgovClient:
             if response.status_code != 200:
                 raise SourceError(f"{response.url} answered HTTP {response.status_code}: {short(response.text)}")
             try:
-                return jsontext.decode(response.body.decode("utf-8"), self.limits)
-            except UnicodeDecodeError as exc:
-                raise Hostile(f"{response.url}: an answer that is not UTF-8 (byte {exc.start})") from exc
-            except jsontext.BrokenJSON:
-                last_problem = f"an incomplete or non-JSON body ({len(response.body)} bytes)"
+                return read(response, attempt)
+            except _Broken as exc:
+                last_problem = str(exc)
                 continue
-            except ParseError as exc:  # JSON we refuse: too deep, NaN, huge numbers, NUL, lone surrogates
-                raise Hostile(f"{response.url}: {exc.message}") from exc
         tries = self.politeness.retries + 1
         raise SourceError(
             f"ClinicalTrials.gov did not answer {url} after {tries} {'try' if tries == 1 else 'tries'}: {last_problem}"
         )
+
+    def _decode(self, response, attempt: int = 0) -> Any:
+        try:
+            return jsontext.decode(response.body.decode("utf-8"), self.limits)
+        except UnicodeDecodeError as exc:
+            raise Hostile(f"{response.url}: an answer that is not UTF-8 (byte {exc.start})") from exc
+        except jsontext.BrokenJSON:
+            raise _Broken(f"an incomplete or non-JSON body ({len(response.body)} bytes)") from None
+        except ParseError as exc:  # JSON we refuse: too deep, NaN, huge numbers, NUL, lone surrogates
+            raise Hostile(f"{response.url}: {exc.message}") from exc
 
     def _check_base_url(self, url: str) -> None:
         """A 404: is the base URL an API v2 at all?  Asked once, of ``/version``."""
@@ -351,7 +375,3 @@ class CtgovClient:
         if self.should_stop():
             raise Stopped("stopped before asking ClinicalTrials.gov again")
         self.sleep(seconds)
-
-
-class _Refused(Exception):
-    """The API refused a request as bad (HTTP 400)."""

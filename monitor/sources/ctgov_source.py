@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from monitor.live import CycleReport, Live
     from monitor.sources.ctgov import CtgovClient
     from monitor.sources.ctgov_answers import SearchHit
+    from monitor.workers import Workers
 
 
 class CtgovSource(Source):
@@ -93,6 +94,9 @@ class CtgovSource(Source):
         report.probed = len(probe)
         return [k for k in (probe if whole else cycle.watched) if k in probe and moved(probe[k], cycle.seen.get(k))]
 
+    def use_workers(self, workers: Workers) -> None:
+        self.client.pages = workers  # its pages of full records are decoded in the pool too
+
     def unfinished(self, cycle: Cycle) -> bool:
         from monitor.live_registry import loaded  # start-up speed, as in due
 
@@ -124,6 +128,9 @@ class CtgovSource(Source):
 
     def records(self, keys: Iterable[str], on_problem: OnProblem | None = None) -> Iterator[tuple[str, Answer]]:
         for study in self.client.studies(keys, on_bad_id=on_problem):
+            if isinstance(study, Payload):  # decoded and prepared by a worker (monitor.workers.Decoded)
+                yield study.key, study
+                continue
             key = study["protocolSection"]["identificationModule"]["nctId"]  # checked by the client
             yield key, self._payload(study, f"{self.client.url}/studies")
 
