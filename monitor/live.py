@@ -155,7 +155,10 @@ class Live:
         try:
             if batch.waiting(key):  # a second copy of a trial: compared with the first one, written
                 batch.flush()
-            if heads.get(key) is not None and (same := same_raw(self.store, key, answer)) is not None:
+            head = heads.get(key)
+            if head is UNREAD:  # a second copy of a trial: its head as the first copy left it
+                head = self.store.latest_head(key)
+            if head is not None and (same := same_raw(head, key, answer)) is not None:
                 batch.hold(key, same)  # byte-identical to the stored version: not normalized again
                 return
             snapshot = prepared.snapshot(answer) if prepared else answer.snapshot()  # prepared: by a worker
@@ -163,7 +166,7 @@ class Live:
                 raise SourceError(f"the record of {key} normalizes to {snapshot.record.key}; not stored")
             if self.archive:
                 self.archive.put(key, snapshot.record.last_update_posted, snapshot.raw, snapshot.raw_hash)
-            head, heads[key] = heads.get(key), UNREAD
+            heads[key] = UNREAD  # used once: a second copy reads its head again
             done = (prepared.content_hash, prepared.projected, prepared.packed) if prepared else (None,) * 3
             result = ingest(self.store, snapshot, self.now, self.routes, head=head, write=batch.write, prepared=done)
             batch.hold(key, (result, (snapshot.record.last_update_posted, snapshot.record.overall_status)))

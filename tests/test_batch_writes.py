@@ -58,6 +58,20 @@ def test_storing_more_new_trials_sends_no_more_statements(live):
     assert versions_of(live.store) == dict.fromkeys(ALL, 1)
 
 
+def test_refetching_identical_trials_sends_no_statement_per_trial(live):
+    """A fetched copy byte-identical to the stored version is known from the heads read once
+    for the fetch: no query per trial, no version row read."""
+    live.fetch(list(ALL))
+    one = statements(live.store, lambda: live.fetch([ALL[0]]))
+    reports = []
+    three = statements(live.store, lambda: reports.append(live.fetch(list(ALL))))
+    assert len(three) == len(one), "the statements of a fetch do not grow with its identical trials"
+    assert not [s for s in three if "FROM versions" in s], "no version row is read"
+    assert [(r.key, r.status, r.note) for r in reports[0].results] == [
+        (key, "unchanged", "same raw payload as version 1") for key in ALL
+    ]
+
+
 def test_storing_more_changed_trials_writes_them_in_one_batch(live, server):
     live.fetch(list(ALL))
     for key in ALL[:2]:

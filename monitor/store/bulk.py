@@ -19,7 +19,15 @@ from sqlalchemy import bindparam, insert, select
 from monitor.errors import StoreError
 from monitor.store.retention import retain
 from monitor.store.schema import changes, deliveries, trial_heads, trials, versions
-from monitor.store.versions import CHUNK, NewVersion, VersionStore, _change_row, delivery_rows, version_row
+from monitor.store.versions import (
+    CHUNK,
+    NewVersion,
+    VersionStore,
+    _change_row,
+    delivery_rows,
+    head_row,
+    version_row,
+)
 
 log = logging.getLogger(__name__)
 
@@ -91,24 +99,27 @@ def _write_batch(conn, batch: list[PendingVersion], keep_raw_versions: int = 0) 
     ]
     if found:
         conn.execute(insert(changes), found)
-    heads = [
-        {
-            "trial_key": p.new.record.key,
-            "number": p.number,
-            "content_hash": p.new.content_hash,
-            "last_update_posted": p.new.record.last_update_posted,
-        }
-        for p in batch
-    ]
+    heads = [{"trial_key": p.new.record.key, **head_row(p.new, p.number)} for p in batch]
     if first:
         conn.execute(insert(trial_heads), [h for h in heads if h["number"] == 1])
     if later:
         conn.execute(
             trial_heads.update()
             .where(trial_heads.c.trial_key == bindparam("k"))
-            .values(number=bindparam("n"), content_hash=bindparam("h"), last_update_posted=bindparam("d")),
+            .values(
+                number=bindparam("n"),
+                content_hash=bindparam("h"),
+                last_update_posted=bindparam("d"),
+                raw_hash=bindparam("r"),
+            ),
             [
-                {"k": h["trial_key"], "n": h["number"], "h": h["content_hash"], "d": h["last_update_posted"]}
+                {
+                    "k": h["trial_key"],
+                    "n": h["number"],
+                    "h": h["content_hash"],
+                    "d": h["last_update_posted"],
+                    "r": h["raw_hash"],
+                }
                 for h in heads
                 if h["number"] != 1
             ],
