@@ -11,7 +11,9 @@ is given: then those are listed there and left out).
 Pass 2 (:meth:`Survey.store`) reads the files again and stores each payload
 through :func:`monitor.pipeline.ingest`, oldest registry date first within each
 trial: in rounds (the first copy of every trial, then the second, ...), each
-round reading only the files that hold one of its copies, in file order.  A file
+round reading only the files that hold one of its copies, in file order, its
+heads in one query and its versions written hundreds of trials a transaction
+(:mod:`monitor.batch`: a version the database refuses is refused alone).  A file
 whose content changed between the passes is refused by name.
 
 Peak memory is one file's payloads, the first :data:`KEPT` normalized payloads (kept
@@ -26,8 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from monitor.batch import Batch
 from monitor.diff import fingerprint
-from monitor.errors import ParseError, SourceError
+from monitor.errors import ParseError, SourceError, StoreError
 from monitor.limits import Limits
 from monitor.sources.files import read_payloads_of, snapshot_files
 
@@ -98,20 +101,32 @@ class Survey:
             if n == len(todo):
                 todo.append([])
             todo[n].append(fact)
-        for copies in todo:
-            for file, facts in _by_file(copies):
-                reread = any((file, f.index) not in self.kept for f in facts)
-                found_payloads = self._reread(file, limits) if reread else []
-                for fact in facts:
-                    snap = self.kept.pop((file, fact.index), None)
-                    if snap is None:
-                        payload = found_payloads[fact.index] if fact.index < len(found_payloads) else None
-                        if payload is None or payload.raw_hash != fact.raw_hash:
-                            raise SourceError(f"{self.files[file]}: changed while it was being loaded; load it again")
-                        snap = payload.snapshot()
-                    results.append(ingest(store, snap, now, routes))
-                    if progress:
-                        progress("records", 1)
+        for copies in todo:  # a round holds one copy of a trial: its heads read at once, its versions batched
+            heads = store.latest_heads(f.key for f in copies)
+            refused: dict[str, str] = {}
+            batch = Batch(store, lambda _key, result: results.append(result), refused.__setitem__)
+            try:
+                for file, facts in _by_file(copies):
+                    reread = any((file, f.index) not in self.kept for f in facts)
+                    found_payloads = self._reread(file, limits) if reread else []
+                    for fact in facts:
+                        snap = self.kept.pop((file, fact.index), None)
+                        if snap is None:
+                            payload = found_payloads[fact.index] if fact.index < len(found_payloads) else None
+                            if payload is None or payload.raw_hash != fact.raw_hash:
+                                raise SourceError(
+                                    f"{self.files[file]}: changed while it was being loaded; load it again"
+                                )
+                            snap = payload.snapshot()
+                        head = heads.get(fact.key)
+                        batch.hold(fact.key, ingest(store, snap, now, routes, head=head, write=batch.write))
+                        if progress:
+                            progress("records", 1)
+            finally:  # what was read is written, even when a later file stops the load
+                batch.flush()
+            if refused:  # a version the database refused (alone: its neighbours are written)
+                more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+                raise StoreError(next(iter(refused.values())) + more)
         return sorted(results, key=lambda r: r.key)
 
     def _clashes(self, ordered: list[Fact]) -> dict[str, str]:

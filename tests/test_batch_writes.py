@@ -10,10 +10,14 @@ import pytest
 from sqlalchemy import event
 
 from monitor.archive import SnapshotArchive
+from monitor.errors import StoreError
 from monitor.live import Live
-from monitor.pipeline import ingest
+from monitor.loading import survey
+from monitor.pipeline import ingest, load, utc_now
 from monitor.sources.ctgov import CtgovClient, Politeness
 from monitor.store import Store
+
+from conftest import NOISE, OPENING, UNKNOWN
 
 ALL = ("NCT06821503", "NCT06302556", "NCT06387628")
 
@@ -112,4 +116,48 @@ def test_a_version_the_database_refuses_is_refused_alone_not_with_its_batch(live
     assert "another process stored a version at the same time" in report.problems[0]
     assert versions_of(live.store) == dict.fromkeys(ALL, 1), "one version each: none doubled, none lost"
     assert live.store.latest_heads() == {key: live.store.latest_head(key) for key in ALL}
+    other.close()
+
+
+# --- monitor load: the same batched writer ------------------------------------------------
+
+
+def test_a_load_writes_each_round_of_copies_in_one_batch(store_url):
+    """Two copies of each of three trials: two rounds (every trial's oldest copy, then its
+    next), each one INSERT INTO versions and one read of the round's heads, not one per version."""
+    store = Store.open(store_url)
+    results = []
+    seen = statements(store, lambda: results.extend(load(store, [OPENING, UNKNOWN, NOISE])))
+    assert [(r.key, r.status, r.version) for r in results] == [
+        ("NCT06302556", "new", 1),
+        ("NCT06302556", "changed", 2),
+        ("NCT06387628", "new", 1),
+        ("NCT06387628", "unchanged", 1),  # its second download differs only in noise
+        ("NCT06821503", "new", 1),
+        ("NCT06821503", "changed", 2),
+    ]
+    stored = sum(len(store.versions(key)) for key in ALL)
+    inserts = [s for s in seen if s.startswith("INSERT INTO versions")]
+    assert stored == 5 and len(inserts) == 2, "one insert per round of copies"
+    assert len([s for s in seen if "FROM trial_heads" in s]) == 2, "one read of the heads per round"
+    assert store.latest_heads() == {key: store.latest_head(key) for key in ALL}
+    store.close()
+
+
+def test_a_version_the_database_refuses_during_a_load_is_refused_alone(store_url):
+    """Another process stores one of the trials while the load's batch waits: that trial is
+    refused by name, the others of the batch are stored with their versions."""
+    store, other = Store.open(store_url), Store.open(store_url)
+    racing = "NCT06302556"
+
+    def race(what: str, _n: int) -> None:
+        if what == "records" and not other.latest_head(racing):
+            load(other, [UNKNOWN / "2026-02-02.json"])
+
+    found = survey([OPENING / "2026-02-10.json", UNKNOWN / "2026-02-02.json", NOISE / "2026-02-03.json"])
+    with pytest.raises(StoreError, match=f"^{racing}: another process stored a version at the same time"):
+        found.store(store, utc_now, progress=race)
+    assert {key: len(store.versions(key)) for key in ALL} == dict.fromkeys(ALL, 1), "none lost, none doubled"
+    assert store.latest_heads() == {key: store.latest_head(key) for key in ALL}
+    store.close()
     other.close()
