@@ -35,16 +35,16 @@ from monitor.archive import ArchiveError, SnapshotArchive
 from monitor.batch import Batch
 from monitor.classify import diff_records
 from monitor.diff import fingerprint
-from monitor.errors import MonitorError, NotFoundError, SourceError, Stopped
+from monitor.errors import MonitorError, NotFoundError, SourceError, Stopped, StoreError
 from monitor.live_plan import LAST_FULL, advance_watermark, latest_date, membership_event, plan_probe, same_raw
 from monitor.live_registry import load_registry, loaded, watches_registry
 from monitor.model import Change, ChangeKind
-from monitor.pipeline import UNREAD, Clock, Result, Routes, as_new_version, ingest, utc_now
+from monitor.pipeline import UNREAD, Clock, Result, Routes, as_new_version, history_chain, ingest, utc_now
 from monitor.sources.base import Answer, Source
 from monitor.sources.ctgov import CtgovClient
 from monitor.sources.ctgov_source import CtgovSource
 from monitor.sources.files import Snapshot
-from monitor.store import NewVersion, Store
+from monitor.store import NewVersion, PendingVersion, Store
 from monitor.workers import Prepared, Workers
 
 log = logging.getLogger(__name__)
@@ -215,12 +215,12 @@ class Live:
         for snapshot in snapshots:
             if self.archive:
                 self.archive.put(key, snapshot.record.last_update_posted, snapshot.raw, snapshot.raw_hash)
-        if self.store.latest_head(key) is None:
-            return sum(
-                1
-                for s in snapshots
-                if ingest(self.store, s, self.now, backfill=True).status in ("new", "changed", "refreshed")
-            )
+        if self.store.latest_head(key) is None:  # a new trial's whole history: one batched transaction
+            chain = history_chain(snapshots, self.now)
+            refused = self.store.add_versions([PendingVersion(new, n) for n, new in enumerate(chain, 1)])
+            if refused:
+                raise StoreError(next(iter(refused.values())))
+            return len(chain)
         first = self.store.versions(key)[0]
         older = [s for s in snapshots if s.record.last_update_posted and s.record.last_update_posted < first.date]
         chain: list[NewVersion] = []
@@ -390,4 +390,3 @@ def _moved(now: tuple[str, str | None], before: tuple[str | None, str | None]) -
     date, status = now
     seen_date, seen_status = before
     return date != seen_date or (seen_status is not None and status != seen_status)
-

@@ -134,6 +134,32 @@ def as_new_version(
     )
 
 
+def history_chain(snapshots: list[Snapshot], now: Clock) -> list[NewVersion]:
+    """A new trial's history (oldest first) as the versions :func:`ingest` would store one by
+    one, with the same rules (an identical, already-kept, stale or noise-only copy is left out),
+    to be written together (:meth:`monitor.store.Store.add_versions`)."""
+    chain: list[NewVersion] = []
+    for snapshot in snapshots:
+        record = snapshot.record
+        projected = project(record)
+        content = hash_projection(projected)
+        changes: list[Change] = []
+        if chain:
+            head = chain[-1]
+            date, before = record.last_update_posted, head.record.last_update_posted
+            if content == head.content_hash or any(
+                (v.content_hash, v.record.last_update_posted) == (content, date) for v in chain
+            ):
+                continue
+            if date and before and date < before:
+                continue
+            changes = diff_records(head.record, record, projected)
+            if not changes and date == before:
+                continue
+        chain.append(as_new_version(snapshot, content, now(), changes, backfill=True))
+    return chain
+
+
 def read_payloads(
     paths: Iterable[str | Path], problems: list[str] | None = None, limits: Limits | None = None
 ) -> list[Payload]:

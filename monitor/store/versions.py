@@ -238,8 +238,7 @@ class VersionStore(Database):
                     .where(trial_heads.c.trial_key == key)
                     .values(number=trial_heads.c.number + shift)
                 )
-                for number, new in enumerate(older, 1):
-                    self._insert_version(conn, new, number, backfill=True)
+                insert_versions(conn, [(new, number) for number, new in enumerate(older, 1)], backfill=True)
                 if first is not None:
                     self._insert_changes(conn, first, key, older[-1].loaded_at, first_changes, backfill=True)
                 if self.keep_raw_versions:
@@ -314,6 +313,40 @@ _CHANGE_FIELDS = ("category", "field", "change", "old", "new", "severity", "summ
 
 def _change_columns():
     return select(*(changes.c[name] for name in _CHANGE_FIELDS))
+
+
+def insert_versions(conn, items: list[tuple[NewVersion, int]], backfill: bool = False) -> list[int]:
+    """``items`` (version, its number) and their changes, one batched statement each; their ids, in order."""
+    conn.execute(insert(versions), [version_row(new, number) for new, number in items])
+    ids = version_ids(conn, [(new.record.key, number) for new, number in items])
+    found = [
+        {
+            "version_id": version_id,
+            "trial_key": new.record.key,
+            "position": i,
+            "detected_at": new.loaded_at,
+            "backfill": backfill or new.backfill,
+            **_change_row(change),
+        }
+        for version_id, (new, _) in zip(ids, items, strict=True)
+        for i, change in enumerate(new.changes)
+    ]
+    if found:
+        conn.execute(insert(changes), found)
+    return ids
+
+
+def version_ids(conn, numbered: list[tuple[str, int]]) -> list[int]:
+    """The ids of the versions (trial, number) just written, in that order (read back through the
+    unique index: no ``RETURNING`` order to trust, one query per 500 trials)."""
+    keys = sorted({key for key, _ in numbered})
+    found: dict[tuple[str, int], int] = {}
+    for i in range(0, len(keys), CHUNK):
+        query = select(versions.c.trial_key, versions.c.number, versions.c.id).where(
+            versions.c.trial_key.in_(keys[i : i + CHUNK])
+        )
+        found.update({(row.trial_key, row.number): row.id for row in conn.execute(query)})
+    return [found[pair] for pair in numbered]
 
 
 def version_row(new: NewVersion, number: int) -> dict:
