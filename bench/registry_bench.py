@@ -16,6 +16,7 @@ limit) in a child process, one child per phase, and prints:
 * a registry day: time, requests, and recall/precision of what was stored;
 * database bytes per trial and per stored version, the archive's bytes per version;
 * peak RSS of each child (VmHWM: imports included; the server runs in the parent);
+* on a PostgreSQL server of this machine, the server's CPU for each phase (postmaster and backends);
 * the linear extrapolation to the whole registry (570,000 trials) against the targets.
 
 ``--profile`` prints cProfile's top entries for the first load and the registry day.
@@ -115,6 +116,52 @@ def children_cpu() -> float:
     return used.ru_utime + used.ru_stime
 
 
+def postmaster(url: str) -> int | None:
+    """The PostgreSQL server's postmaster process id when it runs on this machine (else None):
+    the parent of this connection's backend."""
+    if not url.startswith("postgresql"):
+        return None
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        backend = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+    engine.dispose()
+    try:
+        with open(f"/proc/{backend}/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("PPid:"))
+    except OSError:  # a server elsewhere
+        return None
+
+
+def server_cpu(pid: int | None) -> float:
+    """CPU seconds the PostgreSQL server has used: the postmaster, its finished backends (waited
+    for: its children's times) and its live ones."""
+    if pid is None:
+        return 0.0
+
+    def times(p: int, children: bool) -> float:
+        try:
+            with open(f"/proc/{p}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            return 0.0
+        used = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if children else 0)
+        return used / os.sysconf("SC_CLK_TCK")
+
+    live = 0.0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            if parent == pid:
+                live += times(int(entry), False)
+    return times(pid, True) + live
+
+
 def peak_mb() -> float:
     """This process's peak RSS in MB: VmHWM, which starts afresh in a spawned child (``ru_maxrss``
     keeps the parent's RSS at the fork across the exec, so a child smaller than the bench's
@@ -152,10 +199,14 @@ def bench(backend: str, n: int, data: Path, pg_url: str | None, profile: bool) -
         empty = size()
         archive = str(Path(tmp) / "archive")
 
+        pg = postmaster(url)
+
         def run(label: str, minute: int, profiled: bool = False) -> dict:
             server.requests.clear()
             server.tally.clear()
+            before = server_cpu(pg)
             result = in_child(url, archive, server.url, keys, registry.now(minute), profiled)
+            result["server_cpu"] = server_cpu(pg) - before if pg else None
             result["requests"] = len(server.requests)
             result["tally"] = list(server.tally)
             if result["problems"] or not result["complete"]:
@@ -216,6 +267,7 @@ def line(backend: str, label: str, r: dict, extra: str = "") -> None:
     print(
         f"  {label:<42} {r['seconds']:>8.2f} s  CPU {r['cpu']:>8.2f} s  {r['requests']:>5} requests ({kinds(r)})  "
         f"fetched {r['fetched']:>7,}  peak RSS {r['peak_mb']:>5.0f} MB (at start {r['start_mb']:.0f})  {extra}"
+        + (f"  PostgreSQL server CPU {r['server_cpu']:.2f} s" if r.get("server_cpu") is not None else "")
     )
 
 

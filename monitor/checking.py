@@ -163,9 +163,14 @@ class Checker:
         transaction; a trial with none stored gets them as its versions.  Returns how many
         were added.  Every answer is normalized and archived before anything is written."""
         snapshots = [self.snapshot(key, answer) for answer in answers]
-        if self.store.latest_head(key) is None:
-            results = [ingest(self.store, s, self.now, backfill=True) for s in snapshots]
-            return sum(1 for r in results if r.status in STORED)
+        if self.store.latest_head(key) is None:  # a new trial's whole history: one batched transaction
+            from monitor.store import PendingVersion  # start-up speed: SQLAlchemy loads only when writing
+
+            chain = history_chain(snapshots, self.now)
+            refused = self.store.add_versions([PendingVersion(new, n) for n, new in enumerate(chain, 1)])
+            if refused:
+                raise StoreError(next(iter(refused.values())))
+            return len(chain)
         first = self.store.versions(key)[0]
         older = [s for s in snapshots if s.record.last_update_posted and s.record.last_update_posted < first.date]
         chain: list[NewVersion] = []
@@ -180,6 +185,32 @@ class Checker:
         if not chain:
             return 0
         return self.store.prepend_versions(key, chain, diff_records(chain[-1].record, first.record))
+
+
+def history_chain(snapshots: list[Snapshot], now: Clock) -> list[NewVersion]:
+    """A new trial's history (oldest first) as the versions :func:`ingest` would store one by
+    one, with the same rules (an identical, already-kept, stale or noise-only copy is left out),
+    to be written together (:meth:`monitor.store.Store.add_versions`)."""
+    chain: list[NewVersion] = []
+    for snapshot in snapshots:
+        record = snapshot.record
+        projected = project(record)
+        content = hash_projection(projected)
+        changes: list[Change] = []
+        if chain:
+            head = chain[-1]
+            date, before = record.last_update_posted, head.record.last_update_posted
+            if content == head.content_hash or any(
+                (v.content_hash, v.record.last_update_posted) == (content, date) for v in chain
+            ):
+                continue
+            if date and before and date < before:
+                continue
+            changes = diff_records(head.record, record, projected)
+            if not changes and date == before:
+                continue
+        chain.append(as_new_version(snapshot, content, now(), changes, backfill=True))
+    return chain
 
 
 def ingest(

@@ -159,10 +159,13 @@ class Live:
         def step() -> None:
             if batch.waiting(key):  # a second copy of a trial: compared with the first one, written
                 batch.flush()
-            if heads.get(key) is not None and (same := same_raw(self.store, key, answer)) is not None:
+            head = heads.get(key)
+            if head is UNREAD:  # a second copy of a trial: its head as the first copy left it
+                head = self.store.latest_head(key)
+            if head is not None and (same := same_raw(head, key, answer)) is not None:
                 batch.hold(key, same)  # byte-identical to the stored version: not normalized again
                 return
-            head, heads[key] = heads.get(key), UNREAD
+            heads[key] = UNREAD  # used once: a second copy reads its head again
             result = self.checker.store_answer(key, answer, prepared, head, batch.write)
             batch.hold(key, (result, result.seen))
 

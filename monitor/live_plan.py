@@ -217,20 +217,19 @@ def learned_per_day(found: int, plan: Plan, today: date) -> float:
     return max(found / days, 1.0)
 
 
-def same_raw(store, key: str, answer) -> tuple[Result, tuple[str | None, str | None]] | None:
+def same_raw(head, key: str, answer) -> tuple[Result, tuple[str | None, str | None]] | None:
     """An ``unchanged`` result, with the (date, status) seen, when ``answer`` (a ClinicalTrials.gov
-    study as received) is byte-identical to the latest stored version's raw payload: not normalized."""
+    study as received) is byte-identical to the latest stored version's raw payload: not normalized.
+    ``head``: the trial's latest head (:class:`monitor.store.VersionHead`), read with the fetch's
+    other heads: its raw hash answers without a query of its own."""
     study, raw = getattr(answer, "study", None), getattr(answer, "raw", None)
-    if study is None or raw is None:
-        return None
-    latest = store.latest_raw_hash(key)
-    if latest is None or raw_hash(raw) != latest[1]:
+    if study is None or raw is None or head.raw_hash is None or raw_hash(raw) != head.raw_hash:
         return None
     status = study["protocolSection"].get("statusModule") or {}
     title = study["protocolSection"]["identificationModule"].get("briefTitle") or ""
     seen = ((status.get("lastUpdatePostDateStruct") or {}).get("date"), status.get("overallStatus"))
-    note = f"same raw payload as version {latest[0]}"
-    return Result(key, title, "unchanged", latest[0], answer.origin, note=note), seen
+    note = f"same raw payload as version {head.number}"
+    return Result(key, title, "unchanged", head.number, answer.origin, note=note), seen
 
 
 def latest_date(dates, not_after: date | None = None) -> str | None:

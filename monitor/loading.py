@@ -11,8 +11,10 @@ is given: then those are listed there and left out).
 Pass 2 (:meth:`Survey.store`) reads the files again and stores each payload
 through the per-trial path (:meth:`monitor.checking.Checker.check`: a trial that
 fails there is a ``failed`` result and its recorded problem, the others are stored),
-oldest registry date first within each trial: in rounds (the first copy of every trial, then the second, ...), each
-round reading only the files that hold one of its copies, in file order.  A file
+oldest registry date first within each trial: in rounds (the first copy of every trial, then the
+second, ...), each round reading only the files that hold one of its copies, in file order, its
+heads in one query and its versions written hundreds of trials a transaction
+(:mod:`monitor.batch`: a version the database refuses is refused alone).  A file
 whose content changed between the passes is refused by name.
 
 Peak memory is one file's payloads, the first :data:`KEPT` normalized payloads (kept
@@ -27,9 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from monitor.batch import Batch
 from monitor.checking import Checker, Clock, Result, Routes
 from monitor.diff import fingerprint
-from monitor.errors import ParseError, SourceError
+from monitor.errors import ParseError, SourceError, StoreError
 from monitor.limits import Limits
 from monitor.sources.files import read_payloads_of, snapshot_files
 
@@ -101,20 +104,34 @@ class Survey:
             if n == len(todo):
                 todo.append([])
             todo[n].append(fact)
-        for copies in todo:
-            for file, facts in _by_file(copies):
-                reread = any((file, f.index) not in self.kept for f in facts)
-                found_payloads = self._reread(file, limits) if reread else []
-                for fact in facts:
-                    answer = self.kept.pop((file, fact.index), None)  # normalized in pass 1
-                    if answer is None:
-                        answer = found_payloads[fact.index] if fact.index < len(found_payloads) else None
-                        if answer is None or answer.raw_hash != fact.raw_hash:
-                            raise SourceError(f"{self.files[file]}: changed while it was being loaded; load it again")
-                    result = checker.check(fact.key, answer)
-                    results.append(result or failed(checker, fact.key, answer.origin, problems))
-                    if progress:
-                        progress("records", 1)
+        for copies in todo:  # a round holds one copy of a trial: its heads read at once, its versions batched
+            heads = store.latest_heads(f.key for f in copies)
+            refused: dict[str, str] = {}
+            batch = Batch(store, lambda _key, result: results.append(result), refused.__setitem__)
+            try:
+                for file, facts in _by_file(copies):
+                    reread = any((file, f.index) not in self.kept for f in facts)
+                    found_payloads = self._reread(file, limits) if reread else []
+                    for fact in facts:
+                        answer = self.kept.pop((file, fact.index), None)  # normalized in pass 1
+                        if answer is None:
+                            answer = found_payloads[fact.index] if fact.index < len(found_payloads) else None
+                            if answer is None or answer.raw_hash != fact.raw_hash:
+                                raise SourceError(
+                                    f"{self.files[file]}: changed while it was being loaded; load it again"
+                                )
+                        result = checker.check(fact.key, answer, head=heads.get(fact.key), write=batch.write)
+                        if result is None:
+                            results.append(failed(checker, fact.key, answer.origin, problems))
+                        else:
+                            batch.hold(fact.key, result)
+                        if progress:
+                            progress("records", 1)
+            finally:  # what was read is written, even when a later file stops the load
+                batch.flush()
+            if refused:  # a version the database refused (alone: its neighbours are written)
+                more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+                raise StoreError(next(iter(refused.values())) + more)
         return sorted(results, key=lambda r: r.key)
 
     def _clashes(self, ordered: list[Fact]) -> dict[str, str]:

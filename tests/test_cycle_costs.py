@@ -55,10 +55,16 @@ def heads_from_versions(store: Store) -> dict[str, VersionHead]:
     with store.engine.connect() as conn:
         latest = dict(conn.execute(select(versions.c.trial_key, func.max(versions.c.number)).group_by(versions.c.trial_key)).all())
         rows = conn.execute(
-            select(versions.c.trial_key, versions.c.number, versions.c.content_hash, versions.c.last_update_posted)
+            select(
+                versions.c.trial_key,
+                versions.c.number,
+                versions.c.content_hash,
+                versions.c.last_update_posted,
+                versions.c.raw_hash,
+            )
         )
         return {
-            r.trial_key: VersionHead(r.number, r.content_hash, r.last_update_posted)
+            r.trial_key: VersionHead(r.number, r.content_hash, r.last_update_posted, r.raw_hash)
             for r in rows
             if latest[r.trial_key] == r.number
         }

@@ -183,6 +183,35 @@ def test_a_database_at_0006_gains_the_heads_table_filled_from_its_versions(store
     engine.dispose()
 
 
+def test_a_database_at_0007_gains_each_heads_latest_raw_hash(store_url):
+    from monitor.pipeline import load
+
+    from conftest import OPENING, UNKNOWN
+
+    source = Store.open(store_url)
+    load(source, [OPENING, UNKNOWN])
+    expected = source.latest_heads()
+    source.close()
+    engine = create_engine(store_url)
+    with engine.begin() as conn:  # the same data as a database made before heads kept the raw hash
+        latest = dict(
+            conn.execute(
+                text(
+                    "SELECT v.trial_key, v.raw_hash FROM versions v JOIN trial_heads h "
+                    "ON h.trial_key = v.trial_key AND h.number = v.number"
+                )
+            ).all()
+        )
+        conn.execute(text("ALTER TABLE trial_heads DROP COLUMN raw_hash"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0007'"))
+    assert {key: head.raw_hash for key, head in expected.items()} == latest
+    assert upgrade(engine) == ("0007", head_revision())
+    store = Store(engine)
+    assert store.latest_heads() == expected, "every head's raw hash is its latest version's"
+    assert store.latest_raw_hash("NCT06821503") == (2, latest["NCT06821503"])
+    engine.dispose()
+
+
 def test_db_upgrade_from_0005_keeps_the_changes_that_point_at_versions(tmp_path, cli):
     """Batch mode copies `versions` while `changes` points at it: with SQLite's foreign keys on (as
     the store opens every file) the copy used to fail half-way ("FOREIGN KEY constraint failed")."""

@@ -14,12 +14,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, insert
 
 from monitor.errors import StoreError
 from monitor.store.retention import retain
-from monitor.store.schema import changes, deliveries, trial_heads, trials, versions
-from monitor.store.versions import CHUNK, NewVersion, VersionStore, _change_row, delivery_rows, version_row
+from monitor.store.schema import deliveries, trial_heads, trials
+from monitor.store.versions import NewVersion, VersionStore, delivery_rows, head_row, insert_versions
 
 log = logging.getLogger(__name__)
 
@@ -75,40 +75,28 @@ def _write_batch(conn, batch: list[PendingVersion], keep_raw_versions: int = 0) 
             trials.update().where(trials.c.key == bindparam("k")).values(title=bindparam("t")),
             [{"k": n.record.key, "t": n.record.title} for n in later],
         )
-    conn.execute(insert(versions), [version_row(p.new, p.number) for p in batch])
-    ids = _version_ids(conn, batch)
-    found = [
-        {
-            "version_id": version_id,
-            "trial_key": p.new.record.key,
-            "position": i,
-            "detected_at": p.new.loaded_at,
-            "backfill": p.new.backfill,
-            **_change_row(change),
-        }
-        for version_id, p in zip(ids, batch, strict=True)
-        for i, change in enumerate(p.new.changes)
-    ]
-    if found:
-        conn.execute(insert(changes), found)
-    heads = [
-        {
-            "trial_key": p.new.record.key,
-            "number": p.number,
-            "content_hash": p.new.content_hash,
-            "last_update_posted": p.new.record.last_update_posted,
-        }
-        for p in batch
-    ]
+    ids = insert_versions(conn, [(p.new, p.number) for p in batch])
+    heads = [{"trial_key": p.new.record.key, **head_row(p.new, p.number)} for p in batch]
     if first:
         conn.execute(insert(trial_heads), [h for h in heads if h["number"] == 1])
     if later:
         conn.execute(
             trial_heads.update()
             .where(trial_heads.c.trial_key == bindparam("k"))
-            .values(number=bindparam("n"), content_hash=bindparam("h"), last_update_posted=bindparam("d")),
+            .values(
+                number=bindparam("n"),
+                content_hash=bindparam("h"),
+                last_update_posted=bindparam("d"),
+                raw_hash=bindparam("r"),
+            ),
             [
-                {"k": h["trial_key"], "n": h["number"], "h": h["content_hash"], "d": h["last_update_posted"]}
+                {
+                    "k": h["trial_key"],
+                    "n": h["number"],
+                    "h": h["content_hash"],
+                    "d": h["last_update_posted"],
+                    "r": h["raw_hash"],
+                }
                 for h in heads
                 if h["number"] != 1
             ],
@@ -123,16 +111,3 @@ def _write_batch(conn, batch: list[PendingVersion], keep_raw_versions: int = 0) 
     if keep_raw_versions:
         for p in batch:
             retain(conn, p.new.record.key, p.number, keep_raw_versions)
-
-
-def _version_ids(conn, batch: list[PendingVersion]) -> list[int]:
-    """The ids of the versions of ``batch`` just written, in its order (read back by
-    trial and number: no ``RETURNING`` order to trust, one query per 500 trials)."""
-    keys = sorted({p.new.record.key for p in batch})
-    found: dict[tuple[str, int], int] = {}
-    for i in range(0, len(keys), CHUNK):
-        query = select(versions.c.trial_key, versions.c.number, versions.c.id).where(
-            versions.c.trial_key.in_(keys[i : i + CHUNK])
-        )
-        found.update({(row.trial_key, row.number): row.id for row in conn.execute(query)})
-    return [found[(p.new.record.key, p.number)] for p in batch]

@@ -59,6 +59,9 @@ trial_heads = Table(
     Column("number", Integer, nullable=False),
     Column("content_hash", String(64), nullable=False),
     Column("last_update_posted", String(10)),
+    # The latest version's raw-payload hash: a fetched copy byte-identical to it is not normalized again
+    # (NULL only if a migration could not tell it; then the copy is compared the long way).
+    Column("raw_hash", String(64)),
 )
 
 changes = Table(

@@ -17,7 +17,7 @@ from monitor.store.retention import drop_old_raw_payloads, retain
 from monitor.store.schema import changes, deliveries, metadata, trial_heads, trials, versions
 
 CHUNK = 500  # keys per ``IN (...)``: within every SQLite build's limit on bound parameters
-_HEAD = (trial_heads.c.number, trial_heads.c.content_hash, trial_heads.c.last_update_posted)
+_HEAD = (trial_heads.c.number, trial_heads.c.content_hash, trial_heads.c.last_update_posted, trial_heads.c.raw_hash)
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class VersionHead:
     number: int
     content_hash: str
     last_update_posted: str | None
+    raw_hash: str | None = None  # of the version's raw payload as received (None: not known)
 
 
 @dataclass(frozen=True)
@@ -73,18 +74,12 @@ class VersionStore(Database):
         """The latest version's number, hashes and date, without its record."""
         with self._reading() as conn:
             row = conn.execute(select(*_HEAD).where(trial_heads.c.trial_key == key)).first()
-        return VersionHead(row.number, row.content_hash, row.last_update_posted) if row else None
+        return _head(row) if row else None
 
-    def latest_raw_hash(self, key: str) -> tuple[int, str] | None:
-        """The latest version's number and raw-payload hash (to skip normalizing an identical copy)."""
-        with self._reading() as conn:
-            row = conn.execute(
-                select(versions.c.number, versions.c.raw_hash).join(
-                    trial_heads,
-                    (trial_heads.c.trial_key == versions.c.trial_key) & (trial_heads.c.number == versions.c.number),
-                ).where(trial_heads.c.trial_key == key)
-            ).first()
-        return (row.number, row.raw_hash) if row else None
+    def latest_raw_hash(self, key: str) -> tuple[int, str | None] | None:
+        """The latest version's number and raw-payload hash (a fetch has them in its heads already)."""
+        head = self.latest_head(key)
+        return (head.number, head.raw_hash) if head else None
 
     def latest_heads(self, keys: Iterable[str] | None = None) -> dict[str, VersionHead]:
         """Every trial's latest version head (or those of ``keys``), from the small
@@ -103,7 +98,7 @@ class VersionStore(Database):
                         )
                     )
                 ]
-        return {r.trial_key: VersionHead(r.number, r.content_hash, r.last_update_posted) for r in rows}
+        return {r.trial_key: _head(r) for r in rows}
 
     def raw_hashes(self) -> dict[str, tuple[str, int, str]]:
         """Raw-payload hash -> (trial key, version number, title), for every version."""
@@ -202,11 +197,7 @@ class VersionStore(Database):
                 else:
                     conn.execute(trials.update().where(trials.c.key == key).values(title=new.record.title))
                 version_id = self._insert_version(conn, new, number)
-                head = {
-                    "number": number,
-                    "content_hash": new.content_hash,
-                    "last_update_posted": new.record.last_update_posted,
-                }
+                head = head_row(new, number)
                 if number == 1:
                     conn.execute(insert(trial_heads).values(trial_key=key, **head))
                 else:
@@ -247,8 +238,7 @@ class VersionStore(Database):
                     .where(trial_heads.c.trial_key == key)
                     .values(number=trial_heads.c.number + shift)
                 )
-                for number, new in enumerate(older, 1):
-                    self._insert_version(conn, new, number, backfill=True)
+                insert_versions(conn, [(new, number) for number, new in enumerate(older, 1)], backfill=True)
                 if first is not None:
                     self._insert_changes(conn, first, key, older[-1].loaded_at, first_changes, backfill=True)
                 if self.keep_raw_versions:
@@ -325,6 +315,40 @@ def _change_columns():
     return select(*(changes.c[name] for name in _CHANGE_FIELDS))
 
 
+def insert_versions(conn, items: list[tuple[NewVersion, int]], backfill: bool = False) -> list[int]:
+    """``items`` (version, its number) and their changes, one batched statement each; their ids, in order."""
+    conn.execute(insert(versions), [version_row(new, number) for new, number in items])
+    ids = version_ids(conn, [(new.record.key, number) for new, number in items])
+    found = [
+        {
+            "version_id": version_id,
+            "trial_key": new.record.key,
+            "position": i,
+            "detected_at": new.loaded_at,
+            "backfill": backfill or new.backfill,
+            **_change_row(change),
+        }
+        for version_id, (new, _) in zip(ids, items, strict=True)
+        for i, change in enumerate(new.changes)
+    ]
+    if found:
+        conn.execute(insert(changes), found)
+    return ids
+
+
+def version_ids(conn, numbered: list[tuple[str, int]]) -> list[int]:
+    """The ids of the versions (trial, number) just written, in that order (read back through the
+    unique index: no ``RETURNING`` order to trust, one query per 500 trials)."""
+    keys = sorted({key for key, _ in numbered})
+    found: dict[tuple[str, int], int] = {}
+    for i in range(0, len(keys), CHUNK):
+        query = select(versions.c.trial_key, versions.c.number, versions.c.id).where(
+            versions.c.trial_key.in_(keys[i : i + CHUNK])
+        )
+        found.update({(row.trial_key, row.number): row.id for row in conn.execute(query)})
+    return [found[pair] for pair in numbered]
+
+
 def version_row(new: NewVersion, number: int) -> dict:
     """The ``versions`` row of ``new`` as version ``number`` (one place for every writer)."""
     record, raw = new.packed or (pack_record(new.record.to_dict(), new.raw), pack_raw(new.raw))
@@ -340,6 +364,20 @@ def version_row(new: NewVersion, number: int) -> dict:
         "loaded_at": new.loaded_at,
         "last_update_posted": new.record.last_update_posted,
     }
+
+
+def head_row(new: NewVersion, number: int) -> dict:
+    """The ``trial_heads`` values of ``new`` stored as version ``number`` (its trial's latest)."""
+    return {
+        "number": number,
+        "content_hash": new.content_hash,
+        "last_update_posted": new.record.last_update_posted,
+        "raw_hash": new.raw_hash,
+    }
+
+
+def _head(row) -> VersionHead:
+    return VersionHead(row.number, row.content_hash, row.last_update_posted, row.raw_hash)
 
 
 def delivery_rows(routes, event: str, key: str, at: datetime) -> list[dict]:
