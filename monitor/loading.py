@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from monitor.batch import Batch
 from monitor.checking import Checker, Clock, Result, Routes
 from monitor.diff import fingerprint
-from monitor.errors import ParseError, SourceError, StoreError
+from monitor.errors import ParseError, SourceError
 from monitor.limits import Limits
 from monitor.sources.files import read_payloads_of, snapshot_files
 
@@ -106,8 +106,13 @@ class Survey:
             todo[n].append(fact)
         for copies in todo:  # a round holds one copy of a trial: its heads read at once, its versions batched
             heads = store.latest_heads(f.key for f in copies)
-            refused: dict[str, str] = {}
-            batch = Batch(store, lambda _key, result: results.append(result), refused.__setitem__)
+            origins: dict[str, str] = {}
+
+            def refused(key: str, why: str, origins: dict[str, str] = origins) -> None:  # alone, by the database
+                checker.problem(key, why)
+                results.append(failed(checker, key, origins[key], problems))
+
+            batch = Batch(store, lambda _key, result: results.append(result), refused)
             try:
                 for file, facts in _by_file(copies):
                     reread = any((file, f.index) not in self.kept for f in facts)
@@ -120,6 +125,7 @@ class Survey:
                                 raise SourceError(
                                     f"{self.files[file]}: changed while it was being loaded; load it again"
                                 )
+                        origins[fact.key] = answer.origin
                         result = checker.check(fact.key, answer, head=heads.get(fact.key), write=batch.write)
                         if result is None:
                             results.append(failed(checker, fact.key, answer.origin, problems))
@@ -129,9 +135,6 @@ class Survey:
                             progress("records", 1)
             finally:  # what was read is written, even when a later file stops the load
                 batch.flush()
-            if refused:  # a version the database refused (alone: its neighbours are written)
-                more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
-                raise StoreError(next(iter(refused.values())) + more)
         return sorted(results, key=lambda r: r.key)
 
     def _clashes(self, ordered: list[Fact]) -> dict[str, str]:

@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import event
 
 from monitor.archive import SnapshotArchive
-from monitor.errors import StoreError
 from monitor.live import Live
 from monitor.loading import survey
 from monitor.pipeline import ingest, load, utc_now
@@ -157,8 +156,11 @@ def test_a_version_the_database_refuses_during_a_load_is_refused_alone(store_url
             load(other, [UNKNOWN / "2026-02-02.json"])
 
     found = survey([OPENING / "2026-02-10.json", UNKNOWN / "2026-02-02.json", NOISE / "2026-02-03.json"])
-    with pytest.raises(StoreError, match=f"^{racing}: another process stored a version at the same time"):
-        found.store(store, utc_now, progress=race)
+    results = found.store(store, utc_now, progress=race)
+    assert [(r.key, r.status) for r in results if r.status == "failed"] == [(racing, "failed")]
+    assert [r.note for r in results if r.key == racing] == [
+        "another process stored a version at the same time; nothing was written, try again"
+    ]
     assert {key: len(store.versions(key)) for key in ALL} == dict.fromkeys(ALL, 1), "none lost, none doubled"
     assert store.latest_heads() == {key: store.latest_head(key) for key in ALL}
     store.close()
@@ -178,8 +180,8 @@ def test_a_new_trials_history_is_written_in_one_batch_as_ingest_would_store_it(l
     assert len([s for s in seen if s.startswith("INSERT INTO versions")]) == 1
     assert len([s for s in seen if s.startswith("INSERT INTO changes")]) == 1
     one_by_one = Store.open(f"sqlite:///{tmp_path / 'one-by-one.db'}")
-    for snapshot in live.source.history("NCT06821503"):
-        ingest(one_by_one, snapshot, live.now, backfill=True)
+    for answer in live.source.history("NCT06821503"):
+        ingest(one_by_one, answer.snapshot(), live.now, backfill=True)
 
     def kept(store: Store) -> list:
         return [

@@ -196,7 +196,13 @@ def test_a_failure_writing_the_outbox_rows_leaves_no_version_behind(tmp_path, cl
         if routes:
             raise RuntimeError("the disk filled up while writing the outbox")
 
+    def rows_then_fail(routes, *args):  # the batched writer: its versions are already inserted
+        if routes:
+            raise RuntimeError("the disk filled up while writing the outbox")
+        return []
+
     monkeypatch.setattr(Store, "_insert_deliveries", write_then_fail)
+    monkeypatch.setattr("monitor.store.bulk.delivery_rows", rows_then_fail)
     results = load(store, [UNKNOWN / "2026-03-02.json"], clock, routes_for(store, settings, "fixtures"))
     assert [(r.key, r.status) for r in results] == [("NCT06302556", "failed")]
     assert "the disk filled up while writing the outbox" in results[0].note

@@ -50,7 +50,7 @@ class BulkStore(VersionStore):
             try:
                 self.add_version(pending.new, pending.number, pending.routes)
             except StoreError as exc:
-                refused[key] = exc.message
+                refused[key] = exc.message.removeprefix(f"{key}: ")  # the caller names the trial
             except Exception as exc:  # the per-trial boundary
                 log.exception("%s: unexpected error writing the version", key)
                 refused[key] = f"unexpected error ({type(exc).__name__}: {exc}); not stored, see the log"
