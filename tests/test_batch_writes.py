@@ -11,7 +11,7 @@ from sqlalchemy import event
 
 from monitor.archive import SnapshotArchive
 from monitor.live import Live
-from monitor.pipeline import ingest
+from monitor.pipeline import as_new_version, utc_now
 from monitor.sources.ctgov import CtgovClient, Politeness
 from monitor.store import Store
 
@@ -88,8 +88,8 @@ def test_a_version_the_database_refuses_is_refused_alone_not_with_its_batch(live
 
     def race(what: str, _n: int) -> None:
         if what == "fetch" and not other.latest_head(racing):
-            current = live.current(racing)
-            ingest(other, current)
+            current = live.current(racing)  # another version than the fetch's (the same one is no conflict)
+            other.add_version(as_new_version(current, "another process's version", utc_now()), 1)
 
     live.progress = race
     report = live.fetch(list(ALL))
