@@ -37,9 +37,9 @@ class SnapshotArchive:
         """Archive ``raw``; the new file's path, or None when it was archived already.
         ``verify``: a file already there is read back, and written again unless it holds ``raw``."""
         path = self.path_for(key, registry_date, raw_hash)
-        if path.exists() and (not verify or _holds(path, raw.encode("utf-8"))):
-            return None
         try:
+            if path.exists() and (not verify or _holds(path, raw.encode("utf-8"))):  # exists() raises ENAMETOOLONG
+                return None
             path.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".part-", delete=False) as tmp:
                 tmp.write(gzip.compress(raw.encode("utf-8"), mtime=0))

@@ -260,3 +260,10 @@ class Daemon:
                 if thread.is_alive():
                     log.error("%s still busy after the %g s shutdown timeout; exiting without it", thread.name, timeout)
                     self.stuck = True
+        if self.running:  # a cycle's thread is a daemon thread (APScheduler's), yet joined at exit
+            log.error(
+                "cycle(s) %s still busy after the %g s shutdown timeout; exiting without them",
+                ", ".join(sorted(self.running)),
+                timeout,
+            )
+            self.stuck = True

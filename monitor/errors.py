@@ -27,6 +27,9 @@ class MonitorError(Exception):
     exit_code = 2
 
     def __init__(self, message: str) -> None:
+        from monitor.masking import mask_secrets  # a URL in a message (a registry's, a route's) keeps no secret
+
+        message = mask_secrets(message)
         super().__init__(message)
         self.message = message
 

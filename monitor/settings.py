@@ -105,7 +105,7 @@ def _level(value: Any, *at: str) -> str:
 
 NctId = Checked(lambda t: NCT_ID.fullmatch(t.strip().upper()), "{value!r} is not an NCT id (NCT followed by 8 digits)")
 Level = Annotated[str, PlainValidator(lambda v: _level(v))]
-Url = Pattern(r"https?://[^\s/]+.*", "{value!r} is not an http(s) URL")
+Url = Pattern(r"https?://[^\x00-\x20\x7f/]+[^\x00-\x20\x7f]*", "{value!r} is not an http(s) URL")  # no space or control
 Secret = Annotated[Text | None, Shown("secret")]
 Name = Pattern(r"[A-Za-z0-9][A-Za-z0-9_.-]*", "{value!r} should be letters, digits, '-', '_' or '.'")
 

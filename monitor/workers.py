@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 POOL_MIN = 200  # answers in one fetch before the pool is worth its start-up
 CHUNK = 25  # answers a task: few round trips, small enough to keep both cores busy
 IN_FLIGHT = 4  # chunks submitted ahead per worker: bounded memory, no idle worker
+MAX_WORKERS = 32  # MONITOR_WORKERS at most: each worker holds IN_FLIGHT chunks and a whole interpreter
 
 
 def default_workers() -> int:
@@ -62,8 +63,11 @@ def default_workers() -> int:
     given = environment("MONITOR_WORKERS")
     if given is None:
         return os.cpu_count() or 1
-    if not given.strip().isdigit():
+    given = given.strip()
+    if not (given.isascii() and given.isdigit()):  # str.isdigit() also takes '²' and '٣'
         raise ConfigError(f"MONITOR_WORKERS: {given!r} should be a whole number of worker processes (0: none)")
+    if len(given) > 3 or int(given) > MAX_WORKERS:
+        raise ConfigError(f"MONITOR_WORKERS: {given} is too many: at most {MAX_WORKERS} worker processes (0: none)")
     return int(given)
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import event
 from monitor.archive import SnapshotArchive
 from monitor.live import Live
 from monitor.loading import survey
-from monitor.pipeline import ingest, load, utc_now
+from monitor.pipeline import as_new_version, ingest, load, utc_now
 from monitor.sources.ctgov import CtgovClient, Politeness
 from monitor.store import Store
 
@@ -107,8 +107,8 @@ def test_a_version_the_database_refuses_is_refused_alone_not_with_its_batch(live
 
     def race(what: str, _n: int) -> None:
         if what == "fetch" and not other.latest_head(racing):
-            current = live.current(racing)
-            ingest(other, current)
+            current = live.current(racing)  # another version than the fetch's (the same one is no conflict)
+            other.add_version(as_new_version(current, "another process's version", utc_now()), 1)
 
     live.progress = race
     report = live.fetch(list(ALL))
@@ -153,7 +153,7 @@ def test_a_version_the_database_refuses_during_a_load_is_refused_alone(store_url
 
     def race(what: str, _n: int) -> None:
         if what == "records" and not other.latest_head(racing):
-            load(other, [UNKNOWN / "2026-02-02.json"])
+            load(other, [UNKNOWN / "2026-03-02.json"])  # a different version: a real conflict
 
     found = survey([OPENING / "2026-02-10.json", UNKNOWN / "2026-02-02.json", NOISE / "2026-02-03.json"])
     results = found.store(store, utc_now, progress=race)

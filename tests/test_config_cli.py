@@ -139,6 +139,16 @@ WRONG_OVERRIDES = [
         "postgresql+psycopg://USER@HOST/DB, or a SQLite file path)",
     ),
     ({"MONITOR_CTGOV_URL": "clinicaltrials.gov"}, (), "MONITOR_CTGOV_URL: 'clinicaltrials.gov' is not an http(s) URL"),
+    (  # a control character: httpx refuses it at the first request (exit 3 before)
+        {"MONITOR_CTGOV_URL": "http://x\x1b[2J/api/v2"},
+        (),
+        "MONITOR_CTGOV_URL: 'http://x\\x1b[2J/api/v2' is not an http(s) URL",
+    ),
+    (
+        {},
+        ("--ctgov-url", "https://clinicaltrials.gov/api v2"),
+        "--ctgov-url: 'https://clinicaltrials.gov/api v2' is not an http(s) URL",
+    ),
     ({}, ("--rate", "nan"), "--rate: nan should be a finite number of at least 0"),
     ({}, ("--rate", "inf"), "--rate: inf should be a finite number of at least 0"),
     ({}, ("--retries", "1000"), "--retries: 1000 is more than 20, the most allowed"),

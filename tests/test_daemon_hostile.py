@@ -207,3 +207,45 @@ def test_a_thread_stuck_past_the_shutdown_timeout_makes_the_daemon_exit_without_
         stuck.join()
     assert service.stuck, "the caller then ends the process with os._exit(0)"
     service.store.close()
+
+
+def test_a_cycle_still_running_past_the_shutdown_timeout_makes_the_daemon_exit_without_it(tmp_path):
+    """The scheduler's worker threads are daemon threads (they inherit it from APScheduler's own
+    thread), yet concurrent.futures joins them at exit: a cycle that does not stop in time (the
+    expected-event rules of a large group, a worker pool shutting down) kept the process alive
+    past the timeout unless the daemon exits without it."""
+    import threading
+    from dataclasses import replace
+
+    from monitor.config import Settings
+    from monitor.daemon import Daemon as Service
+
+    class Scheduler:
+        def shutdown(self, wait: bool) -> None:
+            pass
+
+    settings = Settings()
+    settings = replace(settings, daemon=replace(settings.daemon, shutdown_timeout_seconds=1))
+    service = Service(Store.open(f"sqlite:///{tmp_path / 'monitor.db'}"), settings, None)
+    service.scheduler = Scheduler()
+    release, started = threading.Event(), threading.Event()
+
+    def cycle() -> None:  # as Daemon._run_job holds it, deaf to the stop
+        with service.idle:
+            service.running.add("big")
+        started.set()
+        release.wait()
+        with service.idle:
+            service.running.discard("big")
+            service.idle.notify_all()
+
+    worker = threading.Thread(target=cycle, name="ThreadPoolExecutor-0_0", daemon=True)
+    worker.start()
+    started.wait()
+    try:
+        service._shutdown()
+    finally:
+        release.set()
+        worker.join()
+    assert service.stuck, "the caller then ends the process with os._exit(0)"
+    service.store.close()

@@ -255,3 +255,32 @@ def test_a_route_url_apprise_refuses_is_not_shown_by_its_log_either(tmp_path, ur
     assert run.returncode == 2
     assert "notifications.routes[0].urls[0]: is not a URL Apprise can send to" in run.stderr
     assert secret not in run.stdout + run.stderr
+
+
+CTGOV_PASSWORD, CTGOV_KEY = "GatewayPa55word4", "ApiKey0f7heGateway"
+
+
+@pytest.mark.parametrize("verbosity", [(), ("-vv",)])
+def test_credentials_in_the_registry_base_url_appear_in_no_error_status_or_log(tmp_path, verbosity):
+    """A registry reached through a gateway that wants credentials in its URL: an unreachable
+    one is an error line, a group's last error in `monitor status` and log lines, all masked."""
+    base = f"http://monitor:{CTGOV_PASSWORD}@127.0.0.1:{free_port()}/api/v2?apikey={CTGOV_KEY}"
+    config = tmp_path / "monitor.yaml"
+    config.write_text(
+        f"database: sqlite:///{tmp_path / 'monitor.db'}\nctgov:\n  base_url: {base}\n  retries: 0\n"
+        "watches:\n  - name: g\n    trials: [NCT06821503]\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    shown = ""
+    for command in (
+        ("fetch", "NCT06821503"),
+        ("run", "--once"),
+        ("status", "--format", "json"),
+        ("backfill", "NCT06821503"),
+    ):
+        args = [sys.executable, "-m", "monitor", *verbosity, "--config", config, *command]
+        run = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env, check=False, cwd=tmp_path)
+        assert run.returncode in (0, 2), f"{command}: {run.stderr}"
+        shown += run.stdout + run.stderr
+    assert "did not answer http://monitor:***@127.0.0.1:" in shown, "the error still names the request"
+    assert CTGOV_PASSWORD not in shown and CTGOV_KEY not in shown

@@ -293,3 +293,20 @@ def test_backfill_of_a_snapshot_file_key_says_there_is_no_history_to_fetch(monit
         "error: ORG-2024-0530 is the key of a snapshot file: no registry keeps its history; "
         "`monitor load FILE...` stores its versions\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("typed", "shown"),
+    [
+        ("A" * 5000, "error: '" + "A" * 60 + "…' is not a trial key: "),  # not 5,000 characters back
+        ("", "error: '' is not a trial key: "),
+        ("NCT\x1b[31m06821503", "error: 'NCT\\x1b[31m06821503' is not an NCT id"),  # no escape reaches the terminal
+        ("\x1b]0;owned\x07", "error: '\\x1b]0;owned\\x07' is not a trial key: "),
+        ("NCT0651866", "error: NCT0651866 is not an NCT id"),  # a plain mistake reads as before
+    ],
+)
+@pytest.mark.parametrize("command", ["history", "fetch"])
+def test_a_key_that_cannot_be_shown_as_typed_is_quoted_and_shortened_in_its_error(monitor, typed, shown, command):
+    run = monitor(command, typed)
+    assert run.code == 2 and run.err.startswith(shown), run.err
+    assert len(run.err.splitlines()) == 1 and "\x1b" not in run.err and len(run.err) < 300

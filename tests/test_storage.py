@@ -143,6 +143,14 @@ def test_db_export_into_an_unwritable_folder_says_so(monitor, tmp_path):
     assert run.err.endswith("; 0 payload(s) written before it (make it writable, or --to DIR)\n")
 
 
+def test_db_export_into_a_folder_whose_name_is_too_long_says_so(monitor, tmp_path):
+    assert monitor("load", *FILES).code == 0
+    run = monitor("db", "export", "--to", tmp_path / ("x" * 300))
+    assert run.code == 2, run.err
+    assert run.err.startswith(f"error: cannot write the snapshot archive at {tmp_path / ('x' * 300)}/NCT06821503/")
+    assert "File name too long" in run.err and len(run.err.splitlines()) == 1, run.err
+
+
 GARBLED = [
     ("record", b"\x00\x11\x22\x33"),  # an unknown marker
     ("record", b"r\x28\xb5\x2f\xfd" + b"\xff" * 40),  # a marker and a garbage frame

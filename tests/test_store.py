@@ -73,6 +73,19 @@ def test_a_second_writer_with_a_stale_view_writes_nothing(store, store_url):
     other.close()
 
 
+def test_two_writers_storing_the_same_version_at_once_store_it_once_and_neither_fails(store, store_url):
+    """Two `monitor fetch` of the same trials at once: the loser's insert breaks the
+    (trial, number) constraint, but what it meant to store is there, whole: not a problem
+    (it was 300 errors in `monitor status` and 600 lines on stderr for a fetch of 300)."""
+    (snapshot,) = read_snapshots(OPENING / "2026-02-10.json")
+    other = Store.open(store_url)
+    other.add_version(as_new_version(snapshot, "h", utc_now()), 1, ["team"])
+    before = store.counts()
+    assert store.add_version(as_new_version(snapshot, "h", utc_now()), 1, ["team"]) == 1
+    assert store.counts() == before, "nothing doubled: one version, its changes and deliveries once"
+    other.close()
+
+
 def test_stored_versions_keep_record_raw_payload_hash_and_dates(store):
     load(store, [OPENING])
     (first, second) = store.versions("NCT06821503")

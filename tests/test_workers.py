@@ -234,8 +234,21 @@ def test_an_unexpected_failure_in_a_worker_comes_back_with_its_name_and_text(mon
     assert repr(prepare([("o", raw, True)])[0].error) == "KeyError('missing')"
 
 
-@pytest.mark.parametrize("given", ["two", "-1", "1.5"])
+@pytest.mark.parametrize("given", ["two", "-1", "1.5", "\u00b2", "\u0663", "1e3"])
 def test_a_worker_count_that_is_not_a_whole_number_is_refused(monkeypatch, given):
     monkeypatch.setenv("MONITOR_WORKERS", given)
     with pytest.raises(ConfigError, match=r"MONITOR_WORKERS: .* should be a whole number"):
         Workers()
+
+
+@pytest.mark.parametrize("given", ["33", "99999999", "1" + "0" * 40])
+def test_a_worker_count_past_the_bound_is_refused_not_a_process_per_chunk(monkeypatch, given):
+    monkeypatch.setenv("MONITOR_WORKERS", given)
+    with pytest.raises(ConfigError, match=r"MONITOR_WORKERS: .* at most 32"):
+        Workers()
+
+
+@pytest.mark.parametrize("given, workers", [("0", 0), (" 2 ", 2), ("32", 32)])
+def test_a_worker_count_within_the_bound_is_taken(monkeypatch, given, workers):
+    monkeypatch.setenv("MONITOR_WORKERS", given)
+    assert Workers().workers == workers

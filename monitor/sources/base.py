@@ -51,6 +51,14 @@ Seen = tuple[str, "str | None"]  # what the registry says of a trial: (last-upda
 OnProblem = Callable[[str, str], None]  # (trial key, what is wrong): one trial's problem, reported once
 
 
+def shown_key(text: str) -> str:
+    """A key as a user typed it, for an error line: as is when plain, otherwise quoted with its
+    control characters escaped (no terminal escape reaches the screen), at most 60 characters."""
+    if text and text.isprintable() and len(text) <= 60:
+        return text
+    return repr(text[:60] + ("…" if len(text) > 60 else ""))
+
+
 @dataclass(frozen=True)
 class Changed:
     """What :meth:`Source.changed_since` found: the registry's ``watermark`` now and,

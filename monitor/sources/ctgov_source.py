@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from monitor.errors import UsageError
 from monitor.normalize.identity import NCT_ID
-from monitor.sources.base import Answer, Changed, Cycle, OnProblem, Seen, Source, moved
+from monitor.sources.base import Answer, Changed, Cycle, OnProblem, Seen, Source, moved, shown_key
 from monitor.sources.ctgov_answers import payload
 from monitor.sources.files import Payload, Snapshot
 
@@ -53,7 +53,7 @@ class CtgovSource(Source):
         if candidate[:3].upper() != "NCT":
             return None
         if not NCT_ID.fullmatch(candidate.upper()):
-            raise UsageError(f"{text} is not {cls.key_hint}")
+            raise UsageError(f"{shown_key(text)} is not {cls.key_hint}")
         return candidate.upper()
 
     @property

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from monitor.errors import UsageError
-from monitor.sources.base import Source
+from monitor.sources.base import Source, shown_key
 from monitor.sources.ctgov_source import CtgovSource
 from monitor.sources.files_source import FilesSource
 
@@ -57,7 +57,7 @@ def check_key(text: str) -> str:
             return key
     hints = [source.key_hint for source in SOURCES.values()]
     listed = hints[0] if len(hints) == 1 else f"{', '.join(hints[:-1])} or {hints[-1]}"
-    raise UsageError(f"{text} is not a trial key: use {listed}")
+    raise UsageError(f"{shown_key(text)} is not a trial key: use {listed}")
 
 
 def source_of(key: str) -> type[Source]:

@@ -205,12 +205,20 @@ class VersionStore(Database):
                 retain(conn, key, number, self.keep_raw_versions)
                 self._insert_deliveries(conn, routes, f"v:{version_id}", key, new.loaded_at)
         except IntegrityError as exc:
+            if self._stored_as(key, number) == new.content_hash:  # another process stored this very version
+                return number
             raise StoreError(
                 f"{key}: another process stored a version at the same time; nothing was written, try again"
             ) from exc
         except SQLAlchemyError as exc:
             raise StoreError(f"{key}: the database refused the write: {reason(exc)}") from exc
         return number
+
+    def _stored_as(self, key: str, number: int) -> str | None:
+        """The content hash of version ``number`` of ``key``, when it is stored."""
+        query = select(versions.c.content_hash).where(versions.c.trial_key == key, versions.c.number == number)
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar()
 
     def prepend_versions(self, key: str, older: list[NewVersion], first_changes: list[Change]) -> int:
         """Put ``older`` versions (oldest first) before every stored version of
