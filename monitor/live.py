@@ -177,9 +177,12 @@ class Live:
             self._problem(report, key, f"unexpected error ({type(exc).__name__}: {exc}); not stored, see the log")
 
     def _problem(self, report: CycleReport, key: str, message: str) -> None:
-        log.warning("%s: %s", key, message)
+        """A new problem goes in the report, said once by whoever runs the cycle (the CLI's
+        ``warning:`` line, the daemon's log); one already reported is logged here, once."""
         if self.store.record_error(key, message, self.now()):
             report.problems.append(f"{key}: {message}")
+        else:
+            log.warning("%s: %s", key, message)
 
     def _valid(self, key: str) -> bool:
         """Whether ``key`` is one of the source's keys (a malformed one was reported as refused)."""
