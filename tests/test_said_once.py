@@ -41,3 +41,11 @@ def test_a_problem_that_persists_is_said_again_once(tmp_path, server):
     assert first.returncode == again.returncode == 2
     for run in (first, again):
         assert len([line for line in run.stderr.splitlines() if "NCT09999999: not found" in line]) == 1, run.stderr
+
+
+def test_alembic_plugin_setup_is_not_logged_below_vv(tmp_path):
+    db = tmp_path / "monitor.db"
+    loaded = monitor_process("-v", "--db", db, "load", OPENING / "2026-02-10.json", cwd=tmp_path)
+    assert loaded.returncode == 0, loaded.stderr
+    assert "plugin" not in loaded.stderr.lower(), loaded.stderr
+    assert "alembic.runtime.migration: Running stamp_revision" in loaded.stderr, "-v still says what was migrated"
