@@ -152,11 +152,12 @@ class Checker:
 
     def problem(self, key: str, message: str, heard: Heard | None = None) -> None:
         """Record ``key``'s problem where ``monitor status`` shows it; a new one is heard."""
-        log.warning("%s: %s", key, message)
         self.failures[key] = message
         heard = heard or self.on_problem
         if self.store.record_error(key, message, self.now()) and heard:
-            heard(key, message)
+            heard(key, message)  # a new problem: said once, by whoever runs the cycle (CLI or daemon)
+        else:  # one already reported (or nobody to hear it): the log says it, once
+            log.warning("%s: %s", key, message)
 
     def backfill(self, key: str, answers: Iterable[Answer]) -> int:
         """Store a trial's past versions (oldest first) before its stored ones, in one

@@ -68,9 +68,11 @@ _SITE_PLACE = ("facility", "city", "state", "country")
 _PERSON = ("name", "role", "affiliation", "phone", "email")
 
 
-def _texts(name: str, category: Category, label: str, key: Callable[[str], str], pairing: float | None) -> Field:
+def _texts(
+    name: str, category: Category, label: str, key: Callable[[str], str], pairing: float | None, many: str | None = None
+) -> Field:
     """A list of short texts (conditions, criteria), each its own item."""
-    return Field(name, category, label, "items", Items(key, pairing))
+    return Field(name, category, label, "items", Items(key, pairing), many=many)
 
 
 def _outcomes(name: str, label: str, short: str, severity: Severity | None = None) -> Field:
@@ -119,8 +121,8 @@ FIELDS = FieldTable(
             "items",
             Items(_named("label"), 0.7, Arm, ("label", "type", "description"), ("interventions",)),
         ),
-        _texts("eligibility.inclusion", C.ELIGIBILITY, "Inclusion criterion", loose, 0.6),
-        _texts("eligibility.exclusion", C.ELIGIBILITY, "Exclusion criterion", loose, 0.6),
+        _texts("eligibility.inclusion", C.ELIGIBILITY, "Inclusion criterion", loose, 0.6, "Inclusion criteria"),
+        _texts("eligibility.exclusion", C.ELIGIBILITY, "Exclusion criterion", loose, 0.6, "Exclusion criteria"),
         Field("eligibility.minimum_age", C.ELIGIBILITY, "Minimum age"),
         Field("eligibility.maximum_age", C.ELIGIBILITY, "Maximum age"),
         Field("eligibility.sex", C.ELIGIBILITY, "Sex"),

@@ -115,6 +115,7 @@ class Field:
     short: str | None = None  # in a count of several fields (``20 primary, 5 secondary``); None: the label
     read: Callable[[dict], Any] | None = None  # record JSON -> value, for a derived field (None: read the name)
     prose: bool = False  # long text: a change reads as an edit count, not the two texts
+    many: str | None = None  # the label of a list of them (``Inclusion criteria``); None: the label + s
 
     def __post_init__(self) -> None:
         if not isinstance(self.category, Category):
@@ -138,6 +139,14 @@ class Field:
     def noun(self) -> str:
         """The field in a count of changes to several fields (``2 sites, 1 investigator``)."""
         return self.short or self.label.lower()
+
+    @property
+    def plural(self) -> str:
+        """The label of a list of them, as ``monitor show`` heads it (``Sites``, ``Countries``)."""
+        if self.many or self.label.endswith("s"):
+            return self.many or self.label
+        y = self.label.endswith("y") and self.label[-2:-1] not in "aeiou"
+        return self.label[:-1] + "ies" if y else self.label + "s"
 
     @property
     def keyed(self) -> bool:

@@ -12,7 +12,8 @@ The templates are Jinja2 files in ``monitor/templates``; a folder named by
 Registry text is escaped for its channel by the template engine itself, so a
 user template that forgets to escape is still safe: HTML templates render with
 autoescape on; every value a Markdown template prints goes through
-:func:`markdown_text` (``<``, ``>``, ``[``, ``]`` and ``\\`` backslash-escaped, so
+:func:`markdown_text` (``<``, ``>``, ``[``, ``]``, ``*``, a backtick, ``~``, ``\\``, an ``_`` that
+is not inside a word and a ``#`` starting a line backslash-escaped, so no ``*bold*`` or ``_x_`` is markup,
 no ``<!here>``, ``<@user>``, ``<url|label>`` or ``[label](url)`` in a title
 becomes a mention or a disguised link, and ``@channel``, ``@here``,
 ``@everyone`` neutralised).  ``&`` is left to Apprise, which sends it to Slack
@@ -36,7 +37,9 @@ REGISTRY = "https://clinicaltrials.gov/study/"
 
 
 _MENTION = re.compile(r"@(?=(?:channel|here|everyone|group)\b)", re.IGNORECASE)
-_MARKDOWN_SPECIAL = re.compile(r"([\\<>\[\]])")
+# backslash, tags and links, emphasis, code and strike-through anywhere; an underscore only where it can be
+# emphasis (not inside a word: NOT_YET_RECRUITING stays as it is); a heading's # at the start of a line
+_MARKDOWN_SPECIAL = re.compile(r"([\\<>\[\]*`~])|(?<![^\W_])_|_(?![^\W_])|^([ \t]*)#", re.MULTILINE)
 _ZERO_WIDTH = "\u200b"
 
 
@@ -53,7 +56,13 @@ def markdown_text(value: Any) -> Any:
     """A value as a Markdown template prints it: registry text escaped (see the module's docstring)."""
     if value is None or isinstance(value, (Verbatim, bool, int, float)):
         return value
-    return no_mentions(_MARKDOWN_SPECIAL.sub(r"\\\1", str(value)))
+    return no_mentions(_MARKDOWN_SPECIAL.sub(_escaped, str(value)))
+
+
+def _escaped(match: re.Match) -> str:
+    if match.group(2) is not None:  # a heading's #, after its indent
+        return match.group(2) + "\\#"
+    return "\\" + match.group(0)
 
 
 def markdown_code(value: Any) -> Verbatim:

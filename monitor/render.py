@@ -289,25 +289,37 @@ def nothing_to_compare(key: str, history: list[StoredVersion], fmt: str) -> str:
 
 
 def record_text(record: TrialRecord) -> str:
-    """Every field of the record, values in words (``yes``, lists joined), never Python literals."""
+    """Every field of the record under its label in the field table, values in words
+    (``yes``, lists joined), never Python literals."""
     data = record.to_dict()
     lines = []
     for key, value in data.items():
         if _empty(value):
             continue
         if isinstance(value, list) and value and isinstance(value[0], dict):
-            lines.append(f"{key}: ({len(value)})")
+            lines.append(f"{_label(key, value)}: ({len(value)})")
             lines += [f"  - {_compact(v)}" for v in value]
         elif isinstance(value, dict):
-            lines.append(f"{key}:")
+            lines.append(f"{_label(key, value)}:")
             for k, v in value.items():
                 if not _empty(v):
                     items = "\n".join(f"    - {plain(i)}" for i in v) if isinstance(v, list) else ""
                     shown = f"({len(v)})\n{items}" if isinstance(v, list) else plain(v)
-                    lines.append(f"  {k}: {shown}")
+                    lines.append(f"  {_label(f'{key}.{k}', v)}: {shown}")
         else:
-            lines.append(f"{key}: {plain(value)}")
+            lines.append(f"{_label(key, value)}: {plain(value)}")
     return "\n".join(lines)
+
+
+def _label(name: str, value: Any) -> str:
+    """A record field's label in the field table (a list's in the plural); a field the
+    table does not compare (``last_update_posted``, an enrollment's ``count``) in words."""
+    from monitor.fields import FIELDS
+
+    field = FIELDS.get(name)
+    if field is None:
+        return name.rsplit(".", 1)[-1].replace("_", " ").capitalize()
+    return field.plural if isinstance(value, list) else field.label
 
 
 def _empty(value: Any) -> bool:

@@ -103,16 +103,41 @@ def test_show_prints_the_normalized_record(monitor):
     data = json.loads(monitor("show", "NCT06518668", "--format", "json").out)
     assert data["nct_id"] == "NCT06518668" and data["overall_status"] == "RECRUITING"
     assert json.loads(monitor("show", "ORG-2024-0530", "--format", "json").out)["org_study_id"] == "2024-0530"
-    assert "overall_status: RECRUITING" in monitor("show", "NCT06518668").out
+    assert "Overall status: RECRUITING" in monitor("show", "NCT06518668").out
 
 
 def test_show_reads_in_words_never_python_literals(monitor):
     monitor("load", SEEDS)
     text = monitor("show", "NCT06518668").out
-    assert "interventions=NKX019, Cyclophosphamide LD" in text and "healthy_volunteers: no" in text
+    assert "interventions=NKX019, Cyclophosphamide LD" in text and "Healthy volunteers: no" in text
     for literal in ("['", "None", "True", "False", "{'"):
         assert literal not in text
-    assert "primary_completion_date:" not in text  # a date with nothing in it is left out, not an empty heading
+    assert "Primary completion:" not in text  # a date with nothing in it is left out, not an empty heading
+
+
+def test_show_names_each_field_by_its_label_in_the_field_table(monitor):
+    monitor("load", OPENING / "2026-02-10.json")
+    lines = monitor("show", "NCT06821503").out.splitlines()
+    for line in (
+        "NCT id: NCT06821503",
+        "Overall status: NOT_YET_RECRUITING",
+        "Phases: PHASE1, PHASE2",
+        "Conditions: Advanced Pancreatic Cancer",
+        "Interventions: (4)",
+        "Enrollment:",
+        "  Count: 72",
+        "Start:",
+        "  Date: 2025-02",
+        "Eligibility:",
+        "  Inclusion criteria: (10)",
+        "  Exclusion criteria: (28)",
+        "  Minimum age: 18 Years",
+        "  Healthy volunteers: no",
+        "Last update posted: 2025-02-17",
+    ):
+        assert line in lines, line
+    names = [line.split(":")[0] for line in lines if line and not line.startswith(" ")]
+    assert not [name for name in names if "_" in name], names  # no JSON key is shown as it is
 
 
 def test_status_says_when_the_next_run_is_in_a_whole_sentence(monitor):

@@ -120,3 +120,58 @@ def test_a_user_markdown_template_that_forgets_to_escape_is_still_safe(tmp_path)
     change = Change(Category.STATUS, "overall_status", ChangeKind.MODIFIED, "A", "B", Severity.MAJOR, "s")
     message = event_message("NCT00000001", "<!here> @here", [change], "markdown", templates=str(templates))
     assert message.body.strip() == "**\\<!here\\> @\u200bhere** [record](https://clinicaltrials.gov/study/NCT00000001)"
+
+
+MARKUP = "*bold* _it_ `code` ~gone~ [a](http://evil) <!channel> <script>alert(1)</script> # not a heading"
+
+
+@pytest.mark.parametrize(
+    ("registry_text", "shown"),
+    [
+        ("*bold* and **strong**", "\\*bold\\* and \\*\\*strong\\*\\*"),
+        ("_x_ and __y__", "\\_x\\_ and \\_\\_y\\_\\_"),
+        ("NOT_YET_RECRUITING, snake_case_name", "NOT_YET_RECRUITING, snake_case_name"),
+        ("`code` and ```fence```", "\\`code\\` and \\`\\`\\`fence\\`\\`\\`"),
+        ("~struck~ and ~~gone~~", "\\~struck\\~ and \\~\\~gone\\~\\~"),
+        ("# Heading\n## Second\nIssue #5", "\\# Heading\n\\## Second\nIssue #5"),
+        ("[a](http://evil)", "\\[a\\](http://evil)"),
+        ("<script>alert(1)</script>", "\\<script\\>alert(1)\\</script\\>"),
+    ],
+    ids=["asterisks", "underscores", "underscores_inside_words", "backticks", "tildes", "headings", "link", "tag"],
+)
+def test_markdown_text_escapes_every_inline_control_character(registry_text, shown):
+    assert markdown_text(registry_text) == shown
+
+
+def _hostile_change():
+    from monitor.model import Category, Change, ChangeKind, Severity
+
+    return Change(Category.STATUS, "why_stopped", ChangeKind.MODIFIED, "A", MARKUP, Severity.MAJOR, f"Why: {MARKUP}")
+
+
+def test_registry_markup_in_an_html_message_is_shown_as_text():
+    body = event_message("NCT00000001", MARKUP, [_hostile_change()], "html").body
+    assert "<script>" not in body and "&lt;script&gt;alert(1)&lt;/script&gt;" in body
+    assert "<!channel>" not in body and 'href="http://evil"' not in body
+
+
+def test_registry_markup_in_a_markdown_message_is_escaped():
+    body = event_message("NCT00000001", MARKUP, [_hostile_change()], "markdown").body
+    escaped = markdown_text(MARKUP)
+    assert body.count(escaped) == 2, body  # the title and the change's summary
+    for live in ("*bold*", "_it_", "`code`", "~gone~", "[a]", "<!channel>", "<script>"):
+        assert live not in body, live
+
+
+def test_registry_markup_reaches_slack_as_text(slack):
+    from monitor.notify import AppriseChannel
+    from monitor.settings import Route, Settings
+
+    message = event_message("NCT00000001", MARKUP, [_hostile_change()], "markdown")
+    route = Route(name="slack", urls=("slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#lupus",))
+    assert AppriseChannel(Settings()).send(route, message).ok
+    (post,) = slack.posts
+    text = post["attachments"][0]["text"]
+    for live in ("*bold*", "_it_", "`code`", "~gone~", "<!channel>", "<script>", "<http://evil"):
+        assert live not in text, (live, text)
+    assert "bold" in text and "&lt;script&gt;" in text

@@ -241,3 +241,43 @@ def test_db_upgrade_from_0005_keeps_the_changes_that_point_at_versions(tmp_path,
     assert history.code == 0 and "Overall status NOT_YET_RECRUITING -> RECRUITING" in history.out
     with create_engine(f"sqlite:///{db}").connect() as conn:
         assert conn.execute(text("PRAGMA foreign_key_check")).all() == []
+
+
+def _dump(db) -> list[str]:
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(db)) as conn:
+        return list(conn.iterdump())
+
+
+def test_a_sqlite_upgrade_that_fails_part_way_leaves_the_database_as_it_was(tmp_path):
+    """SQLite runs DDL outside the transaction (each statement commits): a failure half-way through a
+    migration (a full disk, a killed copy) used to leave half a schema behind."""
+    from sqlalchemy import event
+
+    from monitor.sources.files import read_snapshots
+    from monitor.store.database import open_engine
+
+    from conftest import OPENING
+
+    snapshots = [s for path in sorted(OPENING.glob("*.json")) for s in read_snapshots(path)]
+    db = tmp_path / "old.db"
+    db.touch()
+    engine = open_engine(str(db), create=None)
+    _versions_at_0005(engine, snapshots)
+    engine.dispose()
+    before = _dump(db)
+    engine = open_engine(str(db), create=None)
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def disk_full(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith("DROP TABLE"):  # batch mode has made and filled its copy
+            raise OSError("database or disk is full")
+
+    with pytest.raises(StoreError) as failed:
+        upgrade(engine)
+    engine.dispose()
+    assert "database or disk is full" in failed.value.message and "as it was" in failed.value.message
+    assert _dump(db) == before
+    assert list(tmp_path.iterdir()) == [db], "no copy left behind"

@@ -190,3 +190,23 @@ def monitor_json(site, cli):
         return json.loads(result.out)
 
     return run
+
+
+def test_a_damaged_stored_version_is_a_server_error_naming_trial_and_version(tmp_path):
+    from sqlalchemy import text
+
+    from monitor.store import Store
+
+    store = Store.open(str(tmp_path / "monitor.db"))
+    load(store, [OPENING / "2026-02-10.json", OPENING / "2026-03-10.json"], now=now)
+    with store.engine.begin() as conn:  # by hand, as a damaged file or a hand edit would
+        conn.execute(text("UPDATE versions SET record = :garbage WHERE number = 2"), {"garbage": b"z\x00garbage"})
+    with TestClient(create_app(store, Settings(), now)) as client:
+        for path in ("/api/trials/NCT06821503", "/api/trials/NCT06821503/diff?from=1&to=2"):
+            answer = client.get(path)
+            assert answer.status_code == 500, (path, answer.status_code)
+            assert answer.json()["error"].startswith("NCT06821503 version 2: "), answer.json()
+            assert "damaged" in answer.json()["error"]
+        page = client.get("/trials/NCT06821503")
+        assert page.status_code == 500 and "NCT06821503 version 2: " in page.text
+    store.close()

@@ -131,6 +131,8 @@ def cli(ctx: click.Context, verbose: int, **options) -> None:
     """
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if verbose < 2:  # alembic names every plugin it sets up (eight lines a start): debugging detail
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
     for handler in logging.getLogger().handlers:  # no log line shows a secret, whichever logger wrote it
         guard(handler)

@@ -342,3 +342,26 @@ def check_study(study: Any, at: str = "") -> None:
         Study.model_validate(study, strict=True)
     except ValidationError as exc:
         raise ParseError(violation(exc, Study, at)) from None
+
+
+class _NctIdOnly(Shape):
+    nctId: NctId
+
+
+class _IdentificationOnly(Shape):
+    identificationModule: _NctIdOnly
+
+
+class Identified(Shape):
+    """Only the path to the NCT id: what any registry answer must hold for us to know whose it is."""
+
+    protocolSection: _IdentificationOnly
+
+
+def check_identity(study: Any, at: str = "") -> None:
+    """Refuse ``study`` unless ``protocolSection.identificationModule.nctId`` is an NCT id,
+    naming the first part of that path of the wrong type (``at`` as in :func:`check_study`)."""
+    try:
+        Identified.model_validate(study, strict=True)
+    except ValidationError as exc:
+        raise ParseError(violation(exc, Identified, at)) from None

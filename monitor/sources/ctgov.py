@@ -25,8 +25,10 @@ received and decompressed (:mod:`monitor.sources.http`); paging stopped at a
 ``nextPageToken`` seen before or past ``limits.max_pages``.  Every wait and request
 ends when ``should_stop`` turns true (raising :class:`~monitor.errors.Stopped`).
 
-A record in a ``filter.ids`` answer of a trial not asked for, or without an NCT
-id, is never yielded: it is reported through ``on_bad_id``.
+A record in a ``filter.ids`` answer of a trial not asked for is never yielded: it
+is reported through ``on_bad_id``.  A record whose NCT id cannot be read (a part of
+the path ``protocolSection.identificationModule.nctId`` of the wrong type) is refused
+naming that JSON path, like JSON we refuse.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from monitor.errors import NotFoundError, ParseError, SourceError, Stopped
 from monitor.limits import DEFAULT_LIMITS, Limits
 from monitor.normalize import jsontext
 from monitor.normalize.identity import NCT_ID
+from monitor.normalize.schema import check_identity
 from monitor.sources.ctgov_answers import SearchHit, check_study, chunks, dig, message, names, nct_of, short
 from monitor.sources.ctgov_pages import PAGE_LIMIT, PooledBatches, same
 from monitor.sources.ctgov_pages import Broken as _Broken
@@ -259,13 +262,17 @@ class CtgovClient(PooledBatches):
         token = None
         seen: set[str] = set()
         for number in range(self.limits.max_pages):
+            page_params = {**params, **({"pageToken": token} if token else {})}
             if number == 0 and first is not None:
                 page = first
             else:
-                page = self._get_json(url, {**params, **({"pageToken": token} if token else {})}, refuse_400=True)
+                page = self._get_json(url, page_params, refuse_400=True)
             studies = page.get("studies") if isinstance(page, dict) else None
             if not isinstance(studies, list):  # each item is checked by its reader
                 raise SourceError(f"{url} answered a page without a list of studies")
+            for index, study in enumerate(studies):
+                if nct_of(study) is None:  # whose it is cannot be told: the path to its NCT id is named
+                    _check_identity(study, f"{httpx.URL(url, params=page_params)}: studies[{index}].")
             yield from studies
             token = page.get("nextPageToken")
             if not token:
@@ -375,3 +382,12 @@ class CtgovClient(PooledBatches):
         if self.should_stop():
             raise Stopped("stopped before asking ClinicalTrials.gov again")
         self.sleep(seconds)
+
+
+def _check_identity(study: Any, at: str) -> None:
+    """A record of a page whose NCT id cannot be read is refused like JSON we refuse
+    (:class:`Hostile`: in a batch, the bad record is found by halving it)."""
+    try:
+        check_identity(study, at)
+    except ParseError as exc:
+        raise Hostile(exc.message) from None

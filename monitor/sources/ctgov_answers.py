@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.errors import SourceError
+from monitor.errors import ParseError, SourceError
 from monitor.normalize.identity import NCT_ID
+from monitor.normalize.schema import check_identity
 from monitor.sources.files import Payload
 
 
@@ -29,9 +30,13 @@ def chunks(items: list[str], size: int) -> Iterator[list[str]]:
 
 
 def check_study(study: Any, nct_id: str | None, url: str) -> None:
-    protocol = study.get("protocolSection") if isinstance(study, dict) else None
-    found = ((protocol or {}).get("identificationModule") or {}).get("nctId") if isinstance(protocol, dict) else None
-    if not isinstance(found, str) or not NCT_ID.fullmatch(found) or (nct_id and found != nct_id):
+    """Refuse an answer that is not the study ``nct_id``: a part of the path to its NCT id
+    of the wrong type is named, with the URL, as :func:`check_identity` says it."""
+    try:
+        check_identity(study)
+    except ParseError as exc:
+        raise SourceError(f"{url}: {exc.message}") from None
+    if study["protocolSection"]["identificationModule"]["nctId"] != nct_id and nct_id:
         raise SourceError(f"{url} answered something that is not the study {nct_id or ''}".rstrip())
 
 

@@ -7,6 +7,10 @@ upgrade` brings it there; nothing migrates behind the user's back.
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection, Engine
 
@@ -68,7 +72,45 @@ def prepare(engine: Engine, create: bool = True, shown: str | None = None) -> No
 
 
 def upgrade(engine: Engine) -> tuple[str | None, str]:
-    """Bring the schema to the head revision; (from, to)."""
+    """Bring the schema to the head revision; (from, to).  A SQLite file is copied first (the
+    backup API, beside it) and put back if anything fails: SQLite commits each DDL statement
+    on its own, so a migration that stops half-way would otherwise leave half a schema."""
+    path = _sqlite_file(engine)
+    if path is None:
+        return _upgrade(engine)
+    copy = path.with_name(path.name + ".before-upgrade")
+    _copy(path, copy)
+    try:
+        try:
+            return _upgrade(engine)
+        except BaseException as exc:
+            engine.dispose()
+            _copy(copy, path)
+            if not isinstance(exc, Exception):
+                raise
+            said = exc.message if isinstance(exc, StoreError) else f"{type(exc).__name__}: {exc}"
+            said = said.splitlines()[0] if said else type(exc).__name__
+            raise StoreError(f"the upgrade failed ({said}); the database is as it was before it") from exc
+    finally:
+        copy.unlink(missing_ok=True)
+
+
+def _sqlite_file(engine: Engine) -> Path | None:
+    """The SQLite file of ``engine``, when it is a plain file (not memory, not a URI)."""
+    name = engine.url.database
+    if engine.dialect.name != "sqlite" or not name or name == ":memory:" or name.startswith("file:"):
+        return None
+    path = Path(name)
+    return path if path.is_file() else None
+
+
+def _copy(source: Path, target: Path) -> None:
+    """``source`` copied over ``target`` page by page (sqlite3's backup API: consistent, WAL included)."""
+    with closing(sqlite3.connect(source)) as reading, closing(sqlite3.connect(target)) as writing:
+        reading.backup(writing)
+
+
+def _upgrade(engine: Engine) -> tuple[str | None, str]:
     from alembic import command
 
     with engine.connect() as connection:

@@ -21,7 +21,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from monitor.config import Settings
-from monitor.errors import MonitorError, NotFoundError
+from monitor.errors import MonitorError, NotFoundError, StoreError
 from monitor.feed import change_dict, short, trial_dict
 from monitor.materiality import Materiality
 from monitor.messages import headline as message_headline
@@ -166,7 +166,8 @@ def create_app(store: Store, settings: Settings, now: Callable[[], datetime]) ->
         return Response(comparison_json(comp, None, Materiality(settings.materiality)), media_type="application/json")
 
     async def refused(request: Request, exc: MonitorError) -> Response:
-        status = 404 if isinstance(exc, NotFoundError) else 400
+        # an unknown trial, a damaged or unreachable database (the server's problem, not the request's), a bad parameter
+        status = 404 if isinstance(exc, NotFoundError) else 500 if isinstance(exc, StoreError) else 400
         if request.url.path.startswith("/api/"):
             return JSONResponse({"error": exc.message}, status_code=status)
         return page("error.html.j2", status=status, message=exc.message)
