@@ -41,7 +41,7 @@ from ctgov_server import CtgovServer  # noqa: E402
 
 
 def rows(store: Store) -> int:
-    return sum(store.table_sizes().values())
+    return sum(store.versions.table_sizes().values())
 
 
 def rekeyed(records: list[dict], n: int) -> list[dict]:
@@ -120,10 +120,10 @@ def bench(n: int, records: list[dict], postgres: str | None = None) -> None:
         now = utc_now()
         keys = [study["protocolSection"]["identificationModule"]["nctId"] for study in studies]
         if hasattr(store, "ensure_watches"):
-            store.ensure_watches("trial", keys, now)
+            store.watches.ensure_watches("trial", keys, now)
         else:  # an older store, measured for comparison
             for key in keys:
-                store.add_watch("trial", key, now)
+                store.watches.add_watch("trial", key, now)
         print(
             f"{'PostgreSQL' if postgres else 'SQLite'}: "
             f"N = {n:,} watched trials (targets: unchanged <= {math.ceil(n / 1000) + 1} requests; "

@@ -58,7 +58,7 @@ class Batch:
     def flush(self) -> None:
         pending, held = self.pending, self.held
         self.pending, self.held, self.writing = [], [], set()
-        refused = self.store.add_versions(pending) if pending else {}
+        refused = self.store.versions.add_versions(pending) if pending else {}
         for key, outcome in held:
             if key in refused:
                 self.failed(key, refused[key])

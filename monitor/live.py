@@ -116,7 +116,7 @@ class Live:
     def store_answers(self, answers, keys: list[str], report: CycleReport, got: set[str] | None = None, what="fetch"):
         """Store the ``(key, answer)`` pairs of ``keys`` through the per-trial boundary, hundreds
         of versions a transaction; what was stored is marked seen, even when stopped part-way."""
-        heads = self.store.latest_heads(keys)  # one query, not one per trial
+        heads = self.store.versions.latest_heads(keys)  # one query, not one per trial
         seen: dict[str, tuple[str | None, str | None]] = {}
 
         def stored(key: str, outcome: tuple[Result, tuple[str | None, str | None]]) -> None:
@@ -140,8 +140,8 @@ class Live:
                 if items is not None:
                     items.close()  # what is still in flight is cancelled
                 batch.flush()
-                self.store.mark_seen_many(seen)
-                self.store.clear_errors(seen)
+                self.store.watches.mark_seen_many(seen)
+                self.store.watches.clear_errors(seen)
 
     def current(self, nct_id: str) -> Snapshot:
         """The registry's current record of one trial; nothing is stored."""
@@ -178,7 +178,7 @@ class Live:
 
     def _problem(self, report: CycleReport, key: str, message: str) -> None:
         log.warning("%s: %s", key, message)
-        if self.store.record_error(key, message, self.now()):
+        if self.store.watches.record_error(key, message, self.now()):
             report.problems.append(f"{key}: {message}")
 
     def _valid(self, key: str) -> bool:
@@ -198,27 +198,27 @@ class Live:
             snapshots = self.source.history(key, lambda: self.progress("backfill", 1))
             added = self._add_history(key, snapshots)
         except NotFoundError:
-            self.store.set_backfill(key, "failed")
+            self.store.watches.set_backfill(key, "failed")
             raise
         except MonitorError as exc:
-            self.store.set_backfill(key, "failed")
+            self.store.watches.set_backfill(key, "failed")
             raise SourceError(
                 f"{key}: version history unavailable ({exc.message}); the trial is still watched"
             ) from exc
-        self.store.set_backfill(key, "done")
+        self.store.watches.set_backfill(key, "done")
         return added
 
     def _add_history(self, key: str, snapshots: list[Snapshot]) -> int:
         for snapshot in snapshots:
             if self.archive:
                 self.archive.put(key, snapshot.record.last_update_posted, snapshot.raw, snapshot.raw_hash)
-        if self.store.latest_head(key) is None:
+        if self.store.versions.latest_head(key) is None:
             return sum(
                 1
                 for s in snapshots
                 if ingest(self.store, s, self.now, backfill=True).status in ("new", "changed", "refreshed")
             )
-        first = self.store.versions(key)[0]
+        first = self.store.versions.history(key)[0]
         older = [s for s in snapshots if s.record.last_update_posted and s.record.last_update_posted < first.date]
         chain: list[NewVersion] = []
         for snapshot in older:
@@ -231,7 +231,7 @@ class Live:
             chain.pop()
         if not chain:
             return 0
-        return self.store.prepend_versions(key, chain, diff_records(chain[-1].record, first.record))
+        return self.store.versions.prepend_versions(key, chain, diff_records(chain[-1].record, first.record))
 
     # --- saved searches ---------------------------------------------------------------
 
@@ -239,7 +239,7 @@ class Live:
         """Run a saved search; trials entering or leaving it are events, except
         on its first run, which sets the baseline."""
         hits = {hit.nct_id: hit for hit in self.source.search(target)}
-        before = self.store.members(target)
+        before = self.store.watches.members(target)
         now = self.now()
         if before is None:
             entered, left, events = list(hits), [], []
@@ -249,10 +249,10 @@ class Live:
             events = [(k, membership_event(target, ChangeKind.ADDED, hits[k].title, hits[k].status)) for k in entered]
             events += [(k, membership_event(target, ChangeKind.REMOVED, *before[k])) for k in left]
         routed = [(key, event, self.routes(key, [event]) if self.routes else []) for key, event in events]
-        self.store.update_members(target, [(k, hits[k].title, hits[k].status) for k in entered], left, routed, now)
+        self.store.watches.update_members(target, [(k, hits[k].title, hits[k].status) for k in entered], left, routed, now)
         for key in entered:
-            if self.store.latest_head(key) is None and self.store.backfill_state(key) is None:
-                self.store.set_backfill(key, "pending")
+            if self.store.versions.latest_head(key) is None and self.store.watches.backfill_state(key) is None:
+                self.store.watches.set_backfill(key, "pending")
         return events
 
     # --- the cycle ------------------------------------------------------------------------
@@ -282,8 +282,8 @@ class Live:
 
     def _watched(self, trials: list[str] | None, queries: list[str] | None) -> list[str]:
         if trials is None and queries is None:  # every watched trial of this source's registry
-            return [key for key in self.store.watched_trials() if self._valid(key)]
-        members = [key for query in queries or () for key in (self.store.members(query) or {})]
+            return [key for key in self.store.watches.watched_trials() if self._valid(key)]
+        members = [key for query in queries or () for key in (self.store.watches.members(query) or {})]
         return sorted(set(trials or ()) | set(members))
 
     def _backfills(self, report: CycleReport, watched: list[str], limit: int) -> None:
@@ -291,7 +291,7 @@ class Live:
         if limit <= 0:
             return
         watching = set(watched)  # built once, not once per key
-        for key in [k for k in self.store.pending_backfills(10_000) if k in watching][:limit]:
+        for key in [k for k in self.store.watches.pending_backfills(10_000) if k in watching][:limit]:
             if self.should_stop():
                 raise Stopped("stopped before the backfills; they are done next cycle")
             try:
@@ -304,20 +304,20 @@ class Live:
 
     def _cycle(self, report, full_refresh_days, backfill_per_cycle, trials, queries, suffix) -> None:
         state = f"{self.source.name}.%s{suffix}"  # the state keys of this source and group
-        changed = self.source.changed_since(self.store.get_state(state % STAMP))
+        changed = self.source.changed_since(self.store.service.get_state(state % STAMP))
         stamp = changed.watermark
         watched = self._watched(trials, queries)
-        seen = self.store.last_seen()
+        seen = self.store.watches.last_seen()
         waiting = [k for k in watched if k not in seen]
-        last_full = self.store.get_state(state % LAST_FULL)
+        last_full = self.store.service.get_state(state % LAST_FULL)
         full_due = last_full is None or self.now() - datetime.fromisoformat(last_full) > timedelta(
             days=full_refresh_days
         )
-        if stamp and stamp == self.store.get_state(state % STAMP) and not waiting and not full_due:
+        if stamp and stamp == self.store.service.get_state(state % STAMP) and not waiting and not full_due:
             report.skipped = True  # nothing to probe; waiting backfills still take their turn
             self._backfills(report, watched, backfill_per_cycle)
             return
-        searches = queries if queries is not None else [w.target for w in self.store.watches() if w.kind == "query"]
+        searches = queries if queries is not None else [w.target for w in self.store.watches.all() if w.kind == "query"]
         searches = searches if self.source.searches else []
         for query in searches:
             report.membership += self.refresh_query(query)
@@ -325,7 +325,7 @@ class Live:
         backfilled = report.backfilled
         self._backfills(report, watched, backfill_per_cycle)
         if report.backfilled != backfilled:
-            seen = self.store.last_seen()
+            seen = self.store.watches.last_seen()
         if isinstance(self.source, CtgovSource):  # its plans: the id probe, the change query, the whole registry
             due, mark = self._ctgov_due(report, watched, seen, full_due, trials, queries, suffix)
         else:
@@ -333,13 +333,13 @@ class Live:
         if due:
             self.fetch(due, report)
         if full_due:
-            self.store.set_state(state % LAST_FULL, self.now().isoformat())
+            self.store.service.set_state(state % LAST_FULL, self.now().isoformat())
         if isinstance(self.source, CtgovSource):
             if full_due and not mark:  # what was seen is read once, not once per watched trial
-                seen = self.store.last_seen()
+                seen = self.store.watches.last_seen()
                 mark = latest_date((seen.get(k, (None, None))[0] for k in watched), not_after=self.now().date())
             advance_watermark(self.store, suffix, mark)
-        self.store.set_state(state % STAMP, stamp)
+        self.store.service.set_state(state % STAMP, stamp)
 
     def _due(self, report: CycleReport, watched: list[str], seen: dict, full_due: bool, changed) -> list[str]:
         """The trials to fetch in full, for any source: all of them at a full refresh, those the

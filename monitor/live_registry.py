@@ -36,18 +36,18 @@ LOADED = "ctgov.loaded_at"  # + scope suffix: when the last whole pass ended
 
 
 def watches_registry(live: Live) -> bool:
-    return any((w.kind, w.target) == REGISTRY for w in live.store.watches())
+    return any((w.kind, w.target) == REGISTRY for w in live.store.watches.all())
 
 
 def loaded(live: Live, suffix: str = "") -> bool:
-    return bool(live.store.get_state(LOADED + suffix))
+    return bool(live.store.service.get_state(LOADED + suffix))
 
 
 def load_registry(live: Live, report: CycleReport, suffix: str = "", page_size: int = FULL_PAGE) -> str | None:
     """Read every study (resuming a stopped pass), store what is new or changed; returns the
     latest last-update date seen, the watermark of the change queries that follow."""
     store = live.store
-    token = store.get_state(TOKEN + suffix) or None
+    token = store.service.get_state(TOKEN + suffix) or None
     from_start = token is None
     report.plan = "load"
     report.plan_reason = "the whole registry, page by page" + (" (resumed where it stopped)" if token else "")
@@ -69,22 +69,22 @@ def load_registry(live: Live, report: CycleReport, suffix: str = "", page_size: 
         except Stopped:
             raise Stopped(STOPPED) from None
         report.probed += len(page.studies)
-        store.set_state(TOKEN + suffix, page.next_token or "")
+        store.service.set_state(TOKEN + suffix, page.next_token or "")
     if from_start:
-        for key in sorted(k for k in store.last_seen() if k not in listed and NCT_ID.fullmatch(k)):
+        for key in sorted(k for k in store.watches.last_seen() if k not in listed and NCT_ID.fullmatch(k)):
             live._problem(report, key, "not found on ClinicalTrials.gov (no longer in its listing)")
-    store.set_state(LOADED + suffix, live.now().isoformat())
+    store.service.set_state(LOADED + suffix, live.now().isoformat())
     return latest_date(dates, not_after=live.now().date())
 
 
 def first_load(live: Live, report: CycleReport, page_size: int = FULL_PAGE) -> CycleReport:
     """``watch add --all``: watch the whole registry and load it now (or resume the load), into
     ``report``. A stop or a registry failure part-way leaves what was stored, and the page to resume at."""
-    live.store.add_watch(*REGISTRY, live.now())
+    live.store.watches.add_watch(*REGISTRY, live.now())
     start = live.client.requests
     try:
         mark = load_registry(live, report, "", page_size)
-        live.store.set_state(f"{live.source.name}.{LAST_FULL}", live.now().isoformat())
+        live.store.service.set_state(f"{live.source.name}.{LAST_FULL}", live.now().isoformat())
         advance_watermark(live.store, "", mark)
     finally:
         report.requests = live.client.requests - start

@@ -77,7 +77,7 @@ class Survey:
         """Pass 2: store every surveyed payload (all or nothing, as :func:`monitor.pipeline.store_payloads`)."""
         from monitor.pipeline import Result, _refuse, ingest
 
-        stored = store.raw_hashes()
+        stored = store.versions.raw_hashes()
         fresh = sorted((f for f in self.facts if f.raw_hash not in stored), key=lambda f: (f.key, f.date, f.seq))
         clashing = self._clashes(fresh)
         found = [problem for raw, problem in self.failed if raw not in stored]

@@ -79,7 +79,7 @@ def ingest(
     computed them (:mod:`monitor.workers`); any may be None (computed here, when needed)."""
     record = snapshot.record
     if head is UNREAD:
-        head = store.latest_head(record.key)
+        head = store.versions.latest_head(record.key)
     content_hash, projected, packed = prepared
     if content_hash is None:
         projected = project(record)  # once: for the hash and, if the trial changed, for the diff
@@ -91,13 +91,13 @@ def ingest(
     def store_as(number: int, changes) -> int:
         deliveries = routes(record.key, list(changes)) if routes and changes else []
         new = as_new_version(snapshot, content_hash, now(), changes, backfill, packed)
-        return (write or store.add_version)(new, number, deliveries)
+        return (write or store.versions.add_version)(new, number, deliveries)
 
     if head is None:
         return result("new", store_as(1, ()))
     if content_hash == head.content_hash:
         return result("unchanged", head.number, note=f"same as version {head.number}")
-    same = store.known_hashes(record.key).get((content_hash, record.last_update_posted))
+    same = store.versions.known_hashes(record.key).get((content_hash, record.last_update_posted))
     if same is not None:
         return result("unchanged", same, note=f"same as version {same}")
     if record.last_update_posted and head.last_update_posted and record.last_update_posted < head.last_update_posted:
@@ -107,7 +107,7 @@ def ingest(
             note=f"last updated {record.last_update_posted}, older than version {head.number} "
             f"({head.last_update_posted}); not stored",
         )
-    latest = store.latest_version(record.key)
+    latest = store.versions.latest_version(record.key)
     changes = diff_records(latest.record, record, projected)
     if not changes and record.last_update_posted == head.last_update_posted:
         # Differs only in what is noise (capitals, encoding, ...) on the same registry date: nothing to
@@ -205,7 +205,7 @@ def store_payloads(
     different copies of one format with the same registry date are a problem
     for that trial, not two versions.
     """
-    stored = store.raw_hashes()
+    stored = store.versions.raw_hashes()
     results = [
         Result(
             stored[p.raw_hash][0],
@@ -294,7 +294,7 @@ def compare_file_to_store(store: Store, path: str | Path, limits: Limits | None 
 def compare_to_store(store: Store, snap: Snapshot) -> Comparison:
     """A snapshot (a file, or the registry's current record) against the latest
     stored version of its trial; nothing is stored."""
-    latest = store.latest_version(snap.record.key)
+    latest = store.versions.latest_version(snap.record.key)
     if latest is None:
         raise NotFoundError(f"{snap.record.key} (from {snap.origin}) is not in the store: nothing to compare it with")
     return Comparison(
@@ -309,7 +309,7 @@ def compare_to_store(store: Store, snap: Snapshot) -> Comparison:
 
 def compare_versions(store: Store, key: str, old_ref: str | None = None, new_ref: str | None = None) -> Comparison:
     """Two stored versions of a trial: by default the latest and the one before."""
-    history = store.versions(key)
+    history = store.versions.history(key)
     new = pick_version(history, new_ref) if new_ref else history[-1]
     if old_ref:
         old = pick_version(history, old_ref)

@@ -43,7 +43,7 @@ def db_prune(ctx: click.Context, keep: int | None) -> None:
         raise UsageError(
             "storage.keep_raw_versions is 0 (every raw payload is kept): set it in the configuration or give --keep N"
         )
-    dropped = open_store(ctx, create=False).drop_old_raw_payloads(keep)
+    dropped = open_store(ctx, create=False).versions.drop_old_raw_payloads(keep)
     click.echo(
         f"dropped the raw payloads of {dropped} older version(s), keeping the newest {keep} per trial; "
         "every record and change is kept"

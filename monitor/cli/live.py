@@ -158,9 +158,9 @@ def watch_add(
         for source, of_source in keys.items():
             live = lives[source]
             for key in of_source:
-                if not live.store.add_watch("trial", key, utc_now()):
+                if not live.store.watches.add_watch("trial", key, utc_now()):
                     click.echo(f"{key}: already watched")
-                if live.store.latest_head(key) is None and not no_backfill and live.source.keeps_history:
+                if live.store.versions.latest_head(key) is None and not no_backfill and live.source.keeps_history:
                     try:
                         report.backfilled += live.backfill(key)
                     except MonitorError as exc:
@@ -169,11 +169,11 @@ def watch_add(
         if queries:  # saved searches are ClinicalTrials.gov's
             live = lives.get("ctgov") or live_source(ctx, progress=bar)
         for query in queries:
-            if not live.store.add_watch("query", query, utc_now()):
+            if not live.store.watches.add_watch("query", query, utc_now()):
                 click.echo(f"{query}: already watched")
                 continue
             live.refresh_query(query)
-            members = live.store.members(query) or {}
+            members = live.store.watches.members(query) or {}
             click.echo(f"{query}: {plural(len(members), 'trial')}, watched from now on")
             live.fetch(sorted(members), report)
     output("results", fmt, report.results, config=settings(ctx))
@@ -236,7 +236,7 @@ def watch_remove(ctx: click.Context, nct_ids: tuple[str, ...], queries: tuple[st
         raise click.UsageError("name trials (NCT ids) or --query searches to stop watching")
     store = open_store(ctx, create=False)
     targets = [("trial", check_key(n)) for n in nct_ids] + [("query", q) for q in queries]
-    missing = [target for kind, target in targets if not store.remove_watch(kind, target)]
+    missing = [target for kind, target in targets if not store.watches.remove_watch(kind, target)]
     for _, target in targets:
         if target not in missing:
             click.echo(f"{target}: no longer watched")

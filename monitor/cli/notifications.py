@@ -59,7 +59,7 @@ def notify_retry(ctx: click.Context, include_failed: bool) -> None:
 
     config = settings(ctx)
     store = open_store(ctx, create=False)
-    queued = store.retry_now(utc_now(), include_failed)
+    queued = store.deliveries.retry_now(utc_now(), include_failed)
     report = Notifier(store, config).send_due()
     click.echo(f"{queued} due; {report.sent} sent, {report.retrying} to retry, {report.failed} given up")
     warn(report.problems)
@@ -74,7 +74,7 @@ def notify_retry(ctx: click.Context, include_failed: bool) -> None:
 @click.pass_context
 def deliveries(ctx: click.Context, status: str | None, fmt: str) -> None:
     """The delivery ledger: each (event, route) with its state, attempts and last error."""
-    rows = open_store(ctx, create=False, read_only=True).deliveries(status)
+    rows = open_store(ctx, create=False, read_only=True).deliveries.recent(status)
     if fmt == "json":
         from monitor.render import to_json
 

@@ -61,7 +61,7 @@ def watch_list(ctx: click.Context, groups: tuple[str, ...], fmt: str) -> None:
     emit(render_portfolio(fmt, rows), "raw")
     if fmt != "text":
         return
-    watches = store.watches()
+    watches = store.watches.all()
     if not watches:
         click.echo("nothing is watched: add trials with `monitor watch add NCT_ID`, or searches with --query")
     for w in watches:

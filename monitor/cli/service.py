@@ -105,10 +105,10 @@ def status(ctx: click.Context, health: bool, fmt: str) -> None:
     config = settings(ctx)
     store = open_store(ctx, create=False, read_only=True)
     now = datetime.now(UTC)
-    holder = store.lock_holder(LOCK)
+    holder = store.service.lock_holder(LOCK)
     alive = bool(holder) and now - datetime.fromisoformat(holder["beat"]) <= STALE_AFTER
     groups = []
-    state = store.state_with_prefix("group.")
+    state = store.service.state_with_prefix("group.")
     for group in config.watches:
         groups.append(
             {
@@ -122,23 +122,23 @@ def status(ctx: click.Context, health: bool, fmt: str) -> None:
         )
     from monitor.expected import RULES
 
-    total, major = store.changes_since(now - timedelta(hours=24))
-    flagged = store.expected_counts()
-    watched = store.watched_trials()
+    total, major = store.versions.changes_since(now - timedelta(hours=24))
+    flagged = store.expected.expected_counts()
+    watched = store.watches.watched_trials()
     report = {
         "database": config.database,
         "daemon": {"running": alive, **(holder or {})},
         "groups": groups,
-        "trials_stored": store.counts()["trials"],
+        "trials_stored": store.versions.counts()["trials"],
         "trials_watched": len(watched),
         "changes_24h": {"total": total, "major": major},
         "expected": {
-            "trials_evaluated": store.expected_seen_count(),
+            "trials_evaluated": store.expected.expected_seen_count(),
             "flagged": {rule: flagged.get(rule, 0) for rule in RULES},
         },
-        "deliveries": {k: v for k, v in store.delivery_counts().items() if k != "sent"},
+        "deliveries": {k: v for k, v in store.deliveries.delivery_counts().items() if k != "sent"},
         "trial_errors": [
-            {"trial": k, "error": e, "at": a.isoformat() if a else None} for k, e, a in store.trial_errors()[:10]
+            {"trial": k, "error": e, "at": a.isoformat() if a else None} for k, e, a in store.watches.trial_errors()[:10]
         ],
     }
     if fmt == "json":

@@ -93,7 +93,7 @@ def create_app(store: Store, settings: Settings, now: Callable[[], datetime]) ->
         from monitor.web.chart import dates_chart
 
         key = request.path_params["key"]
-        history = store.versions(key)
+        history = store.versions.history(key)
         q = request.query_params
         comparison = None
         if len(history) > 1 or q.get("from"):
@@ -150,7 +150,7 @@ def create_app(store: Store, settings: Settings, now: Callable[[], datetime]) ->
         from monitor.materiality import Materiality
         from monitor.render import history_json
 
-        versions = store.versions(request.path_params["key"])
+        versions = store.versions.history(request.path_params["key"])
         return Response(history_json(versions, None, Materiality(settings.materiality)), media_type="application/json")
 
     async def api_diff(request: Request) -> Response:
@@ -163,7 +163,7 @@ def create_app(store: Store, settings: Settings, now: Callable[[], datetime]) ->
         if not (q.get("from") or q.get("to")):  # as `monitor diff KEY`: one version is no error
             from monitor.render import nothing_to_compare_json
 
-            history = store.versions(key)
+            history = store.versions.history(key)
             if history and not any(v.changes for v in history[1:]):
                 return Response(nothing_to_compare_json(key, history), media_type="application/json")
         comp = compare_versions(store, key, q.get("from") or None, q.get("to") or None)
