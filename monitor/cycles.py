@@ -87,7 +87,9 @@ def routes_for(store: Store, settings: Settings, group: str | None = None) -> Ro
     """Which routes hear of a trial's changes, found by ``group``; None without routes."""
     if not settings.notifications.routes:
         return None
-    router = router_for(settings, lambda query: (store.watches.members(query) or {}).keys(), lambda key: phases_of(store, key))
+    router = router_for(
+        settings, lambda query: (store.watches.members(query) or {}).keys(), lambda key: phases_of(store, key)
+    )
     return lambda key, changes: router.routes_for(key, changes, group)
 
 

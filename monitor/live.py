@@ -249,7 +249,8 @@ class Live:
             events = [(k, membership_event(target, ChangeKind.ADDED, hits[k].title, hits[k].status)) for k in entered]
             events += [(k, membership_event(target, ChangeKind.REMOVED, *before[k])) for k in left]
         routed = [(key, event, self.routes(key, [event]) if self.routes else []) for key, event in events]
-        self.store.watches.update_members(target, [(k, hits[k].title, hits[k].status) for k in entered], left, routed, now)
+        members = [(k, hits[k].title, hits[k].status) for k in entered]
+        self.store.watches.update_members(target, members, left, routed, now)
         for key in entered:
             if self.store.versions.latest_head(key) is None and self.store.watches.backfill_state(key) is None:
                 self.store.watches.set_backfill(key, "pending")

@@ -292,7 +292,8 @@ class Notifier:
             return True
         attempts = max(d.attempts for d in rows) + 1
         give_up = self.now() - timedelta(hours=self.settings.notifications.max_age_hours)
-        failed = self.store.deliveries.mark_attempt_failed(ids, sent.error or "failed", self.now() + _backoff(attempts), give_up)
+        retry_at = self.now() + _backoff(attempts)
+        failed = self.store.deliveries.mark_attempt_failed(ids, sent.error or "failed", retry_at, give_up)
         report.failed += failed
         report.retrying += len(ids) - failed
         problem = f"route {route.name}: {sent.error}" + (" (given up)" if failed else " (will retry)")

@@ -74,7 +74,7 @@ def ingest(
     ``routes`` is given, their deliveries (the outbox), in one transaction.
     ``head``: the trial's latest head when the caller read it for a batch
     (None: no version stored); read here otherwise.  ``write``: stands in for
-    :meth:`Store.add_version` (a batch that writes later, :mod:`monitor.batch`).
+    ``store.versions.add_version`` (a batch that writes later, :mod:`monitor.batch`).
     ``prepared``: the record's content hash, projection and packed (record, raw) when a worker
     computed them (:mod:`monitor.workers`); any may be None (computed here, when needed)."""
     record = snapshot.record

@@ -21,6 +21,7 @@ from monitor.live_plan import PER_DAY, WATERMARK, choose_plan
 from monitor.sources.ctgov import CtgovClient, Politeness
 from monitor.sources.ctgov_changes import changed_since, since_expression
 from monitor.store import Store
+from monitor.store.watches import WatchStore
 
 from conftest import OPENING, ROOT, UNKNOWN, study
 from ctgov_server import Fault
@@ -368,8 +369,8 @@ def test_a_full_refresh_reads_what_was_seen_a_bounded_number_of_times(live, serv
     trial: 10,000 watched trials were 20,000 queries of 10,000 rows each, every week."""
     live.fetch(REAL)
     calls = []
-    real = Store.last_seen
-    monkeypatch.setattr(Store, "last_seen", lambda self: calls.append(1) or real(self))
+    real = WatchStore.last_seen
+    monkeypatch.setattr(WatchStore, "last_seen", lambda self: calls.append(1) or real(self))
     server.data_timestamp += "moved"
     report = live.cycle(trials=REAL + MANY[:50], scope="full")  # no full refresh yet: this one is full
     assert report.complete, report.problems

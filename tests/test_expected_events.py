@@ -228,7 +228,7 @@ def test_a_headline_names_the_expected_event_in_words():
 
 
 def test_the_rules_read_every_trial_once_a_day_and_otherwise_only_what_the_cycle_stored(tmp_path, mailbox, monkeypatch):
-    from monitor.store import Store as StoreClass
+    from monitor.store.expected import ExpectedStore
 
     folder = tmp_path / "snapshots"
     folder.mkdir()
@@ -236,9 +236,9 @@ def test_the_rules_read_every_trial_once_a_day_and_otherwise_only_what_the_cycle
     settings = load_settings(str(configure(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", mailbox, folder)))
     store = Store.open(settings.database)
     read: list[str] = []
-    latest_records = StoreClass.latest_records
+    latest_records = ExpectedStore.latest_records
     monkeypatch.setattr(
-        StoreClass, "latest_records", lambda self, keys: (read.extend(keys), latest_records(self, keys))[1]
+        ExpectedStore, "latest_records", lambda self, keys: (read.extend(keys), latest_records(self, keys))[1]
     )
     clock = Clock(datetime(2027, 12, 20, 7, 0, tzinfo=UTC))
     run_once(store, settings, clock)

@@ -187,14 +187,16 @@ def test_a_failure_writing_the_outbox_rows_leaves_no_version_behind(tmp_path, cl
     settings = load_settings(str(configure(tmp_path, '    - name: hook\n      urls: ["json://127.0.0.1:9/x"]\n')))
     store = Store.open(settings.database)
     store_changes(settings, store, clock, UNKNOWN / "2026-02-02.json")
-    write = Store._insert_deliveries
+    from monitor.store.versions import VersionStore
+
+    write = VersionStore._insert_deliveries
 
     def write_then_fail(self, conn, routes, *args):
         write(self, conn, routes, *args)
         if routes:
             raise RuntimeError("the disk filled up while writing the outbox")
 
-    monkeypatch.setattr(Store, "_insert_deliveries", write_then_fail)
+    monkeypatch.setattr(VersionStore, "_insert_deliveries", write_then_fail)
     with pytest.raises(RuntimeError):
         store_changes(settings, store, clock, UNKNOWN / "2026-03-02.json")
     monkeypatch.undo()

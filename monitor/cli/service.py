@@ -138,7 +138,8 @@ def status(ctx: click.Context, health: bool, fmt: str) -> None:
         },
         "deliveries": {k: v for k, v in store.deliveries.delivery_counts().items() if k != "sent"},
         "trial_errors": [
-            {"trial": k, "error": e, "at": a.isoformat() if a else None} for k, e, a in store.watches.trial_errors()[:10]
+            {"trial": k, "error": e, "at": a.isoformat() if a else None}
+            for k, e, a in store.watches.trial_errors()[:10]
         ],
     }
     if fmt == "json":
