@@ -21,11 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from monitor.archive import SnapshotArchive
+from monitor.clock import Clock, utc_now
 from monitor.config import Settings, WatchGroup
 from monitor.errors import MonitorError
 from monitor.live import Live
 from monitor.model import Change
-from monitor.pipeline import Clock, Result, Routes, load, utc_now
+from monitor.pipeline import Result, Routes, load
 from monitor.routing import router_for
 from monitor.sources.registry import source_named
 from monitor.store import Store

@@ -30,10 +30,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from monitor.clock import Clock, utc_now
 from monitor.config import Settings, load_settings
 from monitor.cycles import GroupOutcome, run_group
 from monitor.errors import MonitorError
-from monitor.pipeline import Clock, utc_now
 from monitor.store import Store
 
 log = logging.getLogger(__name__)

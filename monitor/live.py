@@ -34,12 +34,13 @@ from datetime import datetime, timedelta
 from monitor.archive import ArchiveError, SnapshotArchive
 from monitor.batch import Batch
 from monitor.classify import diff_records
+from monitor.clock import Clock, utc_now
 from monitor.diff import fingerprint
 from monitor.errors import MonitorError, NotFoundError, SourceError, Stopped
 from monitor.live_plan import LAST_FULL, advance_watermark, latest_date, membership_event, plan_probe, same_raw
 from monitor.live_registry import load_registry, loaded, watches_registry
 from monitor.model import Change, ChangeKind
-from monitor.pipeline import UNREAD, Clock, Result, Routes, as_new_version, ingest, utc_now
+from monitor.pipeline import UNREAD, Result, Routes, as_new_version, ingest
 from monitor.sources.base import Answer, Source
 from monitor.sources.ctgov import CtgovClient
 from monitor.sources.ctgov_source import CtgovSource

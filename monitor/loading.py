@@ -32,7 +32,8 @@ from monitor.limits import Limits
 from monitor.sources.files import read_payloads_of, snapshot_files
 
 if TYPE_CHECKING:
-    from monitor.pipeline import Clock, Result, Routes
+    from monitor.clock import Clock
+    from monitor.pipeline import Result, Routes
     from monitor.sources.files import Snapshot
     from monitor.store import Store
 

@@ -25,15 +25,14 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from monitor.apprise_urls import is_apprise_url, private_url  # noqa: F401 (is_apprise_url re-exported)
+from monitor.clock import Clock, new_id, utc_now
 from monitor.config import Route, Settings
 from monitor.masking import guard, mask_secrets, remember
 from monitor.messages import Message, digest_message, event_message, trial_context
-from monitor.pipeline import Clock, utc_now
 from monitor.routing import for_route
 from monitor.store import Store
 
@@ -164,7 +163,7 @@ class Notifier:
     def __init__(self, store: Store, settings: Settings, channel=None, now: Clock = utc_now) -> None:
         self.store, self.settings, self.now = store, settings, now
         self.channel = channel or AppriseChannel(settings)
-        self.owner = f"{_PROCESS}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = f"{_PROCESS}:{os.getpid()}:{new_id()}"
 
     def send_due(self) -> SendReport:
         """Send every delivery that is due; digests when their time has come."""

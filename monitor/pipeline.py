@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from monitor.classify import diff_records
+from monitor.clock import Clock, utc_now
 from monitor.diff import fingerprint, hash_projection, project
 from monitor.errors import NotFoundError, SourceError, UsageError
 from monitor.limits import Limits
@@ -28,12 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 UNREAD = object()  # ingest(head=...): the caller did not read the trial's head
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

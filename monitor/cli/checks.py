@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import date
 
 import click
 
 from monitor.cli.app import EXIT_CHANGES, cli, emit, exit_code_option, format_option, open_store, settings
+from monitor.clock import utc_now
 from monitor.expected import RULES
 from monitor.expected_events import Flag, findings_now
 from monitor.messages import markdown_text
@@ -15,7 +16,7 @@ from monitor.messages import markdown_text
 
 def _today(value: str | None) -> date:
     if value is None:
-        return datetime.now(UTC).date()
+        return utc_now().date()
     try:
         return date.fromisoformat(value)
     except ValueError:

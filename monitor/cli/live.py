@@ -17,6 +17,7 @@ from monitor.cli.app import (
     settings,
     warn,
 )
+from monitor.clock import utc_now
 from monitor.errors import MonitorError
 from monitor.summaries import plural
 
@@ -137,7 +138,6 @@ def watch_add(
     cycles), and trials entering or leaving it later are events.
     """
     from monitor.live import CycleReport
-    from monitor.pipeline import utc_now
     from monitor.sources.ctgov import parse_query
     from monitor.sources.registry import by_source, check_key
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from monitor.cli.app import open_store, settings, warn
+from monitor.clock import utc_now
 from monitor.errors import MonitorError
 
 
@@ -55,7 +56,6 @@ def notify_retry(ctx: click.Context, include_failed: bool) -> None:
     by a sender that died is sent at once (same machine) or when its claim
     expires (10 minutes)."""
     from monitor.notify import Notifier
-    from monitor.pipeline import utc_now
 
     config = settings(ctx)
     store = open_store(ctx, create=False)

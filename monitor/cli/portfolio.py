@@ -6,6 +6,7 @@ import click
 
 from monitor.cli.app import cli, emit, open_store, settings
 from monitor.cli.live import watch
+from monitor.clock import utc_now
 from monitor.summaries import plural
 
 FEED_FORMATS = ("text", "markdown", "json", "csv", "ndjson")
@@ -37,7 +38,6 @@ def changes(ctx: click.Context, fmt: str, **options) -> None:
     history, not news: they are left out unless --include-backfill.
     """
     from monitor.feed import render_changes
-    from monitor.pipeline import utc_now
     from monitor.portfolio import ChangeFilter
     from monitor.portfolio import changes as find
 

@@ -17,6 +17,7 @@ from monitor.cli.app import (
     settings,
     view_options,
 )
+from monitor.clock import utc_now
 
 
 @cli.command()
@@ -35,7 +36,6 @@ def load(ctx: click.Context, paths: tuple[str, ...], skip_bad: bool, fmt: str, e
     """
     from monitor.errors import SourceError
     from monitor.loading import survey
-    from monitor.pipeline import utc_now
 
     problems: list[str] | None = [] if skip_bad else None
     limits = settings(ctx).limits

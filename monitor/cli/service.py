@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 
 import click
 
 from monitor.cli.app import emit, format_option, open_store, output, overrides, settings
+from monitor.clock import utc_now
 from monitor.errors import MonitorError
 
 
@@ -104,7 +105,7 @@ def status(ctx: click.Context, health: bool, fmt: str) -> None:
 
     config = settings(ctx)
     store = open_store(ctx, create=False, read_only=True)
-    now = datetime.now(UTC)
+    now = utc_now()
     holder = store.service.lock_holder(LOCK)
     alive = bool(holder) and now - datetime.fromisoformat(holder["beat"]) <= STALE_AFTER
     groups = []
