@@ -32,8 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from monitor.clock import utc_now  # noqa: E402
 from monitor.live import Live  # noqa: E402
-from monitor.pipeline import utc_now  # noqa: E402
 from monitor.sources.ctgov import CtgovClient, Politeness  # noqa: E402
 from monitor.store import Store  # noqa: E402
 

@@ -178,10 +178,10 @@ def test_a_registry_misbehaving_for_a_whole_run_records_only_what_it_served(serv
     import copy
     import random
 
+    from monitor.clock import utc_now
     from monitor.diff import fingerprint
     from monitor.live import Live
     from monitor.normalize import normalize_study
-    from monitor.pipeline import utc_now
     from monitor.sources.ctgov import CtgovClient, Politeness
 
     rng = random.Random(20261122)

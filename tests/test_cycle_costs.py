@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import event, func, select
 
 from monitor.archive import SnapshotArchive
+from monitor.clock import utc_now
 from monitor.live import Live
-from monitor.pipeline import load, utc_now
+from monitor.pipeline import load
 from monitor.sources.ctgov import CtgovClient, Politeness
 from monitor.store import Store, VersionHead
 from monitor.store.schema import versions

@@ -31,7 +31,7 @@ def live(server, store_url, tmp_path, sleeps):
 
 
 def watch(live: Live, *keys: str) -> None:
-    from monitor.pipeline import utc_now
+    from monitor.clock import utc_now
 
     for key in keys:
         live.store.watches.add_watch("trial", key, utc_now())
@@ -247,7 +247,7 @@ def test_an_unexpected_history_shape_fails_closed_and_the_trial_is_still_watched
 
 
 def test_trials_entering_and_leaving_a_saved_search_are_events_and_entering_ones_are_watched(live, server):
-    from monitor.pipeline import utc_now
+    from monitor.clock import utc_now
 
     query = "query.cond=lung"
     live.store.watches.add_watch("query", query, utc_now())

@@ -9,9 +9,9 @@ import shutil
 import pytest
 
 from monitor import loading
+from monitor.clock import utc_now
 from monitor.errors import SourceError
 from monitor.loading import Fact, survey
-from monitor.pipeline import utc_now
 from monitor.sources.files import read_snapshots
 from monitor.store import Store
 

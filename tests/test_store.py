@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from monitor.clock import utc_now
 from monitor.errors import StoreError
-from monitor.pipeline import as_new_version, ingest, load, utc_now
+from monitor.pipeline import as_new_version, ingest, load
 from monitor.sources.files import read_snapshots
 from monitor.store import Store, database_url
 
