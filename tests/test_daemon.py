@@ -165,8 +165,8 @@ def test_the_daemon_writes_a_next_run_time_only_when_it_moves(tmp_path):
     service.scheduler = make_scheduler(settings.daemon)
     writes, reads = [], []
     set_state, get_state = store.service.set_state, store.service.get_state
-    store.set_state = lambda key, value: (writes.append((key, value)), set_state(key, value))
-    store.get_state = lambda key: (reads.append(key), get_state(key))[1]
+    store.service.set_state = lambda key, value: (writes.append((key, value)), set_state(key, value))
+    store.service.get_state = lambda key: (reads.append(key), get_state(key))[1]
     first = datetime(2030, 1, 1, tzinfo=UTC)
     add_group_job(service.scheduler, "trials", settings.watches[0].schedule, 0, print, first)
     service.scheduler.start(paused=True)
