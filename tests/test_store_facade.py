@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from monitor import clock
 from monitor.config import load_settings
@@ -88,7 +89,7 @@ def test_a_batch_keeps_each_version_with_its_deliveries_and_refuses_the_bad_one_
 def test_a_saved_search_event_its_deliveries_and_its_baseline_are_one_transaction(store):
     store.watches.add_watch("query", "cond=lupus", FIXED)
     event = membership_event("cond=lupus", ChangeKind.ADDED, "A trial", "RECRUITING")
-    with pytest.raises(Exception):  # noqa: B017 (whichever error the driver raises for the refused row)
+    with pytest.raises(IntegrityError):  # the refused row: nothing of the transaction is kept
         store.watches.update_members("cond=lupus", [MEMBER], [], [("NCT00000001", event, [None])], FIXED)
     assert store.watches.members("cond=lupus") is None, "no member and no baseline: nothing of it was kept"
     assert store.deliveries.recent() == [] and store.versions.events("NCT00000001") == []
