@@ -32,8 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from monitor.clock import utc_now  # noqa: E402
 from monitor.live import Live  # noqa: E402
-from monitor.pipeline import utc_now  # noqa: E402
 from monitor.sources.ctgov import CtgovClient, Politeness  # noqa: E402
 from monitor.store import Store  # noqa: E402
 
@@ -41,7 +41,7 @@ from ctgov_server import CtgovServer  # noqa: E402
 
 
 def rows(store: Store) -> int:
-    return sum(store.table_sizes().values())
+    return sum(store.versions.table_sizes().values())
 
 
 def rekeyed(records: list[dict], n: int) -> list[dict]:
@@ -120,10 +120,10 @@ def bench(n: int, records: list[dict], postgres: str | None = None) -> None:
         now = utc_now()
         keys = [study["protocolSection"]["identificationModule"]["nctId"] for study in studies]
         if hasattr(store, "ensure_watches"):
-            store.ensure_watches("trial", keys, now)
+            store.watches.ensure_watches("trial", keys, now)
         else:  # an older store, measured for comparison
             for key in keys:
-                store.add_watch("trial", key, now)
+                store.watches.add_watch("trial", key, now)
         print(
             f"{'PostgreSQL' if postgres else 'SQLite'}: "
             f"N = {n:,} watched trials (targets: unchanged <= {math.ceil(n / 1000) + 1} requests; "

@@ -158,7 +158,7 @@ def main() -> None:
         t = time.perf_counter()
         first = load(store, files)
         first_s = time.perf_counter() - t
-        counts = store.counts()
+        counts = store.versions.counts()
         size = sum(p.stat().st_size for p in Path(tmp).glob("bench.db*"))
         print(
             f"load into a fresh SQLite store: {first_s:.1f} s, {counts['versions']} versions, "
@@ -167,7 +167,7 @@ def main() -> None:
         t = time.perf_counter()
         second = load(store, files)
         second_s = time.perf_counter() - t
-        added = store.counts()["versions"] - counts["versions"]
+        added = store.versions.counts()["versions"] - counts["versions"]
         print(
             f"second load of the same records: {second_s:.1f} s ({second_s / first_s:.0%} of the first), "
             f"versions added: {added}, unchanged: {sum(r.status == 'unchanged' for r in second)}"

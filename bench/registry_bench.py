@@ -88,7 +88,7 @@ def phase(url: str, archive: str, base_url: str, keys: list[str], clock: datetim
         pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(18)
         pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(25)
         top = out.getvalue()
-    versions = store.table_sizes().get("versions", 0)
+    versions = store.versions.table_sizes().get("versions", 0)
     store.close()
     return {
         "seconds": wall,

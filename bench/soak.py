@@ -246,11 +246,11 @@ def soak(backend: str, n: int, cycles: int, seed: int, data: Path, pg_url: str |
                 notified_noise += key in posts
             notified_extra += sum(count for key, count in posts.items() if key not in made and key not in noised)
             notified_extra += sum(count - 1 for key, count in posts.items() if count > 1)
-        rows_before = store.table_sizes()
+        rows_before = store.versions.table_sizes()
         clock["now"] = registry.now(1) if whole else clock["now"] + timedelta(minutes=1)
         server.data_timestamp += "-moved"  # the registry moved, none of ours did
         unchanged = run_group(store, settings, group, now)
-        rows_after = store.table_sizes()
+        rows_after = store.versions.table_sizes()
         written = sum(rows_after.values()) - sum(rows_before.values())
         total_seconds = sum(seconds)
         print(f"[{backend}] {cycles} cycles, {real_total} real changes, {noise_total} noise edits")

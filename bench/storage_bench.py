@@ -96,7 +96,7 @@ def measure_store(url: str, paths: list[Path], size) -> None:
     start = time.perf_counter()
     load(store, paths)
     seconds = time.perf_counter() - start
-    count = store.counts()["versions"]
+    count = store.versions.counts()["versions"]
     store.close()
     total = size()
     print(

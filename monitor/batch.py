@@ -2,7 +2,7 @@
 
 The live source normalizes and diffs each trial on its own (the per-trial
 boundary), but writes the versions of a batch of trials together
-(:meth:`monitor.store.Store.add_versions`: a few statements per batch, one
+(``store.versions.add_versions``, :mod:`monitor.store.bulk`: a few statements per batch, one
 transaction, and a version the database refuses is refused alone).  A trial's
 result counts only once its version is written: until then it is held here.
 """
@@ -23,7 +23,7 @@ BATCH_SIZE = 250  # trials per transaction: few statements per trial, a short wr
 class Batch:
     """Versions waiting to be written together, and the trials waiting for them.
 
-    ``write`` stands in for :meth:`Store.add_version` (give it to
+    ``write`` stands in for ``store.versions.add_version`` (give it to
     :func:`monitor.pipeline.ingest`); ``hold`` keeps a trial's outcome until its
     batch is written; ``flush`` writes and hands each held trial, in the order
     held, to ``done`` (its version written, or nothing to write) or ``failed``
@@ -58,7 +58,7 @@ class Batch:
     def flush(self) -> None:
         pending, held = self.pending, self.held
         self.pending, self.held, self.writing = [], [], set()
-        refused = self.store.add_versions(pending) if pending else {}
+        refused = self.store.versions.add_versions(pending) if pending else {}
         for key, outcome in held:
             if key in refused:
                 self.failed(key, refused[key])

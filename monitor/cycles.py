@@ -93,13 +93,15 @@ def routes_for(store: Store, settings: Settings, group: str | None = None) -> Ro
     """Which routes hear of a trial's changes, found by ``group``; None without routes."""
     if not settings.notifications.routes:
         return None
-    router = router_for(settings, lambda query: (store.members(query) or {}).keys(), lambda key: phases_of(store, key))
+    router = router_for(
+        settings, lambda query: (store.watches.members(query) or {}).keys(), lambda key: phases_of(store, key)
+    )
     return lambda key, changes: router.routes_for(key, changes, group)
 
 
 def phases_of(store: Store, key: str) -> tuple[str, ...]:
     """The phases of a trial's latest stored version (none for a trial not stored yet)."""
-    latest = store.latest_version(key)
+    latest = store.versions.latest_version(key)
     return latest.record.phases if latest else ()
 
 
@@ -147,9 +149,9 @@ def run_group(
             outcome.problems.append(f"{group.name}: sending notifications failed ({type(exc).__name__}: {exc})")
     outcome.seconds = time.perf_counter() - started
     stamp = now().isoformat()
-    store.set_state(f"group.{group.name}.last_run", stamp)
-    store.set_state(f"group.{group.name}.last_result", outcome.line())
-    store.set_state(f"group.{group.name}.last_error", outcome.problems[-1] if outcome.problems else "")
+    store.service.set_state(f"group.{group.name}.last_run", stamp)
+    store.service.set_state(f"group.{group.name}.last_result", outcome.line())
+    store.service.set_state(f"group.{group.name}.last_error", outcome.problems[-1] if outcome.problems else "")
     return outcome
 
 
@@ -171,15 +173,15 @@ def expected_events(store: Store, settings: Settings, group: WatchGroup, outcome
     reads no record)."""
     keys = set(group.trials) | {r.key for r in outcome.results}
     for query in group.queries:
-        keys |= set((store.members(query) or {}).keys())
+        keys |= set((store.watches.members(query) or {}).keys())
     today, state = now().date().isoformat(), f"{EVALUATED}.{group.name}"
-    whole_day = store.get_state(state) != today
+    whole_day = store.service.get_state(state) != today
     if not whole_day:
         stored = {r.key for r in outcome.results if r.status in ("new", "changed", "refreshed")}
-        keys = (keys & stored) | (keys - store.expected_seen())
+        keys = (keys & stored) | (keys - store.expected.expected_seen())
     events = record_expected(store, keys, now(), settings.expected, routes_for(store, settings, group.name))
     if whole_day:
-        store.set_state(state, today)
+        store.service.set_state(state, today)
     return events
 
 
@@ -191,11 +193,11 @@ def _run_ctgov(store, settings, group, now, should_stop, outcome: GroupOutcome) 
         store.ensure_watches(REGISTRY[0], [REGISTRY[1]], now())
     added = store.ensure_watches("trial", group.trials, now())
     if added and backfill:
-        stored = store.latest_heads(added)
+        stored = store.versions.latest_heads(added)
         for key in added:
             if key not in stored:
-                store.set_backfill(key, "pending")
-    store.ensure_watches("query", group.queries, now())
+                store.watches.set_backfill(key, "pending")
+    store.watches.ensure_watches("query", group.queries, now())
     live = make_live(store, settings, now, should_stop, group=group.name, source=group.source)
     live.load_pages, live.load_page_size = settings.ctgov.load_pages_per_cycle, settings.ctgov.load_page_size
     try:

@@ -88,7 +88,7 @@ class DaemonLock:
         return self.now() - beat > STALE_AFTER
 
     def acquire(self) -> None:
-        holder = self.store.take_lock(LOCK, self.owner, self.now(), self.stale)
+        holder = self.store.service.take_lock(LOCK, self.owner, self.now(), self.stale)
         if holder is not None:
             raise DaemonRefused(
                 f"another `monitor run` ({holder.get('owner')}, since {holder.get('since', '?')[:19]}) is using this "
@@ -96,11 +96,11 @@ class DaemonLock:
             )
 
     def beat(self) -> None:
-        if not self.store.beat_lock(LOCK, self.owner, self.now()):
+        if not self.store.service.beat_lock(LOCK, self.owner, self.now()):
             log.error("the daemon lock was taken over by another process")
 
     def release(self) -> None:
-        self.store.release_lock(LOCK, self.owner)
+        self.store.service.release_lock(LOCK, self.owner)
 
 
 def run_once(store: Store, settings: Settings, now: Clock = utc_now) -> list[GroupOutcome]:
@@ -199,7 +199,7 @@ class Daemon:
         for name, when in next_runs(self.scheduler).items():
             value = when.isoformat() if when else ""
             if self.published.get(name) != value:
-                self.store.set_state(f"group.{name}.next_run", value)
+                self.store.service.set_state(f"group.{name}.next_run", value)
                 self.published[name] = value
 
     def _reload(self) -> None:

@@ -49,7 +49,7 @@ def findings_now(
     """Every rule true on ``today`` for the latest version of every stored trial."""
     chosen = list(rules) if rules else list(RULES)
     flags = []
-    for key, record in sorted(store.latest_records(store.latest_heads()).items()):
+    for key, record in sorted(store.expected.latest_records(store.versions.latest_heads()).items()):
         flags += [
             Flag(key, record.title, record.overall_status, f.rule, f.summary)
             for f in evaluate(record, today, thresholds, chosen)
@@ -71,9 +71,9 @@ def record_expected(
     baselined = flagged = 0
     today = now.date()
     stored: dict[str, dict[str, str]] = {}
-    for (key, rule), summary in store.expected_true().items():
+    for (key, rule), summary in store.expected.expected_true().items():
         stored.setdefault(key, {})[rule] = summary
-    seen = store.expected_seen()
+    seen = store.expected.expected_seen()
     for key, record in _latest_records(store, sorted(set(keys))):  # a trial not stored yet is skipped
         try:
             found = {f.rule: f.summary for f in evaluate(record, today, thresholds)}
@@ -82,11 +82,11 @@ def record_expected(
             if key not in seen:
                 baselined += 1
                 flagged += bool(found)
-            for event in store.apply_findings(key, found, record.overall_status, now, routes, RULES):
+            for event in store.expected.apply_findings(key, found, record.overall_status, now, routes, RULES):
                 events.append((key, event))
         except Exception as exc:  # one bad trial never stops the others
             log.exception("%s: expected-event rules failed", key)
-            store.record_error(key, f"expected-event rules failed: {exc}", now)
+            store.watches.record_error(key, f"expected-event rules failed: {exc}", now)
     if baselined:
         log.info(
             "expected-event rules: %d trial(s) evaluated for the first time, %d with a rule true now "

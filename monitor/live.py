@@ -118,7 +118,7 @@ class Live:
     def store_answers(self, answers, keys: list[str], report: CycleReport, got: set[str] | None = None, what="fetch"):
         """Store the ``(key, answer)`` pairs of ``keys`` through the per-trial boundary, hundreds
         of versions a transaction; what was stored is marked seen, even when stopped part-way."""
-        heads = self.store.latest_heads(keys)  # one query, not one per trial
+        heads = self.store.versions.latest_heads(keys)  # one query, not one per trial
         seen: dict[str, tuple[str | None, str | None]] = {}
 
         def stored(key: str, outcome: tuple[Result, tuple[str | None, str | None]]) -> None:
@@ -188,14 +188,14 @@ class Live:
         try:
             added = self.checker.backfill(key, self.source.history(key, lambda: self.progress("backfill", 1)))
         except NotFoundError:
-            self.store.set_backfill(key, "failed")
+            self.store.watches.set_backfill(key, "failed")
             raise
         except MonitorError as exc:
-            self.store.set_backfill(key, "failed")
+            self.store.watches.set_backfill(key, "failed")
             raise SourceError(
                 f"{key}: version history unavailable ({exc.message}); the trial is still watched"
             ) from exc
-        self.store.set_backfill(key, "done")
+        self.store.watches.set_backfill(key, "done")
         return added
 
     # --- saved searches ---------------------------------------------------------------
@@ -206,7 +206,7 @@ class Live:
         if since is not None and (events := self.source.search_changes(self, target, since, report)) is not None:
             return events
         hits = {hit.nct_id: hit for hit in self.source.search(target)}
-        before = self.store.members(target)
+        before = self.store.watches.members(target)
         now = self.now()
         if before is None:
             entered, left, events = list(hits), [], []
@@ -249,8 +249,8 @@ class Live:
 
     def _watched(self, trials: list[str] | None, queries: list[str] | None) -> list[str]:
         if trials is None and queries is None:  # every watched trial of this source's registry
-            return [key for key in self.store.watched_trials() if self._valid(key)]
-        members = [key for query in queries or () for key in (self.store.members(query) or {})]
+            return [key for key in self.store.watches.watched_trials() if self._valid(key)]
+        members = [key for query in queries or () for key in (self.store.watches.members(query) or {})]
         return sorted(set(trials or ()) | set(members))
 
     def _backfills(self, report: CycleReport, watched: list[str], limit: int) -> None:
@@ -258,7 +258,7 @@ class Live:
         if limit <= 0:
             return
         watching = set(watched)  # built once, not once per key
-        for key in [k for k in self.store.pending_backfills(10_000) if k in watching][:limit]:
+        for key in [k for k in self.store.watches.pending_backfills(10_000) if k in watching][:limit]:
             if self.should_stop():
                 raise Stopped("stopped before the backfills; they are done next cycle")
             added = self.checker.guard(key, lambda key=key: self.backfill(key), "backfill", _heard(report))
@@ -266,12 +266,12 @@ class Live:
 
     def _cycle(self, report, full_refresh_days, backfill_per_cycle, trials, queries, suffix, registry=False) -> None:
         state = f"{self.source.name}.%s{suffix}"  # the state keys of this source and group
-        changed = self.source.changed_since(self.store.get_state(state % STAMP))
+        changed = self.source.changed_since(self.store.service.get_state(state % STAMP))
         stamp = changed.watermark
         watched = self._watched(trials, queries)
-        seen = self.store.last_seen()
+        seen = self.store.watches.last_seen()
         waiting = [k for k in watched if k not in seen]
-        last_full = self.store.get_state(state % LAST_FULL)
+        last_full = self.store.service.get_state(state % LAST_FULL)
         full_due = last_full is None or self.now() - datetime.fromisoformat(last_full) > timedelta(
             days=full_refresh_days
         )
@@ -281,7 +281,7 @@ class Live:
             report.skipped = True  # nothing to probe; waiting backfills still take their turn
             self._backfills(report, watched, backfill_per_cycle)
             return
-        searches = queries if queries is not None else [w.target for w in self.store.watches() if w.kind == "query"]
+        searches = queries if queries is not None else [w.target for w in self.store.watches.all() if w.kind == "query"]
         searches = searches if self.source.searches else []
         since = self.source.search_since(cycle)
         for query in searches:

@@ -100,17 +100,17 @@ def plan_probe(live, report, watched: list[str], searches: list[str] | None, suf
     Returns NCT id -> (last-update date, status) of the trials to compare with what we saw,
     and the latest last-update date the registry answered (the next watermark)."""
     store, today = live.store, live.now().date()
-    members = {q: len(store.members(q) or {}) for q in searches} if searches else None
-    per_day = float(store.get_state(PER_DAY) or DEFAULT_PER_DAY)
-    within = store.get_state(PER_DAY + suffix + ".searches")
-    watermark = store.get_state(WATERMARK + suffix)
+    members = {q: len(store.watches.members(q) or {}) for q in searches} if searches else None
+    per_day = float(store.service.get_state(PER_DAY) or DEFAULT_PER_DAY)
+    within = store.service.get_state(PER_DAY + suffix + ".searches")
+    watermark = store.service.get_state(WATERMARK + suffix)
     plan = choose_plan(len(watched), watermark, today, per_day, members, whole, float(within) if within else None)
     report.plan, report.plan_reason = plan.kind, plan.reason
     log.info("plan=%s: %s", plan.kind, plan.reason)
     if plan.kind == "changes":
         found = run_change_query(live.client, plan, getattr(report, "asked", None))
         learned = PER_DAY + (suffix + ".searches" if plan.searches else "")
-        store.set_state(learned, f"{learned_per_day(len(found), plan, today):.1f}")
+        store.service.set_state(learned, f"{learned_per_day(len(found), plan, today):.1f}")
         mark = latest_date((d for d, _ in found.values()), not_after=today)
         search_leaves(live, report, found)
         if whole:
@@ -133,9 +133,9 @@ def plan_probe(live, report, watched: list[str], searches: list[str] | None, suf
 
 def advance_watermark(store, suffix: str, mark: str | None) -> None:
     """Keep the later of the stored watermark and ``mark`` (a complete cycle's latest date)."""
-    before = store.get_state(WATERMARK + suffix)
+    before = store.service.get_state(WATERMARK + suffix)
     if mark and (before is None or mark > before):
-        store.set_state(WATERMARK + suffix, mark)
+        store.service.set_state(WATERMARK + suffix, mark)
 
 
 def run_change_query(client, plan: Plan, asked: dict | None = None) -> dict[str, tuple[str, str | None]]:

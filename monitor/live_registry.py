@@ -54,7 +54,7 @@ def watches_registry(live: Live) -> bool:
 
 
 def loaded(live: Live, suffix: str = "") -> bool:
-    return bool(live.store.get_state(LOADED + suffix))
+    return bool(live.store.service.get_state(LOADED + suffix))
 
 
 def loading(live: Live, suffix: str = "") -> bool:
@@ -69,7 +69,7 @@ def load_registry(
     ``pages`` pages (None: to the end).  Returns whether the pass reached the end, and the
     latest last-update date seen (the watermark of the change queries that follow)."""
     store = live.store
-    token = store.get_state(TOKEN + suffix) or None
+    token = store.service.get_state(TOKEN + suffix) or None
     from_start = token is None
     done = [0 if from_start else int(store.get_state(PAGES + suffix) or 0)]
     done.append(0 if from_start else int(store.get_state(TRIALS + suffix) or 0))
@@ -113,7 +113,7 @@ def load_registry(
             report.plan_reason += f": {done[0]:,} pages, {done[1]:,} trials read so far; the next cycle goes on"
             return False, None
     if from_start:
-        for key in sorted(k for k in store.last_seen() if k not in listed and NCT_ID.fullmatch(k)):
+        for key in sorted(k for k in store.watches.last_seen() if k not in listed and NCT_ID.fullmatch(k)):
             live._problem(report, key, "not found on ClinicalTrials.gov (no longer in its listing)")
     store.set_state(LOADED + suffix, live.now().isoformat())
     # a pass of many cycles: a page read early may have changed since, so the change queries
@@ -169,7 +169,7 @@ def progress(state: dict[str, str], suffix: str = "") -> dict:
 def first_load(live: Live, report: CycleReport, page_size: int = FULL_PAGE) -> CycleReport:
     """``watch add --all``: watch the whole registry and load it now (or resume the load), into
     ``report``. A stop or a registry failure part-way leaves what was stored, and the page to resume at."""
-    live.store.add_watch(*REGISTRY, live.now())
+    live.store.watches.add_watch(*REGISTRY, live.now())
     start = live.client.requests
     try:
         _, mark = load_registry(live, report, "", page_size)

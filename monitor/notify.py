@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -166,7 +165,7 @@ class Notifier:
     def __init__(self, store: Store, settings: Settings, channel=None, now: Clock = utc_now) -> None:
         self.store, self.settings, self.now = store, settings, now
         self.channel = channel or AppriseChannel(settings)
-        self.owner = f"{_PROCESS}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = f"{_PROCESS}:{os.getpid()}:{new_id()}"
 
     def send_due(self) -> SendReport:
         """Send every delivery that is due; digests when their time has come."""
@@ -176,9 +175,9 @@ class Notifier:
             if route.digest:
                 self._digest(route, report)
             else:
-                for delivery in self.store.due_deliveries(route.name, self.now()):
+                for delivery in self.store.deliveries.due_deliveries(route.name, self.now()):
                     now = self.now()
-                    if self.store.claim([delivery.id], self.owner, now, now + LEASE):
+                    if self.store.deliveries.claim([delivery.id], self.owner, now, now + LEASE):
                         self._one(route, delivery, report)
         return report
 
@@ -186,9 +185,9 @@ class Notifier:
         """Claims of a sender that died on this machine (a daemon killed before
         its restart) are given back at once rather than when they expire; a
         sender elsewhere, or alive, keeps its claim."""
-        for owner in self.store.lease_owners(self.now()):
+        for owner in self.store.deliveries.lease_owners(self.now()):
             if _died_here(owner):
-                self.store.release(None, owner)
+                self.store.deliveries.release(None, owner)
                 log.info("deliveries claimed by %s (no longer running) are sent again", owner)
 
     def _materiality(self, event):
@@ -197,10 +196,10 @@ class Notifier:
         return Materiality(self.settings.materiality), phases
 
     def _one(self, route: Route, delivery, report: SendReport) -> None:
-        event = self.store.event(delivery.event)
+        event = self.store.deliveries.event(delivery.event)
         changes = for_route(route, event.changes, *self._materiality(event))
         if not changes:  # the route's rules changed since: nothing to say
-            self.store.mark_sent([delivery.id], self.now())
+            self.store.deliveries.mark_sent([delivery.id], self.now())
             return
         version = event.version.number if event.version else None
         if format_for(route) == "json":  # a machine-readable webhook (monitor.webhook)
@@ -223,23 +222,23 @@ class Notifier:
     def _digest(self, route: Route, report: SendReport) -> None:
         if not self._digest_due(route):
             return
-        pending = self.store.due_deliveries(route.name)
+        pending = self.store.deliveries.due_deliveries(route.name)
         if not pending:
-            self.store.set_state(f"digest.{route.name}.last", self.now().isoformat())
+            self.store.service.set_state(f"digest.{route.name}.last", self.now().isoformat())
             return
-        retry_at = self.store.get_state(f"digest.{route.name}.retry_at")
+        retry_at = self.store.service.get_state(f"digest.{route.name}.retry_at")
         if retry_at and datetime.fromisoformat(retry_at) > self.now():
             return
         ids = [d.id for d in pending]
-        claimed = self.store.claim(ids, self.owner, self.now(), self.now() + LEASE, due=False)
+        claimed = self.store.deliveries.claim(ids, self.owner, self.now(), self.now() + LEASE, due=False)
         if len(claimed) != len(ids):  # another sender is on this digest: leave it whole to them
-            self.store.release(claimed, self.owner)
+            self.store.deliveries.release(claimed, self.owner)
             log.debug("digest of route %s: another sender holds some of its deliveries", route.name)
             return
         trials: dict[str, dict] = {}
         events = []
         for delivery in pending:
-            event = self.store.event(delivery.event)
+            event = self.store.deliveries.event(delivery.event)
             changes = for_route(route, event.changes, *self._materiality(event))
             if not changes:
                 continue
@@ -251,7 +250,7 @@ class Notifier:
             context["materiality"] = max(judge.rank(c, phases) for c in merged)  # digests sort by it
             trials[event.trial_key] = context
         if not trials:
-            self.store.mark_sent([d.id for d in pending], self.now())
+            self.store.deliveries.mark_sent([d.id for d in pending], self.now())
             return
         if format_for(route) == "json":  # a machine-readable webhook (monitor.webhook)
 
@@ -265,18 +264,18 @@ class Notifier:
                 self.settings.notifications.templates,
             )
         if self._deliver(route, pending, message, report):
-            self.store.set_state(f"digest.{route.name}.last", self.now().isoformat())
-            self.store.set_state(f"digest.{route.name}.retry_at", "")
+            self.store.service.set_state(f"digest.{route.name}.last", self.now().isoformat())
+            self.store.service.set_state(f"digest.{route.name}.retry_at", "")
         else:
             attempts = max(d.attempts for d in pending) + 1
-            self.store.set_state(f"digest.{route.name}.retry_at", (self.now() + _backoff(attempts)).isoformat())
+            self.store.service.set_state(f"digest.{route.name}.retry_at", (self.now() + _backoff(attempts)).isoformat())
 
     def _digest_due(self, route: Route) -> bool:
         """Due once per period: when a period boundary has passed since the
         last digest (or since the route was first seen)."""
-        last = self.store.get_state(f"digest.{route.name}.last")
+        last = self.store.service.get_state(f"digest.{route.name}.last")
         if not last:
-            self.store.set_state(f"digest.{route.name}.last", self.now().isoformat())
+            self.store.service.set_state(f"digest.{route.name}.last", self.now().isoformat())
             return False
         return datetime.fromisoformat(last) < last_boundary(route, self.now())
 
@@ -284,13 +283,14 @@ class Notifier:
         sent = self.channel.send(route, message)
         ids = [d.id for d in rows]
         if sent.ok:
-            self.store.mark_sent(ids, self.now())
+            self.store.deliveries.mark_sent(ids, self.now())
             report.sent += len(ids)
             log.info("notified route=%s trials=%s", route.name, ",".join(sorted({d.trial_key for d in rows})))
             return True
         attempts = max(d.attempts for d in rows) + 1
         give_up = self.now() - timedelta(hours=self.settings.notifications.max_age_hours)
-        failed = self.store.mark_attempt_failed(ids, sent.error or "failed", self.now() + _backoff(attempts), give_up)
+        retry_at = self.now() + _backoff(attempts)
+        failed = self.store.deliveries.mark_attempt_failed(ids, sent.error or "failed", retry_at, give_up)
         report.failed += failed
         report.retrying += len(ids) - failed
         problem = f"route {route.name}: {sent.error}" + (" (given up)" if failed else " (will retry)")

@@ -108,7 +108,7 @@ def compare_file_to_store(store: Store, path: str | Path, limits: Limits | None 
 def compare_to_store(store: Store, snap: Snapshot) -> Comparison:
     """A snapshot (a file, or the registry's current record) against the latest
     stored version of its trial; nothing is stored."""
-    latest = store.latest_version(snap.record.key)
+    latest = store.versions.latest_version(snap.record.key)
     if latest is None:
         raise NotFoundError(f"{snap.record.key} (from {snap.origin}) is not in the store: nothing to compare it with")
     return Comparison(
@@ -123,7 +123,7 @@ def compare_to_store(store: Store, snap: Snapshot) -> Comparison:
 
 def compare_versions(store: Store, key: str, old_ref: str | None = None, new_ref: str | None = None) -> Comparison:
     """Two stored versions of a trial: by default the latest and the one before."""
-    history = store.versions(key)
+    history = store.versions.history(key)
     new = pick_version(history, new_ref) if new_ref else history[-1]
     if old_ref:
         old = pick_version(history, old_ref)

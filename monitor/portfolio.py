@@ -48,12 +48,12 @@ def parse_when(text: str, now: datetime, option: str = "--since") -> datetime:
 
 def group_members(settings: Settings, store: Store, rows: list[TrialRow] | None = None) -> dict[str, set[str]]:
     """Watch group name -> the trial keys in it."""
-    rows = store.trial_rows() if rows is None else rows
+    rows = store.portfolio.trial_rows() if rows is None else rows
     members: dict[str, set[str]] = {}
     for group in settings.watches:
         keys = set(group.trials)
         for query in group.queries:
-            keys |= set(store.members(query) or {})
+            keys |= set(store.watches.members(query) or {})
         if group.snapshots:
             folders = [Path(folder).resolve() for folder in group.snapshots]
             for row in rows:
@@ -118,7 +118,7 @@ class ChangeFilter:
 
 def changes(store: Store, settings: Settings, wanted: ChangeFilter, now: datetime) -> list[FeedChange]:
     """Stored changes across trials, newest first."""
-    return store.change_feed(wanted.query(settings, store, now))
+    return store.portfolio.change_feed(wanted.query(settings, store, now))
 
 
 def events(found: list[FeedChange]) -> list[list[FeedChange]]:
@@ -180,17 +180,17 @@ class PortfolioRow:
 
 def portfolio(store: Store, settings: Settings, groups: tuple[str, ...] = ()) -> list[PortfolioRow]:
     """Every stored or watched trial, or only those of ``groups``, by key."""
-    rows = store.trial_rows()
+    rows = store.portfolio.trial_rows()
     members = group_members(settings, store, rows)
     unknown = [g for g in groups if g not in members]
     if unknown:
         raise UsageError(f"no watch group named {unknown[0]!r} (groups: {', '.join(sorted(members)) or 'none'})")
     runs = {
         key.removeprefix("group.").removesuffix(".last_run"): value
-        for key, value in store.state_with_prefix("group.").items()
+        for key, value in store.service.state_with_prefix("group.").items()
         if key.endswith(".last_run") and value
     }
-    last = store.latest_changes()
+    last = store.portfolio.latest_changes()
     found = []
     for row in rows:
         in_groups = tuple(sorted(name for name, keys in members.items() if row.key in keys))

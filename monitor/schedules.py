@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+
+from monitor.clock import utc_now
 
 _UNITS = {
     "s": 1,
@@ -62,7 +63,7 @@ def check_schedule(text: str) -> tuple[Schedule | None, str | None]:
         except (ValueError, IndexError, TypeError, OverflowError, ZeroDivisionError):
             pass
         else:
-            if trigger.get_next_fire_time(None, datetime.now(UTC)) is None:
+            if trigger.get_next_fire_time(None, utc_now()) is None:
                 return None, f"{text!r} never fires (no date matches it)"
             return Schedule(str(text), cron=value), None
     return None, f"{text!r} is not an interval or cron expression"

@@ -41,8 +41,8 @@ def build(db: Path) -> Store:
     chain = [as_new_version(older[0], fingerprint(older[0].record), at)]
     found = diff_records(older[0].record, older[1].record)
     chain.append(as_new_version(older[1], fingerprint(older[1].record), at, found))
-    first = store.versions(BACKFILLED)[0]
-    store.prepend_versions(BACKFILLED, chain, diff_records(older[1].record, first.record))
+    first = store.versions.history(BACKFILLED)[0]
+    store.versions.prepend_versions(BACKFILLED, chain, diff_records(older[1].record, first.record))
     return store
 
 

@@ -52,7 +52,7 @@ def statements(store: Store, run) -> list[str]:
 
 
 def versions_of(store: Store) -> dict[str, int]:
-    return {key: len(store.versions(key)) for key in ALL if store.latest_head(key)}
+    return {key: len(store.versions.history(key)) for key in ALL if store.versions.latest_head(key)}
 
 
 def test_storing_more_new_trials_sends_no_more_statements(live):
@@ -94,8 +94,8 @@ def test_storing_more_changed_trials_writes_them_in_one_batch(live, server):
     ], "results in the order the registry sent them"
     assert versions_of(live.store) == {ALL[0]: 2, ALL[1]: 2, ALL[2]: 1}
     for key in ALL[:2]:
-        assert any(c.field.startswith("enrollment") for c in live.store.versions(key)[-1].changes)
-    assert {d.trial_key for d in live.store.deliveries()} >= set(ALL[:2])
+        assert any(c.field.startswith("enrollment") for c in live.store.versions.history(key)[-1].changes)
+    assert {d.trial_key for d in live.store.deliveries.recent()} >= set(ALL[:2])
 
 
 def test_a_version_the_database_refuses_is_refused_alone_not_with_its_batch(live, store_url, server):
@@ -116,7 +116,7 @@ def test_a_version_the_database_refuses_is_refused_alone_not_with_its_batch(live
     assert [p.split(":")[0] for p in report.problems] == [racing]
     assert "another process stored a version at the same time" in report.problems[0]
     assert versions_of(live.store) == dict.fromkeys(ALL, 1), "one version each: none doubled, none lost"
-    assert live.store.latest_heads() == {key: live.store.latest_head(key) for key in ALL}
+    assert live.store.versions.latest_heads() == {key: live.store.versions.latest_head(key) for key in ALL}
     other.close()
 
 

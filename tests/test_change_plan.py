@@ -21,6 +21,7 @@ from monitor.live_plan import PER_DAY, WATERMARK, choose_plan
 from monitor.sources.ctgov import CtgovClient, Politeness
 from monitor.sources.ctgov_changes import changed_since, since_expression
 from monitor.store import Store
+from monitor.store.watches import WatchStore
 
 from conftest import OPENING, ROOT, UNKNOWN, study
 from ctgov_server import Fault
@@ -107,9 +108,9 @@ REAL = ["NCT06821503", "NCT06302556", "NCT06387628"]
 def settled(live: Live, scope: str, watermark: str) -> None:
     """The three real trials stored and seen, the full refresh done, the watermark set."""
     live.fetch(REAL)
-    live.store.set_state(f"ctgov.{LAST_FULL}.{scope}", live.now().isoformat())
-    live.store.set_state(f"{WATERMARK}.{scope}", watermark)
-    live.store.set_state(PER_DAY, "10")
+    live.store.service.set_state(f"ctgov.{LAST_FULL}.{scope}", live.now().isoformat())
+    live.store.service.set_state(f"{WATERMARK}.{scope}", watermark)
+    live.store.service.set_state(PER_DAY, "10")
 
 
 def advanced(server) -> list[str]:
@@ -118,8 +119,8 @@ def advanced(server) -> list[str]:
 
 def test_a_small_watch_set_keeps_the_id_probe(live, server):
     live.fetch(REAL)
-    live.store.set_state(f"ctgov.{LAST_FULL}.small", live.now().isoformat())
-    live.store.set_state(f"{WATERMARK}.small", "2026-02-10")
+    live.store.service.set_state(f"ctgov.{LAST_FULL}.small", live.now().isoformat())
+    live.store.service.set_state(f"{WATERMARK}.small", "2026-02-10")
     server.data_timestamp += "moved"
     report = live.cycle(trials=REAL, scope="small")
     assert report.plan == "ids" and "1 probe request vs" in report.plan_reason
@@ -143,7 +144,7 @@ def test_a_large_watch_set_asks_what_changed_and_misses_an_update_posted_on_the_
     assert asked[2][1]["filter.ids"] == ["NCT06302556"], "only the trial whose date moved is fetched"
     assert [(r.key, r.status) for r in report.results] == [("NCT06302556", "changed")]
     assert not report.problems, "trials the change query does not mention are not reported missing"
-    assert live.store.get_state(f"{WATERMARK}.big") == "2026-02-10"
+    assert live.store.service.get_state(f"{WATERMARK}.big") == "2026-02-10"
 
 
 def test_the_watermark_advances_and_an_unchanged_day_fetches_nothing(live, server, clock):
@@ -152,15 +153,15 @@ def test_the_watermark_advances_and_an_unchanged_day_fetches_nothing(live, serve
     report = live.cycle(trials=REAL + MANY, scope="big")
     assert report.plan == "changes" and report.results == [], report.problems
     assert report.complete, report.problems
-    assert live.store.get_state(f"{WATERMARK}.big") == "2025-02-17", "the latest date the registry answered"
+    assert live.store.service.get_state(f"{WATERMARK}.big") == "2025-02-17", "the latest date the registry answered"
     server.set_study(study(OPENING / "2026-03-10.json"))
     clock.at = datetime(2026, 3, 11, tzinfo=UTC)
-    live.store.set_state(f"ctgov.{LAST_FULL}.big", clock().isoformat())  # the weekly full refresh is not due
+    live.store.service.set_state(f"ctgov.{LAST_FULL}.big", clock().isoformat())  # the weekly full refresh is not due
     report = live.cycle(trials=REAL + MANY, scope="big")
     assert report.plan == "changes", report.plan_reason
     assert advanced(server)[-1] == since_expression("2025-02-17")
     assert [(r.key, r.status) for r in report.results] == [("NCT06821503", "changed")]
-    assert live.store.get_state(f"{WATERMARK}.big") == "2026-03-10"
+    assert live.store.service.get_state(f"{WATERMARK}.big") == "2026-03-10"
 
 
 @pytest.mark.parametrize("dated", ["9999-12-31", "2026-02-12"])
@@ -173,13 +174,13 @@ def test_a_record_dated_in_the_future_does_not_move_the_watermark(live, server, 
     server.set_study(odd)
     report = live.cycle(trials=REAL + MANY, scope="big")
     assert report.plan == "changes", report.plan_reason
-    assert live.store.get_state(f"{WATERMARK}.big") == "2026-02-10"
+    assert live.store.service.get_state(f"{WATERMARK}.big") == "2026-02-10"
     server.set_study(study(OPENING / "2026-03-10.json"))  # a real change, posted later
     clock.at = datetime(2026, 3, 11, tzinfo=UTC)
-    live.store.set_state(f"ctgov.{LAST_FULL}.big", clock().isoformat())
+    live.store.service.set_state(f"ctgov.{LAST_FULL}.big", clock().isoformat())
     report = live.cycle(trials=REAL + MANY, scope="big")
     assert ("NCT06821503", "changed") in [(r.key, r.status) for r in report.results], report.problems
-    assert live.store.get_state(f"{WATERMARK}.big") == "2026-03-10"
+    assert live.store.service.get_state(f"{WATERMARK}.big") == "2026-03-10"
 
 
 HOSTILE = [
@@ -202,14 +203,14 @@ HOSTILE = [
 @pytest.mark.parametrize(("body", "path"), HOSTILE)
 def test_a_change_answer_of_the_wrong_shape_is_refused_and_nothing_is_stored(live, server, body, path):
     settled(live, "big", "2026-02-03")
-    counts = live.store.counts()
+    counts = live.store.versions.counts()
     server.set_study(study(OPENING / "2026-03-10.json"))
     server.faults.append(Fault("/studies", body=body))
     report = live.cycle(trials=REAL + MANY, scope="big")
     assert not report.complete and report.plan == "changes"
     assert len(report.problems) == 1 and path in report.problems[0] and "nothing stored" in report.problems[0]
-    assert live.store.counts() == counts
-    assert live.store.get_state(f"{WATERMARK}.big") == "2026-02-03", "the watermark stays: the next cycle asks again"
+    assert live.store.versions.counts() == counts
+    assert live.store.service.get_state(f"{WATERMARK}.big") == "2026-02-03", "the watermark stays: the next cycle asks again"
     with pytest.raises(ParseError) as refused:  # the same answer to the client: exit 2
         server.faults.append(Fault("/studies", body=body))
         changed_since(live.client, "2026-02-03")
@@ -290,7 +291,7 @@ def test_after_the_first_load_a_cycle_asks_only_what_changed_registry_wide(serve
 
     report = first_load(live, CycleReport(), page_size=2)
     assert report.plan == "load" and report.probed == 3 and len(report.results) == 3
-    assert live.store.get_state(WATERMARK) == "2025-02-17"
+    assert live.store.service.get_state(WATERMARK) == "2025-02-17"
     newcomer = copy.deepcopy(study(OPENING / "2026-03-10.json"))
     newcomer["protocolSection"]["identificationModule"]["nctId"] = "NCT07000001"
     server.set_study(newcomer)
@@ -314,7 +315,7 @@ def test_a_reconciliation_does_not_normalize_an_identical_record(live, server, m
     report = live.fetch(REAL)
     assert {r.status for r in report.results} == {"unchanged"} and not report.problems
     assert all("same raw payload" in r.note for r in report.results)
-    assert json.loads(live.store.raw_payload("NCT06821503", 1))  # still the one stored version
+    assert json.loads(live.store.versions.raw_payload("NCT06821503", 1))  # still the one stored version
 
 
 def test_the_weekly_reconciliation_of_the_whole_registry_lists_ids_and_dates_and_reports_a_deleted_trial(
@@ -325,7 +326,7 @@ def test_the_weekly_reconciliation_of_the_whole_registry_lists_ids_and_dates_and
     client = CtgovClient(server.url, politeness=Politeness(rate=0, retries=0))
     live = Live(Store.open(f"sqlite:///{tmp_path / 'monitor.db'}"), client, now=clock)
     first_load(live, CycleReport(), page_size=2)
-    counts = live.store.counts()
+    counts = live.store.versions.counts()
     server.remove_study("NCT06302556")
     moved = study(OPENING / "2026-02-10.json")  # a status-only move: the same last-update date
     moved["protocolSection"]["statusModule"]["overallStatus"] = "SUSPENDED"
@@ -348,7 +349,7 @@ def test_which_plan_ran_is_logged_and_in_the_cycle_line(live, server, caplog):
     from monitor.cycles import GroupOutcome
 
     live.fetch(REAL)
-    live.store.set_state(f"ctgov.{LAST_FULL}.small", live.now().isoformat())
+    live.store.service.set_state(f"ctgov.{LAST_FULL}.small", live.now().isoformat())
     with caplog.at_level("INFO", logger="monitor.live_plan"):
         report = live.cycle(trials=REAL, scope="small")
     assert "plan=ids: 1 probe request: no watermark yet (the first cycle)" in caplog.text
@@ -372,8 +373,8 @@ def test_a_full_refresh_reads_what_was_seen_a_bounded_number_of_times(live, serv
     trial: 10,000 watched trials were 20,000 queries of 10,000 rows each, every week."""
     live.fetch(REAL)
     calls = []
-    real = Store.last_seen
-    monkeypatch.setattr(Store, "last_seen", lambda self: calls.append(1) or real(self))
+    real = WatchStore.last_seen
+    monkeypatch.setattr(WatchStore, "last_seen", lambda self: calls.append(1) or real(self))
     server.data_timestamp += "moved"
     report = live.cycle(trials=REAL + MANY[:50], scope="full")  # no full refresh yet: this one is full
     assert report.complete, report.problems

@@ -80,7 +80,7 @@ def test_backfilled_changes_are_not_counted_as_changes_in_24_hours(portfolio, ch
 
     since = "2026-03-11T00:00:00+00:00"
     assert len(feed(changes_cli, "--since", since, "--include-backfill")) == len(feed(changes_cli, "--since", since)) + 4
-    total, _ = store.changes_since(datetime.fromisoformat(since))
+    total, _ = store.versions.changes_since(datetime.fromisoformat(since))
     assert total == len(feed(changes_cli, "--since", since)), "the 4 backfilled changes of 2026-03-11 are not counted"
 
 

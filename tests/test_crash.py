@@ -77,11 +77,11 @@ def wait(predicate, what: str, process: subprocess.Popen | None = None, seconds:
 def state(database: str) -> dict:
     store = Store.open(database)
     try:
-        versions = {key: store.versions(key) for key in ("NCT06821503", "NCT06302556") if store.latest_head(key)}
+        versions = {key: store.versions.history(key) for key in ("NCT06821503", "NCT06302556") if store.versions.latest_head(key)}
         return {
             "versions": {key: len(history) for key, history in versions.items()},
             "changed": {key: bool(history[-1].changes) for key, history in versions.items()},
-            "deliveries": store.delivery_counts(),
+            "deliveries": store.deliveries.delivery_counts(),
         }
     finally:
         store.close()
@@ -160,13 +160,13 @@ def test_a_full_disk_is_a_clear_error_and_nothing_is_half_written(db_path):
 
     store = Store.open(str(db_path))
     load(store, [OPENING / "2026-02-10.json"])
-    before = store.table_sizes()
+    before = store.versions.table_sizes()
     pages = store.engine.connect().exec_driver_sql("PRAGMA page_count").scalar()
     store.engine.dispose()
     event.listen(store.engine, "connect", lambda conn, _: conn.execute(f"PRAGMA max_page_count = {pages}"))
     with pytest.raises(StoreError, match="database or disk is full"):
         load(store, [OPENING / "2026-03-10.json"])
-    assert store.table_sizes() == before
+    assert store.versions.table_sizes() == before
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
 
@@ -178,10 +178,10 @@ def test_a_registry_misbehaving_for_a_whole_run_records_only_what_it_served(serv
     import copy
     import random
 
+    from monitor.clock import utc_now
     from monitor.diff import fingerprint
     from monitor.live import Live
     from monitor.normalize import normalize_study
-    from monitor.pipeline import utc_now
     from monitor.sources.ctgov import CtgovClient, Politeness
 
     rng = random.Random(20261122)
@@ -191,7 +191,7 @@ def test_a_registry_misbehaving_for_a_whole_run_records_only_what_it_served(serv
     live = Live(Store.open(store_url), client)
     keys = ["NCT06821503", "NCT06302556", "NCT06387628"]
     for key in keys:
-        live.store.add_watch("trial", key, utc_now())
+        live.store.watches.add_watch("trial", key, utc_now())
     served = {key: {fingerprint(normalize_study(json.loads(server.studies[key])))} for key in keys}
     server.chaos = (rng, 0.4)
     incomplete = 0
@@ -211,7 +211,7 @@ def test_a_registry_misbehaving_for_a_whole_run_records_only_what_it_served(serv
     for _ in range(3):
         live.cycle()
     for key in keys:
-        history = live.store.versions(key)
+        history = live.store.versions.history(key)
         hashes = [v.content_hash for v in history]
         assert set(hashes) <= served[key], f"{key}: a version the registry never served"
         assert all(a != b for a, b in pairwise(hashes)), f"{key}: the same version twice in a row"
@@ -243,7 +243,7 @@ def test_kills_at_random_moments_of_a_busy_cycle_lose_nothing(server, tmp_path):
     def versions() -> dict[int, int]:
         store = Store.open(database)
         try:
-            return Counter(len(store.versions(k)) for k in keys if store.latest_head(k))
+            return Counter(len(store.versions.history(k)) for k in keys if store.versions.latest_head(k))
         finally:
             store.close()
 
@@ -264,7 +264,7 @@ def test_kills_at_random_moments_of_a_busy_cycle_lose_nothing(server, tmp_path):
             assert doomed.wait(timeout=30) == -signal.SIGKILL
         final = start(path)
         wait(
-            lambda: Store.open(database).delivery_counts() == {"pending": 0, "failed": 0, "sent": 150},
+            lambda: Store.open(database).deliveries.delivery_counts() == {"pending": 0, "failed": 0, "sent": 150},
             "every notification",
             final,
             seconds=90,

@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import event, func, select
 
 from monitor.archive import SnapshotArchive
+from monitor.clock import utc_now
 from monitor.live import Live
-from monitor.pipeline import load, utc_now
+from monitor.pipeline import load
 from monitor.sources.ctgov import CtgovClient, Politeness
 from monitor.store import Store, VersionHead
 from monitor.store.schema import versions
@@ -71,7 +72,7 @@ def heads_from_versions(store: Store) -> dict[str, VersionHead]:
 
 
 def watch(live: Live, *keys: str) -> None:
-    live.store.ensure_watches("trial", keys, utc_now())
+    live.store.watches.ensure_watches("trial", keys, utc_now())
 
 
 # --- watches --------------------------------------------------------------------------------
@@ -80,13 +81,13 @@ def watch(live: Live, *keys: str) -> None:
 def test_ensure_watches_adds_only_the_missing_ones_in_one_batch(store_url):
     store = Store.open(store_url)
     now = utc_now()
-    assert store.ensure_watches("trial", ["NCT06821503", "NCT06302556"], now) == ["NCT06821503", "NCT06302556"]
+    assert store.watches.ensure_watches("trial", ["NCT06821503", "NCT06302556"], now) == ["NCT06821503", "NCT06302556"]
     seen = Statements(store)
-    assert store.ensure_watches("trial", ["NCT06302556", "NCT06387628", "NCT06387628"], now) == ["NCT06387628"]
-    assert store.ensure_watches("trial", ["NCT06821503", "NCT06302556", "NCT06387628"], now) == []
+    assert store.watches.ensure_watches("trial", ["NCT06302556", "NCT06387628", "NCT06387628"], now) == ["NCT06387628"]
+    assert store.watches.ensure_watches("trial", ["NCT06821503", "NCT06302556", "NCT06387628"], now) == []
     seen.close()
     assert len(seen.inserts_into("watches")) == 1, "one batched insert for the one new watch, none when unchanged"
-    assert store.watched_trials() == sorted(ALL)
+    assert store.watches.watched_trials() == sorted(ALL)
     store.close()
 
 
@@ -108,13 +109,13 @@ watches:
     store = Store.open(settings.database)
     group = settings.group("lupus")
     first = run_group(store, settings, group)
-    assert first.complete and store.watched_trials()
+    assert first.complete and store.watches.watched_trials()
     seen = Statements(store)
     again = run_group(store, settings, group)
     seen.close()
     assert again.complete
     assert seen.inserts_into("watches") == []
-    assert store.backfill_state("NCT06821503") is not None, "a newly watched trial waited for its history"
+    assert store.watches.backfill_state("NCT06821503") is not None, "a newly watched trial waited for its history"
     store.close()
 
 
@@ -137,15 +138,15 @@ def test_the_heads_table_agrees_with_versions_after_cycles_and_backfills(live, s
     serve_history(server)
     watch(live, *ALL)
     live.cycle()
-    assert live.store.latest_heads() == heads_from_versions(live.store)
+    assert live.store.versions.latest_heads() == heads_from_versions(live.store)
     server.set_study(study(OPENING / "2026-03-10.json"))
     server.data_timestamp = "2026-03-11T00:00:00"
     assert [r.status for r in live.cycle().results] == ["changed"]
     assert live.backfill("NCT06821503") == 1
-    heads = live.store.latest_heads()
+    heads = live.store.versions.latest_heads()
     assert heads == heads_from_versions(live.store)
     assert heads["NCT06821503"].number == 3 and heads["NCT06821503"].last_update_posted == "2026-03-10"
-    assert live.store.latest_heads(["NCT06821503", "NCT09999999"]) == {"NCT06821503": heads["NCT06821503"]}
+    assert live.store.versions.latest_heads(["NCT06821503", "NCT09999999"]) == {"NCT06821503": heads["NCT06821503"]}
 
 
 def test_the_heads_table_agrees_with_versions_after_loading_files(store_url):
@@ -154,8 +155,8 @@ def test_the_heads_table_agrees_with_versions_after_loading_files(store_url):
     store = Store.open(store_url)
     results = load(store, [OPENING, UNKNOWN])
     assert {r.status for r in results} >= {"new", "changed"}
-    assert store.latest_heads() == heads_from_versions(store)
-    assert store.latest_head(results[0].key) == heads_from_versions(store)[results[0].key]
+    assert store.versions.latest_heads() == heads_from_versions(store)
+    assert store.versions.latest_head(results[0].key) == heads_from_versions(store)[results[0].key]
     store.close()
 
 
@@ -166,15 +167,15 @@ def test_trials_waiting_for_their_history_do_not_stop_an_unchanged_cycle_from_sk
     watch(live, *ALL)
     live.cycle()
     for key in ALL:
-        live.store.set_backfill(key, "pending")
+        live.store.watches.set_backfill(key, "pending")
     server.history = {key: [] for key in ALL}
     report = live.cycle(backfill_per_cycle=0)
     assert report.skipped and report.requests == 1 and report.probed == 0
     report = live.cycle(backfill_per_cycle=2)
     assert report.skipped and report.probed == 0, "the backfills took their turn without a probe"
-    assert [live.store.backfill_state(key) for key in sorted(ALL)].count("done") == 2
+    assert [live.store.watches.backfill_state(key) for key in sorted(ALL)].count("done") == 2
     report = live.cycle(backfill_per_cycle=2)
-    assert report.skipped and live.store.pending_backfills(10) == []
+    assert report.skipped and live.store.watches.pending_backfills(10) == []
 
 
 # --- connections ----------------------------------------------------------------------------
@@ -230,7 +231,7 @@ def test_a_full_refresh_reads_the_heads_a_fixed_number_of_times_whatever_the_num
         watch(live, *keys)
         live.cycle(trials=list(keys), scope=scope)  # the first cycle of a scope is a full refresh
         seen = Statements(live.store)
-        live.store.set_state(f"ctgov.last_full_refresh.{scope}", "2000-01-01T00:00:00+00:00")
+        live.store.service.set_state(f"ctgov.last_full_refresh.{scope}", "2000-01-01T00:00:00+00:00")
         live.cycle(trials=list(keys), scope=scope)
         seen.close()
         return len(seen.reading("trial_heads"))

@@ -82,7 +82,7 @@ def test_a_changed_record_appears_in_history_is_notified_once_and_sigterm_exits_
     assert "daemon stopped" in daemon.text()
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    history = Store.open(str(db)).versions("NCT06821503")
+    history = Store.open(str(db)).versions.history("NCT06821503")
     assert history[1].changes[0].summary == "Overall status NOT_YET_RECRUITING -> RECRUITING"
     line = next(line for line in daemon.text().splitlines() if "cycle group=trials" in line)
     for count in ("probed=", "fetched=", "changed=", "notified=", "failed=", "seconds="):
@@ -164,9 +164,9 @@ def test_the_daemon_writes_a_next_run_time_only_when_it_moves(tmp_path):
     service = Service(store, settings, None)
     service.scheduler = make_scheduler(settings.daemon)
     writes, reads = [], []
-    set_state, get_state = store.set_state, store.get_state
-    store.set_state = lambda key, value: (writes.append((key, value)), set_state(key, value))
-    store.get_state = lambda key: (reads.append(key), get_state(key))[1]
+    set_state, get_state = store.service.set_state, store.service.get_state
+    store.service.set_state = lambda key, value: (writes.append((key, value)), set_state(key, value))
+    store.service.get_state = lambda key: (reads.append(key), get_state(key))[1]
     first = datetime(2030, 1, 1, tzinfo=UTC)
     add_group_job(service.scheduler, "trials", settings.watches[0].schedule, 0, print, first)
     service.scheduler.start(paused=True)
@@ -188,7 +188,7 @@ def test_the_daemon_writes_a_next_run_time_only_when_it_moves(tmp_path):
 def test_the_service_says_at_start_how_to_follow_a_whole_registry_watch_no_group_has(server, tmp_path):
     config = write_config(tmp_path / "monitor.yaml", server.url, ["NCT06821503"], schedule="every 1 hour")
     store = Store.open(f"sqlite:///{tmp_path / 'monitor.db'}")
-    store.add_watch("registry", "all", datetime(2026, 3, 1, tzinfo=UTC))
+    store.watches.add_watch("registry", "all", datetime(2026, 3, 1, tzinfo=UTC))
     store.close()
     daemon = Daemon(config)
     try:

@@ -128,8 +128,8 @@ def test_an_unexpected_group_failure_is_recorded(store_url, monkeypatch):
         store, Settings(), WatchGroup(name="lupus", schedule=Schedule("every 1 hour", 3600), trials=("NCT06821503",))
     )
     assert not outcome.complete and outcome.failed == 1
-    assert store.get_state("group.lupus.last_error") == "lupus: unexpected error (RuntimeError: boom); see the log"
-    assert store.get_state("group.lupus.last_run")
+    assert store.service.get_state("group.lupus.last_error") == "lupus: unexpected error (RuntimeError: boom); see the log"
+    assert store.service.get_state("group.lupus.last_run")
     store.close()
 
 
@@ -152,7 +152,7 @@ def test_watch_add_of_a_trial_the_registry_does_not_have_adds_nothing(live_cli, 
         "(check the id at https://clinicaltrials.gov/study/NCT09999998)\n"
     )
     assert "nothing is watched" in live_cli("watch", "list").out
-    assert Store.open(f"sqlite:///{db_path}").counts()["versions"] == 0
+    assert Store.open(f"sqlite:///{db_path}").versions.counts()["versions"] == 0
 
 
 def test_fetch_with_an_unwritable_snapshot_archive_stores_nothing_and_exits_2(monitor, server, db_path, tmp_path):
@@ -170,7 +170,7 @@ def test_fetch_with_an_unwritable_snapshot_archive_stores_nothing_and_exits_2(mo
         "elsewhere)\n"
     )
     assert run.err.count("\n") == 1
-    assert Store.open(f"sqlite:///{db_path}").counts()["versions"] == 0
+    assert Store.open(f"sqlite:///{db_path}").versions.counts()["versions"] == 0
 
 
 def test_fetch_from_a_base_url_without_v2_names_the_url(monitor, server):

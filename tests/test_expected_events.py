@@ -54,7 +54,7 @@ def test_a_trial_crossing_its_completion_date_is_told_once_and_resolved_once(tmp
 
     run_once(store, settings, clock)
     assert mailbox.messages == [], "the completion date has not passed yet"
-    assert store.expected_seen() == {"NCT06821503"}, "this first evaluation is the baseline, with nothing true"
+    assert store.expected.expected_seen() == {"NCT06821503"}, "this first evaluation is the baseline, with nothing true"
 
     clock.now = datetime(2028, 2, 10, 7, 0, tzinfo=UTC)  # 41 days after 2027-12-31
     (outcome,) = run_once(store, settings, clock)
@@ -85,7 +85,7 @@ def test_a_trial_crossing_its_completion_date_is_told_once_and_resolved_once(tmp
     clock.now = datetime(2028, 2, 13, 7, 0, tzinfo=UTC)
     run_once(store, settings, clock)
     assert len(mailbox.messages) == 2
-    assert store.expected_true() == {}
+    assert store.expected.expected_true() == {}
     store.close()
 
 
@@ -104,7 +104,7 @@ def test_a_first_cycle_over_overdue_trials_is_a_silent_baseline_and_a_later_cros
 
     outcomes = run_once(store, settings, clock)
     assert [o.expected for o in outcomes] == [[]] and mailbox.messages == [], "a baseline is not news"
-    assert sorted(store.expected_true()) == [
+    assert sorted(store.expected.expected_true()) == [
         ("NCT06302556", "completion-passed"),
         ("NCT06302556", "verification-stale"),
         ("NCT06821503", "completion-passed"),
@@ -171,7 +171,7 @@ def test_a_trial_whose_rules_fail_is_recorded_and_the_others_still_get_their_eve
         ("NCT06302556", "completion-passed"),
         ("NCT06302556", "verification-stale"),
     }
-    assert [key for key, _, _ in store.trial_errors()] == ["NCT06821503"]
+    assert [key for key, _, _ in store.watches.trial_errors()] == ["NCT06821503"]
     store.close()
 
 
@@ -227,7 +227,7 @@ def test_a_headline_names_the_expected_event_in_words():
 
 
 def test_the_rules_read_every_trial_once_a_day_and_otherwise_only_what_the_cycle_stored(tmp_path, mailbox, monkeypatch):
-    from monitor.store import Store as StoreClass
+    from monitor.store.expected import ExpectedStore
 
     folder = tmp_path / "snapshots"
     folder.mkdir()
@@ -235,9 +235,9 @@ def test_the_rules_read_every_trial_once_a_day_and_otherwise_only_what_the_cycle
     settings = load_settings(str(configure(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", mailbox, folder)))
     store = Store.open(settings.database)
     read: list[str] = []
-    latest_records = StoreClass.latest_records
+    latest_records = ExpectedStore.latest_records
     monkeypatch.setattr(
-        StoreClass, "latest_records", lambda self, keys: (read.extend(keys), latest_records(self, keys))[1]
+        ExpectedStore, "latest_records", lambda self, keys: (read.extend(keys), latest_records(self, keys))[1]
     )
     clock = Clock(datetime(2027, 12, 20, 7, 0, tzinfo=UTC))
     run_once(store, settings, clock)

@@ -58,7 +58,7 @@ def test_diff_after_a_later_version_that_changed_nothing_reported_is_the_same(mo
     snapshot = read_single(OPENING / "2026-02-10.json")
     assert monitor("load", OPENING / "2026-02-10.json").code == 0
     store = Store.open(str(db_path))
-    store.add_version(as_new_version(snapshot, "0" * 64, datetime.now(UTC), ()), 2, [])
+    store.versions.add_version(as_new_version(snapshot, "0" * 64, datetime.now(UTC), ()), 2, [])
     store.close()
     run = monitor("diff", "NCT06821503")
     assert run.code == 0
@@ -173,9 +173,9 @@ def test_a_store_opened_read_only_reads_and_refuses_writes_on_every_database(sto
     writer.close()
     reader = Store.open(store_url, read_only=True)
     try:
-        assert [v.number for v in reader.versions("NCT06821503")] == [1, 2]
+        assert [v.number for v in reader.versions.history("NCT06821503")] == [1, 2]
         with pytest.raises(Exception, match=r"(?i)read-only|readonly|query_only"), reader.engine.begin() as conn:
             conn.execute(text("DELETE FROM changes"))
-        assert len(reader.versions("NCT06821503")[1].changes) > 0
+        assert len(reader.versions.history("NCT06821503")[1].changes) > 0
     finally:
         reader.close()

@@ -55,7 +55,7 @@ def live(server, store_url, tmp_path, sleeps):
 
 
 def errors(live: Live) -> dict[str, str]:
-    return {key: message for key, message, _ in live.store.trial_errors()}
+    return {key: message for key, message, _ in live.store.watches.trial_errors()}
 
 
 # --- the registry answers what was asked, or it is a problem --------------------------------------
@@ -65,7 +65,7 @@ def test_a_record_of_another_trial_than_the_one_asked_for_is_not_stored(live, se
     server.impostors["NCT06302556"] = foreign_study()
     report = live.fetch(["NCT06302556"])
     assert report.results == []
-    assert live.store.counts()["versions"] == 0
+    assert live.store.versions.counts()["versions"] == 0
     assert live.archive.files(FOREIGN) == [], "not even archived"
     assert errors(live) == {
         FOREIGN: "ClinicalTrials.gov answered this trial when asked for NCT06302556; not stored",
@@ -79,7 +79,7 @@ def test_a_page_with_one_trial_too_many_stores_the_trials_asked_for_and_not_the_
     server.extra.append(foreign_study())
     report = live.fetch(list(ALL))
     assert sorted(r.key for r in report.results) == sorted(ALL)
-    assert live.store.latest_head(FOREIGN) is None
+    assert live.store.versions.latest_head(FOREIGN) is None
     assert list(errors(live)) == [FOREIGN]
     assert report.problems == [
         f"{FOREIGN}: ClinicalTrials.gov answered this trial when asked for {', '.join(ALL)}; not stored"
@@ -98,7 +98,7 @@ def test_the_same_trial_twice_in_one_answer_is_stored_once_or_is_a_problem_when_
     assert report.problems == [
         "NCT06821503: ClinicalTrials.gov answered 2 different records of this trial at once; none stored"
     ]
-    assert [v.record.overall_status for v in live.store.versions("NCT06821503")] == ["NOT_YET_RECRUITING"]
+    assert [v.record.overall_status for v in live.store.versions.history("NCT06821503")] == ["NOT_YET_RECRUITING"]
 
 
 @pytest.mark.parametrize(
@@ -118,7 +118,7 @@ def test_a_malformed_record_in_a_batch_does_not_stop_the_others(live, server, da
     server.set_raw("NCT06302556", json.dumps(bad).encode(), "2026-02-02")
     report = live.fetch(list(ALL))
     assert sorted(r.key for r in report.results) == ["NCT06387628", "NCT06821503"]
-    assert live.store.latest_head("NCT06302556") is None
+    assert live.store.versions.latest_head("NCT06302556") is None
     assert list(errors(live)) == ["NCT06302556"]
     assert report.problems and report.problems[0].startswith("NCT06302556: ")
 
@@ -145,11 +145,11 @@ def test_an_unexpected_exception_for_one_trial_is_its_problem_alone(live, server
 @pytest.mark.parametrize("mode", ["loop", "endless"])
 def test_a_next_page_token_that_never_ends_is_refused_within_the_page_limit(live, server, mode):
     for key in ALL:
-        live.store.add_watch("trial", key, live.now())
+        live.store.watches.add_watch("trial", key, live.now())
     server.paging = mode
     report = live.cycle()
     assert not report.complete
-    assert live.store.counts()["versions"] == 0
+    assert live.store.versions.counts()["versions"] == 0
     expected = "twice: its paging loops" if mode == "loop" else "after 20 pages (limits.max_pages)"
     assert expected in report.problems[-1]
     assert server.count("/api/v2/studies") == (2 if mode == "loop" else LIMITS.max_pages)
@@ -165,7 +165,7 @@ def test_a_request_ends_at_its_whole_deadline(live, server, fault):
     with pytest.raises(SourceError) as refused:
         live.fetch(["NCT06821503"])
     assert refused.value.message.endswith("after 2 tries: no complete answer within 1 s (the whole request's deadline)")
-    assert live.store.counts()["versions"] == 0
+    assert live.store.versions.counts()["versions"] == 0
 
 
 def test_a_huge_retry_after_is_capped(live, server, sleeps, caplog):
@@ -208,7 +208,7 @@ def test_an_oversize_answer_is_refused_at_the_cap_in_bounded_memory(live, server
     assert refused.value.message.endswith(refusal)
     assert server.count("/api/v2/studies") == 1, "an oversize answer is not asked for again"
     assert peak < 12 * MIB, f"peak {peak / MIB:.1f} MiB"
-    assert live.store.counts()["versions"] == 0
+    assert live.store.versions.counts()["versions"] == 0
 
 
 def test_a_gzip_answer_within_the_limits_is_read(live, server):
@@ -287,7 +287,7 @@ def test_a_record_the_bounded_decoder_refuses_is_that_trials_problem_alone(live,
     server.set_raw("NCT06302556", body, "2026-02-02")
     report = live.fetch(list(ALL))
     assert sorted(r.key for r in report.results) == ["NCT06387628", "NCT06821503"]
-    assert live.store.latest_head("NCT06302556") is None
+    assert live.store.versions.latest_head("NCT06302556") is None
     problem = errors(live)["NCT06302556"]
     assert problem.startswith(f"{server.url}/studies?filter.ids=NCT06302556") and says in problem, problem
     assert problem.endswith("; not stored")

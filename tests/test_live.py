@@ -31,10 +31,10 @@ def live(server, store_url, tmp_path, sleeps):
 
 
 def watch(live: Live, *keys: str) -> None:
-    from monitor.pipeline import utc_now
+    from monitor.clock import utc_now
 
     for key in keys:
-        live.store.add_watch("trial", key, utc_now())
+        live.store.watches.add_watch("trial", key, utc_now())
 
 
 ALL = ("NCT06821503", "NCT06302556", "NCT06387628")
@@ -51,29 +51,29 @@ def test_first_cycle_fetches_every_watched_trial_in_one_batch(live, server):
     assert report.requests == 2, "the version, then one page of full records"
     (path, params) = server.requests[-1]
     assert path == "/api/v2/studies" and sorted(params["filter.ids"][0].split(",")) == sorted(ALL)
-    assert live.store.counts()["versions"] == 3
+    assert live.store.versions.counts()["versions"] == 3
     assert len(live.archive.files("NCT06821503")) == 1
 
 
 def test_a_cycle_when_the_registry_has_not_changed_is_one_request_and_writes_nothing(live, server):
     watch(live, *ALL)
     live.cycle()
-    before = live.store.counts()
+    before = live.store.versions.counts()
     report = live.cycle()
     assert report.skipped and report.requests == 1
     assert server.requests[-1][0] == "/api/v2/version"
-    assert live.store.counts() == before
+    assert live.store.versions.counts() == before
 
 
 def test_when_the_registry_moved_but_our_trials_did_not_only_the_probe_is_added(live, server):
     watch(live, *ALL)
     live.cycle()
-    before = live.store.counts()
+    before = live.store.versions.counts()
     server.data_timestamp = "2026-01-02T00:00:00"
     report = live.cycle()
     assert report.requests == 2 and report.probed == 3 and report.fetched == 0
     assert server.requests[-1][1]["fields"] == ["NCTId,LastUpdatePostDate,OverallStatus"]
-    assert live.store.counts() == before
+    assert live.store.versions.counts() == before
 
 
 def test_a_changed_trial_is_fetched_alone_and_its_changes_stored(live, server):
@@ -86,7 +86,7 @@ def test_a_changed_trial_is_fetched_alone_and_its_changes_stored(live, server):
     (result,) = report.results
     assert result.status == "changed" and result.version == 2
     assert result.changes[0].summary == "Overall status NOT_YET_RECRUITING -> RECRUITING"
-    assert [v.number for v in live.store.versions("NCT06821503")] == [1, 2]
+    assert [v.number for v in live.store.versions.history("NCT06821503")] == [1, 2]
 
 
 def test_a_record_turned_unknown_without_a_new_date_is_caught_by_the_probe(live, server):
@@ -108,7 +108,7 @@ def test_a_redated_record_with_nothing_new_is_fetched_once_and_not_news(live, se
     assert result.status == "unchanged"
     server.data_timestamp += "!"
     assert live.cycle().fetched == 0, "the new date was remembered: no second fetch"
-    assert live.store.counts()["versions"] == 3
+    assert live.store.versions.counts()["versions"] == 3
 
 
 def test_the_user_agent_names_registry_monitor(live, server):
@@ -132,7 +132,7 @@ def test_server_errors_are_retried_with_growing_jittered_backoff(live, server, s
     watch(live, "NCT06821503")
     server.faults.append(Fault("/api/v2/studies", status=503, times=2))
     report = live.cycle()
-    assert report.complete and live.store.counts()["versions"] == 1
+    assert report.complete and live.store.versions.counts()["versions"] == 1
     assert sleeps == [1.0, 2.0]
 
 
@@ -140,7 +140,7 @@ def test_a_timeout_is_retried(live, server):
     watch(live, "NCT06821503")
     server.faults.append(Fault("/api/v2/studies", status=200, delay=3.0, truncate=False, body=None))
     report = live.cycle()
-    assert report.complete and live.store.counts()["versions"] == 1
+    assert report.complete and live.store.versions.counts()["versions"] == 1
     assert server.count("/api/v2/studies") == 2
 
 
@@ -157,16 +157,16 @@ def test_a_failed_cycle_records_no_false_change_and_the_next_one_recovers(live, 
     watch(live, *ALL)
     live.cycle()
     server.set_study(study(OPENING / "2026-03-10.json"))
-    before = live.store.counts()
+    before = live.store.versions.counts()
     server.faults.append(fault)
     report = live.cycle()
     assert not report.complete
     assert report.problems[-1].startswith("ClinicalTrials.gov: ClinicalTrials.gov did not answer")
-    assert live.store.counts() == before
-    assert live.store.latest_version("NCT06821503").number == 1
+    assert live.store.versions.counts() == before
+    assert live.store.versions.latest_version("NCT06821503").number == 1
     server.faults.clear()
     (result,) = live.cycle().results
-    assert result.status == "changed" and live.store.latest_version("NCT06821503").number == 2
+    assert result.status == "changed" and live.store.versions.latest_version("NCT06821503").number == 2
 
 
 def test_one_refused_id_does_not_sink_its_batch_and_is_reported_once(live, server):
@@ -218,9 +218,9 @@ def test_backfill_stores_past_versions_in_date_order_before_the_current_one(live
     server.set_study(study(OPENING / "2026-03-10.json"))
     watch(live, "NCT06821503")
     live.cycle()
-    assert live.store.counts()["versions"] == 1
+    assert live.store.versions.counts()["versions"] == 1
     assert live.backfill("NCT06821503") == 2
-    history = live.store.versions("NCT06821503")
+    history = live.store.versions.history("NCT06821503")
     assert [v.date for v in history] == ["2025-01-10", "2025-02-17", "2026-03-10"]
     assert history[1].changes[0].summary == "Enrollment raised 40 -> 72 (+32, ESTIMATED)"
     assert history[2].changes[0].summary == "Overall status NOT_YET_RECRUITING -> RECRUITING"
@@ -236,10 +236,10 @@ def test_an_unexpected_history_shape_fails_closed_and_the_trial_is_still_watched
     server.history["NCT06821503"] = []
     server.faults.append(Fault("/api/int/studies/NCT06821503/history", status=200, body=body, times=10))
     watch(live, "NCT06821503")
-    live.store.set_backfill("NCT06821503", "pending")
+    live.store.watches.set_backfill("NCT06821503", "pending")
     report = live.cycle()
     assert report.problems and "version history unavailable" in report.problems[0]
-    assert live.store.backfill_state("NCT06821503") == "failed"
+    assert live.store.watches.backfill_state("NCT06821503") == "failed"
     assert [r.key for r in report.results] == ["NCT06821503"], "the current record is still fetched"
 
 
@@ -247,14 +247,14 @@ def test_an_unexpected_history_shape_fails_closed_and_the_trial_is_still_watched
 
 
 def test_trials_entering_and_leaving_a_saved_search_are_events_and_entering_ones_are_watched(live, server):
-    from monitor.pipeline import utc_now
+    from monitor.clock import utc_now
 
     query = "query.cond=lung"
-    live.store.add_watch("query", query, utc_now())
+    live.store.watches.add_watch("query", query, utc_now())
     first = live.cycle()
     assert first.membership == [], "the first run sets the baseline"
-    baseline = set(live.store.members(query))
-    assert baseline and baseline <= set(live.store.watched_trials())
+    baseline = set(live.store.watches.members(query))
+    assert baseline and baseline <= set(live.store.watches.watched_trials())
     newcomer = copy.deepcopy(study(NOISE / "2026-02-03.json"))
     newcomer["protocolSection"]["identificationModule"]["nctId"] = "NCT07777777"
     newcomer["protocolSection"]["conditionsModule"]["conditions"] = ["Lung Cancer"]
@@ -267,7 +267,7 @@ def test_trials_entering_and_leaving_a_saved_search_are_events_and_entering_ones
     entered = next(e for k, e in report.membership if k == "NCT07777777")
     assert entered.category.value == "membership"
     assert entered.summary.startswith("Entered saved search 'query.cond=lung': ")
-    assert "NCT07777777" in live.store.watched_trials()
+    assert "NCT07777777" in live.store.watches.watched_trials()
     assert "NCT07777777" in {r.key for r in report.results}
     assert [e.summary for e in live.store.events("NCT07777777")] == [entered.summary]
     live.store.set_state(f"ctgov.{LAST_FULL}", "2000-01-01T00:00:00+00:00")  # the full refresh is due

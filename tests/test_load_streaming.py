@@ -9,9 +9,9 @@ import shutil
 import pytest
 
 from monitor import loading
+from monitor.clock import utc_now
 from monitor.errors import SourceError
 from monitor.loading import Fact, survey
-from monitor.pipeline import utc_now
 from monitor.sources.files import read_snapshots
 from monitor.store import Store
 
@@ -49,7 +49,7 @@ def test_a_file_changed_between_the_two_passes_is_refused_by_name(tmp_path, db_p
     store = Store.open(str(db_path))
     with pytest.raises(SourceError, match=rf"^{file}: changed while it was being loaded; load it again$"):
         found.store(store, utc_now)
-    assert store.counts()["versions"] == 0
+    assert store.versions.counts()["versions"] == 0
 
 
 @pytest.mark.parametrize("kept", [0, 1, 500])
@@ -58,6 +58,6 @@ def test_a_load_stores_the_same_whatever_pass_one_kept(tmp_path, monkeypatch, ke
     store = Store.open(str(tmp_path / f"kept{kept}.db"))
     results = survey([OPENING]).store(store, utc_now)
     assert [(r.status, r.version, len(r.changes)) for r in results] == [("new", 1, 0), ("changed", 2, 20)]
-    assert [v.record for v in store.versions("NCT06821503")] == [
+    assert [v.record for v in store.versions.history("NCT06821503")] == [
         s.record for path in sorted(OPENING.glob("*.json")) for s in read_snapshots(path)
     ]

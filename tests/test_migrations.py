@@ -77,9 +77,9 @@ def test_a_database_at_0001_keeps_its_pending_deliveries_and_gains_leases(store_
         )
     assert upgrade(engine) == ("0001", head_revision())
     store = Store(engine)
-    (row,) = store.deliveries("pending")
+    (row,) = store.deliveries.recent("pending")
     assert (row.route, row.lease_owner, row.lease_until) == ("team", None, None)
-    assert store.claim([row.id], "me", at, at.replace(hour=8)) == [row.id]
+    assert store.deliveries.claim([row.id], "me", at, at.replace(hour=8)) == [row.id]
     engine.dispose()
 
 
@@ -134,9 +134,9 @@ def test_versions_stored_before_packing_read_back_the_same_after_db_upgrade(stor
     _versions_at_0005(engine, snapshots)
     assert upgrade(engine) == ("0005", head_revision())
     store = Store(engine)
-    stored = store.versions("NCT06821503")
+    stored = store.versions.history("NCT06821503")
     assert [v.record for v in stored] == [s.record for s in snapshots]
-    assert [store.raw_payload("NCT06821503", v.number) for v in stored] == [s.raw for s in snapshots]
+    assert [store.versions.raw_payload("NCT06821503", v.number) for v in stored] == [s.raw for s in snapshots]
     with engine.connect() as conn:  # rewritten packed: no text left in the rows
         (raw,) = conn.execute(text("SELECT raw FROM versions WHERE number = 1")).one()
     assert bytes(raw)[:5] == b"1\x28\xb5\x2f\xfd"  # a zstandard frame, with raw dictionary 1
@@ -169,7 +169,7 @@ def test_a_database_at_0006_gains_the_heads_table_filled_from_its_versions(store
 
     source = Store.open(store_url)
     load(source, [OPENING, UNKNOWN])
-    expected = source.latest_heads()
+    expected = source.versions.latest_heads()
     assert {key: head.number for key, head in expected.items()} == {"NCT06302556": 2, "NCT06821503": 2}
     source.close()
     engine = create_engine(store_url)
@@ -178,8 +178,8 @@ def test_a_database_at_0006_gains_the_heads_table_filled_from_its_versions(store
         conn.execute(text("UPDATE alembic_version SET version_num = '0006'"))
     assert upgrade(engine) == ("0006", head_revision())
     store = Store(engine)
-    assert store.latest_heads() == expected
-    assert store.latest_head("NCT06821503") == expected["NCT06821503"]
+    assert store.versions.latest_heads() == expected
+    assert store.versions.latest_head("NCT06821503") == expected["NCT06821503"]
     engine.dispose()
 
 

@@ -97,7 +97,7 @@ def test_a_status_change_sends_exactly_one_email_with_the_expected_subject_and_b
         )
     )
     store = stale_trial_found(settings, clock)
-    assert store.delivery_counts()["pending"] == 1
+    assert store.deliveries.delivery_counts()["pending"] == 1
     report = Notifier(store, settings, now=clock).send_due()
     assert report.sent == 1
     (message,) = mailbox.messages
@@ -110,7 +110,7 @@ def test_a_status_change_sends_exactly_one_email_with_the_expected_subject_and_b
     clock.advance(hours=1)
     assert Notifier(store, settings, now=clock).send_due().sent == 0
     assert len(mailbox.messages) == 1, "never sent twice"
-    assert store.delivery_counts() == {"pending": 0, "failed": 0, "sent": 1}
+    assert store.deliveries.delivery_counts() == {"pending": 0, "failed": 0, "sent": 1}
 
 
 def test_a_webhook_route_gets_one_json_post_per_event(tmp_path, webhook, clock):
@@ -217,7 +217,7 @@ def test_with_the_smtp_server_down_the_delivery_waits_and_one_retry_delivers_it_
     store = stale_trial_found(settings, clock)
     report = Notifier(store, settings, now=clock).send_due()
     assert (report.sent, report.retrying, report.failed) == (0, 1, 0)
-    (row,) = store.deliveries("pending")
+    (row,) = store.deliveries.recent("pending")
     assert row.attempts == 1 and row.last_error
     assert row.next_attempt_at.replace(tzinfo=UTC) == clock.now + timedelta(minutes=1)
     box.start()
@@ -246,7 +246,7 @@ def test_a_delivery_failing_past_its_max_age_is_marked_failed_and_shown(tmp_path
     for _ in range(3):
         Notifier(store, settings, now=clock).send_due()
         clock.advance(hours=13)
-    (row,) = store.deliveries("failed")
+    (row,) = store.deliveries.recent("failed")
     assert row.attempts >= 2
     listing = cli("--config", config, "deliveries", "--failed")
     assert listing.code == 0 and "failed   team-email" in listing.out
@@ -291,7 +291,7 @@ Notifier(Store.open(settings.database), settings, now=lambda: datetime.fromisofo
     result = subprocess.run([sys.executable, "-c", crash], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 9, result.stderr
     assert len(mailbox.messages) == 1
-    (row,) = store.deliveries("pending")
+    (row,) = store.deliveries.recent("pending")
     assert row.lease_owner, "not confirmed, so not marked: still pending, and claimed by the dead sender"
     assert Notifier(store, settings, now=clock).send_due().sent == 1
     assert len(mailbox.messages) == 2, "sent again after the crash"
@@ -331,7 +331,7 @@ def test_notify_retry_sends_pending_deliveries_now(tmp_path, clock, cli):
         assert run.code == 0, run.err
         assert run.out == "1 due; 1 sent, 0 to retry, 0 given up\n"
         assert len(box.messages) == 1
-        assert store.delivery_counts()["sent"] == 1
+        assert store.deliveries.delivery_counts()["sent"] == 1
     finally:
         box.stop()
 

@@ -55,9 +55,9 @@ def expected_titles(store: Store, settings) -> list[str]:
     from monitor.messages import headline
 
     titles = []
-    for delivery in store.deliveries():
+    for delivery in store.deliveries.recent():
         if delivery.route == "hook":
-            event = store.event(delivery.event)
+            event = store.deliveries.event(delivery.event)
             titles.append(
                 f"{event.trial_key} {headline(for_route(settings.notifications.route('hook'), event.changes))}"
             )
@@ -91,7 +91,7 @@ def test_two_watch_groups_firing_at_the_same_instant_send_each_change_once_to_ea
     assert len(titles) == 2, "one event per trial (the date rules are off in these tests)"
     assert sorted(post["title"] for post in webhook.posts) == titles
     assert sorted(m["Subject"] for m in mailbox.messages) == titles
-    assert store.delivery_counts() == {"pending": 0, "failed": 0, "sent": 4}
+    assert store.deliveries.delivery_counts() == {"pending": 0, "failed": 0, "sent": 4}
 
 
 def test_two_notify_retry_processes_at_once_send_each_change_once_to_each_route(tmp_path, mailbox, webhook, clock):
@@ -100,13 +100,13 @@ def test_two_notify_retry_processes_at_once_send_each_change_once_to_each_route(
     store = stale_trial_found(settings, clock)
     store_changes(settings, store, clock, OPENING / "2026-02-10.json")
     store_changes(settings, store, clock, OPENING / "2026-03-10.json")
-    assert store.delivery_counts()["pending"] == 4
+    assert store.deliveries.delivery_counts()["pending"] == 4
     assert race_notify_retry(str(config)) == [0, 0]
     titles = expected_titles(store, settings)
     assert len(titles) == 2
     assert sorted(post["title"] for post in webhook.posts) == titles
     assert sorted(m["Subject"] for m in mailbox.messages) == titles
-    assert store.delivery_counts() == {"pending": 0, "failed": 0, "sent": 4}
+    assert store.deliveries.delivery_counts() == {"pending": 0, "failed": 0, "sent": 4}
 
 
 def test_a_delivery_claimed_by_a_sender_elsewhere_is_left_alone_until_its_lease_expires(
@@ -119,9 +119,9 @@ def test_a_delivery_claimed_by_a_sender_elsewhere_is_left_alone_until_its_lease_
     config = two_routes(tmp_path, mailbox, webhook)
     settings = load_settings(str(config))
     store = stale_trial_found(settings, clock)
-    ids = [d.id for d in store.deliveries("pending")]
-    assert store.claim(ids, "host:4242:dead", clock.now, clock.now + LEASE) == sorted(ids)
-    assert store.claim(ids, "another sender", clock.now, clock.now + LEASE) == [], "one sender per delivery"
+    ids = [d.id for d in store.deliveries.recent("pending")]
+    assert store.deliveries.claim(ids, "host:4242:dead", clock.now, clock.now + LEASE) == sorted(ids)
+    assert store.deliveries.claim(ids, "another sender", clock.now, clock.now + LEASE) == [], "one sender per delivery"
     listing = cli("--config", config, "deliveries", "--pending")
     assert listing.out.count("claimed by host:4242:dead until 2026-03-10 07:10") == 2
     clock.advance(seconds=LEASE.total_seconds() - 1)
@@ -143,7 +143,7 @@ def test_each_failed_attempt_waits_twice_as_long_as_the_one_before(tmp_path, clo
     waits = []
     for _ in range(4):
         Notifier(store, settings, now=clock).send_due()
-        (row,) = store.deliveries("pending")
+        (row,) = store.deliveries.recent("pending")
         waits.append(row.next_attempt_at.replace(tzinfo=clock.now.tzinfo) - clock.now)
         clock.now = row.next_attempt_at.replace(tzinfo=clock.now.tzinfo)
     assert waits == [timedelta(minutes=m) for m in (1, 2, 4, 8)]
@@ -169,7 +169,7 @@ def test_a_digest_merges_the_events_of_one_trial_into_one_entry(tmp_path, mailbo
     store_changes(settings, store, clock, OPENING / "2026-02-10.json", UNKNOWN / "2026-02-02.json")
     store_changes(settings, store, clock, OPENING / "2026-03-10.json", UNKNOWN / "2026-03-02.json")
     store_changes(settings, store, clock, third)
-    events = [store.event(d.event) for d in store.deliveries("pending")]
+    events = [store.deliveries.event(d.event) for d in store.deliveries.recent("pending")]
     assert sorted(e.trial_key for e in events) == ["NCT06302556", "NCT06821503", "NCT06821503"]
     total = sum(len(e.changes) for e in events)
     clock.advance(hours=1, minutes=1)
@@ -189,7 +189,9 @@ def test_a_failure_writing_the_outbox_rows_leaves_no_version_behind(tmp_path, cl
     settings = load_settings(str(configure(tmp_path, '    - name: hook\n      urls: ["json://127.0.0.1:9/x"]\n')))
     store = Store.open(settings.database)
     store_changes(settings, store, clock, UNKNOWN / "2026-02-02.json")
-    write = Store._insert_deliveries
+    from monitor.store.versions import VersionStore
+
+    write = VersionStore._insert_deliveries
 
     def write_then_fail(self, conn, routes, *args):
         write(self, conn, routes, *args)
@@ -207,8 +209,8 @@ def test_a_failure_writing_the_outbox_rows_leaves_no_version_behind(tmp_path, cl
     assert [(r.key, r.status) for r in results] == [("NCT06302556", "failed")]
     assert "the disk filled up while writing the outbox" in results[0].note
     monkeypatch.undo()
-    assert len(store.versions("NCT06302556")) == 1, "the second version was not stored"
-    assert store.deliveries() == []
+    assert len(store.versions.history("NCT06302556")) == 1, "the second version was not stored"
+    assert store.deliveries.recent() == []
 
 
 def test_two_senders_at_the_same_instant_send_one_digest(tmp_path, mailbox, clock, monkeypatch):
@@ -234,7 +236,7 @@ def test_two_senders_at_the_same_instant_send_one_digest(tmp_path, mailbox, cloc
     monkeypatch.undo()
     assert sorted(r.sent for r in reports) == [0, 2]
     assert len(mailbox.messages) == 1, "one digest"
-    assert store.delivery_counts() == {"pending": 0, "failed": 0, "sent": 2}
+    assert store.deliveries.delivery_counts() == {"pending": 0, "failed": 0, "sent": 2}
 
 
 def test_a_delivery_claimed_by_a_sender_that_died_on_this_machine_is_sent_at_once(tmp_path, mailbox, webhook, clock):
@@ -247,9 +249,9 @@ def test_a_delivery_claimed_by_a_sender_that_died_on_this_machine_is_sent_at_onc
     store = stale_trial_found(settings, clock)
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead, alive = f"{_PROCESS}:{gone.stdout.strip()}:0", f"{_PROCESS}:{os.getppid()}:0"
-    email, hook = sorted(store.deliveries("pending"), key=lambda d: d.route)[::-1]
-    assert store.claim([email.id], dead, clock.now, clock.now + LEASE) == [email.id]
-    assert store.claim([hook.id], alive, clock.now, clock.now + LEASE) == [hook.id]
+    email, hook = sorted(store.deliveries.recent("pending"), key=lambda d: d.route)[::-1]
+    assert store.deliveries.claim([email.id], dead, clock.now, clock.now + LEASE) == [email.id]
+    assert store.deliveries.claim([hook.id], alive, clock.now, clock.now + LEASE) == [hook.id]
     assert Notifier(store, settings, now=clock).send_due().sent == 1, "only the dead sender's row"
     assert len(mailbox.messages) == 1 and webhook.posts == []
 
@@ -261,10 +263,10 @@ def test_two_processes_sending_to_a_json_webhook_post_each_event_once(tmp_path, 
     store = stale_trial_found(settings, clock)
     store_changes(settings, store, clock, OPENING / "2026-02-10.json")
     store_changes(settings, store, clock, OPENING / "2026-03-10.json")
-    assert store.delivery_counts()["pending"] == 2
+    assert store.deliveries.delivery_counts()["pending"] == 2
     assert race_notify_retry(str(config)) == [0, 0]
     assert sorted((p["schema"], p["trial"]) for p in webhook.posts) == [
         ("registry-monitor/event/1", "NCT06302556"),
         ("registry-monitor/event/1", "NCT06821503"),
     ]
-    assert store.delivery_counts() == {"pending": 0, "failed": 0, "sent": 2}
+    assert store.deliveries.delivery_counts() == {"pending": 0, "failed": 0, "sent": 2}

@@ -77,7 +77,7 @@ def test_an_unmoved_watermark_ends_the_cycle_without_asking_for_records(toy, tmp
     run_group(store, settings, settings.group("toys"), now=lambda: NOW)
     again = run_group(store, settings, settings.group("toys"), now=lambda: NOW)
     assert (again.fetched, again.results, again.problems) == (0, [], [])
-    assert store.get_state("toy.data_timestamp.toys") == "2"
+    assert store.service.get_state("toy.data_timestamp.toys") == "2"
     store.close()
 
 
@@ -90,7 +90,7 @@ def test_one_bad_toy_record_never_stops_the_others(toy, tmp_path, db_path, monit
     outcome = run_group(store, settings, settings.group("toys"), now=lambda: NOW)
     assert [r.key for r in outcome.results] == ["TOY-0001"]
     assert outcome.problems == ["TOY-0002: toy://registry/TOY-0002: status: expected a string, got 7"]
-    assert store.latest_version("TOY-0002") is None
+    assert store.versions.latest_version("TOY-0002") is None
     store.close()
     assert "TOY-0002" in monitor("status").out
 
@@ -269,7 +269,7 @@ def test_a_cycle_over_every_watch_asks_each_registry_only_for_its_own_trials(toy
 
     store = Store.open(f"sqlite:///{db_path}")
     for key in ("TOY-0001", "NCT06518668"):
-        store.add_watch("trial", key, NOW)
+        store.watches.add_watch("trial", key, NOW)
     publish("TOY-0001", "Toy", "RECRUITING", "2026-02-01", day=2)
     report = Live(store, ToySource(), now=lambda: NOW).cycle()
     assert ([r.key for r in report.results], report.problems) == (["TOY-0001"], [])

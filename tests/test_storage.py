@@ -28,8 +28,8 @@ def test_a_version_is_stored_compressed_and_reads_back_exactly(store_url):
     snapshots = [s for path in FILES for s in read_snapshots(path)]
     store = Store.open(store_url)
     load(store, FILES)
-    assert [v.record for v in store.versions(KEY)] == [s.record for s in snapshots]
-    assert [store.raw_payload(KEY, n) for n in (1, 2)] == [s.raw for s in snapshots]
+    assert [v.record for v in store.versions.history(KEY)] == [s.record for s in snapshots]
+    assert [store.versions.raw_payload(KEY, n) for n in (1, 2)] == [s.raw for s in snapshots]
     for row, snap in zip(stored_rows(store), snapshots, strict=True):
         assert len(row.raw) < len(snap.raw.encode()) / 3
         assert len(row.record) < len(snap.raw.encode()) / 10, "the record packs against its own raw payload"
@@ -39,17 +39,17 @@ def test_a_version_is_stored_compressed_and_reads_back_exactly(store_url):
 def test_retention_drops_old_raw_payloads_and_keeps_every_record_and_change(store_url):
     store = Store.open(store_url)
     load(store, FILES)
-    kept = store.versions(KEY)
-    assert store.drop_old_raw_payloads(1) == 1
-    now = store.versions(KEY)
+    kept = store.versions.history(KEY)
+    assert store.versions.drop_old_raw_payloads(1) == 1
+    now = store.versions.history(KEY)
     assert [(v.number, v.record, v.changes, v.content_hash) for v in now] == [
         (v.number, v.record, v.changes, v.content_hash) for v in kept
     ]
     assert now[1].changes, "the second version's changes are still there"
     assert [row.raw is None for row in stored_rows(store)] == [True, False]
     with pytest.raises(NotFoundError, match=r"NCT06821503 version 1: its raw payload was dropped by `storage\."):
-        store.raw_payload(KEY, 1)
-    assert store.raw_payload(KEY, 2) == read_snapshots(FILES[1])[0].raw
+        store.versions.raw_payload(KEY, 1)
+    assert store.versions.raw_payload(KEY, 2) == read_snapshots(FILES[1])[0].raw
     store.close()
 
 
@@ -59,7 +59,7 @@ def test_a_store_with_retention_drops_the_raw_payload_a_new_version_supersedes(s
     assert [row.raw is None for row in stored_rows(store)] == [False]
     load(store, FILES[1:])
     assert [row.raw is None for row in stored_rows(store)] == [True, False]
-    assert [v.record for v in store.versions(KEY)] == [s.record for path in FILES for s in read_snapshots(path)]
+    assert [v.record for v in store.versions.history(KEY)] == [s.record for path in FILES for s in read_snapshots(path)]
     store.close()
 
 
@@ -75,7 +75,7 @@ def test_db_prune_drops_old_raw_payloads_and_the_history_reads_the_same(monitor,
     assert [monitor("diff", KEY, "--format", "json").out, monitor("history", KEY).out] == before
     assert monitor("db", "prune", "--keep", "1").out.startswith("dropped the raw payloads of 0 older")
     assert monitor("load", *FILES).out == monitor("load", *FILES).out  # still recognised: nothing stored twice
-    assert len(Store.open(str(db_path)).versions(KEY)) == 2
+    assert len(Store.open(str(db_path)).versions.history(KEY)) == 2
 
 
 def test_db_prune_takes_the_configured_retention_and_refuses_without_one(monitor, tmp_path):
@@ -127,7 +127,7 @@ def test_db_export_writes_the_archive_that_load_reads_back(monitor, cli, db_path
     assert monitor("db", "export", "--to", archive).out == f"2 raw payload(s) in {archive}, 0 written now\n"
     other = tmp_path / "other.db"
     assert cli("--db", other, "load", archive).code == 0
-    exported, stored = Store.open(str(other)).versions(KEY), Store.open(str(db_path)).versions(KEY)
+    exported, stored = Store.open(str(other)).versions.history(KEY), Store.open(str(db_path)).versions.history(KEY)
     assert [(v.record, [c.summary for c in v.changes]) for v in exported] == [
         (v.record, [c.summary for c in v.changes]) for v in stored
     ]
@@ -220,4 +220,4 @@ def test_db_export_writes_again_an_archived_file_that_no_longer_holds_its_payloa
     run = monitor("db", "export", "--to", archive)
     assert (run.code, run.out) == (0, f"2 raw payload(s) in {archive}, 2 written now\n")
     assert cli("--db", tmp_path / "other.db", "load", archive).code == 0
-    assert Store.open(str(tmp_path / "other.db")).raw_payload(KEY, 2) == read_snapshots(FILES[1])[0].raw
+    assert Store.open(str(tmp_path / "other.db")).versions.raw_payload(KEY, 2) == read_snapshots(FILES[1])[0].raw

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from monitor.clock import utc_now
 from monitor.errors import StoreError
-from monitor.pipeline import as_new_version, ingest, load, utc_now
+from monitor.pipeline import as_new_version, ingest, load
 from monitor.sources.files import read_snapshots
 from monitor.store import Store, database_url
 
@@ -41,7 +42,7 @@ def test_sqlite_files_use_wal_and_a_busy_timeout(db_path):
 
 def test_a_version_and_its_changes_land_together_or_not_at_all(store, monkeypatch):
     load(store, [OPENING / "2026-02-10.json"])
-    before = store.counts()
+    before = store.versions.counts()
     from monitor.store import versions as store_module
 
     real_change_row = store_module._change_row
@@ -57,19 +58,19 @@ def test_a_version_and_its_changes_land_together_or_not_at_all(store, monkeypatc
     (snapshot,) = read_snapshots(OPENING / "2026-03-10.json")
     with pytest.raises(RuntimeError):
         ingest(store, snapshot)
-    assert store.counts() == before
-    assert store.latest_version("NCT06821503").number == 1
+    assert store.versions.counts() == before
+    assert store.versions.latest_version("NCT06821503").number == 1
 
 
 def test_a_second_writer_with_a_stale_view_writes_nothing(store, store_url):
     load(store, [OPENING / "2026-02-10.json"])
     (snapshot,) = read_snapshots(OPENING / "2026-03-10.json")
     other = Store.open(store_url)
-    other.add_version(as_new_version(snapshot, "h", utc_now()), 2)
-    before = store.counts()
+    other.versions.add_version(as_new_version(snapshot, "h", utc_now()), 2)
+    before = store.versions.counts()
     with pytest.raises(StoreError, match="another process stored a version at the same time"):
-        store.add_version(as_new_version(snapshot, "h2", utc_now()), 2)
-    assert store.counts() == before
+        store.versions.add_version(as_new_version(snapshot, "h2", utc_now()), 2)
+    assert store.versions.counts() == before
     other.close()
 
 
@@ -88,11 +89,11 @@ def test_two_writers_storing_the_same_version_at_once_store_it_once_and_neither_
 
 def test_stored_versions_keep_record_raw_payload_hash_and_dates(store):
     load(store, [OPENING])
-    (first, second) = store.versions("NCT06821503")
+    (first, second) = store.versions.history("NCT06821503")
     assert second.record.overall_status == "RECRUITING"
     assert second.last_update_posted == "2026-03-10"
     assert len(second.content_hash) == 64 and second.content_hash != first.content_hash
-    assert '"nctId": "NCT06821503"' in store.raw_payload("NCT06821503", 2)
+    assert '"nctId": "NCT06821503"' in store.versions.raw_payload("NCT06821503", 2)
     assert second.changes[0].summary == "Overall status NOT_YET_RECRUITING -> RECRUITING"
 
 

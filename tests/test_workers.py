@@ -68,7 +68,7 @@ def stored(store: Store) -> dict:
     out = {}
     for i in range(N):
         out[key(i)] = (
-            store.latest_raw_hash(key(i)),
+            store.versions.latest_raw_hash(key(i)),
             [
                 (
                     v.number,
@@ -78,10 +78,10 @@ def stored(store: Store) -> dict:
                     v.record.to_dict(),
                     [c.__dict__ for c in v.changes],
                 )
-                for v in (store.versions(key(i)) if store.latest_head(key(i)) else [])
+                for v in (store.versions.history(key(i)) if store.versions.latest_head(key(i)) else [])
             ],
         )
-    out["problems"] = sorted((k, message) for k, message, _ in store.trial_errors())
+    out["problems"] = sorted((k, message) for k, message, _ in store.watches.trial_errors())
     with store.engine.connect() as conn:  # the stored bytes themselves: packed alike
         rows = conn.execute(text("SELECT trial_key, number, record, raw FROM versions ORDER BY 1, 2")).all()
     out["rows"] = [(k, n, bytes(record), raw and bytes(raw)) for k, n, record, raw in rows]  # alike on each database
@@ -175,7 +175,7 @@ def test_stopping_part_way_stops_between_trials_and_leaves_no_worker(registry, t
     with pytest.raises(Stopped):
         live.fetch([key(i) for i in range(N)])
     reached = [key(i) for i in range(120) if key(i) != BROKEN]  # the broken one refused, as ever
-    assert [k for k in (key(i) for i in range(N)) if live.store.latest_head(k)] == reached
+    assert [k for k in (key(i) for i in range(N)) if live.store.versions.latest_head(k)] == reached
     assert len(pids) == 2 and live.workers.pool is None
     assert not any(alive(pid) for pid in pids), "every worker ended with the fetch"
     assert multiprocessing.active_children() == []

@@ -7,12 +7,13 @@ from datetime import UTC, date, datetime
 import click
 
 from monitor.cli.app import EXIT_CHANGES, cli, emit, exit_code_option, format_option, open_store, settings
+from monitor.clock import utc_now
 from monitor.expected import RULES
 
 
 def _today(value: str | None) -> date:
     if value is None:
-        return datetime.now(UTC).date()
+        return utc_now().date()
     try:
         return date.fromisoformat(value)
     except ValueError:

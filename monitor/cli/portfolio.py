@@ -37,7 +37,6 @@ def changes(ctx: click.Context, fmt: str, **options) -> None:
     """
     # deferred: these load the normalizers, the field table and more (start-up of `monitor --help`)
     from monitor.feed import render_changes
-    from monitor.pipeline import utc_now
     from monitor.portfolio import ChangeFilter
     from monitor.portfolio import changes as find
 
@@ -63,7 +62,7 @@ def watch_list(ctx: click.Context, groups: tuple[str, ...], fmt: str) -> None:
     emit(render_portfolio(fmt, rows), "raw")
     if fmt != "text":
         return
-    watches = store.watches()
+    watches = store.watches.all()
     if not watches:
         click.echo("nothing is watched: add trials with `monitor watch add NCT_ID`, or searches with --query")
     for w in watches:

@@ -35,7 +35,6 @@ def load(ctx: click.Context, paths: tuple[str, ...], skip_bad: bool, fmt: str, e
     """
     # deferred: these load the normalizers, the field table and more (start-up of `monitor --help`)
     from monitor.loading import survey
-    from monitor.pipeline import utc_now
 
     problems: list[str] | None = [] if skip_bad else None
     limits = settings(ctx).limits
@@ -113,7 +112,7 @@ def diff(
     else:
         key = check_key(targets[0])
         store = open_store(ctx, create=False, read_only=True)
-        history = store.versions(key) if not (from_ref or to_ref) else []
+        history = store.versions.history(key) if not (from_ref or to_ref) else []
         if history and not any(v.changes for v in history[1:]):
             click.echo(nothing_to_compare(key, history, fmt))
             return
@@ -134,7 +133,7 @@ def history(ctx: click.Context, nct_id: str, fmt: str, view=None) -> None:
     from monitor.sources.registry import check_key
 
     key = check_key(nct_id)
-    output("history", fmt, open_store(ctx, create=False, read_only=True).versions(key), view, settings(ctx))
+    output("history", fmt, open_store(ctx, create=False, read_only=True).versions.history(key), view, settings(ctx))
 
 
 @cli.command()
@@ -160,6 +159,6 @@ def show(ctx: click.Context, nct_id: str, version_ref: str | None, fmt: str) -> 
     from monitor.sources.registry import check_key
 
     key = check_key(nct_id)
-    history = open_store(ctx, create=False, read_only=True).versions(key)
+    history = open_store(ctx, create=False, read_only=True).versions.history(key)
     version = pick_version(history, version_ref) if version_ref else history[-1]
     output("record", fmt, version.record)

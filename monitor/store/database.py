@@ -150,6 +150,27 @@ class Database:
             raise StoreError(f"cannot read the database {mask(str(self.engine.url))}: {reason(exc)}") from exc
 
 
+class Concern:
+    """One concern of the store (versions, watches, deliveries, ...): it holds the shared
+    :class:`Database` rather than inheriting it, so every concern reads and writes the
+    same engine, and a write that spans concerns takes the other concern's helpers with
+    the open connection (one transaction)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @property
+    def engine(self) -> Engine:
+        return self.db.engine
+
+    @property
+    def keep_raw_versions(self) -> int:
+        return self.db.keep_raw_versions
+
+    def _reading(self):
+        return self.db._reading()
+
+
 def mask(url: str) -> str:
     """A database URL with its password hidden (:func:`monitor.masking.mask_secrets`)."""
     return mask_secrets(url)

@@ -1,4 +1,5 @@
-"""The delivery ledger (the transactional outbox): one row per (event, route).
+"""The delivery ledger (the transactional outbox): one row per (event, route); the
+deliveries concern (``store.deliveries``).
 
 A row is written with its event; the sender marks it ``sent`` only after
 Apprise reported success, so a crash at any moment loses nothing.  The one
@@ -22,9 +23,9 @@ from sqlalchemy import func, select
 
 from monitor.errors import NotFoundError
 from monitor.model import Change
+from monitor.store.database import Concern, Database
 from monitor.store.schema import changes, deliveries, trials, versions
-from monitor.store.versions import StoredVersion, _change_columns
-from monitor.store.watches import WatchStore
+from monitor.store.versions import StoredVersion, VersionStore, _change_columns
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,14 @@ class Event:
     previous_date: str | None = None  # and its registry date (last update posted)
 
 
-class DeliveryStore(WatchStore):
+class DeliveryStore(Concern):
+    """Reading, claiming and marking the outbox rows (the writers of events write them,
+    in the event's transaction: :meth:`VersionStore._insert_deliveries`)."""
+
+    def __init__(self, db: Database, versions: VersionStore) -> None:
+        super().__init__(db)
+        self.versions = versions  # an event is read with its version
+
     def due_deliveries(self, route: str, now: datetime | None = None) -> list[Delivery]:
         """Pending rows of a route (only those whose next attempt is due, given ``now``), oldest first."""
         query = select(deliveries).where((deliveries.c.route == route) & (deliveries.c.status == "pending"))
@@ -65,7 +73,7 @@ class DeliveryStore(WatchStore):
         with self._reading() as conn:
             return [Delivery(**r._mapping) for r in conn.execute(query.order_by(deliveries.c.id))]
 
-    def deliveries(self, status: str | None = None, limit: int = 200) -> list[Delivery]:
+    def recent(self, status: str | None = None, limit: int = 200) -> list[Delivery]:
         query = select(deliveries).order_by(deliveries.c.id.desc()).limit(limit)
         if status:
             query = query.where(deliveries.c.status == status)
@@ -170,7 +178,7 @@ class DeliveryStore(WatchStore):
                 row = conn.execute(select(versions).where(versions.c.id == int(raw_id))).first()
                 if row is None:
                     raise NotFoundError(f"no version with id {raw_id}")
-                version = self._version(conn, row, with_changes=True)
+                version = self.versions._version(conn, row, with_changes=True)
                 previous = version.number - 1 if version.number > 1 else None
                 previous_date = None
                 if previous is not None:

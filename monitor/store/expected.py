@@ -1,4 +1,4 @@
-"""Expected-event state: which rules are true now for which trial.
+"""Expected-event state: which rules are true now for which trial (``store.expected``).
 
 :meth:`ExpectedStore.apply_findings` compares a trial's findings with the
 rules stored as true: a rule newly true gets a row and one ``expected`` event,
@@ -22,10 +22,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.errors import StoreError
 from monitor.model import Category, Change, ChangeKind, Severity, TrialRecord
-from monitor.store.database import reason
-from monitor.store.deliveries import DeliveryStore
+from monitor.store.database import Concern, Database, reason
 from monitor.store.packing import naming, stored_record
 from monitor.store.schema import expected_seen, expected_state, versions
+from monitor.store.versions import VersionStore
 
 CHUNK = 500  # trial keys per query
 
@@ -39,7 +39,13 @@ def resolved(rule: str, was: str, status: str | None) -> Change:
     return Change(Category.EXPECTED, rule, ChangeKind.REMOVED, was, None, Severity.MAJOR, text)
 
 
-class ExpectedStore(DeliveryStore):
+class ExpectedStore(Concern):
+    """The rules true now, their baselines, and their events with deliveries."""
+
+    def __init__(self, db: Database, versions: VersionStore) -> None:
+        super().__init__(db)
+        self.versions = versions  # events and their deliveries are written in the state's transaction
+
     def expected_true(self, key: str | None = None) -> dict[tuple[str, str], str]:
         """``{(trial, rule): summary}`` of the rules stored as true (of one trial, or all)."""
         query = select(expected_state)
@@ -125,9 +131,9 @@ class ExpectedStore(DeliveryStore):
                         )
                         events.append(resolved(rule, stored[rule], status))
                 for event in events:
-                    change_id = self._insert_event(conn, key, now, event)
+                    change_id = self.versions._insert_event(conn, key, now, event)
                     chosen = list(routes(key, [event])) if routes else []
-                    self._insert_deliveries(conn, chosen, f"c:{change_id}", key, now)
+                    self.versions._insert_deliveries(conn, chosen, f"c:{change_id}", key, now)
         except SQLAlchemyError as exc:
             raise StoreError(f"{key}: the database refused the expected-event state: {reason(exc)}") from exc
         return events

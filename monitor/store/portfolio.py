@@ -1,4 +1,4 @@
-"""Reading across trials: the change feed and the portfolio's rows (see :mod:`monitor.store`)."""
+"""Reading across trials: the change feed and the portfolio's rows (``store.portfolio``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from monitor.model import Change
-from monitor.store.database import Database
+from monitor.store.database import Concern
 from monitor.store.packing import naming, stored_record
 from monitor.store.schema import changes, trial_state, trials, versions, watches
 
@@ -59,7 +59,9 @@ class TrialRow:
     sources: tuple[str, ...]
 
 
-class PortfolioStore(Database):
+class PortfolioStore(Concern):
+    """Reads that join trials, versions, changes, watches and trial state."""
+
     def change_feed(self, query: ChangeQuery) -> list[FeedChange]:
         """Stored changes across trials, newest first (then trial, then order within the version)."""
         stmt = (

@@ -1,4 +1,8 @@
-"""Trials, their versions and their changes."""
+"""Trials, their versions and their changes (the versions concern: ``store.versions``).
+
+A version is written with its changes, its head and its deliveries in one transaction;
+the other concerns write their events and deliveries through :meth:`VersionStore._insert_event`
+and :meth:`VersionStore._insert_deliveries` on their own open connection."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from monitor.errors import NotFoundError, StoreError
 from monitor.model import Change, TrialRecord
-from monitor.store.database import Database, reason
+from monitor.store.database import Concern, reason
 from monitor.store.packing import naming, pack_raw, pack_record, stored_record, unpack_raw
 from monitor.store.retention import drop_old_raw_payloads, retain
 from monitor.store.schema import changes, deliveries, metadata, trial_heads, trials, versions
@@ -60,7 +64,9 @@ class StoredVersion:
         return self.last_update_posted or self.loaded_at.date().isoformat()
 
 
-class VersionStore(Database):
+class VersionStore(Concern):
+    """Trials, versions, changes and heads: reading, and writing one version (batches: :mod:`.bulk`)."""
+
     # --- reading ------------------------------------------------------------------
 
     def latest_version(self, key: str) -> StoredVersion | None:
@@ -118,7 +124,7 @@ class VersionStore(Database):
             )
             return {(row.content_hash, row.last_update_posted): row.number for row in rows}
 
-    def versions(self, key: str) -> list[StoredVersion]:
+    def history(self, key: str) -> list[StoredVersion]:
         """Every stored version of a trial, oldest first, with its changes."""
         with self._reading() as conn:
             rows = conn.execute(select(versions).where(versions.c.trial_key == key).order_by(versions.c.number)).all()

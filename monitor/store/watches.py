@@ -1,9 +1,10 @@
-"""Watches, saved-search members, and per-trial and per-source state."""
+"""Watches, saved-search members, and per-trial state (the watches concern: ``store.watches``).
+
+The key-value service state and the daemon's lock are :mod:`monitor.store.service`."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,8 +13,9 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from monitor.errors import NotFoundError, StoreError
 from monitor.model import Change
-from monitor.store.database import reason
-from monitor.store.schema import query_members, source_state, trial_state, watches
+from monitor.store.database import Concern, Database, reason
+from monitor.store.schema import query_members, trial_state, watches
+from monitor.store.service import ServiceState
 from monitor.store.versions import CHUNK, VersionStore
 
 
@@ -25,7 +27,14 @@ class Watch:
     members: int = 0
 
 
-class WatchStore(VersionStore):
+class WatchStore(Concern):
+    """Watches, saved-search members and their events, and each trial's fetch state."""
+
+    def __init__(self, db: Database, versions: VersionStore, service: ServiceState) -> None:
+        super().__init__(db)
+        self.versions = versions  # a saved-search event is written with its deliveries
+        self.service = service  # and the search's baseline mark, in one transaction
+
     # --- watches ---------------------------------------------------------------------
 
     def add_watch(self, kind: str, target: str, now: datetime) -> bool:
@@ -69,7 +78,7 @@ class WatchStore(VersionStore):
             conn.execute(watches.delete().where(watches.c.id == watch_id))
         return True
 
-    def watches(self) -> list[Watch]:
+    def all(self) -> list[Watch]:
         members = (
             select(query_members.c.watch_id, func.count().label("n")).group_by(query_members.c.watch_id).subquery()
         )
@@ -96,7 +105,7 @@ class WatchStore(VersionStore):
             ).scalar()
             if watch_id is None:
                 raise NotFoundError(f"no saved search {target!r} is watched")
-            if self.get_state(f"query.{watch_id}.baseline") is None:
+            if self.service.get_state(f"query.{watch_id}.baseline") is None:
                 return None
             rows = conn.execute(select(query_members).where(query_members.c.watch_id == watch_id))
             return {r.trial_key: (r.title, r.status) for r in rows}
@@ -130,9 +139,9 @@ class WatchStore(VersionStore):
                     ],
                 )
             for key, event, routes in events:
-                change_id = self._insert_event(conn, key, now, event)
-                self._insert_deliveries(conn, routes, f"c:{change_id}", key, now)
-            self._put_state(conn, f"query.{watch_id}.baseline", now.isoformat())
+                change_id = self.versions._insert_event(conn, key, now, event)
+                self.versions._insert_deliveries(conn, routes, f"c:{change_id}", key, now)
+            self.service._put_state(conn, f"query.{watch_id}.baseline", now.isoformat())
 
     def refresh_members(self, target: str, rows: list[tuple[str, str | None, str | None]]) -> None:
         """The title and status of trials already in a saved search (``(key, title, status)``), as its
@@ -156,7 +165,7 @@ class WatchStore(VersionStore):
         """Trial key -> (last-update date, overall status) we last saw in the
         registry: when we last fetched it, else its latest version's date."""
         seen: dict[str, tuple[str | None, str | None]] = {
-            key: (head.last_update_posted, None) for key, head in self.latest_heads().items()
+            key: (head.last_update_posted, None) for key, head in self.versions.latest_heads().items()
         }
         with self._reading() as conn:
             rows = conn.execute(
@@ -282,54 +291,3 @@ class WatchStore(VersionStore):
                 .order_by(trial_state.c.last_error_at.desc())
             )
             return [(r.trial_key, r.last_error, r.last_error_at) for r in rows]
-
-    # --- the daemon's lock ----------------------------------------------------------------
-
-    def take_lock(self, name: str, owner: str, now: datetime, stale: Callable[[dict], bool]) -> dict | None:
-        """Take the lock ``name`` for ``owner``; None when taken, else the holder
-        (``{"owner", "since", "beat"}``).  Insertion is the atomic step: of two
-        processes racing for a free lock, one insert fails.  A holder that
-        ``stale`` judges dead is replaced, compare-and-swap."""
-        mine = json.dumps({"owner": owner, "since": now.isoformat(), "beat": now.isoformat()})
-        for _ in range(3):
-            with self._reading() as conn:
-                held = conn.execute(select(source_state.c.value).where(source_state.c.key == name)).scalar()
-            if held is not None:
-                holder = json.loads(held)
-                if holder.get("owner") == owner:
-                    return None
-                if not stale(holder):
-                    return holder
-                with self.engine.begin() as conn:  # replace a dead holder, unless someone else just did
-                    conn.execute(
-                        source_state.delete().where((source_state.c.key == name) & (source_state.c.value == held))
-                    )
-            try:
-                with self.engine.begin() as conn:
-                    conn.execute(insert(source_state).values(key=name, value=mine))
-                return None
-            except IntegrityError:
-                continue
-        with self._reading() as conn:
-            held = conn.execute(select(source_state.c.value).where(source_state.c.key == name)).scalar()
-        return json.loads(held) if held else {"owner": "unknown"}
-
-    def beat_lock(self, name: str, owner: str, now: datetime) -> bool:
-        """Refresh the lock's heartbeat; False when it is no longer ours."""
-        with self.engine.begin() as conn:
-            held = conn.execute(select(source_state.c.value).where(source_state.c.key == name)).scalar()
-            if held is None or json.loads(held).get("owner") != owner:
-                return False
-            holder = {**json.loads(held), "beat": now.isoformat()}
-            conn.execute(source_state.update().where(source_state.c.key == name).values(value=json.dumps(holder)))
-        return True
-
-    def release_lock(self, name: str, owner: str) -> None:
-        with self.engine.begin() as conn:
-            held = conn.execute(select(source_state.c.value).where(source_state.c.key == name)).scalar()
-            if held is not None and json.loads(held).get("owner") == owner:
-                conn.execute(source_state.delete().where(source_state.c.key == name))
-
-    def lock_holder(self, name: str) -> dict | None:
-        value = self.get_state(name)
-        return json.loads(value) if value else None

@@ -95,7 +95,7 @@ def create_app(store: Store, settings: Settings, now: Callable[[], datetime]) ->
     async def trial(request: Request) -> Response:
 
         key = request.path_params["key"]
-        history = store.versions(key)
+        history = store.versions.history(key)
         q = request.query_params
         comparison = None
         if len(history) > 1 or q.get("from"):
@@ -150,7 +150,7 @@ def create_app(store: Store, settings: Settings, now: Callable[[], datetime]) ->
 
     async def api_trial(request: Request) -> Response:
 
-        versions = store.versions(request.path_params["key"])
+        versions = store.versions.history(request.path_params["key"])
         return Response(history_json(versions, None, Materiality(settings.materiality)), media_type="application/json")
 
     async def api_diff(request: Request) -> Response:
@@ -159,7 +159,7 @@ def create_app(store: Store, settings: Settings, now: Callable[[], datetime]) ->
         key = request.path_params["key"]
         if not (q.get("from") or q.get("to")):  # as `monitor diff KEY`: one version is no error
 
-            history = store.versions(key)
+            history = store.versions.history(key)
             if history and not any(v.changes for v in history[1:]):
                 return Response(nothing_to_compare_json(key, history), media_type="application/json")
         comp = compare_versions(store, key, q.get("from") or None, q.get("to") or None)

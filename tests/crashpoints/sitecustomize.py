@@ -46,7 +46,7 @@ if POINT:
         original_send_due = notify.Notifier.send_due
 
         def send_due(self):
-            if self.store.delivery_counts()["pending"]:
+            if self.store.deliveries.delivery_counts()["pending"]:
                 _maybe_die()
             return original_send_due(self)
 
