@@ -29,10 +29,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from monitor.classify import diff_records
+from monitor.clock import Clock, utc_now
 from monitor.diff import fingerprint, hash_projection, project
 from monitor.errors import MonitorError, SourceError, StoreError
 from monitor.model import Change
@@ -46,17 +47,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 Routes = Callable[[str, list[Change]], list[str]]  # (trial, changes) -> the routes that hear of them
-Write = Callable[["NewVersion", int, list[str]], int]  # Store.add_version, or a batch's write
+Write = Callable[["NewVersion", int, list[str]], int]  # VersionStore.add_version, or a batch's write
 Heard = Callable[[str, str], None]  # (trial key, its problem): told of a new one
 UNREAD = object()  # head=UNREAD: the caller did not read the trial's head
 STORED = ("new", "changed", "refreshed")  # the statuses that wrote a version
 T = TypeVar("T")
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -109,7 +105,7 @@ class Checker:
     ) -> Result:
         """One trial's answer normalized, diffed and stored (raises: :meth:`check` guards it).
         ``prepared``: what a worker made of the answer; ``head``: the head the caller read
-        (None: no version stored); ``write``: stands in for :meth:`Store.add_version`."""
+        (None: no version stored); ``write``: stands in for :meth:`VersionStore.add_version`."""
         snapshot = self.snapshot(key, answer, prepared)
         done = (prepared.content_hash, prepared.projected, prepared.packed) if prepared else (None, None, None)
         return ingest(self.store, snapshot, self.now, self.routes, head=head, write=write, prepared=done)
@@ -154,7 +150,7 @@ class Checker:
         """Record ``key``'s problem where ``monitor status`` shows it; a new one is heard."""
         self.failures[key] = message
         heard = heard or self.on_problem
-        if self.store.record_error(key, message, self.now()) and heard:
+        if self.store.watches.record_error(key, message, self.now()) and heard:
             heard(key, message)  # a new problem: said once, by whoever runs the cycle (CLI or daemon)
         else:  # one already reported (or nobody to hear it): the log says it, once
             log.warning("%s: %s", key, message)
@@ -164,15 +160,15 @@ class Checker:
         transaction; a trial with none stored gets them as its versions.  Returns how many
         were added.  Every answer is normalized and archived before anything is written."""
         snapshots = [self.snapshot(key, answer) for answer in answers]
-        if self.store.latest_head(key) is None:  # a new trial's whole history: one batched transaction
+        if self.store.versions.latest_head(key) is None:  # a new trial's whole history: one batched transaction
             from monitor.store import PendingVersion  # start-up speed: SQLAlchemy loads only when writing
 
             chain = history_chain(snapshots, self.now)
-            refused = self.store.add_versions([PendingVersion(new, n) for n, new in enumerate(chain, 1)])
+            refused = self.store.versions.add_versions([PendingVersion(new, n) for n, new in enumerate(chain, 1)])
             if refused:
                 raise StoreError(next(iter(refused.values())))
             return len(chain)
-        first = self.store.versions(key)[0]
+        first = self.store.versions.history(key)[0]
         older = [s for s in snapshots if s.record.last_update_posted and s.record.last_update_posted < first.date]
         chain: list[NewVersion] = []
         for snapshot in older:
@@ -185,13 +181,13 @@ class Checker:
             chain.pop()
         if not chain:
             return 0
-        return self.store.prepend_versions(key, chain, diff_records(chain[-1].record, first.record))
+        return self.store.versions.prepend_versions(key, chain, diff_records(chain[-1].record, first.record))
 
 
 def history_chain(snapshots: list[Snapshot], now: Clock) -> list[NewVersion]:
     """A new trial's history (oldest first) as the versions :func:`ingest` would store one by
     one, with the same rules (an identical, already-kept, stale or noise-only copy is left out),
-    to be written together (:meth:`monitor.store.Store.add_versions`)."""
+    to be written together (``store.versions.add_versions``)."""
     chain: list[NewVersion] = []
     for snapshot in snapshots:
         record = snapshot.record
@@ -229,12 +225,12 @@ def ingest(
     ``routes`` is given, their deliveries (the outbox), in one transaction.
     ``head``: the trial's latest head when the caller read it for a batch
     (None: no version stored); read here otherwise.  ``write``: stands in for
-    :meth:`Store.add_version` (a batch that writes later, :mod:`monitor.batch`).
+    :meth:`VersionStore.add_version` (a batch that writes later, :mod:`monitor.batch`).
     ``prepared``: the record's content hash, projection and packed (record, raw) when a worker
     computed them (:mod:`monitor.workers`); any may be None (computed here, when needed)."""
     record = snapshot.record
     if head is UNREAD:
-        head = store.latest_head(record.key)
+        head = store.versions.latest_head(record.key)
     content_hash, projected, packed = prepared
     if content_hash is None:
         projected = project(record)  # once: for the hash and, if the trial changed, for the diff
@@ -247,13 +243,13 @@ def ingest(
     def store_as(number: int, changes) -> int:
         deliveries = routes(record.key, list(changes)) if routes and changes else []
         new = as_new_version(snapshot, content_hash, now(), changes, backfill, packed)
-        return (write or store.add_version)(new, number, deliveries)
+        return (write or store.versions.add_version)(new, number, deliveries)
 
     if head is None:
         return result("new", store_as(1, ()))
     if content_hash == head.content_hash:
         return result("unchanged", head.number, note=f"same as version {head.number}")
-    same = store.known_hashes(record.key).get((content_hash, record.last_update_posted))
+    same = store.versions.known_hashes(record.key).get((content_hash, record.last_update_posted))
     if same is not None:
         return result("unchanged", same, note=f"same as version {same}")
     if record.last_update_posted and head.last_update_posted and record.last_update_posted < head.last_update_posted:
@@ -263,7 +259,7 @@ def ingest(
             note=f"last updated {record.last_update_posted}, older than version {head.number} "
             f"({head.last_update_posted}); not stored",
         )
-    latest = store.latest_version(record.key)
+    latest = store.versions.latest_version(record.key)
     changes = diff_records(latest.record, record, projected)
     if not changes and record.last_update_posted == head.last_update_posted:
         # Differs only in what is noise (capitals, encoding, ...) on the same registry date: nothing to

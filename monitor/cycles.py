@@ -190,8 +190,8 @@ def _run_ctgov(store, settings, group, now, should_stop, outcome: GroupOutcome) 
     # Watches are registered only when the configuration changed: one query when it did not.
     backfill = settings.ctgov.backfill and source_named(group.source).keeps_history and not group.all
     if group.all:  # the whole registry: the same watch, and state, as `monitor watch add --all`
-        store.ensure_watches(REGISTRY[0], [REGISTRY[1]], now())
-    added = store.ensure_watches("trial", group.trials, now())
+        store.watches.ensure_watches(REGISTRY[0], [REGISTRY[1]], now())
+    added = store.watches.ensure_watches("trial", group.trials, now())
     if added and backfill:
         stored = store.versions.latest_heads(added)
         for key in added:

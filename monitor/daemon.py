@@ -158,7 +158,7 @@ class Daemon:
             self.scheduler.start()
             groups = ", ".join(f"{g.name} ({g.schedule.text})" for g in self.settings.watches) or "none"
             log.info("daemon started: pid=%s groups=%s", os.getpid(), groups)
-            if any(w.kind == "registry" for w in self.store.watches()) and not any(
+            if any(w.kind == "registry" for w in self.store.watches.all()) and not any(
                 g.all for g in self.settings.watches
             ):
                 log.warning(WHOLE_REGISTRY)

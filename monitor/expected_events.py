@@ -100,7 +100,7 @@ def record_expected(
 def _latest_records(store: Store, keys: list[str], chunk: int = 1_000):
     """The latest stored record of each of ``keys``, a thousand at a time (memory stays flat)."""
     for start in range(0, len(keys), chunk):
-        yield from sorted(store.latest_records(keys[start : start + chunk]).items())
+        yield from sorted(store.expected.latest_records(keys[start : start + chunk]).items())
 
 
 def render_flags(flags: list[Flag], today: date, fmt: str) -> str:

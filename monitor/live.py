@@ -142,8 +142,8 @@ class Live:
                 if items is not None:
                     items.close()  # what is still in flight is cancelled
                 batch.flush()
-                self.store.mark_seen_many(seen)
-                self.store.clear_errors(k for k in seen if k not in self.checker.failures)  # not this run's
+                self.store.watches.mark_seen_many(seen)
+                self.store.watches.clear_errors(k for k in seen if k not in self.checker.failures)  # not this run's
 
     def current(self, nct_id: str) -> Snapshot:
         """The registry's current record of one trial; nothing is stored."""
@@ -161,7 +161,7 @@ class Live:
                 batch.flush()
             head = heads.get(key)
             if head is UNREAD:  # a second copy of a trial: its head as the first copy left it
-                head = self.store.latest_head(key)
+                head = self.store.versions.latest_head(key)
             if head is not None and (same := same_raw(head, key, answer)) is not None:
                 batch.hold(key, same)  # byte-identical to the stored version: not normalized again
                 return
@@ -216,7 +216,8 @@ class Live:
             events = [(k, membership_event(target, ChangeKind.ADDED, hits[k].title, hits[k].status)) for k in entered]
             events += [(k, membership_event(target, ChangeKind.REMOVED, *before[k])) for k in left]
         routed = [(key, event, self.routes(key, [event]) if self.routes else []) for key, event in events]
-        self.store.update_members(target, [(k, hits[k].title, hits[k].status) for k in entered], left, routed, now)
+        joined = [(k, hits[k].title, hits[k].status) for k in entered]
+        self.store.watches.update_members(target, joined, left, routed, now)
         pending_backfills(self.store, entered)
         return events
 
@@ -276,7 +277,7 @@ class Live:
             days=full_refresh_days
         )
         cycle = Cycle(self, report, watched, seen, full_due, changed, trials, queries, suffix, registry=registry)
-        unchanged = stamp and stamp == self.store.get_state(state % STAMP) and not waiting and not full_due
+        unchanged = stamp and stamp == self.store.service.get_state(state % STAMP) and not waiting and not full_due
         if unchanged and not self.source.unfinished(cycle):  # e.g. a first load in slices
             report.skipped = True  # nothing to probe; waiting backfills still take their turn
             self._backfills(report, watched, backfill_per_cycle)
@@ -290,7 +291,7 @@ class Live:
         backfilled = report.backfilled
         self._backfills(report, watched, backfill_per_cycle)
         if report.backfilled != backfilled:
-            seen = self.store.last_seen()
+            seen = self.store.watches.last_seen()
         cycle.watched, cycle.seen = watched, seen
         due = self.source.due(cycle)  # the source's cheapest plan (monitor.sources.base.Source.due)
         if report.loading:  # a slice of a first load: the state moves when the load ends
@@ -298,9 +299,9 @@ class Live:
         if due:
             self.fetch(due, report)
         if full_due:
-            self.store.set_state(state % LAST_FULL, self.now().isoformat())
+            self.store.service.set_state(state % LAST_FULL, self.now().isoformat())
         self.source.finish(cycle)
-        self.store.set_state(state % STAMP, stamp)
+        self.store.service.set_state(state % STAMP, stamp)
 
 
 def _heard(report: CycleReport):

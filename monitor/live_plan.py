@@ -157,7 +157,7 @@ def run_change_query(client, plan: Plan, asked: dict | None = None) -> dict[str,
 def search_since(live, suffix: str, full_due: bool) -> str | None:
     """The day saved searches are asked from (their change query), or None when they are paged in
     full: at a full refresh (it sees trials leaving), before any watermark, and for other sources."""
-    watermark = live.store.get_state(WATERMARK + suffix)
+    watermark = live.store.service.get_state(WATERMARK + suffix)
     if full_due or watermark is None or not hasattr(live.client, "probe"):
         return None
     return ask_from(watermark)
@@ -168,7 +168,7 @@ def search_changes(live, target: str, since: str, report) -> list[tuple[str, Cha
     those not yet members join it, with their ``membership`` event; members have their title and
     status refreshed.  None before the search's first run (its baseline pages it in full)."""
     store = live.store
-    before = store.members(target)
+    before = store.watches.members(target)
     if before is None:
         return None
     hits: dict[str, tuple[str, str | None, str | None]] = {}
@@ -179,8 +179,8 @@ def search_changes(live, target: str, since: str, report) -> list[tuple[str, Cha
     updated = [(k, t, st) for k, (_, st, t) in hits.items() if k in before and before[k] != (t, st)]
     events = [(k, membership_event(target, ChangeKind.ADDED, title, status)) for k, title, status in entered]
     routed = [(key, event, live.routes(key, [event]) if live.routes else []) for key, event in events]
-    store.update_members(target, entered, [], routed, live.now())
-    store.refresh_members(target, updated)
+    store.watches.update_members(target, entered, [], routed, live.now())
+    store.watches.refresh_members(target, updated)
     pending_backfills(store, [key for key, _, _ in entered])
     return events
 
@@ -191,7 +191,7 @@ def search_leaves(live, report, answered: dict[str, tuple[str, str | None]]) -> 
     asked from, but that its change query did not answer: asked again by id within the search, and
     those still not answered have left it, with the ``membership`` event users see."""
     for (day, search), hits in list(report.asked.items()):
-        members = live.store.members(search) or {}
+        members = live.store.watches.members(search) or {}
         gone = sorted(k for k in members if k not in hits and k in answered and (answered[k][0] or "") >= day)
         if not gone or any(key == "filter.ids" for key, _ in parse_query(search)):
             continue
@@ -199,15 +199,15 @@ def search_leaves(live, report, answered: dict[str, tuple[str, str | None]]) -> 
         events = [(k, membership_event(search, ChangeKind.REMOVED, *members[k])) for k in left]
         routed = [(key, event, live.routes(key, [event]) if live.routes else []) for key, event in events]
         if left:
-            live.store.update_members(search, [], left, routed, live.now())
+            live.store.watches.update_members(search, [], left, routed, live.now())
             report.membership += events
 
 
 def pending_backfills(store, entered: list[str]) -> None:
     """Trials that joined a saved search and are not stored yet: their history is fetched next."""
     for key in entered:
-        if store.latest_head(key) is None and store.backfill_state(key) is None:
-            store.set_backfill(key, "pending")
+        if store.versions.latest_head(key) is None and store.watches.backfill_state(key) is None:
+            store.watches.set_backfill(key, "pending")
 
 
 def learned_per_day(found: int, plan: Plan, today: date) -> float:

@@ -46,7 +46,7 @@ RECONCILED = "ctgov.reconciled"  # + scope suffix: "TIME TRIALS": the last recon
 
 def registry_watched(store) -> bool:
     """Whether the whole registry is watched (`monitor watch add --all` or a group's `all: true`)."""
-    return any((w.kind, w.target) == REGISTRY for w in store.watches())
+    return any((w.kind, w.target) == REGISTRY for w in store.watches.all())
 
 
 def watches_registry(live: Live) -> bool:
@@ -71,8 +71,8 @@ def load_registry(
     store = live.store
     token = store.service.get_state(TOKEN + suffix) or None
     from_start = token is None
-    done = [0 if from_start else int(store.get_state(PAGES + suffix) or 0)]
-    done.append(0 if from_start else int(store.get_state(TRIALS + suffix) or 0))
+    done = [0 if from_start else int(store.service.get_state(PAGES + suffix) or 0)]
+    done.append(0 if from_start else int(store.service.get_state(TRIALS + suffix) or 0))
     report.plan = "load"
     report.plan_reason = "the whole registry, page by page" + (
         f" (resumed at page {done[0] + 1:,}, {done[1]:,} trials read)" if token else ""
@@ -82,12 +82,12 @@ def load_registry(
     dates: list[str] = []
     today = live.now().date()
     if from_start:
-        store.set_state(STARTED + suffix, today.isoformat())
+        store.service.set_state(STARTED + suffix, today.isoformat())
 
     def restarted() -> None:  # the stored token was refused: the pass starts again
         nonlocal from_start
         from_start, done[:] = True, [0, 0]
-        store.set_state(STARTED + suffix, today.isoformat())
+        store.service.set_state(STARTED + suffix, today.isoformat())
 
     read = 0
     for page in all_studies(live.client, token, page_size or FULL_PAGE, restarted):
@@ -106,7 +106,7 @@ def load_registry(
             raise Stopped(STOPPED) from None
         report.probed += len(page.studies)
         done[0], done[1], read = done[0] + 1, done[1] + len(page.studies), read + 1
-        store.set_states(
+        store.service.set_states(
             {TOKEN + suffix: page.next_token or "", PAGES + suffix: str(done[0]), TRIALS + suffix: str(done[1])}
         )
         if page.next_token and pages is not None and read >= pages:
@@ -115,10 +115,10 @@ def load_registry(
     if from_start:
         for key in sorted(k for k in store.watches.last_seen() if k not in listed and NCT_ID.fullmatch(k)):
             live._problem(report, key, "not found on ClinicalTrials.gov (no longer in its listing)")
-    store.set_state(LOADED + suffix, live.now().isoformat())
+    store.service.set_state(LOADED + suffix, live.now().isoformat())
     # a pass of many cycles: a page read early may have changed since, so the change queries
     # that follow ask from the day the pass started at the latest
-    started = store.get_state(STARTED + suffix) or today.isoformat()
+    started = store.service.get_state(STARTED + suffix) or today.isoformat()
     latest = latest_date(dates, not_after=today)
     return True, min(latest, started) if latest else None
 
@@ -146,7 +146,7 @@ def reconcile(live: Live, report: CycleReport, seen: dict, suffix: str = "") -> 
     report.probed = len(listed)
     for key in sorted(k for k in seen if k not in listed and NCT_ID.fullmatch(k)):
         live._problem(report, key, "not found on ClinicalTrials.gov (no longer in its listing)")
-    live.store.set_state(RECONCILED + suffix, f"{live.now().isoformat()} {len(listed)}")
+    live.store.service.set_state(RECONCILED + suffix, f"{live.now().isoformat()} {len(listed)}")
     return due, latest
 
 
@@ -173,7 +173,7 @@ def first_load(live: Live, report: CycleReport, page_size: int = FULL_PAGE) -> C
     start = live.client.requests
     try:
         _, mark = load_registry(live, report, "", page_size)
-        live.store.set_state(f"{live.source.name}.{LAST_FULL}", live.now().isoformat())
+        live.store.service.set_state(f"{live.source.name}.{LAST_FULL}", live.now().isoformat())
         advance_watermark(live.store, "", mark)
     finally:
         report.requests = live.client.requests - start

@@ -82,7 +82,7 @@ class Survey:
         before anything is stored (unless ``problems`` lists them): a payload that does not
         normalize, two different copies of one trial with one registry date.  A trial that
         fails in the per-trial path is a ``failed`` result (and listed in ``problems``)."""
-        stored = store.raw_hashes()
+        stored = store.versions.raw_hashes()
         fresh = sorted((f for f in self.facts if f.raw_hash not in stored), key=lambda f: (f.key, f.date, f.seq))
         clashing = self._clashes(fresh)
         found = [problem for raw, problem in self.failed if raw not in stored]
@@ -105,7 +105,7 @@ class Survey:
                 todo.append([])
             todo[n].append(fact)
         for copies in todo:  # a round holds one copy of a trial: its heads read at once, its versions batched
-            heads = store.latest_heads(f.key for f in copies)
+            heads = store.versions.latest_heads(f.key for f in copies)
             origins: dict[str, str] = {}
 
             def refused(key: str, why: str, origins: dict[str, str] = origins) -> None:  # alone, by the database

@@ -39,7 +39,7 @@ def check_keep(keep: int) -> int:
 
 def prune_raw(store: Store, keep: int) -> int:
     """Drop the raw payloads of each trial's versions but the newest ``keep``; how many were dropped."""
-    return store.drop_old_raw_payloads(check_keep(keep))
+    return store.versions.drop_old_raw_payloads(check_keep(keep))
 
 
 def check_folder(folder: str | Path) -> str | Path:

@@ -59,7 +59,7 @@ def retry(
     """Make every pending delivery (and, with ``include_failed``, every one given up) due now
     and send what is due: (deliveries made due, what the sending did).  A delivery another
     sender holds is left to it."""
-    queued = store.retry_now(now(), include_failed)
+    queued = store.deliveries.retry_now(now(), include_failed)
     return queued, Notifier(store, settings, now=now).send_due()
 
 
@@ -80,5 +80,5 @@ def ledger(store: Store, status: str | None = None) -> list[dict]:
             "claimed_by": d.lease_owner if d.status == "pending" else None,
             "claimed_until": d.lease_until.isoformat() if d.lease_until and d.status == "pending" else None,
         }
-        for d in store.deliveries(status)
+        for d in store.deliveries.recent(status)
     ]

@@ -8,8 +8,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from monitor.clock import utc_now
 from monitor.config import Settings
 from monitor.cycles import GroupOutcome
 from monitor.daemon import LOCK, STALE_AFTER
@@ -29,9 +30,9 @@ def status(store: Store, settings: Settings, now: datetime | None = None) -> dic
     watched and stored, changes in the 24 hours before ``now``, the expected-event counts,
     deliveries pending and failed, and the last ten trial errors.  The database URL is
     as configured: :func:`status_text` and ``to_json`` callers mask it."""
-    now = now or datetime.now(UTC)
-    holder = store.lock_holder(LOCK)
-    state = store.state_with_prefix("group.")
+    now = now or utc_now()
+    holder = store.service.lock_holder(LOCK)
+    state = store.service.state_with_prefix("group.")
     groups = [
         {
             "group": group.name,
@@ -43,23 +44,24 @@ def status(store: Store, settings: Settings, now: datetime | None = None) -> dic
         }
         for group in settings.watches
     ]
-    total, major = store.changes_since(now - timedelta(hours=24))
-    flagged = store.expected_counts()
+    total, major = store.versions.changes_since(now - timedelta(hours=24))
+    flagged = store.expected.expected_counts()
     return {
         "database": settings.database,
         "daemon": {"running": daemon_alive(holder, now), **(holder or {})},
         "groups": groups,
-        "trials_stored": store.counts()["trials"],
-        "trials_watched": len(store.watched_trials()),
+        "trials_stored": store.versions.counts()["trials"],
+        "trials_watched": len(store.watches.watched_trials()),
         "changes_24h": {"total": total, "major": major},
         "expected": {
-            "trials_evaluated": store.expected_seen_count(),
+            "trials_evaluated": store.expected.expected_seen_count(),
             "flagged": {rule: flagged.get(rule, 0) for rule in RULES},
         },
-        "deliveries": {k: v for k, v in store.delivery_counts().items() if k != "sent"},
-        "registry": progress(store.state_with_prefix("ctgov.")) if registry_watched(store) else None,
+        "deliveries": {k: v for k, v in store.deliveries.delivery_counts().items() if k != "sent"},
+        "registry": progress(store.service.state_with_prefix("ctgov.")) if registry_watched(store) else None,
         "trial_errors": [
-            {"trial": k, "error": e, "at": a.isoformat() if a else None} for k, e, a in store.trial_errors()[:10]
+            {"trial": k, "error": e, "at": a.isoformat() if a else None}
+            for k, e, a in store.watches.trial_errors()[:10]
         ],
     }
 

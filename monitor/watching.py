@@ -151,9 +151,9 @@ def watch(
 
 def _watch_trials(live: Live, keys: list[str], backfill: bool, report: WatchReport) -> None:
     for key in keys:
-        if not live.store.add_watch("trial", key, utc_now()):
+        if not live.store.watches.add_watch("trial", key, utc_now()):
             report.notes.append(f"{key}: already watched")
-        if live.store.latest_head(key) is None and backfill and live.source.keeps_history:
+        if live.store.versions.latest_head(key) is None and backfill and live.source.keeps_history:
             try:
                 report.backfilled += live.backfill(key)
             except MonitorError as exc:
@@ -162,11 +162,11 @@ def _watch_trials(live: Live, keys: list[str], backfill: bool, report: WatchRepo
 
 
 def _watch_query(live: Live, query: str, report: WatchReport) -> None:
-    if not live.store.add_watch("query", query, utc_now()):
+    if not live.store.watches.add_watch("query", query, utc_now()):
         report.notes.append(f"{query}: already watched")
         return
     live.refresh_query(query)
-    members = live.store.members(query) or {}
+    members = live.store.watches.members(query) or {}
     report.notes.append(f"{query}: {plural(len(members), 'trial')}, watched from now on")
     live.fetch(sorted(members), report)
 
@@ -215,5 +215,5 @@ class Unwatched:
 def unwatch(store: Store, keys: Iterable[str] = (), queries: Iterable[str] = ()) -> Unwatched:
     """Stop watching trials and saved searches; their stored history stays."""
     targets = [("trial", check_key(k)) for k in keys] + [("query", q) for q in queries]
-    missing = [target for kind, target in targets if not store.remove_watch(kind, target)]
+    missing = [target for kind, target in targets if not store.watches.remove_watch(kind, target)]
     return Unwatched([t for _, t in targets if t not in missing], missing)

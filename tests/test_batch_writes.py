@@ -106,9 +106,9 @@ def test_a_version_the_database_refuses_is_refused_alone_not_with_its_batch(live
     racing = ALL[1]
 
     def race(what: str, _n: int) -> None:
-        if what == "fetch" and not other.latest_head(racing):
+        if what == "fetch" and not other.versions.latest_head(racing):
             current = live.current(racing)  # another version than the fetch's (the same one is no conflict)
-            other.add_version(as_new_version(current, "another process's version", utc_now()), 1)
+            other.versions.add_version(as_new_version(current, "another process's version", utc_now()), 1)
 
     live.progress = race
     report = live.fetch(list(ALL))
@@ -137,11 +137,11 @@ def test_a_load_writes_each_round_of_copies_in_one_batch(store_url):
         ("NCT06821503", "new", 1),
         ("NCT06821503", "changed", 2),
     ]
-    stored = sum(len(store.versions(key)) for key in ALL)
+    stored = sum(len(store.versions.history(key)) for key in ALL)
     inserts = [s for s in seen if s.startswith("INSERT INTO versions")]
     assert stored == 5 and len(inserts) == 2, "one insert per round of copies"
     assert len([s for s in seen if "FROM trial_heads" in s]) == 2, "one read of the heads per round"
-    assert store.latest_heads() == {key: store.latest_head(key) for key in ALL}
+    assert store.versions.latest_heads() == {key: store.versions.latest_head(key) for key in ALL}
     store.close()
 
 
@@ -152,7 +152,7 @@ def test_a_version_the_database_refuses_during_a_load_is_refused_alone(store_url
     racing = "NCT06302556"
 
     def race(what: str, _n: int) -> None:
-        if what == "records" and not other.latest_head(racing):
+        if what == "records" and not other.versions.latest_head(racing):
             load(other, [UNKNOWN / "2026-03-02.json"])  # a different version: a real conflict
 
     found = survey([OPENING / "2026-02-10.json", UNKNOWN / "2026-02-02.json", NOISE / "2026-02-03.json"])
@@ -161,8 +161,8 @@ def test_a_version_the_database_refuses_during_a_load_is_refused_alone(store_url
     assert [r.note for r in results if r.key == racing] == [
         "another process stored a version at the same time; nothing was written, try again"
     ]
-    assert {key: len(store.versions(key)) for key in ALL} == dict.fromkeys(ALL, 1), "none lost, none doubled"
-    assert store.latest_heads() == {key: store.latest_head(key) for key in ALL}
+    assert {key: len(store.versions.history(key)) for key in ALL} == dict.fromkeys(ALL, 1), "none lost, none doubled"
+    assert store.versions.latest_heads() == {key: store.versions.latest_head(key) for key in ALL}
     store.close()
     other.close()
 
@@ -186,13 +186,13 @@ def test_a_new_trials_history_is_written_in_one_batch_as_ingest_would_store_it(l
     def kept(store: Store) -> list:
         return [
             (v.number, v.content_hash, v.date, [(c.summary, c.field) for c in v.changes])
-            for v in store.versions("NCT06821503")
+            for v in store.versions.history("NCT06821503")
         ]
 
     assert kept(live.store) == kept(one_by_one)
-    assert [v.date for v in live.store.versions("NCT06821503")] == ["2025-01-10", "2025-02-17"]
-    assert live.store.changes_since(datetime(2000, 1, 1, tzinfo=UTC)) == (0, 0), "history, not news"
-    assert live.store.latest_heads() == {"NCT06821503": live.store.latest_head("NCT06821503")}
+    assert [v.date for v in live.store.versions.history("NCT06821503")] == ["2025-01-10", "2025-02-17"]
+    assert live.store.versions.changes_since(datetime(2000, 1, 1, tzinfo=UTC)) == (0, 0), "history, not news"
+    assert live.store.versions.latest_heads() == {"NCT06821503": live.store.versions.latest_head("NCT06821503")}
     one_by_one.close()
 
 
@@ -202,5 +202,5 @@ def test_history_put_before_a_stored_version_is_inserted_in_one_statement(live, 
     live.fetch(["NCT06821503"])
     seen = statements(live.store, lambda: live.backfill("NCT06821503"))
     assert len([s for s in seen if s.startswith("INSERT INTO versions")]) == 1
-    assert [v.date for v in live.store.versions("NCT06821503")] == ["2025-01-10", "2025-02-17", "2026-03-10"]
-    assert live.store.latest_head("NCT06821503").number == 3
+    assert [v.date for v in live.store.versions.history("NCT06821503")] == ["2025-01-10", "2025-02-17", "2026-03-10"]
+    assert live.store.versions.latest_head("NCT06821503").number == 3

@@ -339,8 +339,8 @@ def test_the_weekly_reconciliation_of_the_whole_registry_lists_ids_and_dates_and
     assert [(q["fields"], q["pageSize"]) for q in listing] == [(["NCTId,LastUpdatePostDate,OverallStatus"], ["1000"])]
     assert [r.key for r in report.results] == ["NCT06821503"], "only the trial whose status moved is fetched"
     assert report.problems == ["NCT06302556: not found on ClinicalTrials.gov (no longer in its listing)"]
-    assert live.store.counts()["versions"] == counts["versions"] + 1
-    assert live.store.get_state(f"ctgov.{LAST_FULL}") == clock().isoformat()
+    assert live.store.versions.counts()["versions"] == counts["versions"] + 1
+    assert live.store.service.get_state(f"ctgov.{LAST_FULL}") == clock().isoformat()
     client.close()
     live.store.close()
 

@@ -38,7 +38,7 @@ def test_watch_stores_the_trial_with_its_past_versions_and_says_what_it_did(stor
     report = watching.watch(store, settings, ["nct06821503"])
     assert [(r.key, r.status) for r in report.results] == [("NCT06821503", "unchanged")], "the history has it"
     assert report.backfilled == 2 and report.notes == [] and report.problems == []
-    assert store.watched_trials() == ["NCT06821503"]
+    assert store.watches.watched_trials() == ["NCT06821503"]
     again = watching.watch(store, settings, ["NCT06821503"])
     assert again.notes == ["NCT06821503: already watched"]
 
@@ -46,13 +46,13 @@ def test_watch_stores_the_trial_with_its_past_versions_and_says_what_it_did(stor
 def test_watch_of_a_saved_search_sets_its_baseline_and_watches_its_trials(store, settings):
     report = watching.watch(store, settings, queries=["query.cond=lung"], backfill=False)
     assert report.notes == ["query.cond=lung: 1 trial, watched from now on"]
-    assert sorted(store.members("query.cond=lung")) == [r.key for r in report.results]
+    assert sorted(store.watches.members("query.cond=lung")) == [r.key for r in report.results]
 
 
 def test_watch_of_a_trial_the_registry_does_not_have_adds_nothing(store, settings):
     with pytest.raises(NotFoundError, match=r"NCT09999999 is not on ClinicalTrials\.gov.*nothing was added"):
         watching.watch(store, settings, ["NCT06821503", "NCT09999999"])
-    assert store.watched_trials() == [] and store.counts()["versions"] == 0
+    assert store.watches.watched_trials() == [] and store.versions.counts()["versions"] == 0
 
 
 @pytest.mark.parametrize(
@@ -67,21 +67,21 @@ def test_watch_refuses_a_bad_id_or_search_before_asking_anything(store, settings
     asked = len(server.requests)
     with pytest.raises(UsageError, match=error):
         watching.watch(store, settings, keys, queries)
-    assert len(server.requests) == asked and store.watched_trials() == []
+    assert len(server.requests) == asked and store.watches.watched_trials() == []
 
 
 def test_unwatch_says_which_were_removed_and_which_were_not_watched(store, settings):
     watching.watch(store, settings, ["NCT06821503"], backfill=False)
     done = watching.unwatch(store, ["NCT06821503", "NCT06302556"])
     assert (done.removed, done.missing) == (["NCT06821503"], ["NCT06302556"])
-    assert store.watched_trials() == [] and store.counts()["versions"] == 1, "the history stays"
+    assert store.watches.watched_trials() == [] and store.versions.counts()["versions"] == 1, "the history stays"
 
 
 def test_fetch_by_id_stores_the_trials_and_a_cycle_fetches_nothing_new(store, settings, server):
     report = watching.fetch(store, settings, ["NCT06821503", "NCT06302556"])
     assert sorted(r.key for r in report.results) == ["NCT06302556", "NCT06821503"]
     watching.check_fetched(report, ["NCT06821503", "NCT06302556"])
-    store.add_watch("trial", "NCT06821503", utc_now())
+    store.watches.add_watch("trial", "NCT06821503", utc_now())
     cycle = watching.fetch(store, settings)
     assert [r.status for r in cycle.results if r.status != "unchanged"] == []
 
@@ -97,7 +97,7 @@ def test_backfill_yields_each_trial_with_the_versions_it_added(store, settings, 
     serve_history(server)
     watching.fetch(store, settings, ["NCT06821503"])
     assert dict(watching.backfill(store, settings, ["NCT06821503"])) == {"NCT06821503": 1}
-    assert [v.number for v in store.versions("NCT06821503")] == [1, 2]
+    assert [v.number for v in store.versions.history("NCT06821503")] == [1, 2]
 
 
 def test_status_reports_the_daemon_counts_and_trial_errors_as_plain_values(store, settings):
@@ -154,4 +154,4 @@ def test_compare_live_compares_the_registry_now_with_the_stored_version_and_stor
     watching.fetch(store, settings, ["NCT06821503"])
     server.set_study(study(OPENING / "2026-03-10.json"))
     comparison = watching.compare_live(store, settings, "nct06821503")
-    assert comparison.changes and store.counts()["versions"] == 1
+    assert comparison.changes and store.versions.counts()["versions"] == 1

@@ -269,8 +269,8 @@ def test_trials_entering_and_leaving_a_saved_search_are_events_and_entering_ones
     assert entered.summary.startswith("Entered saved search 'query.cond=lung': ")
     assert "NCT07777777" in live.store.watches.watched_trials()
     assert "NCT07777777" in {r.key for r in report.results}
-    assert [e.summary for e in live.store.events("NCT07777777")] == [entered.summary]
-    live.store.set_state(f"ctgov.{LAST_FULL}", "2000-01-01T00:00:00+00:00")  # the full refresh is due
+    assert [e.summary for e in live.store.versions.events("NCT07777777")] == [entered.summary]
+    live.store.service.set_state(f"ctgov.{LAST_FULL}", "2000-01-01T00:00:00+00:00")  # the full refresh is due
     refresh = live.cycle()  # pages the search in full
     assert {(key, e.change.value) for key, e in refresh.membership} == {(leaver, "removed")}
 

@@ -190,7 +190,7 @@ def test_a_database_at_0007_gains_each_heads_latest_raw_hash(store_url):
 
     source = Store.open(store_url)
     load(source, [OPENING, UNKNOWN])
-    expected = source.latest_heads()
+    expected = source.versions.latest_heads()
     source.close()
     engine = create_engine(store_url)
     with engine.begin() as conn:  # the same data as a database made before heads kept the raw hash
@@ -207,8 +207,8 @@ def test_a_database_at_0007_gains_each_heads_latest_raw_hash(store_url):
     assert {key: head.raw_hash for key, head in expected.items()} == latest
     assert upgrade(engine) == ("0007", head_revision())
     store = Store(engine)
-    assert store.latest_heads() == expected, "every head's raw hash is its latest version's"
-    assert store.latest_raw_hash("NCT06821503") == (2, latest["NCT06821503"])
+    assert store.versions.latest_heads() == expected, "every head's raw hash is its latest version's"
+    assert store.versions.latest_raw_hash("NCT06821503") == (2, latest["NCT06821503"])
     engine.dispose()
 
 

@@ -47,7 +47,7 @@ def live(server, store_url, tmp_path):
 
 
 def errors(store: Store) -> dict[str, str]:
-    return {key: message for key, message, _ in store.trial_errors()}
+    return {key: message for key, message, _ in store.watches.trial_errors()}
 
 
 def normalize_fails_for(monkeypatch, key: str, when=lambda study: True) -> None:
@@ -64,11 +64,11 @@ def normalize_fails_for(monkeypatch, key: str, when=lambda study: True) -> None:
 
 def test_a_bug_in_one_trials_normalize_during_a_registry_cycle_is_that_trials_problem(live, monkeypatch):
     for key in ALL:
-        live.store.add_watch("trial", key, NOW)
+        live.store.watches.add_watch("trial", key, NOW)
     normalize_fails_for(monkeypatch, BAD)
     report = live.cycle()
     assert sorted(r.key for r in report.results) == ["NCT06387628", "NCT06821503"]
-    assert {key: live.store.latest_head(key) is not None for key in ALL} == {
+    assert {key: live.store.versions.latest_head(key) is not None for key in ALL} == {
         "NCT06821503": True,
         "NCT06302556": False,
         "NCT06387628": True,
@@ -87,21 +87,21 @@ def test_a_bug_in_one_trials_normalize_during_a_backfill_is_that_trials_problem(
     older["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"] = "2025-01-10"
     server.history[BAD] = [older, current]
     for key in ("NCT06821503", BAD):
-        live.store.add_watch("trial", key, NOW)
-        live.store.set_backfill(key, "pending")
+        live.store.watches.add_watch("trial", key, NOW)
+        live.store.watches.set_backfill(key, "pending")
 
     def past(data):
         return data["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"] == "2025-01-10"
 
     normalize_fails_for(monkeypatch, BAD, when=past)  # only its past version trips the bug
     report = live.cycle()
-    assert live.store.versions("NCT06821503")[0].date == "2025-01-10", "the neighbour's history is stored"
-    assert live.store.backfill_state("NCT06821503") == "done"
+    assert live.store.versions.history("NCT06821503")[0].date == "2025-01-10", "the neighbour's history is stored"
+    assert live.store.watches.backfill_state("NCT06821503") == "done"
     problem = "backfill failed unexpectedly (RuntimeError: boom); see the log"
     assert errors(live.store) == {BAD: problem}
     assert report.problems == [f"{BAD}: {problem}"]
-    assert live.store.latest_head(BAD) is not None, "its current record is still stored"
-    assert live.store.backfill_state(BAD) == "pending", "tried again next cycle"
+    assert live.store.versions.latest_head(BAD) is not None, "its current record is still stored"
+    assert live.store.watches.backfill_state(BAD) == "pending", "tried again next cycle"
     assert live.cycle().problems == [], "and reported once"
     assert errors(live.store) == {BAD: problem}
 
@@ -116,7 +116,7 @@ def test_a_bug_in_one_toy_trials_normalize_is_that_trials_problem(monkeypatch, t
     store = Store.open(f"sqlite:///{tmp_path / 'monitor.db'}")
     for key in ("TOY-0001", "TOY-0002", "TOY-0003"):
         publish(key, f"Toy {key}", "RECRUITING", "2026-02-01", day=2)
-        store.add_watch("trial", key, NOW)
+        store.watches.add_watch("trial", key, NOW)
     report = Live(store, ToySource(), now=lambda: NOW).cycle()
     assert [r.key for r in report.results] == ["TOY-0001", "TOY-0003"]
     assert list(errors(store)) == ["TOY-0002"]
@@ -146,7 +146,7 @@ def test_a_bug_in_one_trials_diff_during_a_file_load_is_a_failed_result_and_the_
     status = monitor("status").out
     assert "error           NCT06821503: unexpected error (RuntimeError: boom); not stored, see the log" in status
     store = Store.open(f"sqlite:///{db_path}")
-    assert (store.latest_head("NCT06821503").number, store.latest_head("NCT06302556").number) == (1, 2)
+    assert (store.versions.latest_head("NCT06821503").number, store.versions.latest_head("NCT06302556").number) == (1, 2)
 
 
 def test_a_bug_in_one_trial_of_a_library_load_is_listed_with_the_skipped_inputs(monkeypatch, tmp_path):
@@ -213,7 +213,7 @@ def test_a_record_of_another_trial_is_refused_for_the_trial_asked_for(tmp_path):
     checker = Checker(store, lambda: NOW)
     assert checker.check("NCT06302556", answer) is None
     assert checker.failures == {"NCT06302556": "the record of NCT06302556 normalizes to NCT06821503; not stored"}
-    assert store.latest_head("NCT06821503") is None
+    assert store.versions.latest_head("NCT06821503") is None
 
 
 # --- the plan is the source's: Source.due -------------------------------------------------------------
@@ -242,7 +242,7 @@ def toys(monkeypatch):
 def test_a_source_without_a_change_query_is_probed_and_only_moved_trials_are_fetched(toys, tmp_path):
     store = Store.open(f"sqlite:///{tmp_path / 'monitor.db'}")
     for key in ("TOY-0001", "TOY-0002", "TOY-0404"):
-        store.add_watch("trial", key, NOW)
+        store.watches.add_watch("trial", key, NOW)
     clock = [NOW]
     live = Live(store, Probed(), now=lambda: clock[0])
     first = live.cycle()  # the first cycle is a full refresh: every watched trial in full

@@ -34,7 +34,7 @@ class Clock:
 def live(server, store_url):
     client = CtgovClient(server.url, politeness=Politeness(rate=0, retries=0, timeout=2), sleep=lambda s: None)
     live = Live(Store.open(store_url), client, now=Clock())
-    live.store.add_watch("query", SEARCH, live.now())
+    live.store.watches.add_watch("query", SEARCH, live.now())
     yield live
     client.close()
     live.store.close()
@@ -57,9 +57,9 @@ def baseline(live, server) -> None:
     """The search's first run (its baseline, paged in full), then a watermark and a fresh full refresh."""
     report = live.cycle(queries=[SEARCH], scope="s")
     assert report.complete and report.membership == [], report.problems
-    assert set(live.store.members(SEARCH)) == {"NCT06821503"}
-    live.store.set_state(f"ctgov.{LAST_FULL}.s", live.now().isoformat())
-    live.store.set_state(f"{WATERMARK}.s", "2026-02-10")
+    assert set(live.store.watches.members(SEARCH)) == {"NCT06821503"}
+    live.store.service.set_state(f"ctgov.{LAST_FULL}.s", live.now().isoformat())
+    live.store.service.set_state(f"{WATERMARK}.s", "2026-02-10")
     server.requests.clear()
 
 
@@ -80,9 +80,9 @@ def test_a_trial_joining_a_saved_search_is_found_by_its_change_query_not_by_pagi
             + " (RECRUITING)",
         )
     ]
-    assert set(live.store.members(SEARCH)) == {"NCT06821503", "NCT07000001"}
+    assert set(live.store.watches.members(SEARCH)) == {"NCT06821503", "NCT07000001"}
     # queued for its history, as before, and tried in the same cycle (the server has none for it)
-    assert live.store.backfill_state("NCT07000001") == "failed"
+    assert live.store.watches.backfill_state("NCT07000001") == "failed"
 
 
 def test_an_unchanged_search_costs_one_change_query_and_says_nothing(live, server):
@@ -100,7 +100,7 @@ def test_a_member_updated_within_the_search_is_refreshed_without_an_event(live, 
     server.set_study(trial("NCT06821503", "2026-02-11", status="ACTIVE_NOT_RECRUITING"))
     report = live.cycle(queries=[SEARCH], scope="s")
     assert report.membership == [], "an update is not a membership event"
-    assert live.store.members(SEARCH)["NCT06821503"][1] == "ACTIVE_NOT_RECRUITING"
+    assert live.store.watches.members(SEARCH)["NCT06821503"][1] == "ACTIVE_NOT_RECRUITING"
 
 
 def test_a_member_updated_out_of_the_search_leaves_it_in_the_same_cycle(live, server):
@@ -115,7 +115,7 @@ def test_a_member_updated_out_of_the_search_leaves_it_in_the_same_cycle(live, se
     assert left.old["status"] == "NOT_YET_RECRUITING" and left.change.value == "removed"  # as it last was in it
     confirm = [q for q in search_requests(server) if "filter.ids" in q]
     assert [q["filter.ids"] for q in confirm] == [["NCT06821503"]], "asked once more, by id, within the search"
-    assert live.store.members(SEARCH) == {}
+    assert live.store.watches.members(SEARCH) == {}
 
 
 def test_a_member_the_change_query_missed_but_still_in_the_search_does_not_leave(live, server):
@@ -126,7 +126,7 @@ def test_a_member_the_change_query_missed_but_still_in_the_search_does_not_leave
     server.faults.append(Fault("/studies", body=b'{"studies": []}'))  # the search's change query, before the update
     report = live.cycle(queries=[SEARCH], scope="s")
     assert report.complete and report.membership == [], report.problems
-    assert set(live.store.members(SEARCH)) == {"NCT06821503"}
+    assert set(live.store.watches.members(SEARCH)) == {"NCT06821503"}
 
 
 def test_a_member_the_registry_deletes_leaves_at_the_full_refresh(live, server):
@@ -142,4 +142,4 @@ def test_a_member_the_registry_deletes_leaves_at_the_full_refresh(live, server):
     assert [(key, event.summary.split(":")[0]) for key, event in report.membership] == [
         ("NCT06821503", "Left saved search 'query.cond=pancreatic'")
     ]
-    assert live.store.members(SEARCH) == {}
+    assert live.store.watches.members(SEARCH) == {}

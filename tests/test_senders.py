@@ -22,6 +22,7 @@ from monitor.notify import Notifier, _backoff
 from monitor.pipeline import load
 from monitor.routing import for_route
 from monitor.store import Store
+from monitor.store.versions import VersionStore
 
 from conftest import OPENING, UNKNOWN, study
 from receivers import Mailbox
@@ -203,7 +204,7 @@ def test_a_failure_writing_the_outbox_rows_leaves_no_version_behind(tmp_path, cl
             raise RuntimeError("the disk filled up while writing the outbox")
         return []
 
-    monkeypatch.setattr(Store, "_insert_deliveries", write_then_fail)
+    monkeypatch.setattr(VersionStore, "_insert_deliveries", write_then_fail)
     monkeypatch.setattr("monitor.store.bulk.delivery_rows", rows_then_fail)
     results = load(store, [UNKNOWN / "2026-03-02.json"], clock, routes_for(store, settings, "fixtures"))
     assert [(r.key, r.status) for r in results] == [("NCT06302556", "failed")]

@@ -80,10 +80,10 @@ def test_two_writers_storing_the_same_version_at_once_store_it_once_and_neither_
     (it was 300 errors in `monitor status` and 600 lines on stderr for a fetch of 300)."""
     (snapshot,) = read_snapshots(OPENING / "2026-02-10.json")
     other = Store.open(store_url)
-    other.add_version(as_new_version(snapshot, "h", utc_now()), 1, ["team"])
-    before = store.counts()
-    assert store.add_version(as_new_version(snapshot, "h", utc_now()), 1, ["team"]) == 1
-    assert store.counts() == before, "nothing doubled: one version, its changes and deliveries once"
+    other.versions.add_version(as_new_version(snapshot, "h", utc_now()), 1, ["team"])
+    before = store.versions.counts()
+    assert store.versions.add_version(as_new_version(snapshot, "h", utc_now()), 1, ["team"]) == 1
+    assert store.versions.counts() == before, "nothing doubled: one version, its changes and deliveries once"
     other.close()
 
 

@@ -163,14 +163,14 @@ class Clock:
 def live(server, tmp_path):
     client = CtgovClient(server.url, politeness=Politeness(rate=0, retries=0, timeout=2), sleep=lambda s: None)
     live = Live(Store.open(f"sqlite:///{tmp_path / 'monitor.db'}"), client, now=Clock())
-    live.store.add_watch("registry", "all", live.now())
+    live.store.watches.add_watch("registry", "all", live.now())
     yield live
     client.close()
     live.store.close()
 
 
 def test_a_stale_resume_token_restarts_the_load_from_the_first_page_with_one_log_line(live, server, caplog):
-    live.store.set_states({TOKEN: "expired-token", PAGES: "40", TRIALS: "8000"})
+    live.store.service.set_states({TOKEN: "expired-token", PAGES: "40", TRIALS: "8000"})
     with caplog.at_level("WARNING"):
         finished, mark = load_registry(live, CycleReport(), page_size=1)
     assert finished and mark == "2025-02-17"
@@ -179,22 +179,22 @@ def test_a_stale_resume_token_restarts_the_load_from_the_first_page_with_one_log
     assert "starts again from its first page" in warned[0]
     asked = [q.get("pageToken") for p, q in server.requests if p == "/api/v2/studies"]
     assert asked == [["expired-token"], None, ["1"], ["2"]]
-    assert sorted(live.store.latest_heads()) == ALL
-    assert (live.store.get_state(PAGES), live.store.get_state(TRIALS)) == ("3", "3"), "counted again from the start"
+    assert sorted(live.store.versions.latest_heads()) == ALL
+    assert (live.store.service.get_state(PAGES), live.store.service.get_state(TRIALS)) == ("3", "3"), "counted again from the start"
 
 
 def test_a_registry_that_refuses_every_page_token_fails_once_instead_of_restarting_forever(live, server):
-    live.store.set_state(TOKEN, "1")
+    live.store.service.set_state(TOKEN, "1")
     server.tokens_expire = True
     with pytest.raises(SourceError, match="HTTP 400"):
         load_registry(live, CycleReport(), page_size=1)
     asked = [q.get("pageToken") for p, q in server.requests if p == "/api/v2/studies"]
     assert asked == [["1"], None, ["1"]], "one restart, then the error"
-    assert live.store.get_state(TOKEN) == "1", "the first page of the restart was stored; its token kept"
+    assert live.store.service.get_state(TOKEN) == "1", "the first page of the restart was stored; its token kept"
 
 
 def test_a_cycle_of_the_service_resumes_a_stale_token_instead_of_failing(live, server):
-    live.store.set_state(TOKEN, "expired-token")
+    live.store.service.set_state(TOKEN, "expired-token")
     live.load_page_size, live.load_pages = 1, 10
     report = live.cycle(trials=[], queries=[], registry=True)
     assert report.complete and report.plan == "load" and not report.loading, report.problems

@@ -86,5 +86,5 @@ def test_fetch_of_a_record_of_the_wrong_shape_exits_2_and_stores_nothing(tmp_pat
     )
     assert "without an NCT id" not in fetched.stderr
     store = Store.open(f"sqlite:///{db}")
-    assert store.latest_head(TRIAL) is None and store.counts()["versions"] == 1, "the stored trial stays as it was"
+    assert store.versions.latest_head(TRIAL) is None and store.versions.counts()["versions"] == 1, "the stored trial stays as it was"
     store.close()

@@ -63,7 +63,7 @@ def deliveries(ctx: click.Context, status: str | None, fmt: str) -> None:
 
         click.echo(to_json(ledger(store, status)))
         return
-    rows = store.deliveries(status)
+    rows = store.deliveries.recent(status)
     if not rows:
         click.echo("no deliveries" + (f" {status}" if status else ""))
     for d in rows:

@@ -6,6 +6,7 @@ import click
 
 from monitor.cli.app import cli, emit, open_store, settings
 from monitor.cli.live import watch
+from monitor.clock import utc_now
 
 FEED_FORMATS = ("text", "markdown", "json", "csv", "ndjson")
 feed_format_option = click.option(

@@ -16,6 +16,7 @@ from monitor.cli.app import (
     settings,
     view_options,
 )
+from monitor.clock import utc_now
 from monitor.errors import SourceError
 
 

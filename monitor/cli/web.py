@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from monitor.cli.app import cli, open_store, settings
-from monitor.clock import utc_now
 
 
 @cli.command()

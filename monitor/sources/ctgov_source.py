@@ -119,7 +119,7 @@ class CtgovSource(Source):
 
         mark, store = cycle.mark, cycle.live.store
         if cycle.full_due and not mark:  # what was seen is read once, not once per watched trial
-            seen = store.last_seen()
+            seen = store.watches.last_seen()
             mark = latest_date((seen.get(k, (None, None))[0] for k in cycle.watched), cycle.live.now().date())
         advance_watermark(store, cycle.suffix, mark)
 

@@ -29,6 +29,12 @@ class ServiceState(Concern):
         with self.engine.begin() as conn:
             self._put_state(conn, key, value)
 
+    def set_states(self, values: dict[str, str]) -> None:
+        """:meth:`set_state` for several keys in one transaction (a load's page token and its counts)."""
+        with self.engine.begin() as conn:
+            for key, value in values.items():
+                self._put_state(conn, key, value)
+
     def _put_state(self, conn, key: str, value: str) -> None:
         done = conn.execute(source_state.update().where(source_state.c.key == key).values(value=value))
         if done.rowcount == 0:

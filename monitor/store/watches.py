@@ -256,32 +256,6 @@ class WatchStore(Concern):
             if done.rowcount == 0:
                 conn.execute(insert(trial_state).values(trial_key=key, **{"backfill": "done", **values}))
 
-    def get_state(self, key: str) -> str | None:
-        with self._reading() as conn:
-            return conn.execute(select(source_state.c.value).where(source_state.c.key == key)).scalar()
-
-    def set_state(self, key: str, value: str) -> None:
-        with self.engine.begin() as conn:
-            self._put_state(conn, key, value)
-
-    def set_states(self, values: dict[str, str]) -> None:
-        """:meth:`set_state` for several keys in one transaction (a load's page token and its counts)."""
-        with self.engine.begin() as conn:
-            for key, value in values.items():
-                self._put_state(conn, key, value)
-
-    def _put_state(self, conn, key: str, value: str) -> None:
-        done = conn.execute(source_state.update().where(source_state.c.key == key).values(value=value))
-        if done.rowcount == 0:
-            conn.execute(insert(source_state).values(key=key, value=value))
-
-    # --- helpers ------------------------------------------------------------------
-
-    def state_with_prefix(self, prefix: str) -> dict[str, str]:
-        with self._reading() as conn:
-            rows = conn.execute(select(source_state).where(source_state.c.key.startswith(prefix)))
-            return {r.key: r.value for r in rows}
-
     def trial_errors(self) -> list[tuple[str, str, datetime | None]]:
         """Trials whose last fetch failed: (key, message, when), newest first."""
         with self._reading() as conn:
