@@ -147,10 +147,17 @@ class Checker:
             raise exc from failure
 
     def problem(self, key: str, message: str, heard: Heard | None = None) -> None:
-        """Record ``key``'s problem where ``monitor status`` shows it; a new one is heard."""
+        """Record ``key``'s problem where ``monitor status`` shows it; a new one is heard.  A
+        store that cannot even record it (read-only, full) is a :class:`StoreError` naming it."""
         self.failures[key] = message
         heard = heard or self.on_problem
-        if self.store.watches.record_error(key, message, self.now()) and heard:
+        try:
+            new = self.store.watches.record_error(key, message, self.now())
+        except StoreError:
+            raise
+        except Exception as exc:  # the database refuses every write: nothing more can be stored
+            raise StoreError(f"{key}: {message}") from exc
+        if new and heard:
             heard(key, message)  # a new problem: said once, by whoever runs the cycle (CLI or daemon)
         else:  # one already reported (or nobody to hear it): the log says it, once
             log.warning("%s: %s", key, message)

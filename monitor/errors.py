@@ -61,6 +61,11 @@ class StoreError(MonitorError):
     pass
 
 
+class WriteConflict(StoreError):
+    """Another process stored a different version of the trial at the same time: that trial's
+    problem alone (a database refusing every write is a plain :class:`StoreError`)."""
+
+
 class IncompleteError(MonitorError):
     """A polling cycle stopped part-way (the registry could not be reached); what was stored stays."""
 

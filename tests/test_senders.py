@@ -190,7 +190,6 @@ def test_a_failure_writing_the_outbox_rows_leaves_no_version_behind(tmp_path, cl
     settings = load_settings(str(configure(tmp_path, '    - name: hook\n      urls: ["json://127.0.0.1:9/x"]\n')))
     store = Store.open(settings.database)
     store_changes(settings, store, clock, UNKNOWN / "2026-02-02.json")
-    from monitor.store.versions import VersionStore
 
     write = VersionStore._insert_deliveries
 

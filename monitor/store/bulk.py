@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, insert
 
-from monitor.errors import StoreError
+from monitor.errors import StoreError, WriteConflict
 from monitor.store.retention import retain
 from monitor.store.schema import deliveries, trial_heads, trials
 from monitor.store.versions import NewVersion, VersionStore, delivery_rows, head_row, insert_versions
@@ -49,8 +49,10 @@ class BulkStore(VersionStore):
             key = pending.new.record.key
             try:
                 self.add_version(pending.new, pending.number, pending.routes)
-            except StoreError as exc:
+            except WriteConflict as exc:  # that trial's alone
                 refused[key] = exc.message.removeprefix(f"{key}: ")  # the caller names the trial
+            except StoreError:  # the database refuses every write (full, read-only): nothing more is stored
+                raise
             except Exception as exc:  # the per-trial boundary
                 log.exception("%s: unexpected error writing the version", key)
                 refused[key] = f"unexpected error ({type(exc).__name__}: {exc}); not stored, see the log"

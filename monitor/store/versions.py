@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from monitor.errors import NotFoundError, StoreError
+from monitor.errors import NotFoundError, StoreError, WriteConflict
 from monitor.model import Change, TrialRecord
 from monitor.store.database import Concern, reason
 from monitor.store.packing import naming, pack_raw, pack_record, stored_record, unpack_raw
@@ -213,7 +213,7 @@ class VersionStore(Concern):
         except IntegrityError as exc:
             if self._stored_as(key, number) == new.content_hash:  # another process stored this very version
                 return number
-            raise StoreError(
+            raise WriteConflict(
                 f"{key}: another process stored a version at the same time; nothing was written, try again"
             ) from exc
         except SQLAlchemyError as exc:
