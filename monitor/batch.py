@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from monitor.store import PendingVersion
-
 if TYPE_CHECKING:
     from monitor.store import NewVersion, Store
 
@@ -42,6 +40,8 @@ class Batch:
         self.writing: set[str] = set()
 
     def write(self, new: NewVersion, number: int, routes=()) -> int:
+        from monitor.store import PendingVersion  # start-up speed: `monitor diff A B` loads no SQLAlchemy
+
         self.pending.append(PendingVersion(new, number, tuple(routes)))
         self.writing.add(new.record.key)
         return number

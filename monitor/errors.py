@@ -22,13 +22,13 @@ The library raises these; only :mod:`monitor.cli` turns them into
 
 from __future__ import annotations
 
+from monitor.masking import mask_secrets  # a URL in a message (a registry's, a route's) keeps no secret
+
 
 class MonitorError(Exception):
     exit_code = 2
 
     def __init__(self, message: str) -> None:
-        from monitor.masking import mask_secrets  # a URL in a message (a registry's, a route's) keeps no secret
-
         message = mask_secrets(message)
         super().__init__(message)
         self.message = message

@@ -15,6 +15,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from monitor.aggregate import View, select
+from monitor.fields import FIELDS
 from monitor.materiality import DEFAULT
 from monitor.model import Change, Severity, TrialRecord
 from monitor.pipeline import version_label
@@ -314,8 +315,6 @@ def record_text(record: TrialRecord) -> str:
 def _label(name: str, value: Any) -> str:
     """A record field's label in the field table (a list's in the plural); a field the
     table does not compare (``last_update_posted``, an enrollment's ``count``) in words."""
-    from monitor.fields import FIELDS
-
     field = FIELDS.get(name)
     if field is None:
         return name.rsplit(".", 1)[-1].replace("_", " ").capitalize()

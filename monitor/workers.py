@@ -238,7 +238,7 @@ class Workers:
     def decode_page(self, body: bytes, origin: str, asked: Iterable[str], limits: Limits) -> PagePieces | None:
         """Send the pieces of a ``/studies`` page to the workers (decoded, normalized and
         prepared there); None when the page is not one :func:`split_page` cuts."""
-        from monitor.sources.ctgov_pages import split_page
+        from monitor.sources.ctgov_pages import split_page  # start-up speed: a worker loads httpx only for pages
 
         split = split_page(body)
         if split is None or split.token is not None:  # a page with more after it: read the old way
