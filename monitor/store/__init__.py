@@ -38,9 +38,9 @@ from monitor.store.database import BUSY_TIMEOUT_MS, DEFAULT_DB, Database, databa
 from monitor.store.deliveries import Delivery, DeliveryStore, Event
 from monitor.store.expected import ExpectedStore
 from monitor.store.portfolio import ChangeQuery, FeedChange, PortfolioStore, TrialRow
+from monitor.store.rows import NewVersion, StoredVersion, VersionHead
 from monitor.store.schema import metadata
 from monitor.store.service import ServiceState
-from monitor.store.versions import NewVersion, StoredVersion, VersionHead
 from monitor.store.watches import Watch, WatchStore
 
 

@@ -18,8 +18,9 @@ from sqlalchemy import bindparam, insert
 
 from monitor.errors import StoreError, WriteConflict
 from monitor.store.retention import retain
+from monitor.store.rows import NewVersion, delivery_rows, head_row, insert_versions
 from monitor.store.schema import deliveries, trial_heads, trials
-from monitor.store.versions import NewVersion, VersionStore, delivery_rows, head_row, insert_versions
+from monitor.store.versions import VersionStore
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,9 @@ from sqlalchemy import func, select
 from monitor.errors import NotFoundError
 from monitor.model import Change
 from monitor.store.database import Concern, Database
+from monitor.store.rows import StoredVersion, _change_columns
 from monitor.store.schema import changes, deliveries, trials, versions
-from monitor.store.versions import StoredVersion, VersionStore, _change_columns
+from monitor.store.versions import VersionStore
 
 
 @dataclass(frozen=True)

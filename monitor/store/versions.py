@@ -7,7 +7,6 @@ and :meth:`VersionStore._insert_deliveries` on their own open connection."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, insert, select
@@ -16,52 +15,23 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from monitor.errors import NotFoundError, StoreError, WriteConflict
 from monitor.model import Change, TrialRecord
 from monitor.store.database import Concern, reason
-from monitor.store.packing import naming, pack_raw, pack_record, stored_record, unpack_raw
+from monitor.store.packing import naming, stored_record, unpack_raw
 from monitor.store.retention import drop_old_raw_payloads, retain
+from monitor.store.rows import (
+    _HEAD,
+    CHUNK,
+    NewVersion,
+    StoredVersion,
+    VersionHead,
+    _change_columns,
+    _change_row,
+    _head,
+    delivery_rows,
+    head_row,
+    insert_versions,
+    version_row,
+)
 from monitor.store.schema import changes, deliveries, metadata, trial_heads, trials, versions
-
-CHUNK = 500  # keys per ``IN (...)``: within every SQLite build's limit on bound parameters
-_HEAD = (trial_heads.c.number, trial_heads.c.content_hash, trial_heads.c.last_update_posted, trial_heads.c.raw_hash)
-
-
-@dataclass(frozen=True)
-class NewVersion:
-    """A version to store, with the changes against the one before it."""
-
-    record: TrialRecord
-    raw: str
-    raw_hash: str
-    content_hash: str
-    source: str | None
-    loaded_at: datetime
-    changes: tuple[Change, ...] = ()
-    backfill: bool = False  # from the registry's version history: its changes are history, not news
-    packed: tuple[bytes, bytes] | None = None  # (record, raw) as version_row packs them, when a worker did
-
-
-@dataclass(frozen=True)
-class VersionHead:
-    number: int
-    content_hash: str
-    last_update_posted: str | None
-    raw_hash: str | None = None  # of the version's raw payload as received (None: not known)
-
-
-@dataclass(frozen=True)
-class StoredVersion:
-    trial_key: str
-    number: int
-    record: TrialRecord
-    content_hash: str
-    source: str | None
-    loaded_at: datetime
-    last_update_posted: str | None
-    changes: tuple[Change, ...] = field(default=())
-
-    @property
-    def date(self) -> str:
-        """The registry's date for this version, else the day it was loaded."""
-        return self.last_update_posted or self.loaded_at.date().isoformat()
 
 
 class VersionStore(Concern):
@@ -320,96 +290,3 @@ class VersionStore(Concern):
             last_update_posted=row.last_update_posted,
             changes=found,
         )
-
-
-_CHANGE_FIELDS = ("category", "field", "change", "old", "new", "severity", "summary")
-
-
-def _change_columns():
-    return select(*(changes.c[name] for name in _CHANGE_FIELDS))
-
-
-def insert_versions(conn, items: list[tuple[NewVersion, int]], backfill: bool = False) -> list[int]:
-    """``items`` (version, its number) and their changes, one batched statement each; their ids, in order."""
-    conn.execute(insert(versions), [version_row(new, number) for new, number in items])
-    ids = version_ids(conn, [(new.record.key, number) for new, number in items])
-    found = [
-        {
-            "version_id": version_id,
-            "trial_key": new.record.key,
-            "position": i,
-            "detected_at": new.loaded_at,
-            "backfill": backfill or new.backfill,
-            **_change_row(change),
-        }
-        for version_id, (new, _) in zip(ids, items, strict=True)
-        for i, change in enumerate(new.changes)
-    ]
-    if found:
-        conn.execute(insert(changes), found)
-    return ids
-
-
-def version_ids(conn, numbered: list[tuple[str, int]]) -> list[int]:
-    """The ids of the versions (trial, number) just written, in that order (read back through the
-    unique index: no ``RETURNING`` order to trust, one query per 500 trials)."""
-    keys = sorted({key for key, _ in numbered})
-    found: dict[tuple[str, int], int] = {}
-    for i in range(0, len(keys), CHUNK):
-        query = select(versions.c.trial_key, versions.c.number, versions.c.id).where(
-            versions.c.trial_key.in_(keys[i : i + CHUNK])
-        )
-        found.update({(row.trial_key, row.number): row.id for row in conn.execute(query)})
-    return [found[pair] for pair in numbered]
-
-
-def version_row(new: NewVersion, number: int) -> dict:
-    """The ``versions`` row of ``new`` as version ``number`` (one place for every writer)."""
-    record, raw = new.packed or (pack_record(new.record.to_dict(), new.raw), pack_raw(new.raw))
-    return {
-        "trial_key": new.record.key,
-        "number": number,
-        "content_hash": new.content_hash,
-        "record": record,
-        "raw": raw,
-        "raw_hash": new.raw_hash,
-        "format": new.record.source,
-        "source": new.source,
-        "loaded_at": new.loaded_at,
-        "last_update_posted": new.record.last_update_posted,
-    }
-
-
-def head_row(new: NewVersion, number: int) -> dict:
-    """The ``trial_heads`` values of ``new`` stored as version ``number`` (its trial's latest)."""
-    return {
-        "number": number,
-        "content_hash": new.content_hash,
-        "last_update_posted": new.record.last_update_posted,
-        "raw_hash": new.raw_hash,
-    }
-
-
-def _head(row) -> VersionHead:
-    return VersionHead(row.number, row.content_hash, row.last_update_posted, row.raw_hash)
-
-
-def delivery_rows(routes, event: str, key: str, at: datetime) -> list[dict]:
-    """The outbox rows of one event, one per route."""
-    return [
-        {
-            "route": route,
-            "event": event,
-            "trial_key": key,
-            "created_at": at,
-            "status": "pending",
-            "attempts": 0,
-            "next_attempt_at": at,
-        }
-        for route in routes
-    ]
-
-
-def _change_row(change: Change) -> dict:
-    data = change.to_dict()
-    return {name: data[name] for name in _CHANGE_FIELDS}

@@ -14,9 +14,10 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from monitor.errors import NotFoundError, StoreError
 from monitor.model import Change
 from monitor.store.database import Concern, Database, reason
+from monitor.store.rows import CHUNK
 from monitor.store.schema import query_members, trial_state, watches
 from monitor.store.service import ServiceState
-from monitor.store.versions import CHUNK, VersionStore
+from monitor.store.versions import VersionStore
 
 
 @dataclass(frozen=True)
