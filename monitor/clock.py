@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 Clock = Callable[[], datetime]
 IdMaker = Callable[[], str]
@@ -55,3 +55,17 @@ def installed(now: Clock | None = None, ids: IdMaker | None = None) -> Iterator[
         yield
     finally:
         _Sources.now, _Sources.new_id = before
+
+
+class SetClock:
+    """A clock that says the time it is set to (a test, a replay of history): ``clock.at = ...``,
+    ``clock.advance(days=8)``; pass it as any ``now: Clock`` or to :func:`installed`."""
+
+    def __init__(self, at: datetime | str) -> None:
+        self.at = datetime.fromisoformat(at).replace(tzinfo=UTC) if isinstance(at, str) else at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def advance(self, **delta: float) -> None:
+        self.at += timedelta(**delta)

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from monitor.clock import SetClock
 from monitor.errors import ParseError, SourceError
 from monitor.limits import Limits
 from monitor.live import LAST_FULL, CycleReport, Live
@@ -77,17 +78,10 @@ def test_a_registry_day_of_3000_updates_over_570000_trials_costs_ten_requests():
 # --- against the registry server -------------------------------------------------------------
 
 
-class Clock:
-    def __init__(self, day: str) -> None:
-        self.at = datetime.fromisoformat(day).replace(tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.at
-
 
 @pytest.fixture
 def clock():
-    return Clock("2026-02-11T12:00:00")
+    return SetClock("2026-02-11T12:00:00")
 
 
 @pytest.fixture

@@ -20,10 +20,12 @@ from receivers import Webhook
 
 
 class Daemon:
-    def __init__(self, config: Path) -> None:
+    """`monitor run` as a real process (``options``: before `run`, e.g. "-v"), its log in a file."""
+
+    def __init__(self, config: Path, *options: str) -> None:
         self.log = config.parent / f"daemon-{time.monotonic_ns()}.log"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "--config", str(config), "run"],
+            [sys.executable, "-m", "monitor", "--config", str(config), *options, "run"],
             cwd=config.parent,
             stdout=subprocess.DEVNULL,
             stderr=self.log.open("w"),
@@ -33,7 +35,7 @@ class Daemon:
     def text(self) -> str:
         return self.log.read_text()
 
-    def wait_for(self, predicate, what: str, seconds: float = 20) -> None:
+    def wait_for(self, predicate, what: str, seconds: float = 30) -> None:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if predicate():

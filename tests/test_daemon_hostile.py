@@ -182,8 +182,8 @@ def test_fetch_from_a_base_url_without_v2_names_the_url(monitor, server):
     )
 
 
-def test_a_thread_stuck_past_the_shutdown_timeout_makes_the_daemon_exit_without_it(tmp_path):
-    import threading
+def stopping_service(tmp_path):
+    """A service with a one-second shutdown timeout and a scheduler that stops at once."""
     from dataclasses import replace
 
     from monitor.config import Settings
@@ -197,6 +197,12 @@ def test_a_thread_stuck_past_the_shutdown_timeout_makes_the_daemon_exit_without_
     settings = replace(settings, daemon=replace(settings.daemon, shutdown_timeout_seconds=1))
     service = Service(Store.open(f"sqlite:///{tmp_path / 'monitor.db'}"), settings, None)
     service.scheduler = Scheduler()
+    return service
+
+
+def test_a_thread_stuck_past_the_shutdown_timeout_makes_the_daemon_exit_without_it(tmp_path):
+    import threading
+    service = stopping_service(tmp_path)
     release = threading.Event()
     stuck = threading.Thread(target=release.wait, name="stuck-in-the-database")
     stuck.start()
@@ -215,19 +221,7 @@ def test_a_cycle_still_running_past_the_shutdown_timeout_makes_the_daemon_exit_w
     expected-event rules of a large group, a worker pool shutting down) kept the process alive
     past the timeout unless the daemon exits without it."""
     import threading
-    from dataclasses import replace
-
-    from monitor.config import Settings
-    from monitor.daemon import Daemon as Service
-
-    class Scheduler:
-        def shutdown(self, wait: bool) -> None:
-            pass
-
-    settings = Settings()
-    settings = replace(settings, daemon=replace(settings.daemon, shutdown_timeout_seconds=1))
-    service = Service(Store.open(f"sqlite:///{tmp_path / 'monitor.db'}"), settings, None)
-    service.scheduler = Scheduler()
+    service = stopping_service(tmp_path)
     release, started = threading.Event(), threading.Event()
 
     def cycle() -> None:  # as Daemon._run_job holds it, deaf to the stop

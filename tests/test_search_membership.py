@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from monitor.clock import SetClock
 from monitor.live import LAST_FULL, Live
 from monitor.live_plan import WATERMARK
 from monitor.sources.ctgov import CtgovClient, Politeness
@@ -22,18 +23,11 @@ from ctgov_server import Fault
 SEARCH = "query.cond=pancreatic"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.at = datetime(2026, 2, 11, 12, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.at
-
 
 @pytest.fixture
 def live(server, store_url):
     client = CtgovClient(server.url, politeness=Politeness(rate=0, retries=0, timeout=2), sleep=lambda s: None)
-    live = Live(Store.open(store_url), client, now=Clock())
+    live = Live(Store.open(store_url), client, now=SetClock("2026-02-11T12:00:00"))
     live.store.watches.add_watch("query", SEARCH, live.now())
     yield live
     client.close()

@@ -5,17 +5,15 @@ configuration's errors, and what ``monitor status`` says."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from test_daemon import Daemon
 
+from monitor.clock import SetClock
 from monitor.errors import SourceError
 from monitor.live import CycleReport, Live
 from monitor.live_registry import PAGES, TOKEN, TRIALS, load_registry
@@ -47,35 +45,6 @@ watches:
     all: true
 {extra}""")
     return path
-
-
-class Daemon:
-    def __init__(self, config: Path) -> None:
-        self.log = config.parent / f"daemon-{time.monotonic_ns()}.log"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "--config", str(config), "-v", "run"],
-            cwd=config.parent,
-            stdout=subprocess.DEVNULL,
-            stderr=self.log.open("w"),
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
-
-    def text(self) -> str:
-        return self.log.read_text()
-
-    def wait_for(self, predicate, what: str, seconds: float = 30) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if predicate():
-                return
-            if self.process.poll() is not None:
-                raise AssertionError(f"the daemon exited ({self.process.returncode}) before {what}:\n{self.text()}")
-            time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {what}:\n{self.text()}")
-
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=30)
 
 
 def stored(db: Path) -> list[tuple[str, int]]:
@@ -110,7 +79,7 @@ def test_the_service_loads_the_whole_registry_in_slices_stops_on_sigterm_mid_loa
     config = registry_config(tmp_path / "monitor.yaml", server.url)
     db = tmp_path / "monitor.db"
     server.faults.append(Fault("/studies", hang=True, skip=1))  # the second page never comes
-    daemon = Daemon(config)
+    daemon = Daemon(config, "-v")
     try:
         daemon.wait_for(lambda: server.count("/studies") >= 2, "the second page asked for")
         assert stored(db) == [("NCT06302556", 1)]
@@ -129,7 +98,7 @@ def test_the_service_loads_the_whole_registry_in_slices_stops_on_sigterm_mid_loa
     assert "registry        loading: 1 pages, 1 trials read; resumes at the next page" in text
 
     server.requests.clear()
-    daemon = Daemon(config)
+    daemon = Daemon(config, "-v")
     try:
         daemon.wait_for(lambda: state(db, "ctgov.loaded_at"), "the load finished")
         first = next(params for path, params in server.requests if path == "/api/v2/studies")
@@ -151,18 +120,11 @@ def test_the_service_loads_the_whole_registry_in_slices_stops_on_sigterm_mid_loa
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.at = datetime(2026, 2, 11, 12, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.at
-
 
 @pytest.fixture
 def live(server, tmp_path):
     client = CtgovClient(server.url, politeness=Politeness(rate=0, retries=0, timeout=2), sleep=lambda s: None)
-    live = Live(Store.open(f"sqlite:///{tmp_path / 'monitor.db'}"), client, now=Clock())
+    live = Live(Store.open(f"sqlite:///{tmp_path / 'monitor.db'}"), client, now=SetClock("2026-02-11T12:00:00"))
     live.store.watches.add_watch("registry", "all", live.now())
     yield live
     client.close()
