@@ -98,7 +98,8 @@ def status_text(report: dict) -> str:
         lines.append(
             "daemon          not running" + (f" (last heartbeat {daemon['beat'][:19]})" if "beat" in daemon else "")
         )
-    lines.append(f"trials          {report['trials_watched']} watched, {report['trials_stored']} stored")
+    watched = "the whole registry" if report["registry"] else f"{report['trials_watched']}"
+    lines.append(f"trials          {watched} watched, {report['trials_stored']} stored")
     lines.append(f"changes (24 h)  {report['changes_24h']['total']} ({report['changes_24h']['major']} major)")
     lines.append(_expected_line(report["expected"]))
     lines.append(f"deliveries      {report['deliveries']['pending']} pending, {report['deliveries']['failed']} failed")

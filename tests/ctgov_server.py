@@ -78,7 +78,7 @@ class CtgovServer:
         self.requests: list[tuple[str, dict[str, list[str]]]] = []
         self.impostors: dict[str, dict] = {}  # asked id -> the record answered instead
         self.extra: list[dict] = []  # records added to every /studies page
-        self.paging: str | None = None  # "loop" or "endless": a nextPageToken that never ends
+        self.paging: str | None = None  # "loop" or "endless": a nextPageToken that never ends; "empty": ""
         self.tokens_expire = False  # every pageToken is refused (HTTP 400), as the registry refuses a stale one
         self.released = threading.Event()  # ends every hang
         self.data_timestamp = "2026-01-01T00:00:00"
@@ -308,7 +308,7 @@ class CtgovServer:
         page["studies"] += self.extra
         if self.paging:
             start = int(params.get("pageToken", ["0"])[0] or 0)
-            page["nextPageToken"] = "1" if self.paging == "loop" else str(start + 1)
+            page["nextPageToken"] = {"loop": "1", "empty": ""}.get(self.paging, str(start + 1))
         return json.dumps(page).encode()
 
     def slim(self, nct: str) -> bytes:

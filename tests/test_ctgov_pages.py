@@ -47,8 +47,9 @@ def test_a_page_is_cut_where_each_study_starts_and_its_pieces_decode_to_its_stud
         page(STUDIES)[:-2],  # truncated
         b'{"studies": {"protocolSection": {}}}',  # not a list
         b"\xef\xbb\xbf" + page(STUDIES),  # a byte-order mark
+        page(STUDIES)[:-1] + b', "nextPageToken": ""}',  # an empty token: refused the old way, not "the last"
     ],
-    ids=["empty", "member-before", "member-after", "truncated", "not-a-list", "bom"],
+    ids=["empty", "member-before", "member-after", "truncated", "not-a-list", "bom", "empty-token"],
 )
 def test_a_page_of_another_shape_is_not_cut(body):
     assert split_page(body) is None

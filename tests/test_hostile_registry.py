@@ -155,6 +155,28 @@ def test_a_next_page_token_that_never_ends_is_refused_within_the_page_limit(live
     assert server.count("/api/v2/studies") == (2 if mode == "loop" else LIMITS.max_pages)
 
 
+def test_an_empty_next_page_token_is_refused_not_taken_for_the_last_page(live, server):
+    """The registry leaves the token out on its last page; an empty one is a page of the wrong
+    shape (taken for "the last", the trials on the pages after it would go unread, silently)."""
+    for key in ALL:
+        live.store.watches.add_watch("trial", key, live.now())
+    server.paging = "empty"
+    report = live.cycle()
+    assert not report.complete
+    assert "nextPageToken is '' (expected a non-empty string, or none on the last page); refused" in report.problems[-1]
+    assert live.store.versions.counts()["versions"] == 0
+
+
+@pytest.mark.parametrize("shape", ["ChangesPage", "StudiesPage"])
+def test_a_change_or_registry_page_with_an_empty_next_page_token_is_refused(shape):
+    from pydantic import ValidationError
+
+    from monitor.sources import ctgov_changes
+
+    with pytest.raises(ValidationError, match="nextPageToken"):
+        getattr(ctgov_changes, shape).model_validate({"studies": [], "nextPageToken": ""}, strict=True)
+
+
 @pytest.mark.parametrize(
     "fault",
     [Fault("/api/v2/studies", status=200, drip=2.0, times=9), Fault("/api/v2/studies", status=200, hang=True, times=9)],

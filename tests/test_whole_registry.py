@@ -96,6 +96,7 @@ def test_the_service_loads_the_whole_registry_in_slices_stops_on_sigterm_mid_loa
         [sys.executable, "-m", "monitor", "--config", str(config), "status"], cwd=ROOT, capture_output=True, text=True
     ).stdout
     assert "registry        loading: 1 pages, 1 trials read; resumes at the next page" in text
+    assert "trials          the whole registry watched, 1 stored" in text, "not \"0 watched\""
 
     server.requests.clear()
     daemon = Daemon(config, "-v")

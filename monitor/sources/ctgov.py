@@ -273,12 +273,17 @@ class CtgovClient(PooledBatches):
             for index, study in enumerate(studies):
                 if nct_of(study) is None:  # whose it is cannot be told: the path to its NCT id is named
                     _check_identity(study, f"{httpx.URL(url, params=page_params)}: studies[{index}].")
-            yield from studies
             token = page.get("nextPageToken")
-            if not token:
+            if token is not None and (not isinstance(token, str) or not token):  # not a way to say "the last"
+                raise SourceError(
+                    f"{url} answered a page whose nextPageToken is {short(repr(token))} (expected a non-empty "
+                    "string, or none on the last page); refused"
+                )
+            yield from studies
+            if token is None:
                 return
-            if not isinstance(token, str) or token in seen:
-                raise SourceError(f"{url} answered the nextPageToken {short(str(token))!r} twice: its paging loops")
+            if token in seen:
+                raise SourceError(f"{url} answered the nextPageToken {short(token)!r} twice: its paging loops")
             seen.add(token)
         raise SourceError(
             f"{url} still had a nextPageToken after {self.limits.max_pages:,} pages (limits.max_pages); stopped"

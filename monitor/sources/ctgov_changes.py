@@ -31,9 +31,9 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
 from monitor.errors import ParseError, SourceError
 from monitor.normalize.schema import NctId, RegistryDate, check_study
@@ -89,14 +89,17 @@ class _Changed(_Strict):
     protocolSection: _Protocol
 
 
+Token = Annotated[str, StringConstraints(min_length=1)]  # the last page has none; an empty one is refused
+
+
 class ChangesPage(_Strict):
     studies: list[_Changed]
-    nextPageToken: str | None = None
+    nextPageToken: Token | None = None
 
 
 class StudiesPage(_Strict):
     studies: list[dict[str, Any]]
-    nextPageToken: str | None = None
+    nextPageToken: Token | None = None
 
 
 @dataclass(frozen=True)

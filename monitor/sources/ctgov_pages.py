@@ -36,7 +36,7 @@ from monitor.sources.http import Hostile
 
 PAGE_LIMIT = 1000  # the API's largest pageSize
 _HEAD = re.compile(rb'\s*\{\s*"studies"\s*:\s*\[\s*')
-_TAIL = re.compile(rb'\]\s*(?:,\s*"nextPageToken"\s*:\s*"([^"\\\x00-\x1f]*)"\s*)?\}\s*\Z')
+_TAIL = re.compile(rb'\]\s*(?:,\s*"nextPageToken"\s*:\s*"([^"\\\x00-\x1f]+)"\s*)?\}\s*\Z')
 _TAIL_WINDOW = 4096  # the page's end: the list's close and a token (ClinicalTrials.gov's are ~40 characters)
 _START = b'"protocolSection"'
 _SPACE = b" \t\r\n"
