@@ -139,7 +139,7 @@ def _watch_all(ctx: click.Context, page_size: int, fmt: str) -> None:
 
     # deferred: monitor.watching loads the registry client and the store (start-up of `monitor --help`)
     from monitor.summaries import plural
-    from monitor.watching import watch_registry
+    from monitor.watching import FetchError, watch_registry
 
     stop = []
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
@@ -151,6 +151,10 @@ def _watch_all(ctx: click.Context, page_size: int, fmt: str) -> None:
     output("results", fmt, report.results, config=settings(ctx))
     click.echo(f"the whole registry: {plural(report.probed, 'trial')} read, watched from now on")
     warn(report.problems)
+    if report.problems:  # a record refused (its path above) or not stored: exit 2, as fetch does
+        raise FetchError(
+            f"{plural(len(report.problems), 'trial problem')} (above and in `monitor status`); the others are stored"
+        )
 
 
 @watch.command("remove")
