@@ -63,9 +63,18 @@ def backfill(ctx: click.Context, nct_ids: tuple[str, ...]) -> None:
     from monitor import watching
 
     keys = watching.checked(nct_ids)  # a bad id before the database is opened
+    problems: dict[str, str] = {}
     with ProgressBar("backfilling") as bar:
-        for key, added in watching.backfill(open_store(ctx), settings(ctx), keys, progress=bar):
+        for key, added in watching.backfill(open_store(ctx), settings(ctx), keys, progress=bar, problems=problems):
             click.echo(f"{key}: {added} past version{'s' if added != 1 else ''} added")
+    if len(keys) == 1 and problems:
+        raise watching.FetchError(problems[keys[0]])
+    warn(list(problems.values()))
+    if problems:  # one bad trial never stops the others; the call still fails
+        raise watching.FetchError(
+            f"not backfilled: {', '.join(problems)} ({len(problems)} of {len(keys)}; the others are); "
+            "the reasons are above"
+        )
 
 
 @cli.group()
