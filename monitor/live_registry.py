@@ -94,6 +94,9 @@ def load_registry(
         if live.should_stop():
             raise Stopped(STOPPED)
         answers = []
+        for key, why in page.refused.items():  # of the wrong shape: that trial's problem, never stored
+            listed.add(key)
+            live._problem(report, key, why)
         for study in page.studies:
             key = study["protocolSection"]["identificationModule"]["nctId"]  # checked by all_studies
             listed.add(key)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from monitor.config import Settings
 from monitor.cycles import make_live
-from monitor.errors import IncompleteError, MonitorError, NotFoundError, Stopped, UsageError
+from monitor.errors import IncompleteError, MonitorError, NotFoundError, SourceError, Stopped, UsageError
 from monitor.live import CycleReport, Live
 from monitor.live_registry import first_load
 from monitor.pipeline import Comparison, compare_to_store, utc_now
@@ -109,14 +109,27 @@ def compare_live(store: Store, settings: Settings, key: str) -> Comparison:
 
 
 def backfill(
-    store: Store, settings: Settings, keys: Iterable[str], progress: Progress | None = None
+    store: Store,
+    settings: Settings,
+    keys: Iterable[str],
+    progress: Progress | None = None,
+    problems: dict[str, str] | None = None,
 ) -> Iterator[tuple[str, int]]:
     """Store each trial's past versions from its registry's version history, older than the
-    earliest stored one: yields ``(key, versions added)`` as each trial is done."""
+    earliest stored one: yields ``(key, versions added)`` as each trial is done.  With
+    ``problems``, a trial whose history fails (unavailable, or a version of the wrong shape) is
+    its message there (by key) and the others go on; without, its error stops the call."""
     keys = checked(keys)
     with Registries(store, settings, progress) as registry:
         for key in keys:
-            yield key, registry(source_of(key).name).backfill(key)
+            try:
+                added = registry(source_of(key).name).backfill(key)
+            except (SourceError, NotFoundError) as exc:  # that trial's alone (a database refusal stops all)
+                if problems is None:
+                    raise
+                problems[key] = exc.message
+                continue
+            yield key, added
 
 
 def watch(

@@ -350,14 +350,29 @@ def test_which_plan_ran_is_logged_and_in_the_cycle_line(live, server, caplog):
     assert GroupOutcome("lupus", plan=report.plan).line().endswith("seconds=0.00 plan=ids")
 
 
-def test_a_load_page_with_one_record_of_the_wrong_shape_stores_none_of_it(server, tmp_path, monitor):
+def test_a_load_page_with_one_record_of_the_wrong_shape_stores_the_others_and_names_it(server, tmp_path, monitor):
+    """The bad record is refused with its path and never stored; the page's others are (the
+    daemon's load of the whole registry refused that page whole every cycle: it never ended)."""
     good = study(OPENING / "2026-02-10.json")
-    bad = copy.deepcopy(good)
+    bad = copy.deepcopy(study(OPENING / "2026-02-10.json"))
+    bad["protocolSection"]["identificationModule"]["nctId"] = "NCT09999999"
     bad["protocolSection"]["designModule"]["phases"] = "PHASE2"
     server.faults.append(Fault("/studies", body=json.dumps({"studies": [good, bad]}).encode()))
     run = monitor("--ctgov-url", server.url, "--rate", "0", "watch", "add", "--all")
     assert run.code == 2
-    assert "studies[1].protocolSection.designModule.phases: expected a list" in run.err
+    assert "NCT09999999: " in run.err and "studies[1].protocolSection.designModule.phases: expected a list" in run.err
+    with sqlite3.connect(tmp_path / "monitor.db") as conn:
+        assert conn.execute("SELECT DISTINCT trial_key FROM versions").fetchall() == [("NCT06821503",)]
+
+
+def test_a_load_page_with_a_record_whose_id_cannot_be_read_stores_none_of_it(server, tmp_path, monitor):
+    good = study(OPENING / "2026-02-10.json")
+    bad = copy.deepcopy(good)
+    bad["protocolSection"]["identificationModule"]["nctId"] = 42
+    server.faults.append(Fault("/studies", body=json.dumps({"studies": [good, bad]}).encode()))
+    run = monitor("--ctgov-url", server.url, "--rate", "0", "watch", "add", "--all")
+    assert run.code == 2
+    assert "studies[1].protocolSection.identificationModule.nctId" in run.err
     with sqlite3.connect(tmp_path / "monitor.db") as conn:
         assert conn.execute("SELECT count(*) FROM versions").fetchone() == (0,)
 

@@ -360,3 +360,21 @@ def test_verbose_logging_names_each_retry_and_its_wait(live, server, sleeps, cap
     server.faults.append(Fault("/api/v2/studies", status=429, retry_after="7"))
     live.cycle()
     assert "HTTP 429 from the registry, waiting 7 s (retry 1 of 3)" in caplog.messages
+
+
+def test_a_backfill_whose_first_trial_has_a_bad_past_version_still_backfills_the_others(live_cli, server):
+    """One bad trial never stops the others: the first trial's history failing stopped the
+    command there, and the trials after it were never asked for."""
+    live_cli("fetch", "NCT06821503", "NCT06302556")
+    bad = copy.deepcopy(study(OPENING / "2026-02-10.json"))
+    bad["protocolSection"]["identificationModule"]["briefTitle"] = 999
+    server.history["NCT06821503"] = [bad]
+    older = copy.deepcopy(study(UNKNOWN / "2026-02-02.json"))
+    older["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"] = "2020-01-01"
+    older["protocolSection"]["identificationModule"]["briefTitle"] = "An older title"
+    server.history["NCT06302556"] = [older]
+    run = live_cli("backfill", "NCT06821503", "NCT06302556")
+    assert run.code == 2
+    assert "identificationModule.briefTitle: expected a string, got the number 999" in run.err
+    assert "NCT06302556: 1 past version added" in run.out, "the trial after the bad one is backfilled"
+    assert run.err.count("error: ") == 1 and "NCT06821503" in run.err.splitlines()[-1]

@@ -244,3 +244,17 @@ def test_status_shows_the_load_progress_then_the_watermark_and_the_reconciliatio
     from monitor.status import _registry_line
 
     assert _registry_line(progress(state)) == line
+
+
+def test_one_malformed_study_in_a_page_of_the_load_is_its_problem_and_the_load_goes_on(live, server):
+    bad = json.loads(server.studies["NCT06387628"])
+    bad["protocolSection"]["identificationModule"]["briefTitle"] = 12345
+    server.set_raw("NCT06387628", json.dumps(bad).encode(), server.updates["NCT06387628"])
+    report = CycleReport()
+    finished, _ = load_registry(live, report, page_size=3)
+    assert finished, "one bad record does not hold the whole registry's load back forever"
+    assert sorted(live.store.versions.latest_heads()) == ["NCT06302556", "NCT06821503"], "the bad one not stored"
+    said = "studies[1].protocolSection.identificationModule.briefTitle: expected a string, got the number 12345"
+    assert [p for p in report.problems if p.startswith("NCT06387628: ")] and said in report.problems[0]
+    assert [key for key, _, _ in live.store.watches.trial_errors()] == ["NCT06387628"]
+    assert not any("not found" in p for p in report.problems), "listed, so not taken for deleted"

@@ -63,9 +63,18 @@ def backfill(ctx: click.Context, nct_ids: tuple[str, ...]) -> None:
     from monitor import watching
 
     keys = watching.checked(nct_ids)  # a bad id before the database is opened
+    problems: dict[str, str] = {}
     with ProgressBar("backfilling") as bar:
-        for key, added in watching.backfill(open_store(ctx), settings(ctx), keys, progress=bar):
+        for key, added in watching.backfill(open_store(ctx), settings(ctx), keys, progress=bar, problems=problems):
             click.echo(f"{key}: {added} past version{'s' if added != 1 else ''} added")
+    if len(keys) == 1 and problems:
+        raise watching.FetchError(problems[keys[0]])
+    warn(list(problems.values()))
+    if problems:  # one bad trial never stops the others; the call still fails
+        raise watching.FetchError(
+            f"not backfilled: {', '.join(problems)} ({len(problems)} of {len(keys)}; the others are); "
+            "the reasons are above"
+        )
 
 
 @cli.group()
@@ -139,7 +148,7 @@ def _watch_all(ctx: click.Context, page_size: int, fmt: str) -> None:
 
     # deferred: monitor.watching loads the registry client and the store (start-up of `monitor --help`)
     from monitor.summaries import plural
-    from monitor.watching import watch_registry
+    from monitor.watching import FetchError, watch_registry
 
     stop = []
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
@@ -151,6 +160,10 @@ def _watch_all(ctx: click.Context, page_size: int, fmt: str) -> None:
     output("results", fmt, report.results, config=settings(ctx))
     click.echo(f"the whole registry: {plural(report.probed, 'trial')} read, watched from now on")
     warn(report.problems)
+    if report.problems:  # a record refused (its path above) or not stored: exit 2, as fetch does
+        raise FetchError(
+            f"{plural(len(report.problems), 'trial problem')} (above and in `monitor status`); the others are stored"
+        )
 
 
 @watch.command("remove")

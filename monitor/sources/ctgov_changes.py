@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Annotated, Any
 
@@ -39,6 +39,7 @@ from monitor.errors import ParseError, SourceError
 from monitor.normalize.schema import NctId, RegistryDate, check_study
 from monitor.normalize.violations import violation
 from monitor.sources.ctgov import PAGE_LIMIT, PROBE_FIELDS, SEARCH_FIELDS, CtgovClient, _Refused
+from monitor.sources.ctgov_answers import nct_of
 from monitor.sources.queries import parse_query
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ class Page:
 
     studies: list[dict[str, Any]]
     next_token: str | None
+    refused: dict[str, str] = field(default_factory=dict)  # a study of the wrong shape: its id -> why
 
 
 class StaleToken(SourceError):
@@ -180,7 +182,9 @@ def all_studies(
     restarted: Callable[[], None] = lambda: None,
 ) -> Iterator[Page]:
     """Every study on the registry in full, from ``token`` on (None: the first page).  Each
-    study is checked against the declared record shape; a page with one of the wrong shape is
+    study is checked against the declared record shape; one of the wrong shape is left out of
+    the page's ``studies`` and named in its ``refused`` (its id: the error with its path), so
+    one bad record never holds the load back; a page with one whose NCT id cannot be read is
     refused whole (:class:`ParseError` with its path), before any of it is yielded.  A ``token``
     the registry refuses (HTTP 400: it expired) restarts from the first page, once, after
     ``restarted()``; a refusal of the first page itself is an error, not a loop."""
@@ -195,9 +199,17 @@ def all_studies(
 def _full_pages(client: CtgovClient, token: str | None, page_size: int) -> Iterator[Page]:
     params = {"pageSize": str(page_size), **({"pageToken": token} if token else {})}
     for page, next_token in _paged(client, params, StudiesPage, "every study", resumed=token is not None):
+        studies, refused = [], {}
         for index, study in enumerate(page.studies):
-            check_study(study, f"{client.url}/studies: studies[{index}].")
-        yield Page(page.studies, next_token)
+            try:
+                check_study(study, f"{client.url}/studies: studies[{index}].")
+            except ParseError as exc:  # whose it is can be read: that trial's problem, not the whole load's
+                if (key := nct_of(study)) is None:
+                    raise
+                refused[key] = exc.message
+                continue
+            studies.append(study)
+        yield Page(studies, next_token, refused)
 
 
 def _paged(
