@@ -21,7 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from monitor.archive import SnapshotArchive
-from monitor.checking import Clock, Result, Routes, utc_now
+from monitor.checking import Result, Routes
+from monitor.clock import Clock, utc_now
 from monitor.config import Settings, WatchGroup
 from monitor.errors import MonitorError
 from monitor.expected_events import record_expected

@@ -34,7 +34,8 @@ from typing import Any
 
 from monitor.archive import SnapshotArchive
 from monitor.batch import Batch
-from monitor.checking import UNREAD, Checker, Clock, Result, Routes, utc_now
+from monitor.checking import UNREAD, Checker, Result, Routes
+from monitor.clock import Clock, utc_now
 from monitor.errors import MonitorError, NotFoundError, SourceError, Stopped
 from monitor.live_plan import LAST_FULL, membership_event, pending_backfills, same_raw
 from monitor.model import Change, ChangeKind

@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from monitor.batch import Batch
-from monitor.checking import Checker, Clock, Result, Routes
+from monitor.checking import Checker, Result, Routes
+from monitor.clock import Clock
 from monitor.diff import fingerprint
 from monitor.errors import ParseError, SourceError
 from monitor.limits import Limits

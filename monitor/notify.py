@@ -30,8 +30,7 @@ from datetime import datetime, timedelta
 
 from monitor import webhook
 from monitor.apprise_urls import is_apprise_url, private_url  # noqa: F401 (is_apprise_url re-exported)
-from monitor.checking import Clock, utc_now
-from monitor.clock import new_id
+from monitor.clock import Clock, new_id, utc_now
 from monitor.config import Route, Settings
 from monitor.masking import guard, mask_secrets, remember
 from monitor.materiality import Materiality

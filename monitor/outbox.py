@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from monitor.clock import Clock, utc_now
 from monitor.config import Settings
 from monitor.errors import MonitorError
 from monitor.notify import Notifier, SendReport, Sent, private_url
-from monitor.pipeline import Clock, utc_now
 from monitor.store import Store
 
 

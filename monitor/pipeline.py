@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from monitor.checking import UNREAD, Clock, Result, Routes, as_new_version, ingest, utc_now
+from monitor.checking import UNREAD, Result, Routes, as_new_version, ingest
 from monitor.classify import diff_records
+from monitor.clock import Clock, utc_now
 from monitor.errors import NotFoundError, SourceError, UsageError
 from monitor.limits import Limits
 from monitor.loading import refuse, survey

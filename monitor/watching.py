@@ -19,12 +19,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+from monitor.clock import utc_now
 from monitor.config import Settings
 from monitor.cycles import make_live
 from monitor.errors import IncompleteError, MonitorError, NotFoundError, SourceError, Stopped, UsageError
 from monitor.live import CycleReport, Live
 from monitor.live_registry import first_load
-from monitor.pipeline import Comparison, compare_to_store, utc_now
+from monitor.pipeline import Comparison, compare_to_store
 from monitor.sources.ctgov import parse_query
 from monitor.sources.registry import by_source, check_key, source_of
 from monitor.store import Store

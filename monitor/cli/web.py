@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from monitor.cli.app import cli, open_store, settings
+from monitor.clock import utc_now
 
 
 @cli.command()
@@ -24,7 +25,6 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     import uvicorn
 
     # deferred: the web app loads Starlette, Jinja2 and the store (start-up of `monitor --help`)
-    from monitor.pipeline import utc_now
     from monitor.web.app import create_app
     from monitor.web.auth import require_credentials
 
