@@ -38,6 +38,7 @@ from monitor.clock import Clock, utc_now
 from monitor.config import Settings, load_settings
 from monitor.cycles import GroupOutcome, run_group
 from monitor.errors import MonitorError
+from monitor.live_registry import registry_watched
 from monitor.notify import Notifier
 from monitor.scheduler import add_group_job, make_scheduler, next_runs
 from monitor.store import Store
@@ -158,9 +159,7 @@ class Daemon:
             self.scheduler.start()
             groups = ", ".join(f"{g.name} ({g.schedule.text})" for g in self.settings.watches) or "none"
             log.info("daemon started: pid=%s groups=%s", os.getpid(), groups)
-            if any(w.kind == "registry" for w in self.store.watches.all()) and not any(
-                g.all for g in self.settings.watches
-            ):
+            if registry_watched(self.store) and not any(g.all for g in self.settings.watches):
                 log.warning(WHOLE_REGISTRY)
             while not self.stopping.wait(0.2):
                 if self.reload_requested.is_set():

@@ -216,11 +216,14 @@ class Live:
             left = [k for k in before if k not in hits]
             events = [(k, membership_event(target, ChangeKind.ADDED, hits[k].title, hits[k].status)) for k in entered]
             events += [(k, membership_event(target, ChangeKind.REMOVED, *before[k])) for k in left]
-        routed = [(key, event, self.routes(key, [event]) if self.routes else []) for key, event in events]
         joined = [(k, hits[k].title, hits[k].status) for k in entered]
-        self.store.watches.update_members(target, joined, left, routed, now)
+        self.store.watches.update_members(target, joined, left, self.routed(events), now)
         pending_backfills(self.store, entered)
         return events
+
+    def routed(self, events: list[tuple[str, Change]]) -> list[tuple[str, Change, list[str]]]:
+        """Each saved-search event with the routes that hear of it (none without routes)."""
+        return [(key, event, self.routes(key, [event]) if self.routes else []) for key, event in events]
 
     # --- the cycle ------------------------------------------------------------------------
 

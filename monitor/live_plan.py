@@ -117,16 +117,7 @@ def plan_probe(live, report, watched: list[str], searches: list[str] | None, suf
             return found, mark
         wanted = set(watched)
         return {k: v for k, v in found.items() if k in wanted}, mark
-    refused: set[str] = set()
-
-    def on_bad_id(nct: str, why: str) -> None:
-        refused.add(nct)
-        live._problem(report, nct, why)
-
-    probe = live.client.probe(watched, on_bad_id=on_bad_id)
-    for nct in watched:
-        if nct not in probe and nct not in refused and live._valid(nct):
-            live._problem(report, nct, "not found on ClinicalTrials.gov")
+    probe = live.source.probe(watched, lambda nct, why: live._problem(report, nct, why))
     search_leaves(live, report, probe)
     return probe, latest_date((d for d, _ in probe.values()), not_after=today)
 
@@ -156,9 +147,9 @@ def run_change_query(client, plan: Plan, asked: dict | None = None) -> dict[str,
 
 def search_since(live, suffix: str, full_due: bool) -> str | None:
     """The day saved searches are asked from (their change query), or None when they are paged in
-    full: at a full refresh (it sees trials leaving), before any watermark, and for other sources."""
+    full: at a full refresh (it sees trials leaving) and before any watermark."""
     watermark = live.store.service.get_state(WATERMARK + suffix)
-    if full_due or watermark is None or not hasattr(live.client, "probe"):
+    if full_due or watermark is None:
         return None
     return ask_from(watermark)
 
@@ -178,8 +169,7 @@ def search_changes(live, target: str, since: str, report) -> list[tuple[str, Cha
     entered = [(k, title, status) for k, (_, status, title) in hits.items() if k not in before]
     updated = [(k, t, st) for k, (_, st, t) in hits.items() if k in before and before[k] != (t, st)]
     events = [(k, membership_event(target, ChangeKind.ADDED, title, status)) for k, title, status in entered]
-    routed = [(key, event, live.routes(key, [event]) if live.routes else []) for key, event in events]
-    store.watches.update_members(target, entered, [], routed, live.now())
+    store.watches.update_members(target, entered, [], live.routed(events), live.now())
     store.watches.refresh_members(target, updated)
     pending_backfills(store, [key for key, _, _ in entered])
     return events
@@ -197,9 +187,8 @@ def search_leaves(live, report, answered: dict[str, tuple[str, str | None]]) -> 
             continue
         left = [k for k in gone if k not in still_within(live.client, search, gone)]
         events = [(k, membership_event(search, ChangeKind.REMOVED, *members[k])) for k in left]
-        routed = [(key, event, live.routes(key, [event]) if live.routes else []) for key, event in events]
         if left:
-            live.store.watches.update_members(search, [], left, routed, live.now())
+            live.store.watches.update_members(search, [], left, live.routed(events), live.now())
             report.membership += events
 
 

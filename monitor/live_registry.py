@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from monitor.errors import Stopped
 from monitor.live_plan import LAST_FULL, advance_watermark, latest_date
 from monitor.normalize.identity import NCT_ID
+from monitor.sources.base import moved
 from monitor.sources.ctgov_answers import payload
 from monitor.sources.ctgov_changes import FULL_PAGE, all_studies, listing
 
@@ -55,11 +56,6 @@ def watches_registry(live: Live) -> bool:
 
 def loaded(live: Live, suffix: str = "") -> bool:
     return bool(live.store.service.get_state(LOADED + suffix))
-
-
-def loading(live: Live, suffix: str = "") -> bool:
-    """Whether the whole registry is watched and its first load is not finished."""
-    return watches_registry(live) and not loaded(live, suffix)
 
 
 def load_registry(
@@ -116,8 +112,7 @@ def load_registry(
             report.plan_reason += f": {done[0]:,} pages, {done[1]:,} trials read so far; the next cycle goes on"
             return False, None
     if from_start:
-        for key in sorted(k for k in store.watches.last_seen() if k not in listed and NCT_ID.fullmatch(k)):
-            live._problem(report, key, "not found on ClinicalTrials.gov (no longer in its listing)")
+        _gone(live, report, store.watches.last_seen(), listed)
     store.service.set_state(LOADED + suffix, live.now().isoformat())
     # a pass of many cycles: a page read early may have changed since, so the change queries
     # that follow ask from the day the pass started at the latest
@@ -139,18 +134,22 @@ def reconcile(live: Live, report: CycleReport, seen: dict, suffix: str = "") -> 
     for page in listing(live.client):
         if live.should_stop():
             raise Stopped("stopped part-way through the reconciliation; the next cycle does it again")
-        for key, (day, status) in page.items():
+        for key, now in page.items():
             listed.add(key)
-            before = seen.get(key, (None, None))
-            if day != before[0] or (before[1] is not None and status != before[1]):
+            if moved(now, seen.get(key)):
                 due.append(key)
         newest = latest_date((d for d, _ in page.values()), not_after=today)
         latest = newest if newest and (latest is None or newest > latest) else latest
     report.probed = len(listed)
-    for key in sorted(k for k in seen if k not in listed and NCT_ID.fullmatch(k)):
-        live._problem(report, key, "not found on ClinicalTrials.gov (no longer in its listing)")
+    _gone(live, report, seen, listed)
     live.store.service.set_state(RECONCILED + suffix, f"{live.now().isoformat()} {len(listed)}")
     return due, latest
+
+
+def _gone(live: Live, report: CycleReport, held, listed: set[str]) -> None:
+    """Each trial of ``held`` the registry's listing no longer has: that trial's problem."""
+    for key in sorted(k for k in held if k not in listed and NCT_ID.fullmatch(k)):
+        live._problem(report, key, "not found on ClinicalTrials.gov (no longer in its listing)")
 
 
 def progress(state: dict[str, str], suffix: str = "") -> dict:

@@ -164,18 +164,24 @@ class Source:
             return cycle.watched
         if cycle.changed.keys is not None:  # the registry said which trials changed: no probe
             return [k for k in cycle.watched if k in cycle.changed.keys or k not in cycle.seen]
+        probe = self.probe(cycle.watched, cycle.problem)
+        cycle.report.probed = len(probe)
+        return [k for k in cycle.watched if k in probe and moved(probe[k], cycle.seen.get(k))]
+
+    def probe(self, keys: list[str], problem: OnProblem) -> dict[str, Seen]:
+        """:meth:`known` for ``keys``, each key it refuses or does not know told to ``problem``
+        (once: a refused key is not also "not found"; a key of another registry is neither)."""
         refused: set[str] = set()
 
         def on_bad_key(key: str, why: str) -> None:
             refused.add(key)
-            cycle.problem(key, why)
+            problem(key, why)
 
-        probe = self.known(cycle.watched, on_problem=on_bad_key)
-        cycle.report.probed = len(probe)
-        for key in cycle.watched:
-            if key not in probe and key not in refused and self.owns(key):
-                cycle.problem(key, f"not found on {self.title}")
-        return [k for k in cycle.watched if k in probe and moved(probe[k], cycle.seen.get(k))]
+        found = self.known(keys, on_problem=on_bad_key)
+        for key in keys:
+            if key not in found and key not in refused and self.owns(key):
+                problem(key, f"not found on {self.title}")
+        return found
 
     def finish(self, cycle: Cycle) -> None:
         """After a complete cycle: keep what the plan needs next time (default: nothing)."""
