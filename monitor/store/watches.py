@@ -70,9 +70,7 @@ class WatchStore(Concern):
 
     def remove_watch(self, kind: str, target: str) -> bool:
         with self.engine.begin() as conn:
-            watch_id = conn.execute(
-                select(watches.c.id).where((watches.c.kind == kind) & (watches.c.target == target))
-            ).scalar()
+            watch_id = _watch_id(conn, kind, target)
             if watch_id is None:
                 return False
             conn.execute(query_members.delete().where(query_members.c.watch_id == watch_id))
@@ -101,9 +99,7 @@ class WatchStore(Concern):
     def members(self, target: str) -> dict[str, tuple[str | None, str | None]] | None:
         """A saved search's current trials (key -> (title, status)); None before its first run."""
         with self._reading() as conn:
-            watch_id = conn.execute(
-                select(watches.c.id).where((watches.c.kind == "query") & (watches.c.target == target))
-            ).scalar()
+            watch_id = _watch_id(conn, "query", target)
             if watch_id is None:
                 raise NotFoundError(f"no saved search {target!r} is watched")
             if self.service.get_state(f"query.{watch_id}.baseline") is None:
@@ -122,9 +118,7 @@ class WatchStore(Concern):
         """Trials entering and leaving a saved search, with their events and the
         events' deliveries (``(trial, event, routes)``), in one transaction."""
         with self.engine.begin() as conn:
-            watch_id = conn.execute(
-                select(watches.c.id).where((watches.c.kind == "query") & (watches.c.target == target))
-            ).scalar()
+            watch_id = _watch_id(conn, "query", target)
             if left:
                 conn.execute(
                     query_members.delete().where(
@@ -150,9 +144,7 @@ class WatchStore(Concern):
         if not rows:
             return
         with self.engine.begin() as conn:
-            watch_id = conn.execute(
-                select(watches.c.id).where((watches.c.kind == "query") & (watches.c.target == target))
-            ).scalar()
+            watch_id = _watch_id(conn, "query", target)
             conn.execute(
                 query_members.update()
                 .where((query_members.c.watch_id == watch_id) & (query_members.c.trial_key == bindparam("k")))
@@ -266,3 +258,8 @@ class WatchStore(Concern):
                 .order_by(trial_state.c.last_error_at.desc())
             )
             return [(r.trial_key, r.last_error, r.last_error_at) for r in rows]
+
+
+def _watch_id(conn, kind: str, target: str) -> int | None:
+    """The id of the watch (``kind``, ``target``), None when there is none."""
+    return conn.execute(select(watches.c.id).where((watches.c.kind == kind) & (watches.c.target == target))).scalar()
