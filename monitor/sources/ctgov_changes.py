@@ -39,7 +39,7 @@ from monitor.errors import ParseError, SourceError
 from monitor.normalize.schema import NctId, RegistryDate, check_study
 from monitor.normalize.violations import violation
 from monitor.sources.ctgov import PAGE_LIMIT, PROBE_FIELDS, SEARCH_FIELDS, CtgovClient, _Refused
-from monitor.sources.ctgov_answers import nct_of
+from monitor.sources.ctgov_answers import chunks, nct_of
 from monitor.sources.queries import parse_query
 
 log = logging.getLogger(__name__)
@@ -161,8 +161,8 @@ def still_within(client: CtgovClient, query: str, ids: list[str]) -> set[str]:
     query did not answer is asked once more before it is said to have left."""
     params = dict(parse_query(query))
     found: set[str] = set()
-    for start in range(0, len(ids), PAGE_LIMIT):
-        asked = {**params, "filter.ids": ",".join(ids[start : start + PAGE_LIMIT]), "fields": PROBE_FIELDS}
+    for part in chunks(ids, PAGE_LIMIT):
+        asked = {**params, "filter.ids": ",".join(part), "fields": PROBE_FIELDS}
         asked["pageSize"] = str(PAGE_LIMIT)
         for page, _ in _paged(client, asked, ChangesPage, f"members of {query!r}"):
             found.update(s.protocolSection.identificationModule.nctId for s in page.studies)
