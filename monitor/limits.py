@@ -37,6 +37,8 @@ class Limits:
     """The longest wait a registry's Retry-After can impose; longer answers are capped to this."""
     max_pages: Whole(1, 100_000) = 2_000
     """Pages followed through nextPageToken in one search or batch."""
+    max_registry_studies: Whole(1, 100_000_000) = 2_000_000
+    """Studies one pass over the whole registry may read (with its totalCount and 5%, the smaller)."""
 
 
 DEFAULT_LIMITS = Limits()

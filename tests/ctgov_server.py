@@ -283,11 +283,13 @@ class CtgovServer:
             slim = "fields" in params
             items = [self.slim(nct) if slim else self.studies[nct] for nct in page]
         token = str(start + size) if start + size < len(found) else None
+        total = params.get("countTotal") == ["true"] and "pageToken" not in params  # said with the first page only
         body = (
             b'{"studies": ['
             + b",".join(items)
             + b"]"
             + (f', "nextPageToken": "{token}"'.encode() if token else b"")
+            + (f', "totalCount": {len(found)}'.encode() if total else b"")
             + b"}"
         )
         return 200, body

@@ -365,16 +365,19 @@ def test_a_load_page_with_one_record_of_the_wrong_shape_stores_the_others_and_na
         assert conn.execute("SELECT DISTINCT trial_key FROM versions").fetchall() == [("NCT06821503",)]
 
 
-def test_a_load_page_with_a_record_whose_id_cannot_be_read_stores_none_of_it(server, tmp_path, monitor):
+def test_a_load_page_with_a_record_whose_id_cannot_be_read_stores_the_others_and_names_its_place(
+    server, tmp_path, monitor
+):
     good = study(OPENING / "2026-02-10.json")
     bad = copy.deepcopy(good)
     bad["protocolSection"]["identificationModule"]["nctId"] = 42
     server.faults.append(Fault("/studies", body=json.dumps({"studies": [good, bad]}).encode()))
     run = monitor("--ctgov-url", server.url, "--rate", "0", "watch", "add", "--all")
     assert run.code == 2
+    assert "registry page 1 studies[1]: " in run.err
     assert "studies[1].protocolSection.identificationModule.nctId" in run.err
     with sqlite3.connect(tmp_path / "monitor.db") as conn:
-        assert conn.execute("SELECT count(*) FROM versions").fetchone() == (0,)
+        assert conn.execute("SELECT DISTINCT trial_key FROM versions").fetchall() == [("NCT06821503",)]
 
 
 def test_a_full_refresh_reads_what_was_seen_a_bounded_number_of_times(live, server, monkeypatch):
