@@ -2,8 +2,9 @@
 the first load and its reconciliation.
 
 The first load pages through every study on ClinicalTrials.gov in full
-(:func:`monitor.sources.ctgov_changes.all_studies`), each study through the per-trial boundary
-of :meth:`monitor.live.Live._store`.  It is bounded (``limits.max_pages``, and in the daemon
+(:func:`monitor.sources.ctgov_load.registry_pages`), each study through the per-trial boundary
+of :meth:`monitor.live.Live._store`.  It is bounded (the registry's ``totalCount`` and 5%, or
+``limits.max_registry_studies``; in the daemon
 ``ctgov.load_pages_per_cycle`` pages a cycle), stops between two trials when asked to
 (SIGTERM), and resumes: the token of the page being read is kept in service state after every
 page, with the pages and trials read so far, so a load stopped part-way (or a slice of it)
@@ -28,7 +29,8 @@ from monitor.live_plan import LAST_FULL, advance_watermark, latest_date
 from monitor.normalize.identity import NCT_ID
 from monitor.sources.base import moved
 from monitor.sources.ctgov_answers import payload
-from monitor.sources.ctgov_changes import FULL_PAGE, all_studies, listing
+from monitor.sources.ctgov_changes import FULL_PAGE, listing
+from monitor.sources.ctgov_load import registry_pages
 
 if TYPE_CHECKING:  # the orchestrator imports this module
     from monitor.live import CycleReport, Live
@@ -41,6 +43,7 @@ STOPPED = "stopped part-way through the registry; the next run resumes at the pa
 LOADED = "ctgov.loaded_at"  # + scope suffix: when the last whole pass ended
 PAGES = "ctgov.load_pages"  # + scope suffix: pages read by the load in progress (or the last one)
 TRIALS = "ctgov.load_trials"  # + scope suffix: and the trials on them
+TOTAL = "ctgov.load_total"  # + scope suffix: the registry's totalCount when the load in progress started
 STARTED = "ctgov.load_started"  # + scope suffix: the day the load in progress started (its watermark at most)
 RECONCILED = "ctgov.reconciled"  # + scope suffix: "TIME TRIALS": the last reconciliation, and what it listed
 
@@ -86,15 +89,21 @@ def load_registry(
         store.service.set_state(STARTED + suffix, today.isoformat())
 
     read = 0
-    for page in all_studies(live.client, token, page_size or FULL_PAGE, restarted):
+    total = store.service.get_state(TOTAL + suffix) if not from_start else None
+    passing = registry_pages(
+        live.client, token, page_size or FULL_PAGE, restarted, (done[0], done[1]), int(total) if total else None
+    )
+    for page in passing:
         if live.should_stop():
             raise Stopped(STOPPED)
         answers = []
+        for key, why in page.unread.items():  # whose it is cannot be read: a problem named by its place
+            live._problem(report, key, why)
         for key, why in page.refused.items():  # of the wrong shape: that trial's problem, never stored
             listed.add(key)
             live._problem(report, key, why)
         for study in page.studies:
-            key = study["protocolSection"]["identificationModule"]["nctId"]  # checked by all_studies
+            key = study["protocolSection"]["identificationModule"]["nctId"]  # checked by registry_pages
             listed.add(key)
             status = study["protocolSection"].get("statusModule") or {}
             dates.append((status.get("lastUpdatePostDateStruct") or {}).get("date"))
@@ -105,9 +114,8 @@ def load_registry(
             raise Stopped(STOPPED) from None
         report.probed += len(page.studies)
         done[0], done[1], read = done[0] + 1, done[1] + len(page.studies), read + 1
-        store.service.set_states(
-            {TOKEN + suffix: page.next_token or "", PAGES + suffix: str(done[0]), TRIALS + suffix: str(done[1])}
-        )
+        states = {TOKEN + suffix: page.next_token or "", PAGES + suffix: str(done[0]), TRIALS + suffix: str(done[1])}
+        store.service.set_states({**states, **({TOTAL + suffix: str(page.total)} if page.total is not None else {})})
         if page.next_token and pages is not None and read >= pages:
             report.plan_reason += f": {done[0]:,} pages, {done[1]:,} trials read so far; the next cycle goes on"
             return False, None
