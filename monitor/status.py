@@ -14,6 +14,7 @@ from monitor.clock import utc_now
 from monitor.config import Settings
 from monitor.cycles import GroupOutcome
 from monitor.daemon import LOCK, STALE_AFTER
+from monitor.daemon import _alive_here as alive_here
 from monitor.expected import RULES
 from monitor.live_registry import progress, registry_watched
 from monitor.masking import mask_secrets
@@ -21,8 +22,19 @@ from monitor.store import Store
 
 
 def daemon_alive(holder: dict | None, now: datetime) -> bool:
-    """Whether the daemon lock's holder beat recently enough to be alive."""
-    return bool(holder) and now - datetime.fromisoformat(holder["beat"]) <= STALE_AFTER
+    """Whether the daemon lock's holder is alive: it beat recently enough and, when it runs on
+    this host, its process is still there (a ``kill -9``-ed daemon leaves its lock row behind)."""
+    if not holder or alive_here(holder.get("owner", "")) is False:
+        return False
+    return now - datetime.fromisoformat(holder["beat"]) <= STALE_AFTER
+
+
+def _stale_line(daemon: dict) -> str:
+    """A lock row left by a daemon that is gone: what it was, and what to do."""
+    return (
+        f"daemon          not running: a stale lock of {daemon['owner']} (last heartbeat {daemon['beat'][:19]}), "
+        "a process that is gone; the next `monitor run` takes the lock over"
+    )
 
 
 def status(store: Store, settings: Settings, now: datetime | None = None) -> dict:
@@ -48,7 +60,7 @@ def status(store: Store, settings: Settings, now: datetime | None = None) -> dic
     flagged = store.expected.expected_counts()
     return {
         "database": settings.database,
-        "daemon": {"running": daemon_alive(holder, now), **(holder or {})},
+        "daemon": _daemon(holder, now),
         "groups": groups,
         "trials_stored": store.versions.counts()["trials"],
         "trials_watched": len(store.watches.watched_trials()),
@@ -64,6 +76,13 @@ def status(store: Store, settings: Settings, now: datetime | None = None) -> dic
             for k, e, a in store.watches.trial_errors()[:10]
         ],
     }
+
+
+def _daemon(holder: dict | None, now: datetime) -> dict:
+    """``running``, the lock holder's owner, since and beat, and ``stale`` when its process is gone."""
+    running = daemon_alive(holder, now)
+    gone = bool(holder) and not running and alive_here(holder.get("owner", "")) is False
+    return {"running": running, **(holder or {}), **({"stale": True} if gone else {})}
 
 
 def _registry_line(r: dict) -> str:
@@ -94,6 +113,8 @@ def status_text(report: dict) -> str:
             f"daemon          running ({daemon['owner']}, since {daemon['since'][:19]}, "
             f"heartbeat {daemon['beat'][:19]})"
         )
+    elif daemon.get("stale"):
+        lines.append(_stale_line(daemon))
     else:
         lines.append(
             "daemon          not running" + (f" (last heartbeat {daemon['beat'][:19]})" if "beat" in daemon else "")

@@ -156,6 +156,27 @@ def test_status_shows_the_next_run_while_the_daemon_runs(server, tmp_path):
         assert daemon.stop() == 0
 
 
+def test_status_says_a_kill_9ed_daemon_is_not_running_and_what_to_do(server, tmp_path):
+    """Its lock row stays behind with a fresh heartbeat; its pid on this host is gone."""
+    config = write_config(tmp_path / "monitor.yaml", server.url, ["NCT06821503"], schedule="every 1 hour")
+    daemon = Daemon(config)
+    try:
+        daemon.wait_for(lambda: versions(tmp_path / "monitor.db", "NCT06821503") == 1, "the first cycle")
+        running = monitor_process("--config", config, "status", cwd=tmp_path).stdout
+        assert f"daemon          running ({os.uname().nodename}:{daemon.process.pid}," in running
+    finally:
+        daemon.process.kill()
+        daemon.process.wait(timeout=30)
+    text = monitor_process("--config", config, "status", cwd=tmp_path).stdout
+    line = next(line for line in text.splitlines() if line.startswith("daemon "))
+    assert line.startswith(f"daemon          not running: a stale lock of {os.uname().nodename}:{daemon.process.pid}")
+    assert line.endswith("a process that is gone; the next `monitor run` takes the lock over")
+    health = monitor_process("--config", config, "status", "--health", cwd=tmp_path)
+    assert health.returncode == 1
+    as_json = monitor_process("--config", config, "status", "--format", "json", cwd=tmp_path).stdout
+    assert '"running": false' in as_json and '"stale": true' in as_json
+
+
 def test_the_daemon_writes_a_next_run_time_only_when_it_moves(tmp_path):
     from monitor.config import load_settings
     from monitor.daemon import Daemon as Service
