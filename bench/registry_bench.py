@@ -57,16 +57,33 @@ TARGETS = {
 }
 
 
-def phase(url: str, archive: str, base_url: str, keys: list[str], clock: datetime, profile: bool = False) -> dict:
-    """One run_group over every trial, in a child process; what it cost."""
+def phase(
+    url: str,
+    archive: str,
+    base_url: str,
+    keys: list[str] | None,
+    clock: datetime,
+    profile: bool = False,
+    name: str = "registry",
+    full_due: bool = False,
+) -> dict:
+    """One run_group over every trial (``keys``; None: a group with ``all: true``), in a child
+    process; what it cost.  ``full_due``: the full refresh (the reconciliation) is due."""
     import time
+    from dataclasses import replace
 
+    from monitor.config import WatchGroup, parse_schedule
     from monitor.cycles import run_group
     from monitor.store import Store
 
-    settings = watching(url, archive, base_url, "registry", "1 day", keys)
+    settings = watching(url, archive, base_url, name or "whole", "1 day", keys or ["NCT00000000"])
+    if keys is None:
+        settings = replace(settings, watches=(WatchGroup(name or "whole", parse_schedule("1 day"), all=True),))
     group = settings.watches[0]
     store = Store.open(url)
+    if full_due:
+        scope = "." + name if keys is not None else ""
+        store.service.set_state(f"ctgov.last_full_refresh{scope}", "2000-01-01T00:00:00+00:00")
     before = peak_mb()
     profiler = None
     if profile:
@@ -102,6 +119,7 @@ def phase(url: str, archive: str, base_url: str, keys: list[str], clock: datetim
         },
         "fetched": outcome.fetched,
         "problems": outcome.problems[:3],
+        "plan": outcome.plan,
         "complete": outcome.complete,
         "versions": versions,
         "profile": top,
@@ -220,8 +238,13 @@ def bench(backend: str, n: int, data: Path, pg_url: str | None, profile: bool) -
         stored = size() - empty
         archived, archive_files = files_size(Path(archive))
         figures["first"] = first
-        line(backend, "first load", first, f"{n / first['seconds']:,.0f} trials/s ({n / first['cpu']:,.0f}/s of CPU; "
-            f"workers {first['workers_cpu']:.1f} s CPU, the monitor {first['cpu'] - first['workers_cpu']:.1f} s)")
+        line(
+            backend,
+            "first load",
+            first,
+            f"{n / first['seconds']:,.0f} trials/s ({n / first['cpu']:,.0f}/s of CPU; "
+            f"workers {first['workers_cpu']:.1f} s CPU, the monitor {first['cpu'] - first['workers_cpu']:.1f} s)",
+        )
         print(
             f"  database {stored / 1e6:,.1f} MB: {stored / n / 1e3:.1f} kB per trial, "
             f"{stored / max(first['versions'], 1) / 1e3:.1f} kB per version; archive {archived / 1e6:,.1f} MB "
@@ -437,7 +460,17 @@ def main() -> None:
     parser.add_argument("--postgres", default=os.environ.get("MONITOR_TEST_POSTGRES_URL"), help="PostgreSQL URL")
     parser.add_argument("--profile", action="store_true", help="cProfile the first load and the registry day")
     parser.add_argument("--whole", action="store_true", help="the whole registry as a group with all: true")
+    parser.add_argument("--grow", type=int, metavar="N", help="a store grown to N trials in SQL (bench/grow.py)")
+    parser.add_argument("--seed", type=int, default=11_000, help="with --grow: the trials first loaded")
+    parser.add_argument("--quick", action="store_true", help="with --grow: a first load of 2,200 trials")
     args = parser.parse_args()
+    if args.grow:
+        from grow import grown  # the grown store's phases
+
+        for backend in args.backend:
+            if backend == "sqlite" or args.postgres:
+                grown(args.grow, 2_200 if args.quick else args.seed, args.data, backend, args.postgres, args.profile)
+        return
     if args.whole:
         for n in args.sizes:
             whole(n, args.data)

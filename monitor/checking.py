@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from monitor.classify import diff_records
 from monitor.clock import Clock, utc_now
-from monitor.diff import fingerprint, hash_projection, project
+from monitor.diff import UNHASHED, fingerprint, hash_projection, project
 from monitor.errors import MonitorError, SourceError, StoreError
 from monitor.model import Change
 from monitor.sources.files import Snapshot
@@ -234,14 +234,12 @@ def ingest(
     (None: no version stored); read here otherwise.  ``write``: stands in for
     :meth:`VersionStore.add_version` (a batch that writes later, :mod:`monitor.batch`).
     ``prepared``: the record's content hash, projection and packed (record, raw) when a worker
-    computed them (:mod:`monitor.workers`); any may be None (computed here, when needed)."""
+    computed them (:mod:`monitor.workers`); any may be None (computed here, when needed), and the
+    hash :data:`~monitor.diff.UNHASHED` (a new trial's first version is stored so)."""
     record = snapshot.record
     if head is UNREAD:
         head = store.versions.latest_head(record.key)
     content_hash, projected, packed = prepared
-    if content_hash is None:
-        projected = project(record)  # once: for the hash and, if the trial changed, for the diff
-        content_hash = hash_projection(projected)
     seen = (record.last_update_posted, record.overall_status)
 
     def result(status: str, version: int | None, changes=(), note=None) -> Result:
@@ -249,12 +247,18 @@ def ingest(
 
     def store_as(number: int, changes) -> int:
         deliveries = routes(record.key, list(changes)) if routes and changes else []
-        new = as_new_version(snapshot, content_hash, now(), changes, backfill, packed)
+        new = as_new_version(snapshot, content_hash or UNHASHED, now(), changes, backfill, packed)
         return (write or store.versions.add_version)(new, number, deliveries)
 
-    if head is None:
+    if head is None:  # a first version is stored unhashed (hashed when first compared with)
         return result("new", store_as(1, ()))
-    if content_hash == head.content_hash:
+    if not content_hash:
+        projected = project(record)  # once: for the hash and, if the trial changed, for the diff
+        content_hash = hash_projection(projected)
+    latest = None
+    if head.content_hash == UNHASHED:  # its hash, from the stored record
+        latest = store.versions.latest_version(record.key)
+    if content_hash == (latest.content_hash if latest else head.content_hash):
         return result("unchanged", head.number, note=f"same as version {head.number}")
     same = store.versions.known_hashes(record.key).get((content_hash, record.last_update_posted))
     if same is not None:
@@ -266,7 +270,7 @@ def ingest(
             note=f"last updated {record.last_update_posted}, older than version {head.number} "
             f"({head.last_update_posted}); not stored",
         )
-    latest = store.versions.latest_version(record.key)
+    latest = latest or store.versions.latest_version(record.key)
     changes = diff_records(latest.record, record, projected)
     if not changes and record.last_update_posted == head.last_update_posted:
         # Differs only in what is noise (capitals, encoding, ...) on the same registry date: nothing to

@@ -124,10 +124,21 @@ def _projected(f: Field, value: Any) -> tuple[Any, Any]:
     return cmp(value), value
 
 
+# A trial's first version is stored without its hash (a first load spends a third of its CPU
+# projecting otherwise): its readers compute it from the stored record when first needed
+# (:func:`hashed`); the hash is the same whenever it is computed.
+UNHASHED = ""
+
+
 def fingerprint(record: TrialRecord) -> str:
     """A hash of the record's comparison form: equal exactly when
     :func:`field_deltas` finds nothing."""
     return hash_projection(project(record))
+
+
+def hashed(content_hash: str, record: TrialRecord) -> str:
+    """``content_hash``, or the record's fingerprint when it was stored :data:`UNHASHED`."""
+    return fingerprint(record) if content_hash == UNHASHED else content_hash
 
 
 def hash_projection(projected: tuple[dict, dict]) -> str:

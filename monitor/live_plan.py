@@ -12,8 +12,8 @@ different costs, counted in requests after ``GET /version``:
   a day before any) times the days asked (the watermark day to today, both included).
 
 The cheaper plan runs; a tie, or no watermark yet, keeps the id probe.  The watermark is the
-latest last-update date a complete cycle saw, kept in service state per scope; the change
-query asks from the watermark day itself, inclusive (one day of overlap: a day's updates can
+latest last-update date a complete cycle saw, at least the day of the ``dataTimestamp`` it
+started from (:func:`finish_watermark`), kept in service state per scope; the change query asks from the watermark day itself, inclusive (one day of overlap: a day's updates can
 be published late), and what it answers twice is deduplicated as the probe's answer is: a
 trial is fetched only when its date or status moved from what we last saw, and versions are
 keyed by registry date anyway.
@@ -127,6 +127,31 @@ def advance_watermark(store, suffix: str, mark: str | None) -> None:
     before = store.service.get_state(WATERMARK + suffix)
     if mark and (before is None or mark > before):
         store.service.set_state(WATERMARK + suffix, mark)
+
+
+def finish_watermark(cycle) -> None:
+    """Advance the watermark to the latest date the complete cycle saw, and at least to the day of the
+    registry's ``dataTimestamp`` the cycle started from: its plan (the id probe, the change query, a
+    full refresh, a reconciliation) read the registry after ``/version`` answered, so every update
+    published before that is seen.  (After a full refresh the latest record date is usually days or
+    years old: the next change query would ask from it, and the id probe would look cheaper.)  A first
+    load of many cycles keeps the day it started (:func:`monitor.live_registry.load_registry`)."""
+    store, today = cycle.live.store, cycle.live.now().date()
+    mark = cycle.mark
+    if cycle.report.plan != "load":
+        mark = latest_date([mark, stamp_day(cycle.changed.watermark)], not_after=today)
+    if cycle.full_due and not mark:  # what was seen is read once, not once per watched trial
+        seen = store.watches.last_seen()
+        mark = latest_date((seen.get(k, (None, None))[0] for k in cycle.watched), today)
+    advance_watermark(store, cycle.suffix, mark)
+
+
+def stamp_day(stamp: str | None) -> str | None:
+    """The day of a ``dataTimestamp`` (``2026-03-10T09:00:00`` -> ``2026-03-10``), None when it has none."""
+    try:
+        return date.fromisoformat((stamp or "")[:10]).isoformat()
+    except ValueError:
+        return None
 
 
 def run_change_query(client, plan: Plan, asked: dict | None = None) -> dict[str, tuple[str, str | None]]:

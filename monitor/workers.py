@@ -2,8 +2,9 @@
 
 A fetch of many answers (a first load, a whole-registry page, a full refresh)
 spends most of its CPU normalizing each registry answer (JSON to
-:class:`TrialRecord`, with its schema checks) and projecting it for comparison
-(:func:`monitor.diff.project`, hashed by :func:`monitor.diff.hash_projection`).
+:class:`TrialRecord`, with its schema checks), projecting it for comparison when the
+trial has a stored version (:func:`monitor.diff.project`, hashed by
+:func:`monitor.diff.hash_projection`; a new trial is stored unhashed) and packing it.
 Neither needs the store, so :class:`Workers` runs them in a pool of processes
 while the parent keeps everything that touches the store (heads, diff, the
 batched writes), in the registry's order.
@@ -41,7 +42,7 @@ from itertools import islice
 from typing import Any
 
 from monitor.config import environment  # the environment is read in one place
-from monitor.diff import hash_projection, project
+from monitor.diff import UNHASHED, hash_projection, project
 from monitor.errors import ConfigError
 from monitor.limits import Limits
 from monitor.model import TrialRecord
@@ -166,10 +167,11 @@ def _prepare_one(origin: str, raw: str, study: dict, wanted: bool) -> Prepared:
     try:
         record = Payload(origin, raw, study).snapshot().record
         data = record.to_dict()
-        projected = project(record, data)
         if wanted:  # a trial with a stored version: its projection, for the diff
+            projected = project(record, data)
             return Prepared(record, hash_projection(projected), projected)
-        return Prepared(record, hash_projection(projected), packed=(pack_record(data, raw), pack_raw(raw)))
+        # a new trial: its first version is stored unhashed (monitor.diff.UNHASHED), not projected
+        return Prepared(record, UNHASHED, packed=(pack_record(data, raw), pack_raw(raw)))
     except Exception as exc:  # the trial's problem, raised again in the parent
         return Prepared(error=_portable(exc))
 

@@ -391,3 +391,25 @@ def test_a_full_refresh_reads_what_was_seen_a_bounded_number_of_times(live, serv
     report = live.cycle(trials=REAL + MANY[:50], scope="full")  # no full refresh yet: this one is full
     assert report.complete, report.problems
     assert len(calls) <= 3, f"last_seen() read {len(calls)} times for {len(REAL) + 50} watched trials"
+
+
+def test_after_a_full_refresh_the_watermark_is_the_day_of_the_registry_data_timestamp(live, server, clock):
+    """A full refresh read every watched trial after /version answered: the next change query asks from
+    that day, not from the latest record date (days or years older), so it stays one page."""
+    server.data_timestamp = "2026-02-11T09:00:00"
+    live.store.service.set_state(PER_DAY, "10")
+    live.cycle(trials=REAL + MANY, scope="big")
+    assert live.store.service.get_state(f"{WATERMARK}.big") == "2026-02-11"
+    clock.at = datetime(2026, 2, 12, 12, tzinfo=UTC)
+    server.data_timestamp = "2026-02-12T09:00:00"
+    report = live.cycle(trials=REAL + MANY, scope="big")
+    assert report.plan == "changes" and "since 2026-02-11" in report.plan_reason, report.plan_reason
+    assert live.store.service.get_state(f"{WATERMARK}.big") == "2026-02-12"
+
+
+def test_a_first_load_in_slices_keeps_the_day_it_started_as_its_watermark():
+    from monitor.live_plan import stamp_day
+
+    assert stamp_day("2026-02-11T09:00:00") == "2026-02-11"
+    assert stamp_day("2026-02-11T09:00:00moved") == "2026-02-11"
+    assert stamp_day("") is None and stamp_day(None) is None and stamp_day("soon") is None

@@ -258,6 +258,8 @@ def test_trials_entering_and_leaving_a_saved_search_are_events_and_entering_ones
     newcomer = copy.deepcopy(study(NOISE / "2026-02-03.json"))
     newcomer["protocolSection"]["identificationModule"]["nctId"] = "NCT07777777"
     newcomer["protocolSection"]["conditionsModule"]["conditions"] = ["Lung Cancer"]
+    # it enters the search through an update, posted today (after the data timestamp the first cycle read)
+    newcomer["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"] = utc_now().date().isoformat()
     server.set_study(newcomer)
     leaver = sorted(baseline)[0]
     server.remove_study(leaver)

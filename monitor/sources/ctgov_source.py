@@ -113,15 +113,10 @@ class CtgovSource(Source):
         return search_changes(live, target, since, report)
 
     def finish(self, cycle: Cycle) -> None:
-        """Advance the change query's watermark to the latest date the complete cycle saw (after a
-        full refresh without a plan's mark: the latest date seen of the watched trials)."""
-        from monitor.live_plan import advance_watermark, latest_date  # start-up speed, as in due
+        """Advance the change query's watermark (:func:`monitor.live_plan.finish_watermark`)."""
+        from monitor.live_plan import finish_watermark  # start-up speed, as in due
 
-        mark, store = cycle.mark, cycle.live.store
-        if cycle.full_due and not mark:  # what was seen is read once, not once per watched trial
-            seen = store.watches.last_seen()
-            mark = latest_date((seen.get(k, (None, None))[0] for k in cycle.watched), cycle.live.now().date())
-        advance_watermark(store, cycle.suffix, mark)
+        finish_watermark(cycle)
 
     def known(self, keys: Iterable[str], on_problem: OnProblem | None = None) -> dict[str, Seen]:
         return self.client.probe(keys, on_bad_id=on_problem)

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from monitor.diff import UNHASHED, hashed
 from monitor.errors import NotFoundError, StoreError, WriteConflict
 from monitor.model import Change, TrialRecord
 from monitor.store.database import Concern, reason
@@ -85,14 +86,27 @@ class VersionStore(Concern):
             return {row.raw_hash: (row.trial_key, row.number, row.title) for row in conn.execute(query)}
 
     def known_hashes(self, key: str) -> dict[tuple[str, str | None], int]:
-        """(content hash, last-update date) -> version number, for one trial."""
+        """(content hash, last-update date) -> version number, for one trial (a version stored
+        unhashed, :data:`monitor.diff.UNHASHED`, is hashed from its stored record)."""
         with self._reading() as conn:
             rows = conn.execute(
                 select(versions.c.number, versions.c.content_hash, versions.c.last_update_posted).where(
                     versions.c.trial_key == key
                 )
+            ).all()
+            return {(self._hash(conn, key, row), row.last_update_posted): row.number for row in rows}
+
+    def _hash(self, conn, key: str, row) -> str:
+        """``row``'s content hash; read from its stored record when it was stored unhashed."""
+        if row.content_hash != UNHASHED:
+            return row.content_hash
+        stored = conn.execute(
+            select(versions.c.record, versions.c.raw).where(
+                (versions.c.trial_key == key) & (versions.c.number == row.number)
             )
-            return {(row.content_hash, row.last_update_posted): row.number for row in rows}
+        ).one()
+        with naming(key, row.number):
+            return hashed(UNHASHED, TrialRecord.from_dict(stored_record(stored.record, stored.raw)))
 
     def history(self, key: str) -> list[StoredVersion]:
         """Every stored version of a trial, oldest first, with its changes."""
@@ -181,7 +195,7 @@ class VersionStore(Concern):
                 retain(conn, key, number, self.keep_raw_versions)
                 self._insert_deliveries(conn, routes, f"v:{version_id}", key, new.loaded_at)
         except IntegrityError as exc:
-            if self._stored_as(key, number) == new.content_hash:  # another process stored this very version
+            if self._stored_as(key, number) == hashed(new.content_hash, new.record):  # another process stored it
                 return number
             raise WriteConflict(
                 f"{key}: another process stored a version at the same time; nothing was written, try again"
@@ -192,9 +206,12 @@ class VersionStore(Concern):
 
     def _stored_as(self, key: str, number: int) -> str | None:
         """The content hash of version ``number`` of ``key``, when it is stored."""
-        query = select(versions.c.content_hash).where(versions.c.trial_key == key, versions.c.number == number)
+        query = select(versions.c.number, versions.c.content_hash).where(
+            versions.c.trial_key == key, versions.c.number == number
+        )
         with self.engine.connect() as conn:
-            return conn.execute(query).scalar()
+            row = conn.execute(query).first()
+            return self._hash(conn, key, row) if row else None
 
     def prepend_versions(self, key: str, older: list[NewVersion], first_changes: list[Change]) -> int:
         """Put ``older`` versions (oldest first) before every stored version of
@@ -284,7 +301,7 @@ class VersionStore(Concern):
             trial_key=row.trial_key,
             number=row.number,
             record=record,
-            content_hash=row.content_hash,
+            content_hash=hashed(row.content_hash, record),
             source=row.source,
             loaded_at=row.loaded_at,
             last_update_posted=row.last_update_posted,
