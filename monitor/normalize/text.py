@@ -236,7 +236,7 @@ def split_criteria(text: str | None) -> tuple[list[str], list[str]]:
     inclusion: list[str] = []
     exclusion: list[str] = []
     current = inclusion
-    for raw in clean(text or "").split("\n") if text else []:
+    for raw in (clean(text) or "").split("\n"):  # blank text: no criteria
         if not raw.strip():
             continue
         item = criterion_text(raw)
