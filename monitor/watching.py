@@ -93,7 +93,7 @@ def check_fetched(report: CycleReport, keys: Iterable[str] = ()) -> None:
     if not report.complete:
         raise IncompleteError("the cycle could not finish; what was fetched is stored, the rest is retried next time")
     keys = checked(keys)
-    stored = {r.key for r in report.results}
+    stored = report.results.keys  # every result's trial, listed or not
     missed = [k for k in dict.fromkeys(keys) if k not in stored]
     if missed:  # the others are stored; the ids asked for and not stored are an error of the call
         asked = len(set(keys))
