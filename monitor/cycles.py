@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from monitor.archive import SnapshotArchive
-from monitor.checking import Result, Routes
+from monitor.checking import Routes
 from monitor.clock import Clock, utc_now
 from monitor.config import Settings, WatchGroup
 from monitor.errors import MonitorError
@@ -31,6 +31,7 @@ from monitor.live_registry import REGISTRY
 from monitor.model import Change
 from monitor.notify import Notifier
 from monitor.pipeline import load
+from monitor.results import Results
 from monitor.routing import router_for
 from monitor.sources.registry import source_named
 from monitor.store import Store
@@ -47,7 +48,7 @@ class GroupOutcome:
     notified: int = 0
     seconds: float = 0.0
     complete: bool = True
-    results: list[Result] = field(default_factory=list)
+    results: Results = field(default_factory=Results)  # the first LISTED in full, the others counted
     membership: list[tuple[str, Change]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     expected: list[tuple[str, Change]] = field(default_factory=list)  # expected-event rules fired or resolved
@@ -55,7 +56,7 @@ class GroupOutcome:
     loading: bool = False  # a slice of the whole registry's first load ran; the daemon runs the next one at once
 
     def count(self, status: str) -> int:
-        return sum(1 for r in self.results if r.status == status)
+        return self.results.count_of(status)
 
     def line(self) -> str:
         return (
@@ -122,9 +123,9 @@ def run_group(
             results = load(
                 store, list(group.snapshots), now, routes_for(store, settings, group.name), limits=settings.limits
             )
-            failed = [r for r in results if r.status == "failed"]  # each trial's problem is recorded
-            outcome.results += [r for r in results if r.status != "failed"]
-            outcome.fetched += len(results) - len(failed)
+            failed = [r for r in results if r.status == "failed"]  # each listed, its problem recorded
+            outcome.results += results.succeeded()
+            outcome.fetched += results.total - len(failed)
             outcome.failed += len(failed)
             outcome.problems += [f"{r.key}: {r.note}" for r in failed]
         if group.trials or group.queries or group.all:
@@ -172,13 +173,13 @@ def expected_events(store: Store, settings: Settings, group: WatchGroup, outcome
     new day: every trial of the group is evaluated on the first cycle of each UTC day, and in between
     only the trials this cycle stored a version of, and those never evaluated (an unchanged cycle
     reads no record)."""
-    keys = set(group.trials) | {r.key for r in outcome.results}
+    keys = set(group.trials) | outcome.results.keys
     for query in group.queries:
         keys |= set((store.watches.members(query) or {}).keys())
     today, state = now().date().isoformat(), f"{EVALUATED}.{group.name}"
     whole_day = store.service.get_state(state) != today
     if not whole_day:
-        stored = {r.key for r in outcome.results if r.status in ("new", "changed", "refreshed")}
+        stored = outcome.results.stored
         keys = (keys & stored) | (keys - store.expected.expected_seen())
     events = record_expected(store, keys, now(), settings.expected, routes_for(store, settings, group.name))
     if whole_day:

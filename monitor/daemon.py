@@ -20,14 +20,10 @@
 
 from __future__ import annotations
 
-import ctypes
-import functools
-import gc
 import logging
 import os
 import signal
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -38,6 +34,7 @@ from monitor.clock import Clock, utc_now
 from monitor.config import Settings, load_settings
 from monitor.cycles import GroupOutcome, run_group
 from monitor.errors import MonitorError
+from monitor.heap import one_arena, return_freed_memory
 from monitor.live_registry import registry_watched
 from monitor.notify import Notifier
 from monitor.scheduler import add_group_job, make_scheduler, next_runs
@@ -128,6 +125,7 @@ class Daemon:
         now: Clock = utc_now,
         reload: Callable[[str | None], Settings] = load_settings,
     ) -> None:
+        one_arena()  # before the scheduler's threads: each would keep its own arena's high-water mark
         self.store, self.settings, self.config, self.now, self.reload_settings = store, settings, config, now, reload
         self.lock = DaemonLock(store, now)
         self.stopping = threading.Event()
@@ -271,24 +269,3 @@ class Daemon:
                 timeout,
             )
             self.stuck = True
-
-
-@functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's ``malloc_trim``; None on another C library or platform."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL(None).malloc_trim  # the C library the interpreter runs on
-    except (OSError, AttributeError):  # musl and others have none
-        return None
-
-
-def return_freed_memory() -> None:
-    """Give back to the system what a cycle freed.  A full refresh decodes and stores every
-    watched trial at once; glibc keeps the heap pages that burst freed (its high-water mark
-    stayed the process's size for good), ``malloc_trim`` returns them."""
-    gc.collect()
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)

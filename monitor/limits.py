@@ -36,7 +36,7 @@ class Limits:
     max_retry_after_seconds: Number(0, 86_400) = 300.0
     """The longest wait a registry's Retry-After can impose; longer answers are capped to this."""
     max_pages: Whole(1, 100_000) = 2_000
-    """Pages followed through nextPageToken in one search or batch."""
+    """Pages followed through nextPageToken in one search or batch (not the whole registry's load)."""
     max_registry_studies: Whole(1, 100_000_000) = 2_000_000
     """Studies one pass over the whole registry may read (with its totalCount and 5%, the smaller)."""
 

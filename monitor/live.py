@@ -39,6 +39,7 @@ from monitor.clock import Clock, utc_now
 from monitor.errors import MonitorError, NotFoundError, SourceError, Stopped
 from monitor.live_plan import LAST_FULL, membership_event, pending_backfills, same_raw
 from monitor.model import Change, ChangeKind
+from monitor.results import Results
 from monitor.sources.base import Answer, Cycle, Source
 from monitor.sources.files import Snapshot
 from monitor.sources.registry import source_named
@@ -56,7 +57,7 @@ class CycleReport:
     requests: int = 0
     probed: int = 0
     fetched: int = 0
-    results: list[Result] = field(default_factory=list)
+    results: Results = field(default_factory=Results)  # the first LISTED in full, the others counted
     membership: list[tuple[str, Change]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # new ones only: each is reported once
     backfilled: int = 0

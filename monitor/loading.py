@@ -35,6 +35,7 @@ from monitor.clock import Clock
 from monitor.diff import fingerprint
 from monitor.errors import ParseError, SourceError
 from monitor.limits import Limits
+from monitor.results import Results
 from monitor.sources.files import read_payloads_of, snapshot_files
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ class Survey:
         problems: list[str] | None = None,
         progress: Callable[[str, int], None] | None = None,
         limits: Limits | None = None,
-    ) -> list[Result]:
+    ) -> Results:
         """Pass 2: store every surveyed payload, each through the per-trial path.  Refused
         before anything is stored (unless ``problems`` lists them): a payload that does not
         normalize, two different copies of one trial with one registry date.  A trial that
@@ -89,7 +90,7 @@ class Survey:
         found = [problem for raw, problem in self.failed if raw not in stored]
         refuse(found + list(clashing.values()), problems)
         checker = Checker(store, now, routes)
-        results: list[Result] = []
+        results = Results()  # the first LISTED in full, the others counted
         rounds: dict[str, int] = {}  # key -> copies of it so far
         todo: list[list[Fact]] = []  # round -> the copies in it
         for fact in self.facts:
@@ -136,7 +137,8 @@ class Survey:
                             progress("records", 1)
             finally:  # what was read is written, even when a later file stops the load
                 batch.flush()
-        return sorted(results, key=lambda r: r.key)
+        results.sort(key=lambda r: r.key)
+        return results
 
     def _clashes(self, ordered: list[Fact]) -> dict[str, str]:
         """Trials with two different copies of one format and one registry date: {key: problem}."""

@@ -17,7 +17,9 @@ is not inside a word and a ``#`` starting a line backslash-escaped, so no ``*bol
 no ``<!here>``, ``<@user>``, ``<url|label>`` or ``[label](url)`` in a title
 becomes a mention or a disguised link, and ``@channel``, ``@here``,
 ``@everyone`` neutralised).  ``&`` is left to Apprise, which sends it to Slack
-as ``&amp;``.  The only links in a message are those the templates build.
+as ``&amp;``.  Slack has no escapes: for it, :func:`slack_text` turns the escaped
+``*``, ``_``, ``~`` and backtick into look-alikes that never format nor open code.
+The only links in a message are those the templates build.
 """
 
 from __future__ import annotations
@@ -63,6 +65,18 @@ def _escaped(match: re.Match) -> str:
     if match.group(2) is not None:  # a heading's #, after its indent
         return match.group(2) + "\\#"
     return "\\" + match.group(0)
+
+
+# Slack's mrkdwn has no escapes: CommonMark's \* \_ \~ \` (which Apprise passes on) would show their backslash
+# and could still format, or open code; in a message for Slack they become look-alikes that never format
+_SLACK_LOOKALIKES = {"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb"}
+_ESCAPE_PAIR = re.compile(r"\\(.)", re.DOTALL)
+
+
+def slack_text(markdown: str) -> str:
+    """A Markdown message as it goes to Slack: registry text's escaped ``*``, ``_``, ``~`` and backtick
+    (:func:`markdown_text`) as look-alikes (``∗ ˍ ∼ ˋ``); the templates' own markup is left as it is."""
+    return _ESCAPE_PAIR.sub(lambda m: _SLACK_LOOKALIKES.get(m.group(1), m.group(0)), markdown)
 
 
 def markdown_code(value: Any) -> Verbatim:

@@ -295,15 +295,25 @@ def shape_of(cls: type, name: str) -> tuple[str, Any]:
     return _shapes(cls)[name]
 
 
+@functools.cache
+def _plan(cls: type) -> tuple[tuple[str, str, str, Any], ...]:
+    """Each field of dataclass ``cls`` as ``(name, JSON key, shape, item class)``, in order: what
+    :func:`_to_json` and :func:`_from_json` walk, read once per class (not per record)."""
+    return tuple((f.name, json_key(f.name), *shape_of(cls, f.name)) for f in dataclasses.fields(cls))
+
+
 def _to_json(value: Any, bag_value: bool = False) -> Any:
-    if dataclasses.is_dataclass(value):
-        shapes = _shapes(type(value))
-        return {
-            json_key(f.name): _to_json(getattr(value, f.name), shapes[f.name][0] == "bag")
-            for f in dataclasses.fields(value)
-        }
     if bag_value:
         return {k: _plain(v) for k, v in value}
+    kind = type(value)
+    if kind is str or value is None:
+        return value
+    if hasattr(kind, "__dataclass_fields__"):
+        out = {}
+        for name, key, shape, _ in _plan(kind):
+            v = getattr(value, name)
+            out[key] = v if type(v) is str or v is None else _to_json(v, shape == "bag")
+        return out
     if isinstance(value, tuple):
         return [_to_json(v) for v in value]
     return value
@@ -325,12 +335,10 @@ def _freeze(value: Any) -> Any:
 
 def _from_json(cls: type, data: dict[str, Any]) -> Any:
     kwargs: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        key = json_key(f.name)
+    for name, key, shape, item in _plan(cls):
         if key not in data:
             continue
         value = data[key]
-        shape, item = shape_of(cls, f.name)
         if shape == "bag":
             value = _freeze(value or {})
         elif shape == "one" and value is not None:
@@ -339,5 +347,5 @@ def _from_json(cls: type, data: dict[str, Any]) -> Any:
             value = tuple(_from_json(item, v) for v in value or ())
         elif isinstance(value, list):
             value = tuple(value)
-        kwargs[f.name] = value
+        kwargs[name] = value
     return cls(**kwargs)

@@ -34,7 +34,7 @@ from monitor.clock import Clock, new_id, utc_now
 from monitor.config import Route, Settings
 from monitor.masking import guard, mask_secrets, remember
 from monitor.materiality import Materiality
-from monitor.messages import Message, digest_message, event_message, trial_context
+from monitor.messages import Message, digest_message, event_message, slack_text, trial_context
 from monitor.model import Category, Change, ChangeKind, Severity
 from monitor.routing import for_route
 from monitor.store import Store
@@ -96,28 +96,32 @@ class AppriseChannel:
         import apprise
 
         bundle = apprise.Apprise(asset=apprise.AppriseAsset(storage_mode="memory"))
+        slack = apprise.Apprise(asset=apprise.AppriseAsset(storage_mode="memory"))  # Slack has no escapes
         for url in route.urls:
             remember(url)
-            bundle.add(_with_format(url, message.format))
+            to = slack if message.format == "markdown" and _is_slack(url) else bundle
+            to.add(_with_format(url, message.format))
         if route.tags and self.settings.notifications.apprise_config:
             config = apprise.AppriseConfig()
             config.add(self.settings.notifications.apprise_config)
             bundle.add(config)
+        sends = [(b, body) for b, body in ((bundle, message.body), (slack, slack_text(message.body))) if len(b)]
         body_format = {
             "text": apprise.NotifyFormat.TEXT,
             "markdown": apprise.NotifyFormat.MARKDOWN,
             "html": apprise.NotifyFormat.HTML,
         }[message.format]
         errors: list[str] = []
+        tags = list(route.tags) or apprise.common.MATCH_ALL_TAG
         handler = _Collect(errors)
         apprise_log = logging.getLogger("apprise")
         apprise_log.addHandler(handler)
         try:
-            ok = bundle.notify(
-                body=message.body,
-                title=message.title,
-                body_format=body_format,
-                tag=list(route.tags) or apprise.common.MATCH_ALL_TAG,
+            ok = all(
+                [
+                    b.notify(body=body, title=message.title, body_format=body_format, tag=tags)
+                    for b, body in sends or [(bundle, message.body)]
+                ]
             )
         except Exception as exc:  # a channel's bug must not take the sender down
             ok, errors = False, [f"{exc.__class__.__name__}: {exc}"]
@@ -126,6 +130,11 @@ class AppriseChannel:
         if ok:
             return Sent(True)
         return Sent(False, _scrub(errors[-1] if errors else "Apprise reported a failure", route))
+
+
+def _is_slack(url: str) -> bool:
+    scheme, _, rest = url.partition("://")
+    return scheme.lower() == "slack" or rest.lower().startswith("hooks.slack.com/")
 
 
 def _with_format(url: str, fmt: str) -> str:

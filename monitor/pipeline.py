@@ -24,6 +24,7 @@ from monitor.limits import Limits
 from monitor.loading import refuse, survey
 from monitor.model import Change, TrialRecord
 from monitor.normalize.text import parse_date
+from monitor.results import Results
 from monitor.sources.files import Payload, Snapshot, read_payloads_of, read_snapshots, snapshot_files
 
 if TYPE_CHECKING:
@@ -61,13 +62,14 @@ def load(
     routes: Routes | None = None,
     problems: list[str] | None = None,
     limits: Limits | None = None,
-) -> list[Result]:
+) -> Results:
     """Load snapshot files and folders into the store, one file at a time in two passes
     (:mod:`monitor.loading`): flat memory for any number of files.  Every file is read and
     checked before anything is stored: one bad file and nothing is (unless a ``problems``
     list is given: the bad ones are listed there, the good ones stored).  Each trial then
     goes through the per-trial path (:class:`monitor.checking.Checker`): a trial that fails
-    there is a ``failed`` result, its problem recorded, and the others are stored."""
+    there is a ``failed`` result, its problem recorded, and the others are stored.  The results
+    list the first :data:`monitor.results.LISTED` (and every failure) and count the others."""
     return survey(paths, problems, limits).store(store, now, routes, problems, limits=limits)
 
 

@@ -19,6 +19,7 @@ from monitor.fields import FIELDS
 from monitor.materiality import DEFAULT
 from monitor.model import Change, Severity, TrialRecord
 from monitor.pipeline import version_label
+from monitor.results import Results
 from monitor.summaries import plain, plural
 
 if TYPE_CHECKING:
@@ -163,7 +164,7 @@ def results_text(results: list[Result], judge: Materiality | None = None) -> str
         lines.append(f"{r.key:<16} {r.status:<9} {version:<4} {r.title}{note}")
         for c in select(r.changes, None):
             lines.append(f"    [{c.severity.value} {c.category.value}] {c.summary}{tag(c, judge)}")
-    lines.append(_totals(results))
+    lines += [line for line in (_unlisted(results), _totals(results)) if line]
     return "\n".join(lines)
 
 
@@ -175,7 +176,7 @@ def results_markdown(results: list[Result], judge: Materiality | None = None) ->
     for r in changed:
         lines += ["", f"#### {r.key}: {r.title}", ""]
         lines += _bullet_lines(r.changes, markdown=True, judge=judge)
-    lines += ["", _totals(results)]
+    lines += ["", *[line for line in (_unlisted(results), _totals(results)) if line]]
     return "\n".join(lines)
 
 
@@ -194,17 +195,27 @@ def results_json(results: list[Result], judge: Materiality | None = None) -> str
                 }
                 for r in results
             ],
-            "counts": dict(Counter(r.status for r in results)),
+            "counts": dict(_counts(results)),
         }
     )
 
 
+def _counts(results: list[Result]) -> Counter[str]:
+    """Every result's status, those a capped :class:`~monitor.results.Results` does not list too."""
+    return +results.statuses if isinstance(results, Results) else Counter(r.status for r in results)
+
+
+def _unlisted(results: list[Result]) -> str:
+    return results.note() if isinstance(results, Results) else ""
+
+
 def _totals(results: list[Result]) -> str:
-    if not results:
+    total = results.total if isinstance(results, Results) else len(results)
+    if not total:
         return "0 records"
-    counts = Counter(r.status for r in results)
+    counts = _counts(results)
     order = ("new", "changed", "refreshed", "unchanged", "stale", "failed")
-    return f"{plural(len(results), 'record')}: " + ", ".join(f"{counts[s]} {s}" for s in order if counts[s])
+    return f"{plural(total, 'record')}: " + ", ".join(f"{counts[s]} {s}" for s in order if counts[s])
 
 
 # --- history ------------------------------------------------------------------------

@@ -49,13 +49,21 @@ class WatchReport(CycleReport):
 class Registries:
     """One polling cycle per registry, opened on first use and closed together."""
 
-    def __init__(self, store: Store, settings: Settings, progress: Progress | None = None) -> None:
-        self.store, self.settings, self.progress = store, settings, progress
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        progress: Progress | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.store, self.settings, self.progress, self.should_stop = store, settings, progress, should_stop
         self.lives: dict[str, Live] = {}
 
     def __call__(self, source: str = "ctgov") -> Live:
         if source not in self.lives:
-            self.lives[source] = make_live(self.store, self.settings, progress=self.progress, source=source)
+            self.lives[source] = make_live(
+                self.store, self.settings, should_stop=self.should_stop, progress=self.progress, source=source
+            )
         return self.lives[source]
 
     def __enter__(self) -> Registries:
@@ -74,11 +82,19 @@ def checked(keys: Iterable[str], queries: Iterable[str] = ()) -> list[str]:
     return [check_key(k) for k in keys]
 
 
-def fetch(store: Store, settings: Settings, keys: Iterable[str] = (), progress: Progress | None = None) -> CycleReport:
+def fetch(
+    store: Store,
+    settings: Settings,
+    keys: Iterable[str] = (),
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> CycleReport:
     """Fetch ``keys`` in full now (batched, each from its own registry); without keys, one
-    polling cycle over every watch of ClinicalTrials.gov.  See :func:`check_fetched`."""
+    polling cycle over every watch of ClinicalTrials.gov.  See :func:`check_fetched`.
+    ``should_stop`` ends it between two trials (:class:`~monitor.errors.Stopped`, or an
+    incomplete cycle); what was stored stays."""
     keys = checked(keys)
-    with Registries(store, settings, progress) as registry:
+    with Registries(store, settings, progress, should_stop) as registry:
         if not keys:
             return registry().cycle()
         report = CycleReport()
@@ -93,7 +109,7 @@ def check_fetched(report: CycleReport, keys: Iterable[str] = ()) -> None:
     if not report.complete:
         raise IncompleteError("the cycle could not finish; what was fetched is stored, the rest is retried next time")
     keys = checked(keys)
-    stored = {r.key for r in report.results}
+    stored = report.results.keys  # every result's trial, listed or not
     missed = [k for k in dict.fromkeys(keys) if k not in stored]
     if missed:  # the others are stored; the ids asked for and not stored are an error of the call
         asked = len(set(keys))

@@ -32,6 +32,8 @@ import os
 import pickle
 import re
 import signal
+import threading
+import time
 import traceback
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -57,6 +59,7 @@ POOL_MIN = 200  # answers in one fetch before the pool is worth its start-up
 CHUNK = 25  # answers a task: few round trips, small enough to keep both cores busy
 IN_FLIGHT = 4  # chunks submitted ahead per worker: bounded memory, no idle worker
 MAX_WORKERS = 32  # MONITOR_WORKERS at most: each worker holds IN_FLIGHT chunks and a whole interpreter
+PARENT_CHECK_SECONDS = 1.0  # how often a worker looks whether its parent is still there
 
 
 def default_workers() -> int:
@@ -190,9 +193,19 @@ def _portable(exc: Exception) -> BaseException:
     return back
 
 
-def _quiet() -> None:
-    """A worker leaves Ctrl-C to the parent, which stops between trials and shuts the pool down."""
+def _quiet(parent: int | None = None) -> None:
+    """A worker leaves Ctrl-C to the parent, which stops between trials and shuts the pool down;
+    and ends itself once ``parent`` is gone (a ``kill -9``-ed parent never shuts the pool down)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if parent is not None:
+        threading.Thread(target=_end_with, args=(parent,), name="parent-watch", daemon=True).start()
+
+
+def _end_with(parent: int) -> None:
+    """In a worker: look every ``PARENT_CHECK_SECONDS`` whether the parent is still there."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(0)
 
 
 class Workers:
@@ -229,7 +242,9 @@ class Workers:
     def _pool(self) -> ProcessPoolExecutor:
         if self.pool is None:
             context = multiprocessing.get_context("spawn")  # no fork: the daemon has threads
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_quiet)
+            self.pool = ProcessPoolExecutor(
+                self.workers, mp_context=context, initializer=_quiet, initargs=(os.getpid(),)
+            )
         return self.pool
 
     def decoding(self, count: int) -> bool:

@@ -175,3 +175,22 @@ def test_registry_markup_reaches_slack_as_text(slack):
     for live in ("*bold*", "_it_", "`code`", "~gone~", "<!channel>", "<script>", "<http://evil"):
         assert live not in text, (live, text)
     assert "bold" in text and "&lt;script&gt;" in text
+
+
+def test_registry_emphasis_code_and_strike_never_format_in_slack(slack):
+    """Slack's mrkdwn has no backslash escapes: the registry's *, _, ~ and backtick reach it as
+    look-alikes (no backslash shown, nothing bold, no code opened); the template's own markup stays."""
+    from monitor.notify import AppriseChannel
+    from monitor.settings import Route, Settings
+
+    title = "*bold* _it_ ~gone~ `code` and a lone ` backtick, NOT_YET_RECRUITING"
+    message = event_message("NCT00000001", title, [_hostile_change()], "markdown")
+    route = Route(name="slack", urls=("slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#lupus",))
+    assert AppriseChannel(Settings()).send(route, message).ok
+    (post,) = slack.posts
+    text = post["attachments"][0]["text"]
+    assert "\u2217bold\u2217 \u02cdit\u02cd \u223cgone\u223c \u02cbcode\u02cb and a lone \u02cb backtick" in text
+    assert "NOT_YET_RECRUITING" in text, "an underscore inside a word was never escaped, and stays"
+    assert "`" not in text and "\\*" not in text and "\\_" not in text and "\\~" not in text
+    assert text.startswith("*NCT00000001 1 status change*"), "the template's own bold stays"
+    assert "<https://clinicaltrials.gov/study/NCT00000001|Registry record>" in text

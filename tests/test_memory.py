@@ -8,10 +8,11 @@ import sys
 
 import pytest
 
-from monitor.daemon import Daemon, _malloc_trim, return_freed_memory
+from monitor.daemon import Daemon
+from monitor.heap import malloc_trim, one_arena, return_freed_memory
 
 glibc = pytest.mark.skipif(
-    not sys.platform.startswith("linux") or _malloc_trim() is None, reason="malloc_trim is glibc's (Linux)"
+    not sys.platform.startswith("linux") or malloc_trim() is None, reason="malloc_trim is glibc's (Linux)"
 )
 
 
@@ -43,4 +44,21 @@ def test_every_cycle_job_returns_freed_memory(monkeypatch, tmp_path):
     daemon = Daemon(store, Settings(), None)
     daemon._run_job("no-such-group")  # even a cycle that fails gives back what it freed
     assert returned == [True]
+    store.close()
+
+
+@glibc
+def test_one_malloc_arena_for_every_thread():
+    assert one_arena() is True  # mallopt(M_ARENA_MAX, 1) accepted; a second call is the same
+
+
+def test_the_daemon_asks_for_one_arena_before_its_threads_start(monkeypatch, tmp_path):
+    from monitor.config import Settings
+    from monitor.store import Store
+
+    asked = []
+    monkeypatch.setattr("monitor.daemon.one_arena", lambda: asked.append(True))
+    store = Store.open(f"sqlite:///{tmp_path / 'monitor.db'}")
+    Daemon(store, Settings(), None)
+    assert asked == [True]
     store.close()

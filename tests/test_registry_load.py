@@ -87,6 +87,18 @@ def test_a_resumed_load_is_bounded_by_the_total_count_its_first_page_said(live, 
     assert all("countTotal" not in q for q in asked(server)[1:])
 
 
+def test_the_whole_registry_is_bounded_by_its_studies_not_by_max_pages(server, tmp_path):
+    """570,000 trials at 200 a page are 2,850 pages, past limits.max_pages (2,000): that bound is
+    for one search or batch; the load's is the registry's totalCount."""
+    live = make_live(server, tmp_path, Limits(max_pages=2))
+    try:
+        finished, _ = load_registry(live, CycleReport(), page_size=1)
+        assert finished and sorted(live.store.versions.latest_heads()) == ALL
+    finally:
+        live.client.close()
+        live.store.close()
+
+
 # --- 2. a record whose NCT id cannot be read ------------------------------------------------------
 
 

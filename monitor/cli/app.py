@@ -3,19 +3,24 @@ that prints or exits.
 
 Exit codes: 0 success (with or without changes); 1 changes found when
 ``--exit-code`` is given; 2 bad usage or bad input, with one ``error: ...``
-line on stderr; 3 an unexpected internal error (a bug); 130 interrupted.
+line on stderr; 3 an unexpected internal error (a bug); 130 interrupted;
+143 stopped by SIGTERM (a long ``fetch`` or ``watch add --all``: between two trials,
+what was stored stays).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import signal
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import click
 
 from monitor import __version__
-from monitor.errors import IncompleteError, MonitorError  # noqa: F401 (IncompleteError: named here before)
+from monitor.errors import IncompleteError, MonitorError, Stopped  # noqa: F401 (IncompleteError: named here before)
 from monitor.masking import guard
 from monitor.materiality import Materiality
 from monitor.model import Category
@@ -23,6 +28,31 @@ from monitor.model import Category
 EXIT_CHANGES = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
+EXIT_TERMINATED = 128 + signal.SIGTERM  # 143, as a shell reports a process SIGTERM ended
+
+
+class Terminated(MonitorError):
+    """SIGTERM stopped a command between two trials; what was stored stays."""
+
+    exit_code = EXIT_TERMINATED
+
+
+@contextmanager
+def stoppable(what: str) -> Iterator[Callable[[], bool]]:
+    """SIGTERM asks the command to stop between two trials: yields its ``should_stop``; once
+    it was asked, the command ends with :class:`Terminated` (exit 143), whatever it raised."""
+    stop: list[bool] = []
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    try:
+        yield lambda: bool(stop)
+    except (MonitorError, Stopped):
+        if not stop:
+            raise
+        raise Terminated(f"stopped by SIGTERM between two trials; what was stored stays: {what}") from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if stop:
+        raise Terminated(f"stopped by SIGTERM between two trials; what was stored stays: {what}")
 
 format_option = click.option(
     "--format",

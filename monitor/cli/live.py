@@ -14,6 +14,7 @@ from monitor.cli.app import (
     open_store,
     output,
     settings,
+    stoppable,
     warn,
 )
 from monitor.errors import NotFoundError
@@ -36,15 +37,16 @@ def fetch(ctx: click.Context, nct_ids: tuple[str, ...], fmt: str, exit_code: boo
     from monitor import watching
 
     keys = watching.checked(nct_ids)  # a bad id before the database is opened
-    with ProgressBar("fetching") as bar:
-        report = watching.fetch(open_store(ctx), settings(ctx), keys, progress=bar)
-    if report.skipped:
-        click.echo("ClinicalTrials.gov has not changed since the last cycle: nothing to fetch")
-    output("results", fmt, report.results, config=settings(ctx))
-    for key, event in report.membership:
-        click.echo(f"{key}: {event.summary}")
-    warn(report.problems)
-    watching.check_fetched(report, keys)
+    with stoppable("run `monitor fetch` again to go on") as should_stop:  # SIGTERM: between two trials, exit 143
+        with ProgressBar("fetching") as bar:
+            report = watching.fetch(open_store(ctx), settings(ctx), keys, progress=bar, should_stop=should_stop)
+        if report.skipped:
+            click.echo("ClinicalTrials.gov has not changed since the last cycle: nothing to fetch")
+        output("results", fmt, report.results, config=settings(ctx))
+        for key, event in report.membership:
+            click.echo(f"{key}: {event.summary}")
+        warn(report.problems)
+        watching.check_fetched(report, keys)
     if exit_code and (report.changed or report.membership):
         ctx.exit(EXIT_CHANGES)
 
@@ -142,22 +144,15 @@ def watch_add(
 
 
 def _watch_all(ctx: click.Context, page_size: int, fmt: str) -> None:
-    """The first load of the whole registry; SIGTERM stops it between two trials, resumably."""
-    # deferred: these load the normalizers, the field table and more (start-up of `monitor --help`)
-    import signal
-
+    """The first load of the whole registry; SIGTERM stops it between two trials, resumably (exit 143)."""
     # deferred: monitor.watching loads the registry client and the store (start-up of `monitor --help`)
     from monitor.summaries import plural
     from monitor.watching import FetchError, watch_registry
 
-    stop = []
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
-    try:
+    with stoppable("run `monitor watch add --all` again to resume") as should_stop:
         with ProgressBar("loading the registry") as bar:
-            report = watch_registry(open_store(ctx), settings(ctx), page_size, bar, lambda: bool(stop))
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    output("results", fmt, report.results, config=settings(ctx))
+            report = watch_registry(open_store(ctx), settings(ctx), page_size, bar, should_stop)
+        output("results", fmt, report.results, config=settings(ctx))
     click.echo(f"the whole registry: {plural(report.probed, 'trial')} read, watched from now on")
     warn(report.problems)
     if report.problems:  # a record refused (its path above) or not stored: exit 2, as fetch does

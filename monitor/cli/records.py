@@ -36,12 +36,13 @@ def load(ctx: click.Context, paths: tuple[str, ...], skip_bad: bool, fmt: str, e
     """
     # deferred: these load the normalizers, the field table and more (start-up of `monitor --help`)
     from monitor.loading import survey
+    from monitor.results import Results
 
     problems: list[str] | None = [] if skip_bad else None
     limits = settings(ctx).limits
     # pass 1, one file at a time: a bad file fails before the database is created or touched
     found = survey(paths, problems, limits)
-    results = []
+    results = Results()
     if found.count:
         store = open_store(ctx)
         with ProgressBar("loading") as bar:  # on a terminal only; pass 2 re-reads each file and stores it
@@ -55,7 +56,7 @@ def load(ctx: click.Context, paths: tuple[str, ...], skip_bad: bool, fmt: str, e
     if failed:  # each trial's problem is in the report above and in `monitor status`
         which = ", ".join(failed[:5]) + (" ..." if len(failed) > 5 else "")
         raise SourceError(f"not stored: {which}; the reason is above and in `monitor status`; the others were stored")
-    if exit_code and any(r.status == "changed" for r in results):
+    if exit_code and results.count_of("changed"):  # listed or not
         ctx.exit(EXIT_CHANGES)
 
 

@@ -12,6 +12,7 @@ from monitor.errors import ParseError
 
 _MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>^~|=])")
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
 
 
 def clean(text: str | None) -> str | None:
@@ -19,11 +20,24 @@ def clean(text: str | None) -> str | None:
     blank lines dropped at the ends. ``None`` for empty text."""
     if text is None:
         return None
-    text = _MD_ESCAPE.sub(r"\1", str(text))
-    lines = [_SPACES.sub(" ", line).strip() for line in text.replace("\r", "").split("\n")]
-    out = "\n".join(lines).strip()
-    out = re.sub(r"\n{3,}", "\n\n", out)
+    text = str(text)
+    if "\\" in text:
+        text = _MD_ESCAPE.sub(r"\1", text)
+    if "\r" in text:
+        text = text.replace("\r", "")
+    if "\n" not in text:
+        return _spaced(text).strip() or None
+    out = "\n".join([_spaced(line).strip() for line in text.split("\n")]).strip()
+    if "\n\n\n" in out:
+        out = _BLANK_LINES.sub("\n\n", out)
     return out or None
+
+
+def _spaced(line: str) -> str:
+    """``line`` with its runs of spaces (of every kind :data:`_SPACES` names) as one space."""
+    if line.isascii() and "  " not in line and "\t" not in line:  # nothing to collapse: no regex
+        return line
+    return _SPACES.sub(" ", line)
 
 
 def comparable(text: str | None) -> str:
@@ -208,10 +222,8 @@ _HEADING = re.compile(
 
 def criterion_text(line: str) -> str:
     """One criterion without its bullet marker or number."""
-    previous = None
-    while previous != line:
-        previous = line
-        line = _BULLET.sub("", line, count=1)
+    while bullet := _BULLET.match(line):  # "1. - a)": every marker in front
+        line = line[bullet.end() :]
     return clean(line) or ""
 
 
@@ -224,14 +236,14 @@ def split_criteria(text: str | None) -> tuple[list[str], list[str]]:
     inclusion: list[str] = []
     exclusion: list[str] = []
     current = inclusion
-    for raw in clean(text or "").split("\n") if text else []:
+    for raw in (clean(text) or "").split("\n"):  # blank text: no criteria
         if not raw.strip():
             continue
-        heading = _HEADING.match(criterion_text(raw))
+        item = criterion_text(raw)
+        heading = _HEADING.match(item)
         if heading:
             current = inclusion if heading.group(1).lower() == "inclusion" else exclusion
             continue
-        item = criterion_text(raw)
         if item:
             current.append(item)
     return inclusion, exclusion

@@ -7,17 +7,15 @@ the ``query.*`` parameters of a saved search, ``fields`` narrows each study to w
 ``pageSize`` goes up to 1,000 and ``nextPageToken``/``pageToken`` page through the rest
 (checked with the search tool against the API v2 parameter reference, API version 2.0.5).
 
-Two reads, each bounded by ``limits.max_pages`` and refusing a page token seen twice:
+Its reads, each bounded by ``limits.max_pages`` and refusing a page token seen twice:
 
 * :func:`changed_since`: NCT id -> (last-update date, overall status) of every study updated
   on or after a date, optionally within a saved search: the same answer as the id probe, for
   1 + changed/1,000 requests instead of watched/1,000.
-* :func:`all_studies`: every study in full, page by page, with the token that resumes after
-  each page (the first load of ``watch add --all``).  A resume token the registry no longer
-  accepts (HTTP 400 for a stale ``pageToken``) restarts the listing from its first page, once,
-  with one log line.
 * :func:`listing`: every study's id, last-update date and status, 1,000 a page (the weekly
   reconciliation of the whole registry: ids and dates, never whole records).
+
+(Every study in full, for the first load of ``watch add --all``: :mod:`monitor.sources.ctgov_load`.)
 
 Every page is decoded by :func:`monitor.normalize.jsontext.decode` (through the client) and
 checked against a declared shape here (strict: nothing coerced); a page of the wrong shape is a
@@ -28,18 +26,17 @@ yielded.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
 from monitor.errors import ParseError, SourceError
-from monitor.normalize.schema import NctId, RegistryDate, check_study
+from monitor.normalize.schema import NctId, RegistryDate
 from monitor.normalize.violations import violation
-from monitor.sources.ctgov import PAGE_LIMIT, PROBE_FIELDS, SEARCH_FIELDS, CtgovClient, _Refused
-from monitor.sources.ctgov_answers import chunks, nct_of
+from monitor.sources.ctgov import PAGE_LIMIT, PROBE_FIELDS, SEARCH_FIELDS, CtgovClient
+from monitor.sources.ctgov_answers import chunks
 from monitor.sources.queries import parse_query
 
 log = logging.getLogger(__name__)
@@ -96,24 +93,6 @@ Token = Annotated[str, StringConstraints(min_length=1)]  # the last page has non
 class ChangesPage(_Strict):
     studies: list[_Changed]
     nextPageToken: Token | None = None
-
-
-class StudiesPage(_Strict):
-    studies: list[dict[str, Any]]
-    nextPageToken: Token | None = None
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of full studies, and the token that asks for the page after it (None: the last)."""
-
-    studies: list[dict[str, Any]]
-    next_token: str | None
-    refused: dict[str, str] = field(default_factory=dict)  # a study of the wrong shape: its id -> why
-
-
-class StaleToken(SourceError):
-    """The registry refused a stored resume token (HTTP 400): it expired, or the listing changed."""
 
 
 Changed = dict[str, tuple[str, str | None]]  # NCT id -> (last-update date, overall status)
@@ -175,56 +154,15 @@ def listing(client: CtgovClient) -> Iterator[Changed]:
         yield {nct: (d, status) for nct, (d, status, _) in page.items()}
 
 
-def all_studies(
-    client: CtgovClient,
-    token: str | None = None,
-    page_size: int = FULL_PAGE,
-    restarted: Callable[[], None] = lambda: None,
-) -> Iterator[Page]:
-    """Every study on the registry in full, from ``token`` on (None: the first page).  Each
-    study is checked against the declared record shape; one of the wrong shape is left out of
-    the page's ``studies`` and named in its ``refused`` (its id: the error with its path), so
-    one bad record never holds the load back; a page with one whose NCT id cannot be read is
-    refused whole (:class:`ParseError` with its path), before any of it is yielded.  A ``token``
-    the registry refuses (HTTP 400: it expired) restarts from the first page, once, after
-    ``restarted()``; a refusal of the first page itself is an error, not a loop."""
-    try:
-        yield from _full_pages(client, token, page_size)
-    except StaleToken as exc:
-        log.warning("%s; the listing starts again from its first page", exc.message)
-        restarted()
-        yield from _full_pages(client, None, page_size)
-
-
-def _full_pages(client: CtgovClient, token: str | None, page_size: int) -> Iterator[Page]:
-    params = {"pageSize": str(page_size), **({"pageToken": token} if token else {})}
-    for page, next_token in _paged(client, params, StudiesPage, "every study", resumed=token is not None):
-        studies, refused = [], {}
-        for index, study in enumerate(page.studies):
-            try:
-                check_study(study, f"{client.url}/studies: studies[{index}].")
-            except ParseError as exc:  # whose it is can be read: that trial's problem, not the whole load's
-                if (key := nct_of(study)) is None:
-                    raise
-                refused[key] = exc.message
-                continue
-            studies.append(study)
-        yield Page(studies, next_token, refused)
-
-
 def _paged(
-    client: CtgovClient, params: dict[str, str], shape: type[BaseModel], what: str, resumed: bool = False
+    client: CtgovClient, params: dict[str, str], shape: type[BaseModel], what: str
 ) -> Iterator[tuple[Any, str | None]]:
     """Each page checked against ``shape``, with its ``nextPageToken``; at most
-    ``limits.max_pages`` pages, and a token seen twice is a registry whose paging loops.
-    ``resumed``: the first request carries a stored token; its HTTP 400 is :class:`StaleToken`."""
+    ``limits.max_pages`` pages, and a token seen twice is a registry whose paging loops."""
     url = f"{client.url}/studies"
     seen: set[str] = set()
-    for number in range(client.limits.max_pages):
-        try:
-            data = client._get_json(url, params, refuse_400=resumed and number == 0)
-        except _Refused as exc:
-            raise StaleToken(f"{url} refused the stored page token {params['pageToken'][:60]!r} ({exc})") from None
+    for _ in range(client.limits.max_pages):
+        data = client._get_json(url, params)
         try:
             page = shape.model_validate(data, strict=True)
         except ValidationError as exc:

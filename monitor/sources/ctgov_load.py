@@ -167,16 +167,13 @@ class _Pass:
     def _checked(self, studies: list[Any], token: str | None, request: str, total: int | None) -> Page:
         good, refused, unread = [], {}, {}
         for index, study in enumerate(studies):
-            at = f"studies[{index}]."
             try:
-                check_identity(study, at)
-            except ParseError as exc:  # whose it is cannot be told: the place in the pass names it
-                unread[f"registry page {self.pages_read} studies[{index}]"] = f"{request}: {exc.message}; not stored"
-                continue
-            try:
-                check_study(study, f"{self.url}: {at}")
-            except ParseError as exc:  # that trial's problem, not the whole load's
-                refused[nct_of(study)] = exc.message
+                check_study(study, f"{self.url}: studies[{index}].")
+            except ParseError as exc:
+                if (key := nct_of(study)) is not None:  # that trial's problem, not the whole load's
+                    refused[key] = exc.message
+                else:  # whose it is cannot be told: the place in the pass names it, with the path to its id
+                    unread[f"registry page {self.pages_read} studies[{index}]"] = _unread(study, index, request)
                 continue
             good.append(study)
         return Page(good, token, refused, unread, total)
@@ -185,6 +182,15 @@ class _Pass:
         """A page's body decoded; one that is not JSON at all raises :class:`NotJSON` (no retry at the
         same size: the page is asked again with half as many studies)."""
         return _decoded(response, self.client.limits)
+
+
+def _unread(study: Any, index: int, request: str) -> str:
+    """Why a study's NCT id cannot be read: the first part of its path of the wrong type."""
+    try:
+        check_identity(study, f"studies[{index}].")
+    except ParseError as exc:
+        return f"{request}: {exc.message}; not stored"
+    return f"{request}: studies[{index}].protocolSection.identificationModule.nctId: not an NCT id; not stored"
 
 
 def _decoded(response, limits) -> Any:

@@ -1,0 +1,69 @@
+"""A cycle's or a load's results in bounded memory: the first LISTED in full, the rest counted
+(monitor.results), and every report still tells the true totals."""
+
+from __future__ import annotations
+
+import json
+
+from monitor import results as results_module
+from monitor.checking import Result
+from monitor.config import Settings, WatchGroup, parse_schedule
+from monitor.cycles import run_group
+from monitor.render import render
+from monitor.results import Results
+from monitor.store import Store
+
+from conftest import OPENING
+
+
+def result(key: str, status: str = "new") -> Result:
+    return Result(key, f"title of {key}", status, 1, "file.json")
+
+
+def test_results_past_the_limit_are_counted_not_kept():
+    found = Results([result(f"NCT0000000{i}", "new" if i % 2 else "unchanged") for i in range(7)], limit=3)
+    assert [r.key for r in found] == ["NCT00000000", "NCT00000001", "NCT00000002"]
+    assert (found.total, found.unlisted, found.count_of("new"), found.count_of("unchanged")) == (7, 4, 3, 4)
+    assert found.keys == {f"NCT0000000{i}" for i in range(7)}
+    assert found.stored == {f"NCT0000000{i}" for i in (1, 3, 5)}
+    assert found.note() == "note: 4 more results not listed here"
+
+
+def test_every_failure_is_listed_past_the_limit():
+    found = Results([result("NCT00000001"), result("NCT00000002"), result("NCT00000003", "failed")], limit=1)
+    assert [r.status for r in found] == ["new", "failed"]
+    assert [r.key for r in found.succeeded()] == ["NCT00000001"]
+    assert (found.succeeded().total, found.succeeded().count_of("failed")) == (2, 0)
+
+
+def test_results_added_to_results_keep_the_unlisted_counts():
+    whole = Results(limit=2)
+    whole += Results([result("NCT00000001"), result("NCT00000002", "changed"), result("NCT00000003")], limit=1)
+    whole += [result("NCT00000004", "unchanged")]
+    assert (whole.total, len(whole), whole.count_of("new", "changed")) == (4, 2, 3)
+    assert whole.keys == {"NCT00000001", "NCT00000002", "NCT00000003", "NCT00000004"}
+
+
+def test_a_report_of_capped_results_says_so_and_counts_them_all():
+    found = Results([result(f"NCT0000000{i}") for i in range(5)], limit=2)
+    text = render("results", "text", found)
+    assert "note: 3 more results not listed here" in text
+    assert text.endswith("5 records: 5 new")
+    assert json.loads(render("results", "json", found))["counts"] == {"new": 5}
+
+
+def test_a_cycle_counts_every_trial_it_stored_and_lists_the_first(tmp_path, monkeypatch):
+    monkeypatch.setattr(results_module, "LISTED", 2)
+    text = (OPENING / "2026-02-10.json").read_text()
+    folder = tmp_path / "in"
+    folder.mkdir()
+    keys = [f"NCT9000000{i}" for i in range(5)]
+    for key in keys:
+        (folder / f"{key}.json").write_text(text.replace("NCT06821503", key))
+    store = Store.open(f"sqlite:///{tmp_path / 'monitor.db'}")
+    group = WatchGroup("files", parse_schedule("every 1 hour"), snapshots=(str(folder),))
+    outcome = run_group(store, Settings(), group)
+    assert (len(outcome.results), outcome.count("new"), outcome.fetched) == (2, 5, 5)
+    assert " new=5 " in outcome.line()
+    assert outcome.results.stored == set(keys)  # the expected-event rules see every stored trial
+    store.close()
