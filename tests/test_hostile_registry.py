@@ -167,14 +167,15 @@ def test_an_empty_next_page_token_is_refused_not_taken_for_the_last_page(live, s
     assert live.store.versions.counts()["versions"] == 0
 
 
-@pytest.mark.parametrize("shape", ["ChangesPage", "StudiesPage"])
-def test_a_change_or_registry_page_with_an_empty_next_page_token_is_refused(shape):
+@pytest.mark.parametrize(("module", "shape"), [("ctgov_changes", "ChangesPage"), ("ctgov_load", "StudiesPage")])
+def test_a_change_or_registry_page_with_an_empty_next_page_token_is_refused(module, shape):
+    from importlib import import_module
+
     from pydantic import ValidationError
 
-    from monitor.sources import ctgov_changes
-
     with pytest.raises(ValidationError, match="nextPageToken"):
-        getattr(ctgov_changes, shape).model_validate({"studies": [], "nextPageToken": ""}, strict=True)
+        page = getattr(import_module(f"monitor.sources.{module}"), shape)
+        page.model_validate({"studies": [], "nextPageToken": ""}, strict=True)
 
 
 @pytest.mark.parametrize(

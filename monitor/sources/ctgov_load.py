@@ -53,7 +53,7 @@ class StaleToken(SourceError):
 Token = Annotated[str, StringConstraints(min_length=1)]  # the last page has none; an empty one is refused
 
 
-class _Page(BaseModel):
+class StudiesPage(BaseModel):
     model_config = ConfigDict(strict=True, extra="allow", frozen=True)
 
     studies: list[Any]  # each one checked on its own: one bad record is its own problem
@@ -153,16 +153,16 @@ class _Pass:
             if left <= 0:
                 size = self.full
 
-    def _ask(self, params: dict[str, str], refuse_400: bool, request: str) -> _Page:
+    def _ask(self, params: dict[str, str], refuse_400: bool, request: str) -> StudiesPage:
         """One page, checked against its declared shape (a 400 for a resume token: :class:`StaleToken`)."""
         try:
             data = self.client._get(self.url, params, None, refuse_400, self._read)
         except _Refused as exc:
             raise StaleToken(f"{self.url} refused the stored page token {params['pageToken'][:60]!r} ({exc})") from None
         try:
-            return _Page.model_validate(data, strict=True)
+            return StudiesPage.model_validate(data, strict=True)
         except ValidationError as exc:
-            raise ParseError(f"{request} (every study): {violation(exc, _Page)}; nothing of it stored") from None
+            raise ParseError(f"{request} (every study): {violation(exc, StudiesPage)}; nothing of it stored") from None
 
     def _checked(self, studies: list[Any], token: str | None, request: str, total: int | None) -> Page:
         good, refused, unread = [], {}, {}
