@@ -74,3 +74,31 @@ def test_two_writers_of_a_first_version_agree_only_when_it_is_the_same_record(st
     with pytest.raises(WriteConflict):
         store.versions.add_version(as_new_version(second, UNHASHED, utc_now()), 1)
     other.close()
+
+
+def test_a_pooled_first_load_then_the_same_records_again_are_the_same_versions(store_url):
+    """The pool stores new trials unhashed; a refetch whose records differ only in noise (a
+    different raw payload, so not caught by the raw hash) is unchanged, trial by trial."""
+    from test_workers import N, key, run, trials
+
+    from monitor.workers import Workers
+
+    from ctgov_server import CtgovServer
+
+    server = CtgovServer(trials(1)).start()
+    try:
+        live = run(server, store_url, Workers(2, minimum=200))
+        keys = [key(i) for i in range(N)]
+        first = live.fetch(keys)
+        assert {r.status for r in first.results} == {"new"}
+        assert set(stored_hashes(live.store)) == {UNHASHED}
+        for one in trials(1):
+            ident = one["protocolSection"]["identificationModule"]
+            ident["briefTitle"] = ident["briefTitle"].upper()
+            server.set_study(one, move_timestamp=False)
+        again = live.fetch(keys)
+        assert {(r.status, r.version, r.note) for r in again.results} == {("unchanged", 1, "same as version 1")}
+        assert len(again.results) == len(first.results) == N - 1  # the broken one is refused both times
+        live.store.close()
+    finally:
+        server.stop()
