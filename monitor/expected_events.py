@@ -24,6 +24,8 @@ from monitor.store import Store
 
 log = logging.getLogger(__name__)
 
+BASELINES = 500  # first evaluations written a transaction
+
 
 @dataclass(frozen=True)
 class Flag:
@@ -68,25 +70,34 @@ def record_expected(
     version; store and route the events.  A trial not stored yet is skipped;
     a trial evaluated for the first time has its baseline stored, no event."""
     events = []
-    baselined = flagged = 0
+    wanted = sorted(set(keys))
+    if not wanted:
+        return events
     today = now.date()
     stored: dict[str, dict[str, str]] = {}
-    for (key, rule), summary in store.expected.expected_true().items():
+    for (key, rule), summary in store.expected.expected_true(keys=wanted).items():  # of these trials only
         stored.setdefault(key, {})[rule] = summary
-    seen = store.expected.expected_seen()
-    for key, record in _latest_records(store, sorted(set(keys))):  # a trial not stored yet is skipped
+    seen = store.expected.expected_seen(wanted)
+    baselines: list[tuple[str, dict[str, str]]] = []
+    baselined = flagged = 0
+    for key, record in _latest_records(store, wanted):  # a trial not stored yet is skipped
         try:
             found = {f.rule: f.summary for f in evaluate(record, today, thresholds)}
-            if key in seen and set(found) == set(stored.get(key, {})):
-                continue  # nothing became true or stopped being true: nothing to write
             if key not in seen:
-                baselined += 1
-                flagged += bool(found)
+                baselines.append((key, found))  # written in batches: no event
+                baselined, flagged = baselined + 1, flagged + bool(found)
+                if len(baselines) >= BASELINES:
+                    store.expected.apply_baselines(baselines, now)
+                    baselines.clear()
+                continue
+            if set(found) == set(stored.get(key, {})):
+                continue  # nothing became true or stopped being true: nothing to write
             for event in store.expected.apply_findings(key, found, record.overall_status, now, routes, RULES):
                 events.append((key, event))
         except Exception as exc:  # one bad trial never stops the others
             log.exception("%s: expected-event rules failed", key)
             store.watches.record_error(key, f"expected-event rules failed: {exc}", now)
+    store.expected.apply_baselines(baselines, now)
     if baselined:
         log.info(
             "expected-event rules: %d trial(s) evaluated for the first time, %d with a rule true now "
