@@ -342,3 +342,14 @@ def test_the_first_evaluation_of_many_trials_is_written_in_batches(store_url):
     assert all(" IN (" in s for s in seen.reading("expected_seen") + seen.reading("expected_state"))
     assert store.expected.expected_seen() == set(keys)
     store.close()
+
+
+def test_registry_clients_share_one_tls_context_made_once_a_process():
+    first = CtgovClient("http://127.0.0.1:9", politeness=Politeness(rate=0, retries=0, timeout=1))
+    second = CtgovClient("http://127.0.0.1:9", politeness=Politeness(rate=0, retries=0, timeout=1))
+    try:
+        contexts = {id(c.http._transport._pool._ssl_context) for c in (first, second)}
+        assert len(contexts) == 1, "the certificates are loaded once, not once a cycle"
+    finally:
+        first.close()
+        second.close()
