@@ -223,7 +223,7 @@ def _run_ctgov(store, settings, group, now, should_stop, outcome: GroupOutcome) 
         report = live.cycle(
             full_refresh_days=settings.ctgov.full_refresh_days,
             backfill_per_cycle=settings.ctgov.backfill_per_cycle if backfill else 0,
-            trials=list(group.trials),
+            trials=group.trials,  # the configuration's tuple: its fingerprint is computed once (monitor.seen)
             queries=list(group.queries),
             scope="" if group.all else group.name,
             registry=group.all,

@@ -27,7 +27,7 @@ named are ClinicalTrials.gov's):
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -233,7 +233,7 @@ class Live:
         self,
         full_refresh_days: float = 7,
         backfill_per_cycle: int = 10,
-        trials: list[str] | None = None,
+        trials: Sequence[str] | None = None,
         queries: list[str] | None = None,
         scope: str = "",
         registry: bool = False,
@@ -254,13 +254,13 @@ class Live:
         report.requests = self.source.requests - start
         return report
 
-    def _watched(self, trials: list[str] | None, queries: list[str] | None) -> list[str]:
+    def _watched(self, trials: Sequence[str] | None, queries: list[str] | None) -> list[str]:
         if trials is None and queries is None:  # every watched trial of this source's registry
             return [key for key in self.store.watches.watched_trials() if self._valid(key)]
         members = [key for query in queries or () for key in (self.store.watches.members(query) or {})]
         return sorted(set(trials or ()) | set(members))
 
-    def _fingerprint(self, trials: list[str] | None, queries: list[str] | None) -> str | None:
+    def _fingerprint(self, trials: Sequence[str] | None, queries: list[str] | None) -> str | None:
         return fingerprint(self.store, trials, queries)
 
     def _backfills(self, report: CycleReport, watched: Callable[[], list[str]], limit: int) -> None:

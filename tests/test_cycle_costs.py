@@ -353,3 +353,19 @@ def test_registry_clients_share_one_tls_context_made_once_a_process():
     finally:
         first.close()
         second.close()
+
+
+def test_a_watch_sets_fingerprint_changes_with_its_ids_and_is_computed_once_for_a_configurations_tuple(monkeypatch):
+    import hashlib
+
+    from monitor import seen
+
+    hashed = []
+    sha1 = hashlib.sha1
+    monkeypatch.setattr(seen.hashlib, "sha1", lambda data=b"": hashed.append(len(data)) or sha1(data))
+    config = tuple(ALL)
+    first = seen.fingerprint(None, config, ())
+    assert seen.fingerprint(None, config, ()) == first and seen.fingerprint(None, list(ALL), ()) == first
+    assert seen.fingerprint(None, tuple(ALL[:2]), ()) != first
+    assert seen.fingerprint(None, None, None) is None, "every watch: not told"
+    assert len([n for n in hashed if n > 20]) == 3, "the tuple's ids were hashed once, the list's and the other's once each"
