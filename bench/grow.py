@@ -9,8 +9,9 @@ rows under its own id (versions, heads, per-trial state, expected-event state, w
 version's packed record still names the seed trial, so the trials the next registry day touches
 are not copied but fetched through the monitor (:func:`day_keys`): the registry day then compares
 real records, and its recall and precision mean what they say.  Then, each in a child process:
-two unchanged cycles of a group listing every id, one of a group with ``all: true``, a registry day
-(the id-list group) and the weekly reconciliation (the ``all: true`` group).
+two unchanged cycles of a group listing every id, two of a group with ``all: true``, a registry day
+(the id-list group; the expected-event rules' first pass of the day measured on its own after it) and
+the weekly reconciliation (the ``all: true`` group).
 """
 
 from __future__ import annotations
@@ -155,13 +156,17 @@ def grown(n: int, seed: int, data: Path, backend: str, pg_url: str | None, profi
         figures["unchanged_all_first"] = run("unchanged, all: true (first)", 3, None, "")
         figures["unchanged_all"] = run("unchanged, all: true", 4, None, "")
         edits = registry.registry_day()
+        evaluated = "expected.evaluated.registry"  # the rules' first pass of the day: measured on its own below
+        _set_state(url, evaluated, registry.now().date().isoformat())
         day = run(f"registry day ({len(edits):,} updated), ids", 5, keys)
         real = {k: v for k, v in edits.items() if v in REAL}
         found = day["changed"]
         hits = sum(1 for k, kind in real.items() if CATEGORY[kind] in found.get(k, ()))
         print(f"  recall {hits}/{len(real)}, precision {hits}/{len(found)}; requests: {kinds(day)}")
         figures["day"], figures["recall"] = day, (hits, len(real), len(found))
-        figures["reconcile"] = run("reconciliation, all: true", 6, None, "", full_due=True)
+        _set_state(url, evaluated, "")
+        figures["rules"] = run("the rules' first pass of a day, ids (unchanged)", 6, keys)
+        figures["reconcile"] = run("reconciliation, all: true", 7, None, "", full_due=True)
         print(f"  reconciliation requests: {kinds(figures['reconcile'])}")
         drop()
     server.stop()
@@ -173,3 +178,11 @@ def _pool():
     from concurrent.futures import ProcessPoolExecutor
 
     return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _set_state(url: str, key: str, value: str) -> None:
+    from monitor.store import Store
+
+    store = Store.open(url)
+    store.service.set_state(key, value)
+    store.close()

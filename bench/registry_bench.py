@@ -294,79 +294,6 @@ def line(backend: str, label: str, r: dict, extra: str = "") -> None:
     )
 
 
-def extrapolate(f: dict) -> None:
-    """The whole registry, linear from the measured size, against the targets."""
-    n, scale = f["n"], WHOLE / f["n"]
-    first = f["first"]
-    rate = n / first["seconds"]
-    day_requests = whole_requests(f["day"], scale)
-    rows = [
-        (
-            "first load",
-            f"{rate:,.0f} trials/s: {WHOLE / rate / 60:,.0f} min (CPU {WHOLE * first['cpu'] / n / 60:,.0f} min)",
-            f">= {TARGETS['first_load']}/s",
-            rate >= 400,
-        ),
-        (
-            "unchanged cycle (did not move)",
-            f"{f['unchanged']['seconds'] * scale:,.1f} s (CPU {f['unchanged']['cpu'] * scale:,.1f} s)",
-            "< 1 s",
-            f["unchanged"]["seconds"] * scale < 1,
-        ),
-        (
-            "unchanged cycle (registry moved)",
-            f"{f['moved']['seconds'] * scale:,.1f} s (CPU {f['moved']['cpu'] * scale:,.1f} s)",
-            "",
-            None,
-        ),
-        (
-            "registry day (2,850 updated)",
-            f"{day_requests} requests, {f['day']['seconds'] * scale:,.0f} s (CPU {f['day']['cpu'] * scale:,.0f} s)",
-            "<= 10 requests, < 180 s",
-            day_requests <= 10 and f["day"]["seconds"] * scale < 180,
-        ),
-        (
-            "storage per version",
-            f"{f['bytes_per_version'] / 1e3:.1f} kB: {f['bytes_per_version'] * WHOLE / 1e9:,.1f} GB",
-            "<= 8 kB",
-            f["bytes_per_version"] <= 8000,
-        ),
-        ("peak RSS (first load)", f"{first['peak_mb']:,.0f} MB at {n:,}", "< 400 MB", first["peak_mb"] < 400),
-    ]
-    print(f"[{f['backend']}] the whole registry ({WHOLE:,} trials), extrapolated linearly from N = {n:,}:")
-    for name, value, target, ok in rows:
-        verdict = "" if ok is None else ("meets" if ok else "MISSES")
-        print(f"  {name:<34} {value:<52} {target:<24} {verdict}")
-
-
-def table(runs: list[dict]) -> None:
-    """Every run in one Markdown table (paste into the README or a report)."""
-    if not runs:
-        return
-    head = [
-        "database", "trials", "first load (CPU)", "trials/s (of CPU)", "registry day: s (CPU), requests",
-        "unchanged: s (CPU); moved: s",
-        "kB/trial (archive)", "kB/version", "peak RSS MB", f"{WHOLE:,}: first load, day requests, GB",
-    ]  # fmt: skip
-    print("\n| " + " | ".join(head) + " |\n|" + "---|" * len(head))
-    for f in runs:
-        n, first, day, scale = f["n"], f["first"], f["day"], WHOLE / f["n"]
-        cells = [
-            f["backend"],
-            f"{n:,}",
-            f"{first['seconds']:,.1f} s ({first['cpu']:,.1f} s)",
-            f"{n / first['seconds']:,.0f} ({n / first['cpu']:,.0f})",
-            f"{day['seconds']:,.2f} s ({day['cpu']:,.2f} s), {day['requests']}",
-            f"{f['unchanged']['seconds']:,.2f} s ({f['unchanged']['cpu']:,.2f} s); {f['moved']['seconds']:,.2f} s",
-            f"{f['bytes_per_trial'] / 1e3:,.1f} ({f['archive_per_trial'] / 1e3:,.1f})",
-            f"{f['bytes_per_version'] / 1e3:,.1f}",
-            f"{max(first['peak_mb'], day['peak_mb']):,.0f}",
-            f"{WHOLE * first['seconds'] / n / 60:,.0f} min, {whole_requests(day, scale)}, "
-            f"{f['bytes_per_trial'] * WHOLE / 1e9:,.1f} GB",
-        ]
-        print("| " + " | ".join(cells) + " |")
-
-
 def whole_requests(r: dict, scale: float) -> int:
     """A cycle's requests at the whole registry: /version and the like as measured; the
     /studies pages as many as the studies they answered, scaled, need (1,000 a page)."""
@@ -377,78 +304,6 @@ def whole_requests(r: dict, scale: float) -> int:
         if answered:
             pages += max(len(answered) if kind in ("search", "changes") else 1, math.ceil(sum(answered) * scale / 1000))
     return other + pages
-
-
-def whole(n: int, data: Path) -> None:
-    """The whole registry followed by a watch group with ``all: true``: what each phase costs."""
-    import time
-    from dataclasses import replace
-
-    from monitor.config import CtgovSettings, WatchGroup, parse_schedule
-    from monitor.cycles import run_group
-    from monitor.store import Store
-
-    registry = StandIn.from_folder(data / "records", trials=n)
-    server = StandInServer(registry).start()
-    scale = WHOLE / n
-    listed_bytes: list[int] = []  # the bytes of each listing page (the reconciliation's), not the records fetched
-    search = server.search
-
-    def tallied(params):
-        status, body = search(params)
-        if server.tally and server.tally[-1][0] == "search" and "fields" in params:
-            listed_bytes.append(len(body))
-        return status, body
-
-    server.search = tallied
-    with tempfile.TemporaryDirectory() as tmp:
-        keys = registry.keys()[:1]  # replaced by the group below
-        base = watching(f"sqlite:///{tmp}/monitor.db", f"{tmp}/archive", server.url, "registry", "1 day", keys)
-        group = WatchGroup("registry", parse_schedule("1 day"), all=True)
-        ctgov = CtgovSettings(base_url=server.url, rate=0, retries=2, timeout=600, load_pages_per_cycle=100_000)
-        settings = replace(base, watches=(group,), ctgov=ctgov)
-        store = Store.open(settings.database)
-
-        def measured(label: str) -> dict:
-            server.requests.clear()
-            server.tally.clear()
-            server.served = 0
-            listed_bytes.clear()
-            wall, cpu = time.perf_counter(), time.process_time() + children_cpu()  # the worker pool's too
-            outcome = run_group(store, settings, group, lambda: registry.now())
-            r = {"requests": len(server.requests), "tally": list(server.tally), "bytes": server.served}
-            cpu = time.process_time() + children_cpu() - cpu
-            r.update(seconds=time.perf_counter() - wall, cpu=cpu, plan=outcome.plan)
-            print(
-                f"  {label:<26} plan={outcome.plan:<9} {r['seconds']:>7.1f} s (CPU {r['cpu']:>6.1f} s)  "
-                f"{r['requests']:>4} requests ({kinds(r)}), {r['bytes'] / 1e6:>8.1f} MB  fetched {outcome.fetched:,}"
-                f"  {'; '.join(outcome.problems[:2])}"
-            )
-            return r
-
-        print(f"[sqlite] the whole registry, N = {n:,} trials, a watch group with all: true")
-        first = measured("first load")
-        for day in range(1, 9):
-            registry.registry_day()
-            last = measured(f"registry day {day}" + (" + reconcile" if day == 8 else ""))
-        store.close()
-    server.stop()
-    assert last["plan"] == "reconcile", last["plan"]
-    listing = [c for kind, c in last["tally"] if kind == "search"]
-    listed = sum(c for kind, c in last["tally"] if kind == "search")
-    print(
-        f"  the reconciliation's listing: {len(listing)} pages, {listed:,} studies, {sum(listed_bytes) / 1e6:.2f} MB "
-        f"({sum(listed_bytes) / n:,.0f} bytes a study); {last['bytes'] / 1e6:.2f} MB with the records fetched; "
-        f"re-reading every record (the reconciliation before): {first['requests']} requests, "
-        f"{first['bytes'] / 1e6:,.1f} MB ({first['bytes'] / n:,.0f} bytes a trial)"
-    )
-    print(
-        f"  at {WHOLE:,} trials: the reconciliation {whole_requests(last, scale)} requests, "
-        f"{last['bytes'] * scale / 1e6:,.0f} MB ({sum(listed_bytes) * scale / 1e6:,.0f} MB of listing), "
-        f"CPU {last['cpu'] * scale / 60:,.1f} min; before: "
-        f"{math.ceil(WHOLE / 200) + 1:,} requests, {first['bytes'] * scale / 1e9:,.1f} GB, "
-        f"CPU {first['cpu'] * scale / 60:,.0f} min (a first load's)"
-    )
 
 
 def main() -> None:
@@ -472,9 +327,13 @@ def main() -> None:
                 grown(args.grow, 2_200 if args.quick else args.seed, args.data, backend, args.postgres, args.profile)
         return
     if args.whole:
+        from whole_bench import whole  # the whole registry as a group with all: true
+
         for n in args.sizes:
             whole(n, args.data)
         return
+    from registry_report import extrapolate, table  # the printed verdicts and the Markdown table
+
     sizes = args.sizes + ([WHOLE] if args.full else [])
     runs: list[dict] = []
     for n in sizes:

@@ -33,6 +33,7 @@ from monitor.notify import Notifier
 from monitor.pipeline import load
 from monitor.results import Results
 from monitor.routing import router_for
+from monitor.seen import fingerprint
 from monitor.sources.registry import source_named
 from monitor.store import Store
 
@@ -164,6 +165,7 @@ def _failed(outcome: GroupOutcome, problem: str) -> None:
 
 
 EVALUATED = "expected.evaluated"  # + group: the UTC date of the group's last evaluation of every trial
+REGISTERED = "watches.registered"  # + group: the fingerprint of the group's watches when last registered
 
 
 def expected_events(store: Store, settings: Settings, group: WatchGroup, outcome: GroupOutcome, now: Clock):
@@ -171,42 +173,58 @@ def expected_events(store: Store, settings: Settings, group: WatchGroup, outcome
 
     The rules read a trial's latest version and the date, so they can only turn on a new version or a
     new day: every trial of the group is evaluated on the first cycle of each UTC day, and in between
-    only the trials this cycle stored a version of, and those never evaluated (an unchanged cycle
-    reads no record)."""
+    only the trials this cycle stored a version of, and those stored but never evaluated (one query
+    over the heads finds them, usually none).  An unchanged cycle reads no record and no id list."""
+    stored = outcome.results.stored
+    today, state = now().date().isoformat(), f"{EVALUATED}.{group.name}"
+    whole_day = store.service.get_state(state) != today
+    fresh = set() if whole_day else store.expected.never_evaluated()
+    if not whole_day and not stored and not fresh:
+        return []
     keys = set(group.trials) | outcome.results.keys
     for query in group.queries:
         keys |= set((store.watches.members(query) or {}).keys())
-    today, state = now().date().isoformat(), f"{EVALUATED}.{group.name}"
-    whole_day = store.service.get_state(state) != today
     if not whole_day:
-        stored = outcome.results.stored
-        keys = (keys & stored) | (keys - store.expected.expected_seen())
+        keys &= stored | fresh
     events = record_expected(store, keys, now(), settings.expected, routes_for(store, settings, group.name))
     if whole_day:
         store.service.set_state(state, today)
     return events
 
 
+def register_watches(store: Store, group: WatchGroup, now: Clock) -> list[str]:
+    """Watch the group's trials, saved searches (and the whole registry, for ``all: true``) when the
+    configuration or the watches changed since the last time (the group's fingerprint and the number
+    of watches): an unchanged cycle reads no watch.  Returns the trials newly watched."""
+    mark = f"{fingerprint(store, group.trials, group.queries)}:{int(bool(group.all))}:"
+    state = f"{REGISTERED}.{group.name}"
+    if store.service.get_state(state) == mark + str(store.watches.count()):
+        return []
+    if group.all:  # the whole registry: the same watch, and state, as `monitor watch add --all`
+        store.watches.ensure_watches(REGISTRY[0], [REGISTRY[1]], now())
+    added = store.watches.ensure_watches("trial", group.trials, now())
+    store.watches.ensure_watches("query", group.queries, now())
+    store.service.set_state(state, mark + str(store.watches.count()))
+    return added
+
+
 def _run_ctgov(store, settings, group, now, should_stop, outcome: GroupOutcome) -> None:
     """A registry group's cycle through its source (named for the first one; any source runs here)."""
     # Watches are registered only when the configuration changed: one query when it did not.
     backfill = settings.ctgov.backfill and source_named(group.source).keeps_history and not group.all
-    if group.all:  # the whole registry: the same watch, and state, as `monitor watch add --all`
-        store.watches.ensure_watches(REGISTRY[0], [REGISTRY[1]], now())
-    added = store.watches.ensure_watches("trial", group.trials, now())
+    added = register_watches(store, group, now)
     if added and backfill:
         stored = store.versions.latest_heads(added)
         for key in added:
             if key not in stored:
                 store.watches.set_backfill(key, "pending")
-    store.watches.ensure_watches("query", group.queries, now())
     live = make_live(store, settings, now, should_stop, group=group.name, source=group.source)
     live.load_pages, live.load_page_size = settings.ctgov.load_pages_per_cycle, settings.ctgov.load_page_size
     try:
         report = live.cycle(
             full_refresh_days=settings.ctgov.full_refresh_days,
             backfill_per_cycle=settings.ctgov.backfill_per_cycle if backfill else 0,
-            trials=list(group.trials),
+            trials=group.trials,  # the configuration's tuple: its fingerprint is computed once (monitor.seen)
             queries=list(group.queries),
             scope="" if group.all else group.name,
             registry=group.all,

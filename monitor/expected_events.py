@@ -13,16 +13,19 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from monitor.checking import Routes
-from monitor.expected import DEFAULT, RULES, Thresholds, evaluate
+from monitor.expected import DEFAULT, RULES, Thresholds, day, evaluate
 from monitor.messages import markdown_text
-from monitor.model import Change
+from monitor.model import Change, TrialRecord
 from monitor.store import Store
 
 log = logging.getLogger(__name__)
+
+BASELINES = 500  # first evaluations written a transaction
 
 
 @dataclass(frozen=True)
@@ -68,25 +71,34 @@ def record_expected(
     version; store and route the events.  A trial not stored yet is skipped;
     a trial evaluated for the first time has its baseline stored, no event."""
     events = []
-    baselined = flagged = 0
+    wanted = sorted(set(keys))
+    if not wanted:
+        return events
     today = now.date()
     stored: dict[str, dict[str, str]] = {}
-    for (key, rule), summary in store.expected.expected_true().items():
+    for (key, rule), summary in store.expected.expected_true(keys=wanted).items():  # of these trials only
         stored.setdefault(key, {})[rule] = summary
-    seen = store.expected.expected_seen()
-    for key, record in _latest_records(store, sorted(set(keys))):  # a trial not stored yet is skipped
+    seen = store.expected.expected_seen(wanted)
+    baselines: list[tuple[str, dict[str, str]]] = []
+    baselined = flagged = 0
+    for key, record in _latest_records(store, wanted):  # a trial not stored yet is skipped
         try:
             found = {f.rule: f.summary for f in evaluate(record, today, thresholds)}
-            if key in seen and set(found) == set(stored.get(key, {})):
-                continue  # nothing became true or stopped being true: nothing to write
             if key not in seen:
-                baselined += 1
-                flagged += bool(found)
+                baselines.append((key, found))  # written in batches: no event
+                baselined, flagged = baselined + 1, flagged + bool(found)
+                if len(baselines) >= BASELINES:
+                    store.expected.apply_baselines(baselines, now)
+                    baselines.clear()
+                continue
+            if set(found) == set(stored.get(key, {})):
+                continue  # nothing became true or stopped being true: nothing to write
             for event in store.expected.apply_findings(key, found, record.overall_status, now, routes, RULES):
                 events.append((key, event))
         except Exception as exc:  # one bad trial never stops the others
             log.exception("%s: expected-event rules failed", key)
             store.watches.record_error(key, f"expected-event rules failed: {exc}", now)
+    store.expected.apply_baselines(baselines, now)
     if baselined:
         log.info(
             "expected-event rules: %d trial(s) evaluated for the first time, %d with a rule true now "
@@ -95,6 +107,35 @@ def record_expected(
             flagged,
         )
     return events
+
+
+def next_due(record: TrialRecord, today: date, thresholds: Thresholds = DEFAULT) -> date | None:
+    """The first day after ``today`` on which the rules true for ``record`` (unchanged) differ from
+    today's, or None when no later day changes them.  The rules turn on their dates only where a date
+    or a threshold is crossed: a record date, the start of its month, the day after it, and each grace
+    period's end, so those days are tried in order.  (For the daily pass to evaluate only the trials due:
+    see the report of issue 13's scale slice; it needs a ``due`` column beside ``expected_seen``.)"""
+    now = {f.rule for f in evaluate(record, today, thresholds)}
+    for when in sorted(d for d in _turning_days(record, thresholds) if d > today):
+        if {f.rule for f in evaluate(record, when, thresholds)} != now:
+            return when
+    return None
+
+
+def _turning_days(record: TrialRecord, t: Thresholds) -> set[date]:
+    """Every day on which a rule could turn for ``record``: see :func:`next_due`."""
+    days: set[date] = set()
+    offsets = (0, 1, t.completion_grace_days + 1, 365 + t.results_grace_days + 1, t.verification_days + 1)
+    texts = (record.start_date.date, record.primary_completion_date.date, record.completion_date.date)
+    for text in (*texts, record.status_verified):
+        when = day(text)
+        if when is None:
+            continue
+        days.add(when.replace(day=1))
+        for offset in offsets:
+            with suppress(OverflowError):  # a date near 9999-12-31: no later day
+                days.add(when + timedelta(days=offset))
+    return days
 
 
 def _latest_records(store: Store, keys: list[str], chunk: int = 1_000):

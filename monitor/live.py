@@ -27,7 +27,7 @@ named are ClinicalTrials.gov's):
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,6 +40,7 @@ from monitor.errors import MonitorError, NotFoundError, SourceError, Stopped
 from monitor.live_plan import LAST_FULL, membership_event, pending_backfills, same_raw
 from monitor.model import Change, ChangeKind
 from monitor.results import Results
+from monitor.seen import LastSeen, fingerprint
 from monitor.sources.base import Answer, Cycle, Source
 from monitor.sources.files import Snapshot
 from monitor.sources.registry import source_named
@@ -49,6 +50,7 @@ from monitor.workers import Prepared, Workers
 log = logging.getLogger(__name__)
 
 STAMP = "data_timestamp"  # state keys, after the source's name: ctgov.data_timestamp
+SETTLED = "settled"  # and the watched set's fingerprint once none of it waits to be seen (Live._settle)
 Progress = Callable[[str, int], None]  # (what, how many more done)
 
 
@@ -232,7 +234,7 @@ class Live:
         self,
         full_refresh_days: float = 7,
         backfill_per_cycle: int = 10,
-        trials: list[str] | None = None,
+        trials: Sequence[str] | None = None,
         queries: list[str] | None = None,
         scope: str = "",
         registry: bool = False,
@@ -253,18 +255,24 @@ class Live:
         report.requests = self.source.requests - start
         return report
 
-    def _watched(self, trials: list[str] | None, queries: list[str] | None) -> list[str]:
+    def _watched(self, trials: Sequence[str] | None, queries: list[str] | None) -> list[str]:
         if trials is None and queries is None:  # every watched trial of this source's registry
             return [key for key in self.store.watches.watched_trials() if self._valid(key)]
         members = [key for query in queries or () for key in (self.store.watches.members(query) or {})]
         return sorted(set(trials or ()) | set(members))
 
-    def _backfills(self, report: CycleReport, watched: list[str], limit: int) -> None:
-        """Backfill the first ``limit`` watched trials whose history waits."""
+    def _fingerprint(self, trials: Sequence[str] | None, queries: list[str] | None) -> str | None:
+        return fingerprint(self.store, trials, queries)
+
+    def _backfills(self, report: CycleReport, watched: Callable[[], list[str]], limit: int) -> None:
+        """Backfill the first ``limit`` watched trials whose history waits (``watched`` read only when some wait)."""
         if limit <= 0:
             return
-        watching = set(watched)  # built once, not once per key
-        for key in [k for k in self.store.watches.pending_backfills(10_000) if k in watching][:limit]:
+        pending = self.store.watches.pending_backfills(10_000)
+        if not pending:
+            return
+        watching = set(watched())  # built once, not once per key
+        for key in [k for k in pending if k in watching][:limit]:
             if self.should_stop():
                 raise Stopped("stopped before the backfills; they are done next cycle")
             added = self.checker.guard(key, lambda key=key: self.backfill(key), "backfill", _heard(report))
@@ -274,30 +282,40 @@ class Live:
         state = f"{self.source.name}.%s{suffix}"  # the state keys of this source and group
         changed = self.source.changed_since(self.store.service.get_state(state % STAMP))
         stamp = changed.watermark
-        watched = self._watched(trials, queries)
-        seen = self.store.watches.last_seen()
-        waiting = [k for k in watched if k not in seen]
         last_full = self.store.service.get_state(state % LAST_FULL)
         full_due = last_full is None or self.now() - datetime.fromisoformat(last_full) > timedelta(
             days=full_refresh_days
         )
-        cycle = Cycle(self, report, watched, seen, full_due, changed, trials, queries, suffix, registry=registry)
-        unchanged = stamp and stamp == self.store.service.get_state(state % STAMP) and not waiting and not full_due
-        if unchanged and not self.source.unfinished(cycle):  # e.g. a first load in slices
+        unchanged = stamp and stamp == self.store.service.get_state(state % STAMP) and not full_due
+        fingerprint = self._fingerprint(trials, queries)
+        settled = fingerprint is not None and fingerprint == self.store.service.get_state(state % SETTLED)
+        seen = LastSeen(self.store.watches)  # read only as far as the plan needs it
+        cycle = Cycle(self, report, [], seen, full_due, changed, trials, queries, suffix, registry=registry)
+        if unchanged and settled and not self.source.unfinished(cycle):  # nothing new is waiting: not read
             report.skipped = True  # nothing to probe; waiting backfills still take their turn
-            self._backfills(report, watched, backfill_per_cycle)
+            self._backfills(report, lambda: self._watched(trials, queries), backfill_per_cycle)
+            return
+        watched = self._watched(trials, queries)
+        waiting = [] if settled else self._waiting(watched, seen)
+        if unchanged and not waiting and not self.source.unfinished(cycle):  # e.g. a first load in slices
+            report.skipped = True
+            self._settle(state, fingerprint)
+            self._backfills(report, lambda: watched, backfill_per_cycle)
             return
         searches = queries if queries is not None else [w.target for w in self.store.watches.all() if w.kind == "query"]
         searches = searches if self.source.searches else []
         since = self.source.search_since(cycle)
         for query in searches:
             report.membership += self.refresh_query(query, since, report)
-        watched = self._watched(trials, queries)
+        if searches:  # members may have entered or left
+            watched, fingerprint = self._watched(trials, queries), self._fingerprint(trials, queries)
+            seen = LastSeen(self.store.watches)
+            waiting = self._waiting(watched, seen)
         backfilled = report.backfilled
-        self._backfills(report, watched, backfill_per_cycle)
+        self._backfills(report, lambda: watched, backfill_per_cycle)
         if report.backfilled != backfilled:
-            seen = self.store.watches.last_seen()
-        cycle.watched, cycle.seen = watched, seen
+            seen = LastSeen(self.store.watches)
+        cycle.watched, cycle.seen, cycle.waiting = watched, seen, waiting
         due = self.source.due(cycle)  # the source's cheapest plan (monitor.sources.base.Source.due)
         if report.loading:  # a slice of a first load: the state moves when the load ends
             return
@@ -307,6 +325,22 @@ class Live:
             self.store.service.set_state(state % LAST_FULL, self.now().isoformat())
         self.source.finish(cycle)
         self.store.service.set_state(state % STAMP, stamp)
+        self._settle(state, fingerprint)  # every trial that waited was asked for: none waits any more
+
+    def _waiting(self, watched: list[str], seen: LastSeen) -> list[str]:
+        """The watched trials never seen nor tried (a trial whose fetch failed, e.g. not found, was tried)."""
+        waiting = [k for k in watched if k not in seen]
+        if waiting:
+            failed = {key for key, _, _ in self.store.watches.trial_errors()}
+            waiting = [k for k in waiting if k not in failed]
+        return waiting
+
+    def _settle(self, state: str, fingerprint: str | None) -> None:
+        """Keep the watched set's fingerprint once every trial of it was asked for (a trial the registry
+        does not have is reported, and comes with a new date if it appears): while it holds, an unchanged
+        cycle reads neither the watched ids nor what was seen of them."""
+        if self.store.service.get_state(state % SETTLED) != (fingerprint or ""):
+            self.store.service.set_state(state % SETTLED, fingerprint or "")
 
 
 def _heard(report: CycleReport):

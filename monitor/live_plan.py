@@ -13,8 +13,9 @@ different costs, counted in requests after ``GET /version``:
 
 The cheaper plan runs; a tie, or no watermark yet, keeps the id probe.  The watermark is the
 latest last-update date a complete cycle saw, at least the day of the ``dataTimestamp`` it
-started from (:func:`finish_watermark`), kept in service state per scope; the change query asks from the watermark day itself, inclusive (one day of overlap: a day's updates can
-be published late), and what it answers twice is deduplicated as the probe's answer is: a
+started from (:func:`finish_watermark`), kept in service state per scope; the change query
+asks from the watermark day itself, inclusive (one day of overlap: a day's updates can be
+published late), and what it answers twice is deduplicated as the probe's answer is: a
 trial is fetched only when its date or status moved from what we last saw, and versions are
 keyed by registry date anyway.
 Saved searches are change-driven too: between two full refreshes a search with a baseline is

@@ -100,8 +100,9 @@ REAL = ["NCT06821503", "NCT06302556", "NCT06387628"]
 
 
 def settled(live: Live, scope: str, watermark: str) -> None:
-    """The three real trials stored and seen, the full refresh done, the watermark set."""
-    live.fetch(REAL)
+    """The three real trials stored and seen, the others asked for (not found), the full refresh done,
+    the watermark set."""
+    live.fetch(REAL + MANY)
     live.store.service.set_state(f"ctgov.{LAST_FULL}.{scope}", live.now().isoformat())
     live.store.service.set_state(f"{WATERMARK}.{scope}", watermark)
     live.store.service.set_state(PER_DAY, "10")
@@ -389,7 +390,7 @@ def test_a_full_refresh_reads_what_was_seen_a_bounded_number_of_times(live, serv
     live.fetch(REAL)
     calls = []
     real = WatchStore.last_seen
-    monkeypatch.setattr(WatchStore, "last_seen", lambda self: calls.append(1) or real(self))
+    monkeypatch.setattr(WatchStore, "last_seen", lambda self, *keys: calls.append(1) or real(self, *keys))
     server.data_timestamp += "moved"
     report = live.cycle(trials=REAL + MANY[:50], scope="full")  # no full refresh yet: this one is full
     assert report.complete, report.problems
@@ -416,3 +417,16 @@ def test_a_first_load_in_slices_keeps_the_day_it_started_as_its_watermark():
     assert stamp_day("2026-02-11T09:00:00") == "2026-02-11"
     assert stamp_day("2026-02-11T09:00:00moved") == "2026-02-11"
     assert stamp_day("") is None and stamp_day(None) is None and stamp_day("soon") is None
+
+
+def test_a_trial_newly_watched_in_a_large_group_is_fetched_though_the_change_query_does_not_answer_it(live, server):
+    """The change query answers only trials updated since the watermark: a trial added to the watch set,
+    last updated long before, used to wait for the weekly full refresh."""
+    live.fetch(REAL[:2])
+    live.store.service.set_state(f"ctgov.{LAST_FULL}.big", live.now().isoformat())
+    live.store.service.set_state(f"{WATERMARK}.big", "2026-02-10")
+    live.store.service.set_state(PER_DAY, "10")
+    server.data_timestamp += "moved"
+    report = live.cycle(trials=REAL + MANY, scope="big")
+    assert report.plan == "changes", report.plan_reason
+    assert (REAL[2], "new") in [(r.key, r.status) for r in report.results], report.problems

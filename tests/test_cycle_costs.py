@@ -10,7 +10,7 @@ from sqlalchemy import event, func, select
 
 from monitor.archive import SnapshotArchive
 from monitor.clock import utc_now
-from monitor.live import Live
+from monitor.live import LAST_FULL, Live
 from monitor.pipeline import load
 from monitor.sources.ctgov import CtgovClient, Politeness
 from monitor.store import Store, VersionHead
@@ -237,3 +237,135 @@ def test_a_full_refresh_reads_the_heads_a_fixed_number_of_times_whatever_the_num
         return len(seen.reading("trial_heads"))
 
     assert reads_at_the_full_refresh(ALL[:1]) == reads_at_the_full_refresh(ALL)
+
+
+# --- the whole registry's unchanged cycle: nothing read that did not change ---------------------
+
+
+def group_settings(tmp_path, server, trials: list[str], queries: list[str] = ()):
+    from monitor.config import load_settings
+
+    path = tmp_path / "monitor.yaml"
+    path.write_text(f"""
+database: sqlite:///{tmp_path / "monitor.db"}
+snapshots: {tmp_path / "archive"}
+ctgov: {{base_url: "{server.url}", rate: 0, retries: 0, backfill: false}}
+watches:
+  - name: lupus
+    trials: [{", ".join(trials)}]
+""" + (f"    queries: [{', '.join(repr(q) for q in queries)}]\n" if queries else ""))
+    return load_settings(str(path))
+
+
+def test_a_settled_unchanged_group_cycle_reads_no_watch_no_seen_state_and_no_rule_state(tmp_path, server):
+    from monitor.cycles import run_group
+
+    settings = group_settings(tmp_path, server, list(ALL))
+    store = Store.open(settings.database)
+    group = settings.group("lupus")
+    assert run_group(store, settings, group).complete
+    assert run_group(store, settings, group).complete  # registers, then settles
+    seen = Statements(store)
+    again = run_group(store, settings, group)
+    seen.close()
+    assert again.complete and again.plan == "", again.problems
+    read = [s for s in seen if s.upper().startswith("SELECT")]
+    never_evaluated = [s for s in read if "LEFT OUTER JOIN expected_seen" in s]  # one anti-join: no row comes back
+    assert len(never_evaluated) == 1
+    for table in ("trial_heads", "trial_state", "versions", "expected_seen", "expected_state", "query_members"):
+        reads = [s for s in seen.reading(table) if s not in never_evaluated]
+        assert reads == [], f"{table}: {reads}"
+    assert [s for s in read if "watches.target" in s] == [], "the watched ids are not read"
+    store.close()
+
+
+def test_a_trial_added_to_a_settled_group_is_fetched_at_the_next_cycle_though_the_registry_did_not_move(
+    tmp_path, server
+):
+    from monitor.cycles import run_group
+
+    settings = group_settings(tmp_path, server, list(ALL[:2]))
+    store = Store.open(settings.database)
+    for _ in range(2):
+        assert run_group(store, settings, settings.group("lupus")).complete
+    grown = group_settings(tmp_path, server, list(ALL))
+    outcome = run_group(store, grown, grown.group("lupus"))
+    assert [(r.key, r.status) for r in outcome.results] == [(ALL[2], "new")], outcome.problems
+    assert store.watches.watched_trials() == sorted(ALL)
+    store.close()
+
+
+def test_a_watch_removed_by_hand_is_registered_again_by_its_group(tmp_path, server):
+    from monitor.cycles import run_group
+
+    settings = group_settings(tmp_path, server, list(ALL))
+    store = Store.open(settings.database)
+    for _ in range(2):
+        assert run_group(store, settings, settings.group("lupus")).complete
+    store.watches.remove_watch("trial", ALL[0])
+    assert run_group(store, settings, settings.group("lupus")).complete
+    assert store.watches.watched_trials() == sorted(ALL)
+    store.close()
+
+
+def test_a_registry_day_reads_what_was_seen_of_the_trials_the_change_query_answered_only(live, server):
+    from monitor.live_plan import PER_DAY, WATERMARK
+
+    many = [f"NCT9{n:07d}" for n in range(2_000)]
+    live.fetch(list(ALL))
+    live.store.service.set_state(f"ctgov.{LAST_FULL}.big", utc_now().isoformat())
+    live.store.service.set_state(f"{WATERMARK}.big", utc_now().date().isoformat())
+    live.store.service.set_state(PER_DAY, "10")
+    server.data_timestamp += "moved"
+    live.cycle(trials=list(ALL) + many, scope="big")  # the first with this watched set reads it all, once
+    server.data_timestamp += "again"
+    seen = Statements(live.store)
+    report = live.cycle(trials=list(ALL) + many, scope="big")
+    seen.close()
+    assert report.plan == "changes", report.plan_reason
+    reads = seen.reading("trial_heads") + [s for s in seen.reading("trial_state") if "seen_update" in s]
+    assert all(" IN (" in s for s in reads), [s for s in reads if " IN (" not in s]
+
+
+def test_the_first_evaluation_of_many_trials_is_written_in_batches(store_url):
+    from datetime import UTC, datetime
+
+    from monitor.expected_events import record_expected
+
+    store = Store.open(store_url)
+    load(store, [OPENING / "2026-02-10.json", OPENING.parent / "NCT06302556"], lambda: datetime(2026, 3, 1, tzinfo=UTC))
+    keys = list(store.versions.latest_heads())
+    seen = Statements(store)
+    record_expected(store, [*keys, "NCT09999999"], datetime(2026, 3, 1, tzinfo=UTC))
+    seen.close()
+    assert len(seen.inserts_into("expected_seen")) == 1
+    assert all(" IN (" in s for s in seen.reading("expected_seen") + seen.reading("expected_state"))
+    assert store.expected.expected_seen() == set(keys)
+    store.close()
+
+
+def test_registry_clients_share_one_tls_context_made_once_a_process():
+    first = CtgovClient("http://127.0.0.1:9", politeness=Politeness(rate=0, retries=0, timeout=1))
+    second = CtgovClient("http://127.0.0.1:9", politeness=Politeness(rate=0, retries=0, timeout=1))
+    try:
+        contexts = {id(c.http._transport._pool._ssl_context) for c in (first, second)}
+        assert len(contexts) == 1, "the certificates are loaded once, not once a cycle"
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_watch_sets_fingerprint_changes_with_its_ids_and_is_computed_once_for_a_configurations_tuple(monkeypatch):
+    import hashlib
+
+    from monitor import seen
+
+    hashed = []
+    sha1 = hashlib.sha1
+    monkeypatch.setattr(seen.hashlib, "sha1", lambda data=b"": hashed.append(len(data)) or sha1(data))
+    config = tuple(ALL)
+    first = seen.fingerprint(None, config, ())
+    assert seen.fingerprint(None, config, ()) == first and seen.fingerprint(None, list(ALL), ()) == first
+    assert seen.fingerprint(None, tuple(ALL[:2]), ()) != first
+    assert seen.fingerprint(None, None, None) is None, "every watch: not told"
+    assert len([n for n in hashed if n > 20]) == 3, "the tuple's ids were hashed once, the list's and the other's once each"

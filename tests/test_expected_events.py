@@ -249,3 +249,31 @@ def test_the_rules_read_every_trial_once_a_day_and_otherwise_only_what_the_cycle
     clock.now = datetime(2028, 2, 10, 7, 0, tzinfo=UTC)  # a new day: the completion date has passed
     (outcome,) = run_once(store, settings, clock)
     assert read == ["NCT06821503"] and [e.field for _, e in outcome.expected] == ["completion-passed"]
+
+
+def test_a_trial_stored_outside_a_cycle_is_evaluated_by_the_next_cycle_of_its_group_the_same_day(
+    tmp_path, mailbox, monkeypatch
+):
+    from monitor.pipeline import load
+    from monitor.store.expected import ExpectedStore
+
+    folder = tmp_path / "snapshots"
+    folder.mkdir()
+    (folder / "recruiting.json").write_text(json.dumps(study(OPENING / "2026-03-10.json")))
+    settings = load_settings(str(configure(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", mailbox, folder)))
+    store = Store.open(settings.database)
+    read: list[str] = []
+    latest_records = ExpectedStore.latest_records
+    monkeypatch.setattr(
+        ExpectedStore, "latest_records", lambda self, keys: (read.extend(keys), latest_records(self, keys))[1]
+    )
+    clock = Clock(datetime(2027, 12, 20, 7, 0, tzinfo=UTC))
+    run_once(store, settings, clock)
+    other = folder / "unknown.json"
+    other.write_text(json.dumps(study(OPENING.parent / "NCT06302556" / "2026-03-02.json")))
+    load(store, [other], clock)  # as `monitor load` stores it: no rule evaluated
+    read.clear()
+    clock.now = datetime(2027, 12, 20, 9, 0, tzinfo=UTC)
+    run_once(store, settings, clock)
+    assert read == ["NCT06302556"], "stored but never evaluated: evaluated now, and only it"
+    assert store.expected.expected_seen() == {"NCT06821503", "NCT06302556"}

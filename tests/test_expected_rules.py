@@ -163,3 +163,46 @@ def test_thresholds_come_from_the_configuration():
     assert evaluate(stale, date(2026, 3, 12)) == []
     (found,) = evaluate(stale, date(2026, 3, 12), Thresholds(verification_days=365))
     assert found.summary == "Status last verified 2025-01-01 (435 days ago); still RECRUITING"
+
+
+def shifted(record, **dates):
+    """``record`` with some of its dates replaced: ``name=(date, type)`` (``status_verified=(date, None)``)."""
+    verified = dates.pop("status_verified", None)
+    points = {name: replace(getattr(record, name), date=value, type=kind) for name, (value, kind) in dates.items()}
+    return replace(record, **points, **({"status_verified": verified[0]} if verified else {}))
+
+
+@pytest.mark.parametrize(
+    "thresholds", [Thresholds(), Thresholds(completion_grace_days=3, results_grace_days=5, verification_days=40)]
+)
+def test_next_due_is_the_first_day_the_rules_true_for_an_unchanged_record_differ(thresholds):
+    """The daily pass may skip a trial until its due day: on every day before it the rules true are
+    today's, on it they differ (checked day by day over two and a half years)."""
+    from datetime import timedelta
+
+    from monitor.expected_events import next_due
+
+    base = normalize_study(study(OPENING / "2026-03-10.json"))
+    today = date(2026, 3, 12)
+    records = [
+        base,
+        shifted(base, primary_completion_date=("2026-04-02", "ESTIMATED")),
+        shifted(base, primary_completion_date=("2026-05", "ESTIMATED"), status_verified=("2026-01", None)),
+        shifted(base, start_date=("2026-06", "ESTIMATED"), primary_completion_date=("2025-12-01", "ACTUAL")),
+        shifted(base, start_date=("2026-04-20", "ACTUAL"), completion_date=("2027-02", "ACTUAL")),
+        replace(shifted(base, primary_completion_date=("2025-11-30", "ACTUAL")), overall_status="COMPLETED"),
+    ]
+    turned = 0
+    for record in records:
+        now = {f.rule for f in evaluate(record, today, thresholds)}
+        due = next_due(record, today, thresholds)
+        for offset in range(1, 900):
+            when = today + timedelta(days=offset)
+            rules = {f.rule for f in evaluate(record, when, thresholds)}
+            if due is None or when < due:
+                assert rules == now, (record.start_date, record.primary_completion_date, when, due)
+            else:
+                assert when == due and rules != now, (when, due)
+                turned += 1
+                break
+    assert turned >= 4, "most of these records turn within the window"

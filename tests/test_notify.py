@@ -439,6 +439,8 @@ notifications:
     newcomer = copy.deepcopy(study(NOISE / "2026-02-03.json"))
     newcomer["protocolSection"]["identificationModule"]["nctId"] = "NCT07777777"
     newcomer["protocolSection"]["conditionsModule"]["conditions"] = ["Lung Cancer"]
+    # it enters the search through an update, posted today (after the data timestamp the first run read)
+    newcomer["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"] = clock().date().isoformat()
     server.set_study(newcomer)
     clock.advance(hours=1)
     assert run_group(store, settings, group, clock).notified == 1

@@ -34,7 +34,7 @@ wait for the next one) or reports a single trial through ``on_problem``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from monitor.errors import NotFoundError, ParseError, SourceError, UsageError
@@ -44,6 +44,7 @@ from monitor.sources.files import Snapshot
 if TYPE_CHECKING:
     from monitor.config import Settings, WatchGroup
     from monitor.live import CycleReport, Live
+    from monitor.seen import LastSeen
     from monitor.sources.ctgov_answers import SearchHit
     from monitor.workers import Workers
 
@@ -76,7 +77,7 @@ class Cycle:
     live: Live  # the cycle's runner: its store, clock and fetch
     report: CycleReport  # the plan says which ran (``plan``, ``plan_reason``) and how many it probed
     watched: list[str]  # the trials the cycle is over
-    seen: dict[str, Seen]  # what we last saw of each trial
+    seen: LastSeen  # what we last saw of each trial (a mapping read as far as the plan needs it)
     full_due: bool  # every watched trial is due in full (the periodic full refresh)
     changed: Changed  # what :meth:`Source.changed_since` said
     trials: list[str] | None = None  # the watch group's trials (None: every watch)
@@ -84,6 +85,7 @@ class Cycle:
     suffix: str = ""  # the group's scope, after the state keys
     registry: bool = False  # the watch group follows the whole registry (`all: true`)
     mark: str | None = None  # the watermark the plan reached (kept by :meth:`Source.finish`)
+    waiting: list[str] = field(default_factory=list)  # watched trials never seen: asked for this cycle
 
     def problem(self, key: str, message: str) -> None:
         """One trial's problem, recorded where ``monitor status`` shows it."""

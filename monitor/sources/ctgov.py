@@ -53,7 +53,7 @@ from monitor.sources.ctgov_pages import PAGE_LIMIT, PooledBatches, same
 from monitor.sources.ctgov_pages import Broken as _Broken
 from monitor.sources.ctgov_pages import Refused as _Refused
 from monitor.sources.files import Payload
-from monitor.sources.http import ACCEPT_ENCODING, Garbled, Hostile, TimedOut, bounded_get, sleep_unless_stopped
+from monitor.sources.http import ACCEPT_ENCODING, Garbled, Hostile, TimedOut, bounded_get, sleep_unless_stopped, tls
 from monitor.sources.politeness import Politeness, TokenBucket, retry_after_seconds
 from monitor.sources.queries import parse_query
 
@@ -88,9 +88,8 @@ class CtgovClient(PooledBatches):
         self.politeness = politeness or Politeness()
         self.limits = limits
         self.should_stop = should_stop
-        self.http = http or httpx.Client(
-            timeout=self.politeness.timeout, headers={"User-Agent": USER_AGENT, "Accept": "application/json"}
-        )
+        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}  # TLS: made once a process (0.1-0.4 s)
+        self.http = http or httpx.Client(timeout=self.politeness.timeout, headers=headers, verify=tls())
         self.http.headers.setdefault("User-Agent", USER_AGENT)
         self.http.headers["Accept-Encoding"] = ACCEPT_ENCODING  # the encodings we can decompress within limits
         self.sleep = sleep if sleep is not None else (lambda s: sleep_unless_stopped(s, self.should_stop))

@@ -92,7 +92,11 @@ class CtgovSource(Source):
         searches = list(cycle.queries) if cycle.queries and not cycle.trials else None
         probe, cycle.mark = plan_probe(live, report, cycle.watched, searches, cycle.suffix, whole)
         report.probed = len(probe)
-        return [k for k in (probe if whole else cycle.watched) if k in probe and moved(probe[k], cycle.seen.get(k))]
+        seen = cycle.seen.load(probe)  # what was seen of the trials answered only
+        due = [k for k in (probe if whole else cycle.watched) if k in probe and moved(probe[k], seen.get(k))]
+        if report.plan == "changes":  # never seen, and not answered (not updated since): asked for by id
+            due += [k for k in cycle.waiting if k not in probe]
+        return due
 
     def use_workers(self, workers: Workers) -> None:
         self.client.pages = workers  # its pages of full records are decoded in the pool too

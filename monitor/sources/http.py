@@ -17,6 +17,8 @@ filling memory (peak: the cap and 1 MiB).
 
 from __future__ import annotations
 
+import functools
+import ssl
 import threading
 import time
 import zlib
@@ -168,3 +170,9 @@ class _Inflate:
 
 def _too_large(where: str, what: str, limit: int, name: str) -> str:
     return f"{where}: the answer {what} than the {limit:,}-byte limit (limits.{name}); refused"
+
+
+@functools.cache
+def tls() -> ssl.SSLContext:
+    """httpx's default TLS context (its certificate bundle), made once a process and shared by every client."""
+    return httpx.create_ssl_context()

@@ -18,13 +18,13 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from sqlalchemy import func, insert, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from monitor.errors import StoreError
 from monitor.model import Category, Change, ChangeKind, Severity, TrialRecord
 from monitor.store.database import Concern, Database, reason
 from monitor.store.packing import naming, stored_record
-from monitor.store.schema import expected_seen, expected_state, versions
+from monitor.store.schema import expected_seen, expected_state, trial_heads, versions
 from monitor.store.versions import VersionStore
 
 CHUNK = 500  # trial keys per query
@@ -46,18 +46,29 @@ class ExpectedStore(Concern):
         super().__init__(db)
         self.versions = versions  # events and their deliveries are written in the state's transaction
 
-    def expected_true(self, key: str | None = None) -> dict[tuple[str, str], str]:
-        """``{(trial, rule): summary}`` of the rules stored as true (of one trial, or all)."""
+    def expected_true(self, key: str | None = None, keys: Iterable[str] | None = None) -> dict[tuple[str, str], str]:
+        """``{(trial, rule): summary}`` of the rules stored as true (of one trial, of ``keys``, or all)."""
         query = select(expected_state)
         if key is not None:
             query = query.where(expected_state.c.trial_key == key)
         with self._reading() as conn:
-            return {(r.trial_key, r.rule): r.summary for r in conn.execute(query)}
+            return {(r.trial_key, r.rule): r.summary for r in _rows(conn, query, expected_state.c.trial_key, keys)}
 
-    def expected_seen(self) -> set[str]:
-        """The trials the rules have evaluated at least once (their baseline is stored)."""
+    def expected_seen(self, keys: Iterable[str] | None = None) -> set[str]:
+        """The trials the rules have evaluated at least once (their baseline is stored), of ``keys`` or all."""
+        query = select(expected_seen.c.trial_key)
         with self._reading() as conn:
-            return set(conn.execute(select(expected_seen.c.trial_key)).scalars())
+            return {r.trial_key for r in _rows(conn, query, expected_seen.c.trial_key, keys)}
+
+    def never_evaluated(self) -> set[str]:
+        """The trials stored (a head) that the rules have never evaluated: one anti-join, usually empty."""
+        query = (
+            select(trial_heads.c.trial_key)
+            .outerjoin(expected_seen, expected_seen.c.trial_key == trial_heads.c.trial_key)
+            .where(expected_seen.c.trial_key.is_(None))
+        )
+        with self._reading() as conn:
+            return set(conn.execute(query).scalars())
 
     def expected_seen_count(self) -> int:
         """How many trials the rules have evaluated at least once."""
@@ -90,6 +101,28 @@ class ExpectedStore(Concern):
                     with naming(row.trial_key, row.number):
                         found[row.trial_key] = TrialRecord.from_dict(stored_record(row.record, row.raw))
         return found
+
+    def apply_baselines(self, baselines: list[tuple[str, dict[str, str]]], now: datetime) -> None:
+        """The first evaluation of many trials (``(key, {rule: summary})``, none evaluated before):
+        each one's baseline, the rules true now without an event, :data:`CHUNK` trials a transaction
+        (a first load of the whole registry is not 570,000 transactions)."""
+        for start in range(0, len(baselines), CHUNK):
+            part = baselines[start : start + CHUNK]
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(insert(expected_seen), [{"trial_key": key, "since": now} for key, _ in part])
+                    rows = [
+                        {"trial_key": key, "rule": rule, "since": now, "summary": summary}
+                        for key, found in part
+                        for rule, summary in sorted(found.items())
+                    ]
+                    if rows:
+                        conn.execute(insert(expected_state), rows)
+            except IntegrityError:  # another process evaluated one of them meanwhile: one at a time
+                for key, found in part:
+                    self.apply_findings(key, found, None, now)
+            except SQLAlchemyError as exc:
+                raise StoreError(f"the database refused the expected-event baselines: {reason(exc)}") from exc
 
     def apply_findings(
         self,
@@ -137,3 +170,13 @@ class ExpectedStore(Concern):
         except SQLAlchemyError as exc:
             raise StoreError(f"{key}: the database refused the expected-event state: {reason(exc)}") from exc
         return events
+
+
+def _rows(conn, query, column, keys: Iterable[str] | None):
+    """The rows of ``query``, of ``keys`` only (:data:`CHUNK` a query) when given."""
+    if keys is None:
+        yield from conn.execute(query)
+        return
+    wanted = sorted(set(keys))
+    for start in range(0, len(wanted), CHUNK):
+        yield from conn.execute(query.where(column.in_(wanted[start : start + CHUNK])))

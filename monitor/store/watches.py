@@ -89,6 +89,11 @@ class WatchStore(Concern):
         with self._reading() as conn:
             return [Watch(r.kind, r.target, r.added_at, r.n or 0) for r in conn.execute(query)]
 
+    def count(self) -> int:
+        """How many watches there are (trials, saved searches, the whole registry)."""
+        with self._reading() as conn:
+            return conn.execute(select(func.count()).select_from(watches)).scalar_one()
+
     def watched_trials(self) -> list[str]:
         """Every trial watched by id or through a saved search."""
         with self._reading() as conn:
@@ -154,18 +159,26 @@ class WatchStore(Concern):
 
     # --- per-trial and per-source state -------------------------------------------------
 
-    def last_seen(self) -> dict[str, tuple[str | None, str | None]]:
+    def last_seen(self, keys: Iterable[str] | None = None) -> dict[str, tuple[str | None, str | None]]:
         """Trial key -> (last-update date, overall status) we last saw in the
-        registry: when we last fetched it, else its latest version's date."""
+        registry: when we last fetched it, else its latest version's date.  Of every
+        trial, or of ``keys`` only (a thousand a query: :class:`monitor.seen.LastSeen`)."""
+        wanted = None if keys is None else sorted(set(keys))
         seen: dict[str, tuple[str | None, str | None]] = {
-            key: (head.last_update_posted, None) for key, head in self.versions.latest_heads().items()
+            key: (head.last_update_posted, None) for key, head in self.versions.latest_heads(wanted).items()
         }
+        query = select(trial_state.c.trial_key, trial_state.c.seen_update, trial_state.c.seen_status).where(
+            trial_state.c.seen_update.is_not(None)
+        )
         with self._reading() as conn:
-            rows = conn.execute(
-                select(trial_state.c.trial_key, trial_state.c.seen_update, trial_state.c.seen_status).where(
-                    trial_state.c.seen_update.is_not(None)
-                )
-            )
+            if wanted is None:
+                rows = list(conn.execute(query))
+            else:
+                rows = [
+                    row
+                    for i in range(0, len(wanted), CHUNK)
+                    for row in conn.execute(query.where(trial_state.c.trial_key.in_(wanted[i : i + CHUNK])))
+                ]
             seen.update({r.trial_key: (r.seen_update, r.seen_status) for r in rows})
         return seen
 
