@@ -25,6 +25,7 @@ from monitor.checking import Routes
 from monitor.clock import Clock, utc_now
 from monitor.config import Settings, WatchGroup
 from monitor.errors import MonitorError
+from monitor.expected import RULES
 from monitor.expected_events import record_expected
 from monitor.live import Live
 from monitor.live_registry import REGISTRY
@@ -164,7 +165,8 @@ def _failed(outcome: GroupOutcome, problem: str) -> None:
     outcome.problems.append(problem)
 
 
-EVALUATED = "expected.evaluated"  # + group: the UTC date of the group's last evaluation of every trial
+EVALUATED = "expected.evaluated"  # + group: the UTC date of the group's last pass over the trials due
+RULES_STATE = "expected.rules"  # the rules and their settings the stored turning days were computed for
 REGISTERED = "watches.registered"  # + group: the fingerprint of the group's watches when last registered
 
 
@@ -172,20 +174,32 @@ def expected_events(store: Store, settings: Settings, group: WatchGroup, outcome
     """The expected-event rules over the group's trials, on ``now``'s date (:mod:`monitor.expected_events`).
 
     The rules read a trial's latest version and the date, so they can only turn on a new version or a
-    new day: every trial of the group is evaluated on the first cycle of each UTC day, and in between
-    only the trials this cycle stored a version of, and those stored but never evaluated (one query
-    over the heads finds them, usually none).  An unchanged cycle reads no record and no id list."""
+    new day.  Each cycle evaluates the trials it stored a version of and those stored but never
+    evaluated (one query over the heads finds them, usually none); the first cycle of each UTC day
+    also evaluates the group's trials whose next turning day (``expected_seen.due``, written at each
+    evaluation) has come: a few hundred a day, not every watched record.  When the rules or their
+    settings change, every trial's day is forgotten and the next pass evaluates them all once.
+    An unchanged cycle reads no record and no id list."""
     stored = outcome.results.stored
     today, state = now().date().isoformat(), f"{EVALUATED}.{group.name}"
+    rules = f"{','.join(RULES)}|{settings.expected!r}"
+    if store.service.get_state(RULES_STATE) != rules:
+        store.expected.forget_due()
+        store.service.set_state(RULES_STATE, rules)
     whole_day = store.service.get_state(state) != today
-    fresh = set() if whole_day else store.expected.never_evaluated()
-    if not whole_day and not stored and not fresh:
+    fresh = store.expected.never_evaluated()
+    due = store.expected.due_keys(now().date()) if whole_day else set()
+    if not stored and not fresh and not due:
+        if whole_day:
+            store.service.set_state(state, today)
         return []
-    keys = set(group.trials) | outcome.results.keys
-    for query in group.queries:
-        keys |= set((store.watches.members(query) or {}).keys())
-    if not whole_day:
-        keys &= stored | fresh
+    if group.all:  # the whole registry: every stored trial is the group's
+        keys = stored | fresh | due
+    else:
+        keys = set(group.trials) | outcome.results.keys
+        for query in group.queries:
+            keys |= set((store.watches.members(query) or {}).keys())
+        keys &= stored | fresh | due
     events = record_expected(store, keys, now(), settings.expected, routes_for(store, settings, group.name))
     if whole_day:
         store.service.set_state(state, today)

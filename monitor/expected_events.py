@@ -25,7 +25,8 @@ from monitor.store import Store
 
 log = logging.getLogger(__name__)
 
-BASELINES = 500  # first evaluations written a transaction
+BASELINES = 500  # first evaluations (and next turning days) written a transaction
+NEVER = date.max  # the next turning day of a record whose rules no later day changes
 
 
 @dataclass(frozen=True)
@@ -79,26 +80,32 @@ def record_expected(
     for (key, rule), summary in store.expected.expected_true(keys=wanted).items():  # of these trials only
         stored.setdefault(key, {})[rule] = summary
     seen = store.expected.expected_seen(wanted)
-    baselines: list[tuple[str, dict[str, str]]] = []
+    baselines: list[tuple[str, dict[str, str], date]] = []
+    days: list[tuple[str, date | None]] = []  # each evaluated trial's next turning day, written in batches
     baselined = flagged = 0
     for key, record in _latest_records(store, wanted):  # a trial not stored yet is skipped
         try:
             found = {f.rule: f.summary for f in evaluate(record, today, thresholds)}
+            due = next_due(record, today, thresholds, set(found)) or NEVER
             if key not in seen:
-                baselines.append((key, found))  # written in batches: no event
+                baselines.append((key, found, due))  # written in batches: no event
                 baselined, flagged = baselined + 1, flagged + bool(found)
                 if len(baselines) >= BASELINES:
                     store.expected.apply_baselines(baselines, now)
                     baselines.clear()
                 continue
-            if set(found) == set(stored.get(key, {})):
-                continue  # nothing became true or stopped being true: nothing to write
-            for event in store.expected.apply_findings(key, found, record.overall_status, now, routes, RULES):
-                events.append((key, event))
+            if set(found) != set(stored.get(key, {})):  # else nothing became true or stopped being true
+                for event in store.expected.apply_findings(key, found, record.overall_status, now, routes, RULES):
+                    events.append((key, event))
+            days.append((key, due))  # only once its events are written: a failure leaves the trial due
+            if len(days) >= BASELINES:
+                store.expected.set_due(days)
+                days.clear()
         except Exception as exc:  # one bad trial never stops the others
             log.exception("%s: expected-event rules failed", key)
             store.watches.record_error(key, f"expected-event rules failed: {exc}", now)
     store.expected.apply_baselines(baselines, now)
+    store.expected.set_due(days)
     if baselined:
         log.info(
             "expected-event rules: %d trial(s) evaluated for the first time, %d with a rule true now "
@@ -109,13 +116,16 @@ def record_expected(
     return events
 
 
-def next_due(record: TrialRecord, today: date, thresholds: Thresholds = DEFAULT) -> date | None:
+def next_due(
+    record: TrialRecord, today: date, thresholds: Thresholds = DEFAULT, now: set[str] | None = None
+) -> date | None:
     """The first day after ``today`` on which the rules true for ``record`` (unchanged) differ from
     today's, or None when no later day changes them.  The rules turn on their dates only where a date
     or a threshold is crossed: a record date, the start of its month, the day after it, and each grace
-    period's end, so those days are tried in order.  (For the daily pass to evaluate only the trials due:
-    see the report of issue 13's scale slice; it needs a ``due`` column beside ``expected_seen``.)"""
-    now = {f.rule for f in evaluate(record, today, thresholds)}
+    period's end, so those days are tried in order.  Stored as ``expected_seen.due``: the first cycle
+    of a day evaluates only the trials due.  ``now``: the rules true on ``today``, when known."""
+    if now is None:
+        now = {f.rule for f in evaluate(record, today, thresholds)}
     for when in sorted(d for d in _turning_days(record, thresholds) if d > today):
         if {f.rule for f in evaluate(record, when, thresholds)} != now:
             return when

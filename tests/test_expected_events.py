@@ -226,7 +226,7 @@ def test_a_headline_names_the_expected_event_in_words():
     )
 
 
-def test_the_rules_read_every_trial_once_a_day_and_otherwise_only_what_the_cycle_stored(tmp_path, mailbox, monkeypatch):
+def test_the_rules_read_the_trials_due_once_a_day_and_otherwise_only_what_the_cycle_stored(tmp_path, mailbox, monkeypatch):
     from monitor.store.expected import ExpectedStore
 
     folder = tmp_path / "snapshots"
@@ -246,9 +246,45 @@ def test_the_rules_read_every_trial_once_a_day_and_otherwise_only_what_the_cycle
     read.clear()
     run_once(store, settings, clock)
     assert read == [], "the same day, an unchanged cycle reads no record"
+    clock.now = datetime(2027, 12, 21, 7, 0, tzinfo=UTC)  # a new day, but none on which a rule can turn
+    run_once(store, settings, clock)
+    assert read == [], "a new day reads only the trials due: none (primary completion 2027-12 + 30 days)"
     clock.now = datetime(2028, 2, 10, 7, 0, tzinfo=UTC)  # a new day: the completion date has passed
     (outcome,) = run_once(store, settings, clock)
     assert read == ["NCT06821503"] and [e.field for _, e in outcome.expected] == ["completion-passed"]
+
+
+def test_a_trial_is_due_the_day_its_rules_can_turn_and_every_trial_once_when_the_rules_settings_change(
+    tmp_path, mailbox, monkeypatch
+):
+    from datetime import date
+
+    from monitor.store.expected import ExpectedStore
+
+    folder = tmp_path / "snapshots"
+    folder.mkdir()
+    (folder / "recruiting.json").write_text(json.dumps(study(OPENING / "2026-03-10.json")))
+    db = f"sqlite:///{tmp_path / 'm.db'}"
+    settings = load_settings(str(configure(tmp_path, db, mailbox, folder)))
+    store = Store.open(settings.database)
+    read: list[str] = []
+    latest_records = ExpectedStore.latest_records
+    monkeypatch.setattr(
+        ExpectedStore, "latest_records", lambda self, keys: (read.extend(keys), latest_records(self, keys))[1]
+    )
+    clock = Clock(datetime(2027, 12, 20, 7, 0, tzinfo=UTC))
+    run_once(store, settings, clock)
+    assert store.expected.due_keys(date(2028, 1, 30)) == set()
+    assert store.expected.due_keys(date(2028, 1, 31)) == {"NCT06821503"}, "2027-12-31 + 30 days of grace"
+    read.clear()
+    clock.now = datetime(2027, 12, 22, 7, 0, tzinfo=UTC)
+    changed = load_settings(str(configure(tmp_path, db, mailbox, folder, verification_days=3000)))
+    run_once(store, changed, clock)
+    assert read == ["NCT06821503"], "the rules' settings changed: every trial is evaluated once more"
+    read.clear()
+    clock.now = datetime(2027, 12, 23, 7, 0, tzinfo=UTC)
+    run_once(store, changed, clock)
+    assert read == [], "and then only when due again"
 
 
 def test_a_trial_stored_outside_a_cycle_is_evaluated_by_the_next_cycle_of_its_group_the_same_day(

@@ -175,6 +175,7 @@ def test_a_database_at_0006_gains_the_heads_table_filled_from_its_versions(store
     engine = create_engine(store_url)
     with engine.begin() as conn:  # the same data as a database made before the heads table existed
         conn.execute(text("DROP TABLE trial_heads"))
+        _before_0009(conn)
         conn.execute(text("UPDATE alembic_version SET version_num = '0006'"))
     assert upgrade(engine) == ("0006", head_revision())
     store = Store(engine)
@@ -203,12 +204,44 @@ def test_a_database_at_0007_gains_each_heads_latest_raw_hash(store_url):
             ).all()
         )
         conn.execute(text("ALTER TABLE trial_heads DROP COLUMN raw_hash"))
+        _before_0009(conn)
         conn.execute(text("UPDATE alembic_version SET version_num = '0007'"))
     assert {key: head.raw_hash for key, head in expected.items()} == latest
     assert upgrade(engine) == ("0007", head_revision())
     store = Store(engine)
     assert store.versions.latest_heads() == expected, "every head's raw hash is its latest version's"
     assert store.versions.latest_raw_hash("NCT06821503") == (2, latest["NCT06821503"])
+    engine.dispose()
+
+
+def _before_0009(conn) -> None:
+    """The expected-event state as it was before each trial's next turning day (0009)."""
+    conn.execute(text("DROP INDEX ix_expected_seen_due"))
+    conn.execute(text("ALTER TABLE expected_seen DROP COLUMN due"))
+
+
+def test_a_database_at_0008_evaluates_its_trials_once_then_only_those_due(store_url):
+    from datetime import UTC, datetime
+
+    from monitor.expected_events import record_expected
+    from monitor.pipeline import load
+
+    from conftest import OPENING, UNKNOWN
+
+    source = Store.open(store_url)
+    load(source, [OPENING, UNKNOWN])
+    source.close()
+    engine = create_engine(store_url)
+    at = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)
+    with engine.begin() as conn:  # trials the rules evaluated before the turning day was kept
+        _before_0009(conn)
+        conn.execute(text("INSERT INTO expected_seen (trial_key, since) VALUES ('NCT06302556', :at)"), {"at": at})
+        conn.execute(text("UPDATE alembic_version SET version_num = '0008'"))
+    assert upgrade(engine) == ("0008", head_revision())
+    store = Store(engine)
+    assert store.expected.due_keys(at.date()) == {"NCT06302556"}, "a day not known yet is due"
+    record_expected(store, ["NCT06302556"], at)
+    assert store.expected.due_keys(at.date()) == set(), "evaluated once: its next day is known"
     engine.dispose()
 
 

@@ -15,9 +15,9 @@ adds 300 overdue trials is not sent 300 alerts.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from monitor.errors import StoreError
@@ -102,27 +102,59 @@ class ExpectedStore(Concern):
                         found[row.trial_key] = TrialRecord.from_dict(stored_record(row.record, row.raw))
         return found
 
-    def apply_baselines(self, baselines: list[tuple[str, dict[str, str]]], now: datetime) -> None:
-        """The first evaluation of many trials (``(key, {rule: summary})``, none evaluated before):
-        each one's baseline, the rules true now without an event, :data:`CHUNK` trials a transaction
-        (a first load of the whole registry is not 570,000 transactions)."""
+    def apply_baselines(self, baselines: list[tuple[str, dict[str, str], date]], now: datetime) -> None:
+        """The first evaluation of many trials (``(key, {rule: summary}, due)``, none evaluated before):
+        each one's baseline, the rules true now without an event, and the next day they can turn,
+        :data:`CHUNK` trials a transaction (a first load of the whole registry is not 570,000 transactions)."""
         for start in range(0, len(baselines), CHUNK):
             part = baselines[start : start + CHUNK]
             try:
                 with self.engine.begin() as conn:
-                    conn.execute(insert(expected_seen), [{"trial_key": key, "since": now} for key, _ in part])
+                    conn.execute(
+                        insert(expected_seen), [{"trial_key": key, "since": now, "due": due} for key, _, due in part]
+                    )
                     rows = [
                         {"trial_key": key, "rule": rule, "since": now, "summary": summary}
-                        for key, found in part
+                        for key, found, _ in part
                         for rule, summary in sorted(found.items())
                     ]
                     if rows:
                         conn.execute(insert(expected_state), rows)
             except IntegrityError:  # another process evaluated one of them meanwhile: one at a time
-                for key, found in part:
+                for key, found, _ in part:
                     self.apply_findings(key, found, None, now)
+                self.set_due([(key, due) for key, _, due in part])
             except SQLAlchemyError as exc:
                 raise StoreError(f"the database refused the expected-event baselines: {reason(exc)}") from exc
+
+    def due_keys(self, today: date) -> set[str]:
+        """The evaluated trials whose rules can have turned by ``today`` (their day came) or whose day is
+        not known yet (evaluated before schema 0009, or since the rules or their settings changed)."""
+        column = expected_seen.c.due
+        query = select(expected_seen.c.trial_key).where(column.is_(None) | (column <= today))
+        with self._reading() as conn:
+            return set(conn.execute(query).scalars())
+
+    def set_due(self, days: list[tuple[str, date | None]]) -> None:
+        """Store each trial's next turning day (``(key, day)``; None: not known), one transaction."""
+        if not days:
+            return
+        query = update(expected_seen).where(expected_seen.c.trial_key == bindparam("key")).values(due=bindparam("day"))
+        try:
+            with self.engine.begin() as conn:
+                for start in range(0, len(days), CHUNK):
+                    conn.execute(query, [{"key": key, "day": day} for key, day in days[start : start + CHUNK]])
+        except SQLAlchemyError as exc:
+            raise StoreError(f"the database refused the expected-event days: {reason(exc)}") from exc
+
+    def forget_due(self) -> None:
+        """Every trial's next turning day unknown (the rules or their settings changed): the next daily
+        pass evaluates every trial once."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(update(expected_seen).values(due=None))
+        except SQLAlchemyError as exc:
+            raise StoreError(f"the database refused the expected-event days: {reason(exc)}") from exc
 
     def apply_findings(
         self,

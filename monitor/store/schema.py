@@ -6,6 +6,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Integer,
@@ -161,4 +162,7 @@ expected_seen = Table(
     # baseline: the rules true then are stored in expected_state without an event.
     Column("trial_key", String(64), primary_key=True),
     Column("since", DateTime(timezone=True), nullable=False),
+    # The next day the rules can turn for the trial's latest record (expected_events.next_due):
+    # NULL = not known yet (evaluated on the next daily pass), date.max = no later day changes them.
+    Column("due", Date, nullable=True, index=True),
 )
