@@ -29,7 +29,7 @@ COPIED = {  # table -> (the columns copied, the column holding the trial's key)
     ),
     "trial_heads": ("trial_key, number, content_hash, last_update_posted, raw_hash", "trial_key"),
     "trial_state": ("trial_key, backfill, seen_update, seen_status, last_error, last_error_at", "trial_key"),
-    "expected_seen": ("trial_key, since", "trial_key"),
+    "expected_seen": ("trial_key, since, due", "trial_key"),
     "expected_state": ("trial_key, rule, since, summary", "trial_key"),
 }
 
