@@ -30,7 +30,7 @@ from monitor.normalize.identity import NCT_ID
 from monitor.sources.base import moved
 from monitor.sources.ctgov_answers import payload
 from monitor.sources.ctgov_changes import FULL_PAGE, listing
-from monitor.sources.ctgov_load import registry_pages
+from monitor.sources.ctgov_load import PLACE, registry_pages
 
 if TYPE_CHECKING:  # the orchestrator imports this module
     from monitor.live import CycleReport, Live
@@ -61,6 +61,13 @@ def loaded(live: Live, suffix: str = "") -> bool:
     return bool(live.store.service.get_state(LOADED + suffix))
 
 
+def begin_pass(store, suffix: str, today) -> None:
+    """A pass from the first page: its day, and the last pass's unreadable studies forgotten (this
+    pass names those still there)."""
+    store.service.set_state(STARTED + suffix, today.isoformat())
+    store.watches.forget_places(PLACE)
+
+
 def load_registry(
     live: Live, report: CycleReport, suffix: str = "", page_size: int | None = None, pages: int | None = None
 ) -> tuple[bool, str | None]:
@@ -81,12 +88,12 @@ def load_registry(
     dates: list[str] = []
     today = live.now().date()
     if from_start:
-        store.service.set_state(STARTED + suffix, today.isoformat())
+        begin_pass(store, suffix, today)
 
     def restarted() -> None:  # the stored token was refused: the pass starts again
         nonlocal from_start
         from_start, done[:] = True, [0, 0]
-        store.service.set_state(STARTED + suffix, today.isoformat())
+        begin_pass(store, suffix, today)
 
     read = 0
     total = store.service.get_state(TOTAL + suffix) if not from_start else None

@@ -129,6 +129,21 @@ def test_a_record_whose_id_cannot_be_read_is_one_problem_named_by_its_place_and_
     assert "/api/v2/studies?pageSize=2&countTotal=true" in problem and path in problem
 
 
+def test_the_next_pass_forgets_an_unreadable_study_that_the_registry_mended(live, server):
+    good = server.studies["NCT06387628"]
+    bad = json.loads(good)
+    bad["protocolSection"]["identificationModule"]["nctId"] = 42
+    server.set_raw("NCT06387628", json.dumps(bad).encode(), server.updates["NCT06387628"])
+    assert load_registry(live, CycleReport(), page_size=2)[0]
+    errors = [key for key, _, _ in live.store.watches.trial_errors()]
+    assert errors == ["registry page 1 studies[1]"], "monitor status shows it"
+    server.set_raw("NCT06387628", good, server.updates["NCT06387628"])
+    live.store.service.set_state(TOKEN, "")  # the next pass, from the first page
+    assert load_registry(live, CycleReport(), page_size=2)[0]
+    assert live.store.watches.trial_errors() == [], "mended: no longer shown"
+    assert "NCT06387628" in live.store.versions.latest_heads()
+
+
 def test_a_record_that_is_not_an_object_is_skipped_and_the_command_exits_2_naming_it(server, tmp_path, monitor):
     page = {"studies": [json.loads(server.studies["NCT06302556"]), "not a study"], "totalCount": 2}
     server.faults.append(Fault("/studies", body=json.dumps(page).encode()))

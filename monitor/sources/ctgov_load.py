@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 MARGIN = 0.05  # studies past totalCount a pass may read (the registry grows while it is read)
 
+PLACE = "registry page "  # + "N studies[I]": the key of a study whose id cannot be read
+
 
 class NotJSON(Exception):
     """A page whose body is not JSON at all: asked again with half the page size."""
@@ -173,7 +175,7 @@ class _Pass:
                 if (key := nct_of(study)) is not None:  # that trial's problem, not the whole load's
                     refused[key] = exc.message
                 else:  # whose it is cannot be told: the place in the pass names it, with the path to its id
-                    unread[f"registry page {self.pages_read} studies[{index}]"] = _unread(study, index, request)
+                    unread[f"{PLACE}{self.pages_read} studies[{index}]"] = _unread(study, index, request)
                 continue
             good.append(study)
         return Page(good, token, refused, unread, total)

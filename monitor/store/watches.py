@@ -250,6 +250,12 @@ class WatchStore(Concern):
                     .values(last_error=None, last_error_at=None)
                 )
 
+    def forget_places(self, prefix: str) -> None:
+        """Forget the problems recorded under a place rather than a trial (keys starting with ``prefix``,
+        such as ``registry page N studies[I]``): a new pass names again those still there."""
+        with self.engine.begin() as conn:
+            conn.execute(trial_state.delete().where(trial_state.c.trial_key.startswith(prefix, autoescape=True)))
+
     def clear_error(self, key: str) -> None:
         with self._reading() as conn:
             has = conn.execute(select(trial_state.c.last_error).where(trial_state.c.trial_key == key)).scalar()
