@@ -67,3 +67,25 @@ def test_a_cycle_counts_every_trial_it_stored_and_lists_the_first(tmp_path, monk
     assert " new=5 " in outcome.line()
     assert outcome.results.stored == set(keys)  # the expected-event rules see every stored trial
     store.close()
+
+
+def test_a_fetch_marks_its_trials_seen_in_chunks_not_all_at_its_end(server, store_url, sleeps, monkeypatch):
+    from monitor import live as live_module
+    from monitor.live import Live
+    from monitor.sources.ctgov import CtgovClient, Politeness
+
+    monkeypatch.setattr(live_module, "SEEN_CHUNK", 2)
+    client = CtgovClient(server.url, politeness=Politeness(rate=0, retries=3, timeout=2.0), sleep=sleeps)
+    live = Live(Store.open(store_url), client)
+    keys = ["NCT06821503", "NCT06302556", "NCT06387628"]
+    for key in keys:
+        live.store.watches.add_watch("trial", key, live.now())
+    marked = []
+    mark = live.store.watches.mark_seen_many
+    monkeypatch.setattr(live.store.watches, "mark_seen_many", lambda seen: marked.append(len(seen)) or mark(seen))
+    report = live.cycle()
+    assert report.results.count_of("new") == 3
+    assert marked == [2, 1]  # never more than a chunk of seen keys held
+    assert set(live.store.watches.last_seen()) == set(keys)
+    client.close()
+    live.store.close()
