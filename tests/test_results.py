@@ -1,19 +1,22 @@
-"""A cycle's or a load's results in bounded memory: the first LISTED in full, the rest counted
+"""Bounded memory for big cycles and loads: the first LISTED results in full, the rest counted
 (monitor.results), and every report still tells the true totals."""
 
 from __future__ import annotations
 
 import json
 
+from monitor import live as live_module
 from monitor import results as results_module
 from monitor.checking import Result
 from monitor.config import Settings, WatchGroup, parse_schedule
 from monitor.cycles import run_group
+from monitor.live import Live
 from monitor.render import render
 from monitor.results import Results
+from monitor.sources.ctgov import CtgovClient, Politeness
 from monitor.store import Store
 
-from conftest import OPENING
+from conftest import NOISE, OPENING, study
 
 
 def result(key: str, status: str = "new") -> Result:
@@ -70,10 +73,6 @@ def test_a_cycle_counts_every_trial_it_stored_and_lists_the_first(tmp_path, monk
 
 
 def test_a_fetch_marks_its_trials_seen_in_chunks_not_all_at_its_end(server, store_url, sleeps, monkeypatch):
-    from monitor import live as live_module
-    from monitor.live import Live
-    from monitor.sources.ctgov import CtgovClient, Politeness
-
     monkeypatch.setattr(live_module, "SEEN_CHUNK", 2)
     client = CtgovClient(server.url, politeness=Politeness(rate=0, retries=3, timeout=2.0), sleep=sleeps)
     live = Live(Store.open(store_url), client)
@@ -89,3 +88,14 @@ def test_a_fetch_marks_its_trials_seen_in_chunks_not_all_at_its_end(server, stor
     assert set(live.store.watches.last_seen()) == set(keys)
     client.close()
     live.store.close()
+
+
+def test_a_page_of_studies_is_let_go_as_its_studies_are_handed_on():
+    page = [study(OPENING / "2026-02-10.json"), study(next(NOISE.glob("*.json")))]
+    keys = [s["protocolSection"]["identificationModule"]["nctId"] for s in page]
+    client = CtgovClient("http://127.0.0.1:9")
+    handed = client._only_asked(keys, page, None)
+    assert next(handed)["protocolSection"]["identificationModule"]["nctId"] == keys[0]
+    assert page == []  # the page list no longer holds the studies: each goes once it is stored
+    assert [s["protocolSection"]["identificationModule"]["nctId"] for s in handed] == keys[1:]
+    client.close()
