@@ -14,7 +14,7 @@ recorded problem, the others are stored), oldest registry date first within each
 (the first copy of every trial, then the second, ...), its heads in one query and its versions
 written hundreds of trials a transaction (:mod:`monitor.batch`: a version the database refuses is
 refused alone).  Each payload is normalized once: pass 1 writes what it made of it (the snapshot,
-pickled and compressed, about a sixth of the file's size) to an unnamed temporary file, the spool,
+pickled and compressed, about a third of the file's size) to an unnamed temporary file, the spool,
 which pass 2 reads back instead of reading and normalizing the file again; what is stored is what
 was checked, even if a file changes meanwhile.  The spool is gone when the load ends (in the
 system's temporary folder: ``TMPDIR``).
@@ -162,7 +162,7 @@ class Survey:
         except OSError as exc:
             raise StoreError(
                 f"could not write the load's temporary file in {tempfile.gettempdir()} ({exc.strerror or exc}); "
-                "nothing was stored: set TMPDIR to a folder with room (about a sixth of the files' size)"
+                "nothing was stored: set TMPDIR to a folder with room (about a third of the files' size)"
             ) from exc
         return spot
 
