@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 
 from monitor import live as live_module
 from monitor import results as results_module
@@ -30,6 +31,12 @@ def test_results_past_the_limit_are_counted_not_kept():
     assert found.keys == {f"NCT0000000{i}" for i in range(7)}
     assert found.stored == {f"NCT0000000{i}" for i in (1, 3, 5)}
     assert found.note() == "note: 4 more results not listed here"
+
+
+def test_results_pickle_whole():
+    found = Results([result(f"NCT0000000{i}") for i in range(5)], limit=2)
+    back = pickle.loads(pickle.dumps(found))
+    assert (list(back), back.total, back.count_of("new"), back.keys, back.limit) == (found, 5, 5, found.keys, 2)
 
 
 def test_every_failure_is_listed_past_the_limit():
