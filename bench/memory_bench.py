@@ -11,8 +11,9 @@ stand-in registry (bench/standin.py).  Between cycles the registry publishes a r
 versions and sends some notifications.  The registry and the receiver live in this process,
 so their growth is not counted.  Prints the child's RSS before the first cycle, after it, the
 largest, the last, and the growth from the first cycle (and from cycle 20, after warm-up) to
-the end; the target is at most 10%.  ``--trace`` also takes tracemalloc snapshots at cycle 20
-and at the end and prints the allocation sites that grew most (slower: tracing costs time).
+the end; the target is at most 10%.  ``--trace`` also takes tracemalloc snapshots after cycle 1, cycle 20
+and the last, and prints the traced growth and the allocation sites that grew most between them (slower:
+tracing costs time).
 """
 
 from __future__ import annotations
@@ -53,7 +54,9 @@ def daemon_side(conn, url: str, archive: str, base_url: str, hook_url: str, keys
     store = Store.open(url)
     clock = {"now": None}
     daemon = Daemon(store, settings, None, now=lambda: clock["now"])
-    rss, seconds, top, first = [rss_mb()], [], "", None
+    rss, seconds, snapshots = [rss_mb()], [], {}
+    if trace:
+        tracemalloc.start(8)
     for cycle in range(1, cycles + 1):
         conn.send("day")
         clock["now"] = conn.recv()  # the registry day's clock
@@ -62,18 +65,19 @@ def daemon_side(conn, url: str, archive: str, base_url: str, hook_url: str, keys
         daemon._notify()
         seconds.append(time.perf_counter() - started)
         rss.append(rss_mb())
-        if trace and cycle == 1:
-            tracemalloc.start(8)
-        if trace and cycle == WARM:
-            first = tracemalloc.take_snapshot()
-    if first is not None:
-        last = tracemalloc.take_snapshot()
-        ignore = [tracemalloc.Filter(False, tracemalloc.__file__)]
-        lines = []
-        for stat in last.filter_traces(ignore).compare_to(first.filter_traces(ignore), "traceback")[:12]:
-            frames = " <- ".join(f"{Path(f.filename).name}:{f.lineno}" for f in list(stat.traceback)[::-1][:4])
-            lines.append(f"  {stat.size_diff / 1e3:+9.1f} kB {stat.count_diff:+7,} blocks  {frames}")
-        top = "\n".join(lines)
+        if trace and cycle in (1, WARM, cycles):
+            snapshots[cycle] = tracemalloc.take_snapshot()
+    lines = []
+    ignore = [tracemalloc.Filter(False, tracemalloc.__file__)]
+    for a, b in ((1, WARM), (WARM, cycles)):
+        if a in snapshots and b in snapshots and a < b:
+            old, new = snapshots[a].filter_traces(ignore), snapshots[b].filter_traces(ignore)
+            total = sum(s.size for s in new.statistics("filename")) - sum(s.size for s in old.statistics("filename"))
+            lines.append(f" cycle {a} -> {b}: traced memory {total / 1e6:+.1f} MB; the sites that grew most:")
+            for stat in new.compare_to(old, "traceback")[:12]:
+                frames = " <- ".join(f"{Path(f.filename).name}:{f.lineno}" for f in list(stat.traceback)[::-1][:4])
+                lines.append(f"  {stat.size_diff / 1e3:+9.1f} kB {stat.count_diff:+7,} blocks  {frames}")
+    top = "\n".join(lines)
     store.close()
     conn.send({"rss": rss, "seconds": seconds, "top": top})
 
@@ -128,10 +132,11 @@ def main() -> None:
         f"max {max(rss):.1f}, end {rss[-1]:.1f}; growth {100 * (rss[-1] - rss[1]) / rss[1]:+.1f}% from cycle 1, "
         f"{100 * (rss[-1] - warm) / warm:+.1f}% from cycle {WARM} (target within 10%)"
     )
-    marks = sorted({1, *range(0, len(rss), max(1, len(rss) // 10)), len(rss) - 1} - {0})
+    every = range(1, min(WARM, len(rss) - 1) + 1)  # the warm-up cycle by cycle, then every tenth of the run
+    marks = sorted({*every, *range(0, len(rss), max(1, len(rss) // 10)), len(rss) - 1} - {0})
     print(f"[{args.backend}] RSS by cycle: " + ", ".join(f"{i}: {rss[i]:.1f}" for i in marks))
     if result["top"]:
-        print(f"[{args.backend}] tracemalloc, cycle {WARM} -> {args.cycles}, the sites that grew most:")
+        print(f"[{args.backend}] tracemalloc:")
         print(result["top"])
 
 

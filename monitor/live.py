@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 STAMP = "data_timestamp"  # state keys, after the source's name: ctgov.data_timestamp
 SETTLED = "settled"  # and the watched set's fingerprint once none of it waits to be seen (Live._settle)
 Progress = Callable[[str, int], None]  # (what, how many more done)
+SEEN_CHUNK = 2_000  # stored trials marked seen at once
 
 
 @dataclass
@@ -125,10 +126,17 @@ class Live:
         heads = self.store.versions.latest_heads(keys)  # one query, not one per trial
         seen: dict[str, tuple[str | None, str | None]] = {}
 
+        def mark_seen() -> None:  # in chunks, so a first load holds no seen key to its end
+            self.store.watches.mark_seen_many(seen)
+            self.store.watches.clear_errors(k for k in seen if k not in self.checker.failures)  # not this run's
+            seen.clear()
+
         def stored(key: str, outcome: tuple[Result, tuple[str | None, str | None]]) -> None:
             report.fetched += 1
             report.results.append(outcome[0])
             seen[key] = outcome[1]
+            if len(seen) >= SEEN_CHUNK:
+                mark_seen()
 
         batch = Batch(self.store, stored, lambda key, why: self._problem(report, key, why))
         pooled = self.workers.wanted(len(keys))  # normalized and projected in worker processes
@@ -146,8 +154,7 @@ class Live:
                 if items is not None:
                     items.close()  # what is still in flight is cancelled
                 batch.flush()
-                self.store.watches.mark_seen_many(seen)
-                self.store.watches.clear_errors(k for k in seen if k not in self.checker.failures)  # not this run's
+                mark_seen()
 
     def current(self, nct_id: str) -> Snapshot:
         """The registry's current record of one trial; nothing is stored."""

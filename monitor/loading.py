@@ -8,32 +8,36 @@ any bad file, any payload that does not normalize, any trial with two different
 copies of one registry date, and nothing is stored (unless a ``problems`` list
 is given: then those are listed there and left out).
 
-Pass 2 (:meth:`Survey.store`) reads the files again and stores each payload
-through the per-trial path (:meth:`monitor.checking.Checker.check`: a trial that
-fails there is a ``failed`` result and its recorded problem, the others are stored),
-oldest registry date first within each trial: in rounds (the first copy of every trial, then the
-second, ...), each round reading only the files that hold one of its copies, in file order, its
-heads in one query and its versions written hundreds of trials a transaction
-(:mod:`monitor.batch`: a version the database refuses is refused alone).  A file
-whose content changed between the passes is refused by name.
+Pass 2 (:meth:`Survey.store`) stores each payload through the per-trial path
+(:meth:`monitor.checking.Checker.check`: a trial that fails there is a ``failed`` result and its
+recorded problem, the others are stored), oldest registry date first within each trial: in rounds
+(the first copy of every trial, then the second, ...), its heads in one query and its versions
+written hundreds of trials a transaction (:mod:`monitor.batch`: a version the database refuses is
+refused alone).  Each payload is normalized once: pass 1 writes what it made of it (the snapshot,
+pickled and compressed, about a third of the file's size) to an unnamed temporary file, the spool,
+which pass 2 reads back instead of reading and normalizing the file again; what is stored is what
+was checked, even if a file changes meanwhile.  The spool is gone when the load ends (in the
+system's temporary folder: ``TMPDIR``).
 
-Peak memory is one file's payloads, the first :data:`KEPT` normalized payloads (kept
-from pass 1 so that a small load normalizes each payload once), plus about 300 bytes per
-payload.
+Peak memory is one file's payloads plus about 300 bytes per payload (its :class:`Fact`).
 """
 
 from __future__ import annotations
 
+import pickle
+import struct
+import tempfile
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import IO, TYPE_CHECKING, NamedTuple
 
 from monitor.batch import Batch
 from monitor.checking import Checker, Result, Routes
 from monitor.clock import Clock
 from monitor.diff import fingerprint
-from monitor.errors import ParseError, SourceError
+from monitor.errors import ParseError, SourceError, StoreError
 from monitor.limits import Limits
 from monitor.results import Results
 from monitor.sources.files import read_payloads_of, snapshot_files
@@ -42,7 +46,7 @@ if TYPE_CHECKING:
     from monitor.sources.files import Snapshot
     from monitor.store import Store
 
-KEPT = 500  # normalized payloads kept from pass 1 (about 0.15 MB each); the others are read again
+SIZE = struct.Struct("<I")  # the length of each spooled snapshot, before it
 
 
 class Fact(NamedTuple):
@@ -56,6 +60,7 @@ class Fact(NamedTuple):
     index: int  # the payload's position in its file
     form: str  # the record's format (API study or page)
     content: str  # the record's fingerprint
+    spot: int  # where its snapshot is in the spool
 
 
 @dataclass
@@ -65,7 +70,7 @@ class Survey:
     files: list[Path] = field(default_factory=list)
     facts: list[Fact] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (raw hash, problem): payloads that do not normalize
-    kept: dict[tuple[int, int], Snapshot] = field(default_factory=dict)  # (file, index) -> snapshot, up to KEPT
+    spool: IO[bytes] | None = None  # every good payload's snapshot, as pass 1 made it (Fact.spot)
 
     @property
     def count(self) -> int:
@@ -78,7 +83,6 @@ class Survey:
         routes: Routes | None = None,
         problems: list[str] | None = None,
         progress: Callable[[str, int], None] | None = None,
-        limits: Limits | None = None,
     ) -> Results:
         """Pass 2: store every surveyed payload, each through the per-trial path.  Refused
         before anything is stored (unless ``problems`` lists them): a payload that does not
@@ -116,17 +120,9 @@ class Survey:
 
             batch = Batch(store, lambda _key, result: results.append(result), refused)
             try:
-                for file, facts in _by_file(copies):
-                    reread = any((file, f.index) not in self.kept for f in facts)
-                    found_payloads = self._reread(file, limits) if reread else []
+                for _file, facts in _by_file(copies):
                     for fact in facts:
-                        answer = self.kept.pop((file, fact.index), None)  # normalized in pass 1
-                        if answer is None:
-                            answer = found_payloads[fact.index] if fact.index < len(found_payloads) else None
-                            if answer is None or answer.raw_hash != fact.raw_hash:
-                                raise SourceError(
-                                    f"{self.files[file]}: changed while it was being loaded; load it again"
-                                )
+                        answer = self._spooled(fact)  # normalized in pass 1
                         origins[fact.key] = answer.origin
                         result = checker.check(fact.key, answer, head=heads.get(fact.key), write=batch.write)
                         if result is None:
@@ -155,11 +151,32 @@ class Survey:
                 )
         return clashing
 
-    def _reread(self, file: int, limits: Limits | None):
+    def _spool(self, snap: Snapshot) -> int:
+        """Write ``snap`` to the spool; where it is."""
+        blob = zlib.compress(pickle.dumps(snap, pickle.HIGHEST_PROTOCOL), 1)
         try:
-            return read_payloads_of(self.files[file], limits)
-        except SourceError as exc:
-            raise SourceError(f"{exc.message} (it changed while it was being loaded; load it again)") from exc
+            if self.spool is None:  # unnamed, so gone with the process whatever happens; closed by close()
+                self.spool = tempfile.TemporaryFile(prefix="monitor-load-")  # noqa: SIM115 (outlives this call)
+            spot = self.spool.seek(0, 2)
+            self.spool.write(SIZE.pack(len(blob)) + blob)
+        except OSError as exc:
+            raise StoreError(
+                f"could not write the load's temporary file in {tempfile.gettempdir()} ({exc.strerror or exc}); "
+                "nothing was stored: set TMPDIR to a folder with room (about a third of the files' size)"
+            ) from exc
+        return spot
+
+    def _spooled(self, fact: Fact) -> Snapshot:
+        assert self.spool is not None
+        self.spool.seek(fact.spot)
+        (size,) = SIZE.unpack(self.spool.read(SIZE.size))
+        return pickle.loads(zlib.decompress(self.spool.read(size)))  # written by this process: trusted
+
+    def close(self) -> None:
+        """Remove the spool (also when the survey is collected)."""
+        if self.spool is not None:
+            self.spool.close()
+            self.spool = None
 
 
 def failed(checker: Checker, key: str, origin: str, problems: list[str] | None) -> Result:
@@ -215,7 +232,8 @@ def _note(found: Survey, payload, file: int, index: int) -> None:
         found.failed.append((payload.raw_hash, exc.message))
         return
     record, date = snap.record, payload.registry_date(snap.record)
-    fact = Fact(record.key, date, len(found.facts), payload.raw_hash, file, index, record.source, fingerprint(record))
+    spot = found._spool(snap)
+    fact = Fact(
+        record.key, date, len(found.facts), payload.raw_hash, file, index, record.source, fingerprint(record), spot
+    )
     found.facts.append(fact)
-    if len(found.kept) < KEPT:
-        found.kept[(file, index)] = snap

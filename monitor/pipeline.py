@@ -64,13 +64,17 @@ def load(
     limits: Limits | None = None,
 ) -> Results:
     """Load snapshot files and folders into the store, one file at a time in two passes
-    (:mod:`monitor.loading`): flat memory for any number of files.  Every file is read and
+    (:mod:`monitor.loading`): flat memory for any number of files, each payload normalized once.  Every file is read and
     checked before anything is stored: one bad file and nothing is (unless a ``problems``
     list is given: the bad ones are listed there, the good ones stored).  Each trial then
     goes through the per-trial path (:class:`monitor.checking.Checker`): a trial that fails
     there is a ``failed`` result, its problem recorded, and the others are stored.  The results
     list the first :data:`monitor.results.LISTED` (and every failure) and count the others."""
-    return survey(paths, problems, limits).store(store, now, routes, problems, limits=limits)
+    found = survey(paths, problems, limits)
+    try:
+        return found.store(store, now, routes, problems)
+    finally:
+        found.close()  # the spool of pass 1
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,9 @@ class Results(list):
         self.extend(results)
         return self
 
+    def __reduce__(self):  # pickled whole: list's own way would append the listed ones again
+        return _restored, (list(self), self.limit, self.statuses, self.keys, self.stored, self.unlisted)
+
     def succeeded(self) -> Results:
         """These results but the ``failed`` ones (every one of which is listed)."""
         kept = Results(limit=self.limit)
@@ -88,3 +91,10 @@ class Results(list):
     def note(self) -> str:
         """The line a report adds when some results are not listed; empty when all are."""
         return f"note: {self.unlisted:,} more results not listed here" if self.unlisted else ""
+
+
+def _restored(listed, limit, statuses, keys, stored, unlisted) -> Results:
+    found = Results(limit=limit)
+    found[:] = listed  # as they were: counted below
+    found.statuses, found.keys, found.stored, found.unlisted = statuses, keys, stored, unlisted
+    return found

@@ -1,19 +1,23 @@
-"""A cycle's or a load's results in bounded memory: the first LISTED in full, the rest counted
+"""Bounded memory for big cycles and loads: the first LISTED results in full, the rest counted
 (monitor.results), and every report still tells the true totals."""
 
 from __future__ import annotations
 
 import json
+import pickle
 
+from monitor import live as live_module
 from monitor import results as results_module
 from monitor.checking import Result
 from monitor.config import Settings, WatchGroup, parse_schedule
 from monitor.cycles import run_group
+from monitor.live import Live
 from monitor.render import render
 from monitor.results import Results
+from monitor.sources.ctgov import CtgovClient, Politeness
 from monitor.store import Store
 
-from conftest import OPENING
+from conftest import NOISE, OPENING, study
 
 
 def result(key: str, status: str = "new") -> Result:
@@ -27,6 +31,12 @@ def test_results_past_the_limit_are_counted_not_kept():
     assert found.keys == {f"NCT0000000{i}" for i in range(7)}
     assert found.stored == {f"NCT0000000{i}" for i in (1, 3, 5)}
     assert found.note() == "note: 4 more results not listed here"
+
+
+def test_results_pickle_whole():
+    found = Results([result(f"NCT0000000{i}") for i in range(5)], limit=2)
+    back = pickle.loads(pickle.dumps(found))
+    assert (list(back), back.total, back.count_of("new"), back.keys, back.limit) == (found, 5, 5, found.keys, 2)
 
 
 def test_every_failure_is_listed_past_the_limit():
@@ -67,3 +77,32 @@ def test_a_cycle_counts_every_trial_it_stored_and_lists_the_first(tmp_path, monk
     assert " new=5 " in outcome.line()
     assert outcome.results.stored == set(keys)  # the expected-event rules see every stored trial
     store.close()
+
+
+def test_a_fetch_marks_its_trials_seen_in_chunks_not_all_at_its_end(server, store_url, sleeps, monkeypatch):
+    monkeypatch.setattr(live_module, "SEEN_CHUNK", 2)
+    client = CtgovClient(server.url, politeness=Politeness(rate=0, retries=3, timeout=2.0), sleep=sleeps)
+    live = Live(Store.open(store_url), client)
+    keys = ["NCT06821503", "NCT06302556", "NCT06387628"]
+    for key in keys:
+        live.store.watches.add_watch("trial", key, live.now())
+    marked = []
+    mark = live.store.watches.mark_seen_many
+    monkeypatch.setattr(live.store.watches, "mark_seen_many", lambda seen: marked.append(len(seen)) or mark(seen))
+    report = live.cycle()
+    assert report.results.count_of("new") == 3
+    assert marked == [2, 1]  # never more than a chunk of seen keys held
+    assert set(live.store.watches.last_seen()) == set(keys)
+    client.close()
+    live.store.close()
+
+
+def test_a_page_of_studies_is_let_go_as_its_studies_are_handed_on():
+    page = [study(OPENING / "2026-02-10.json"), study(next(NOISE.glob("*.json")))]
+    keys = [s["protocolSection"]["identificationModule"]["nctId"] for s in page]
+    client = CtgovClient("http://127.0.0.1:9")
+    handed = client._only_asked(keys, page, None)
+    assert next(handed)["protocolSection"]["identificationModule"]["nctId"] == keys[0]
+    assert page == []  # the page list no longer holds the studies: each goes once it is stored
+    assert [s["protocolSection"]["identificationModule"]["nctId"] for s in handed] == keys[1:]
+    client.close()

@@ -45,8 +45,8 @@ def load(ctx: click.Context, paths: tuple[str, ...], skip_bad: bool, fmt: str, e
     results = Results()
     if found.count:
         store = open_store(ctx)
-        with ProgressBar("loading") as bar:  # on a terminal only; pass 2 re-reads each file and stores it
-            results = found.store(store, utc_now, routes(ctx, store), problems, bar, limits)
+        with ProgressBar("loading") as bar:  # on a terminal only; pass 2 stores what pass 1 spooled
+            results = found.store(store, utc_now, routes(ctx, store), problems, bar)
         output("results", fmt, results, config=settings(ctx))
     if problems:
         for problem in problems:

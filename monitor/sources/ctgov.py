@@ -242,7 +242,10 @@ class CtgovClient(PooledBatches):
             strays.append(nct or "a record without an NCT id")
             if nct:
                 report(nct, f"ClinicalTrials.gov answered this trial when asked for {names(ids)}; not stored")
-        for nct, found in copies.items():
+        asked_copies = set(copies)
+        answered.clear()  # the caller's page: each study is freed once it is yielded and stored
+        for nct in list(copies):
+            found = copies.pop(nct)
             if any(not same(copy, found[0]) for copy in found[1:]):
                 report(
                     nct,
@@ -251,7 +254,7 @@ class CtgovClient(PooledBatches):
             else:
                 yield found[0]
         for nct in ids if strays else ():
-            if nct not in copies:
+            if nct not in asked_copies:
                 report(nct, f"ClinicalTrials.gov answered {strays[0]} instead of this trial; not stored")
 
     def _pages(self, url: str, params: dict[str, str], first: Any = None) -> Iterator[dict[str, Any]]:

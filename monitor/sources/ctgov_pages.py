@@ -126,6 +126,8 @@ class PooledBatches:
             if sent.error is not None:
                 raise sent.error
             answered = sent.pieces.studies() if sent.pieces is not None else None
+            if answered is not None:
+                sent.response = sent.pieces = None  # the page's bytes and futures: its studies are all in answered
             if answered is None:  # not a page the workers read: read the old way, here
                 try:
                     first = self._decode(sent.response)
