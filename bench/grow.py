@@ -115,7 +115,7 @@ def grown(n: int, seed: int, data: Path, backend: str, pg_url: str | None, profi
     """The whole-registry phases on a store grown to ``n`` trials from a first load of ``seed``."""
     import tempfile
 
-    from registry_bench import in_child, kinds, line
+    from registry_bench import in_child, kinds, line, tallied
     from soak import database
 
     registry = StandIn.from_folder(data / "records", trials=n)
@@ -130,12 +130,7 @@ def grown(n: int, seed: int, data: Path, backend: str, pg_url: str | None, profi
             server.requests.clear()
             server.tally.clear()
             result = in_child(url, archive, server.url, watched, registry.now(minute), profile, group, full_due)
-            result["requests"] = len(server.requests)
-            result["tally"] = list(server.tally)
-            if result["problems"] or not result["complete"]:
-                print(f"  [{label}] problems: {result['problems']}")
-            if result["profile"]:
-                print(f"--- profile: {label}, {backend}, N = {n:,}\n{result['profile']}")
+            tallied(server, result, label, backend, n)
             line(backend, label, result, f"plan={result.get('plan', '')}")
             return result
 

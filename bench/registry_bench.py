@@ -225,13 +225,7 @@ def bench(backend: str, n: int, data: Path, pg_url: str | None, profile: bool) -
             before = server_cpu(pg)
             result = in_child(url, archive, server.url, keys, registry.now(minute), profiled)
             result["server_cpu"] = server_cpu(pg) - before if pg else None
-            result["requests"] = len(server.requests)
-            result["tally"] = list(server.tally)
-            if result["problems"] or not result["complete"]:
-                print(f"  [{label}] problems: {result['problems']}")
-            if result["profile"]:
-                print(f"--- profile: {label}, {backend}, N = {n:,}\n{result['profile']}")
-            return result
+            return tallied(server, result, label, backend, n)
 
         print(f"[{backend}] N = {n:,} trials from {len(registry.templates):,} templates")
         first = run("first load", 0, profile)
@@ -304,6 +298,17 @@ def whole_requests(r: dict, scale: float) -> int:
         if answered:
             pages += max(len(answered) if kind in ("search", "changes") else 1, math.ceil(sum(answered) * scale / 1000))
     return other + pages
+
+
+def tallied(server, result: dict, label: str, backend: str, n: int) -> dict:
+    """A phase's result with the stand-in's requests (count and kinds); its problems and profile printed."""
+    result["requests"] = len(server.requests)
+    result["tally"] = list(server.tally)
+    if result["problems"] or not result["complete"]:
+        print(f"  [{label}] problems: {result['problems']}")
+    if result["profile"]:
+        print(f"--- profile: {label}, {backend}, N = {n:,}\n{result['profile']}")
+    return result
 
 
 def main() -> None:

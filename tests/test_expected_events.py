@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from monitor.config import load_settings
 from monitor.daemon import run_once
+from monitor.settings import Settings
 from monitor.store import Store
 
 from conftest import OPENING, study
@@ -226,20 +230,40 @@ def test_a_headline_names_the_expected_event_in_words():
     )
 
 
-def test_the_rules_read_the_trials_due_once_a_day_and_otherwise_only_what_the_cycle_stored(tmp_path, mailbox, monkeypatch):
+@dataclass
+class Watching:
+    """One recruiting trial (primary completion 2027-12) watched from a folder; ``read``: the trials
+    whose latest record the rules read, in order."""
+
+    folder: Path
+    db: str
+    settings: Settings
+    store: Store
+    read: list[str]
+    clock: Clock
+
+
+@pytest.fixture
+def watching(tmp_path, mailbox, monkeypatch):
     from monitor.store.expected import ExpectedStore
 
     folder = tmp_path / "snapshots"
     folder.mkdir()
     (folder / "recruiting.json").write_text(json.dumps(study(OPENING / "2026-03-10.json")))
-    settings = load_settings(str(configure(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", mailbox, folder)))
-    store = Store.open(settings.database)
+    db = f"sqlite:///{tmp_path / 'm.db'}"
+    settings = load_settings(str(configure(tmp_path, db, mailbox, folder)))
     read: list[str] = []
     latest_records = ExpectedStore.latest_records
     monkeypatch.setattr(
         ExpectedStore, "latest_records", lambda self, keys: (read.extend(keys), latest_records(self, keys))[1]
     )
-    clock = Clock(datetime(2027, 12, 20, 7, 0, tzinfo=UTC))
+    store = Store.open(settings.database)
+    yield Watching(folder, db, settings, store, read, Clock(datetime(2027, 12, 20, 7, 0, tzinfo=UTC)))
+    store.close()
+
+
+def test_the_rules_read_the_trials_due_once_a_day_and_otherwise_only_what_the_cycle_stored(watching):
+    store, settings, read, clock = watching.store, watching.settings, watching.read, watching.clock
     run_once(store, settings, clock)
     assert read == ["NCT06821503"], "the first cycle stores the trial and evaluates it"
     clock.now = datetime(2027, 12, 20, 9, 0, tzinfo=UTC)
@@ -255,30 +279,17 @@ def test_the_rules_read_the_trials_due_once_a_day_and_otherwise_only_what_the_cy
 
 
 def test_a_trial_is_due_the_day_its_rules_can_turn_and_every_trial_once_when_the_rules_settings_change(
-    tmp_path, mailbox, monkeypatch
+    watching, tmp_path, mailbox
 ):
     from datetime import date
 
-    from monitor.store.expected import ExpectedStore
-
-    folder = tmp_path / "snapshots"
-    folder.mkdir()
-    (folder / "recruiting.json").write_text(json.dumps(study(OPENING / "2026-03-10.json")))
-    db = f"sqlite:///{tmp_path / 'm.db'}"
-    settings = load_settings(str(configure(tmp_path, db, mailbox, folder)))
-    store = Store.open(settings.database)
-    read: list[str] = []
-    latest_records = ExpectedStore.latest_records
-    monkeypatch.setattr(
-        ExpectedStore, "latest_records", lambda self, keys: (read.extend(keys), latest_records(self, keys))[1]
-    )
-    clock = Clock(datetime(2027, 12, 20, 7, 0, tzinfo=UTC))
-    run_once(store, settings, clock)
+    store, read, clock = watching.store, watching.read, watching.clock
+    run_once(store, watching.settings, clock)
     assert store.expected.due_keys(date(2028, 1, 30)) == set()
     assert store.expected.due_keys(date(2028, 1, 31)) == {"NCT06821503"}, "2027-12-31 + 30 days of grace"
     read.clear()
     clock.now = datetime(2027, 12, 22, 7, 0, tzinfo=UTC)
-    changed = load_settings(str(configure(tmp_path, db, mailbox, folder, verification_days=3000)))
+    changed = load_settings(str(configure(tmp_path, watching.db, mailbox, watching.folder, verification_days=3000)))
     run_once(store, changed, clock)
     assert read == ["NCT06821503"], "the rules' settings changed: every trial is evaluated once more"
     read.clear()
@@ -287,25 +298,12 @@ def test_a_trial_is_due_the_day_its_rules_can_turn_and_every_trial_once_when_the
     assert read == [], "and then only when due again"
 
 
-def test_a_trial_stored_outside_a_cycle_is_evaluated_by_the_next_cycle_of_its_group_the_same_day(
-    tmp_path, mailbox, monkeypatch
-):
+def test_a_trial_stored_outside_a_cycle_is_evaluated_by_the_next_cycle_of_its_group_the_same_day(watching):
     from monitor.pipeline import load
-    from monitor.store.expected import ExpectedStore
 
-    folder = tmp_path / "snapshots"
-    folder.mkdir()
-    (folder / "recruiting.json").write_text(json.dumps(study(OPENING / "2026-03-10.json")))
-    settings = load_settings(str(configure(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", mailbox, folder)))
-    store = Store.open(settings.database)
-    read: list[str] = []
-    latest_records = ExpectedStore.latest_records
-    monkeypatch.setattr(
-        ExpectedStore, "latest_records", lambda self, keys: (read.extend(keys), latest_records(self, keys))[1]
-    )
-    clock = Clock(datetime(2027, 12, 20, 7, 0, tzinfo=UTC))
+    store, settings, read, clock = watching.store, watching.settings, watching.read, watching.clock
     run_once(store, settings, clock)
-    other = folder / "unknown.json"
+    other = watching.folder / "unknown.json"
     other.write_text(json.dumps(study(OPENING.parent / "NCT06302556" / "2026-03-02.json")))
     load(store, [other], clock)  # as `monitor load` stores it: no rule evaluated
     read.clear()
