@@ -107,7 +107,7 @@ class Checker:
         ``prepared``: what a worker made of the answer; ``head``: the head the caller read
         (None: no version stored); ``write``: stands in for :meth:`VersionStore.add_version`."""
         snapshot = self.snapshot(key, answer, prepared)
-        done = (prepared.content_hash, prepared.projected, prepared.packed) if prepared else (None, None, None)
+        done = (prepared.content_hash, prepared.projection(), prepared.packed) if prepared else (None, None, None)
         return ingest(self.store, snapshot, self.now, self.routes, head=head, write=write, prepared=done)
 
     def snapshot(self, key: str, answer: Answer, prepared: Prepared | None = None) -> Snapshot:

@@ -83,9 +83,13 @@ class Prepared:
 
     record: TrialRecord | None = None
     content_hash: str | None = None
-    projected: tuple[dict, dict] | None = None
+    projected: bytes | None = None  # the projection, pickled: a page of them waits compactly in the parent
     packed: tuple[bytes, bytes] | None = None  # a new trial's (record, raw) packed for its versions row
     error: BaseException | None = None
+
+    def projection(self) -> tuple[dict, dict] | None:
+        """The projection the worker made (None: a new trial, not projected)."""
+        return pickle.loads(self.projected) if self.projected is not None else None
 
     def snapshot(self, answer: Payload) -> Snapshot:
         """The answer's snapshot, as :meth:`Payload.snapshot` gives it (or raises)."""
@@ -172,7 +176,7 @@ def _prepare_one(origin: str, raw: str, study: dict, wanted: bool) -> Prepared:
         data = record.to_dict()
         if wanted:  # a trial with a stored version: its projection, for the diff
             projected = project(record, data)
-            return Prepared(record, hash_projection(projected), projected)
+            return Prepared(record, hash_projection(projected), pickle.dumps(projected, pickle.HIGHEST_PROTOCOL))
         # a new trial: its first version is stored unhashed (monitor.diff.UNHASHED), not projected
         return Prepared(record, UNHASHED, packed=(pack_record(data, raw), pack_raw(raw)))
     except Exception as exc:  # the trial's problem, raised again in the parent
