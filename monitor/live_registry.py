@@ -22,11 +22,13 @@ watch set.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from monitor.errors import Stopped
 from monitor.live_plan import LAST_FULL, advance_watermark, latest_date
 from monitor.normalize.identity import NCT_ID
+from monitor.seen import LastSeen
 from monitor.sources.base import moved
 from monitor.sources.ctgov_answers import payload
 from monitor.sources.ctgov_changes import FULL_PAGE, listing
@@ -84,7 +86,7 @@ def load_registry(
         f" (resumed at page {done[0] + 1:,}, {done[1]:,} trials read)" if token else ""
     )
     log.info("plan=load: %s", report.plan_reason)
-    listed: set[str] = set()
+    listed: set[int] = set()  # NCT numbers: the whole registry's in a few dozen MB
     dates: list[str] = []
     today = live.now().date()
     if from_start:
@@ -107,11 +109,11 @@ def load_registry(
         for key, why in page.unread.items():  # whose it is cannot be read: a problem named by its place
             live._problem(report, key, why)
         for key, why in page.refused.items():  # of the wrong shape: that trial's problem, never stored
-            listed.add(key)
+            listed.add(_number(key))
             live._problem(report, key, why)
         for study in page.studies:
             key = study["protocolSection"]["identificationModule"]["nctId"]  # checked by registry_pages
-            listed.add(key)
+            listed.add(_number(key))
             status = study["protocolSection"].get("statusModule") or {}
             dates.append((status.get("lastUpdatePostDateStruct") or {}).get("date"))
             answers.append((key, payload(study, f"{live.client.url}/studies")))
@@ -127,7 +129,7 @@ def load_registry(
             report.plan_reason += f": {done[0]:,} pages, {done[1]:,} trials read so far; the next cycle goes on"
             return False, None
     if from_start:
-        _gone(live, report, store.watches.last_seen(), listed)
+        _gone(live, report, store.watches.held_keys(), listed)
     store.service.set_state(LOADED + suffix, live.now().isoformat())
     # a pass of many cycles: a page read early may have changed since, so the change queries
     # that follow ask from the day the pass started at the latest
@@ -136,34 +138,43 @@ def load_registry(
     return True, min(latest, started) if latest else None
 
 
-def reconcile(live: Live, report: CycleReport, seen: dict, suffix: str = "") -> tuple[list[str], str | None]:
+def reconcile(live: Live, report: CycleReport, seen: Mapping, suffix: str = "") -> tuple[list[str], str | None]:
     """The periodic reconciliation of the whole registry: every study's id, date and status,
     1,000 a page; returns the trials to fetch in full (their date or status moved, or we never
-    saw them) and the latest date listed.  A trial we hold that is no longer listed is reported."""
+    saw them) and the latest date listed.  A trial we hold that is no longer listed is reported.
+    What we saw is read a page's trials at a time, and the listing is kept as NCT numbers: the
+    whole registry's reconciliation holds no 570,000-entry mapping of strings."""
     report.plan, report.plan_reason = "reconcile", "every study's id, date and status, 1,000 a page"
     log.info("plan=reconcile: %s", report.plan_reason)
-    listed: set[str] = set()
+    listed: set[int] = set()
     due: list[str] = []
     latest: str | None = None
     today = live.now().date()
+    lazy = isinstance(seen, LastSeen) and not seen.whole
     for page in listing(live.client):
         if live.should_stop():
             raise Stopped("stopped part-way through the reconciliation; the next cycle does it again")
+        known = live.store.watches.last_seen(page) if lazy else seen  # this page's trials only
         for key, now in page.items():
-            listed.add(key)
-            if moved(now, seen.get(key)):
+            listed.add(_number(key))
+            if moved(now, known.get(key)):
                 due.append(key)
         newest = latest_date((d for d, _ in page.values()), not_after=today)
         latest = newest if newest and (latest is None or newest > latest) else latest
     report.probed = len(listed)
-    _gone(live, report, seen, listed)
+    _gone(live, report, live.store.watches.held_keys() if lazy else seen, listed)
     live.store.service.set_state(RECONCILED + suffix, f"{live.now().isoformat()} {len(listed)}")
     return due, latest
 
 
-def _gone(live: Live, report: CycleReport, held, listed: set[str]) -> None:
-    """Each trial of ``held`` the registry's listing no longer has: that trial's problem."""
-    for key in sorted(k for k in held if k not in listed and NCT_ID.fullmatch(k)):
+def _number(key: str) -> int:
+    """An NCT id as its number (a listing of every study kept small); -1 for anything else."""
+    return int(key[3:]) if NCT_ID.fullmatch(key) else -1
+
+
+def _gone(live: Live, report: CycleReport, held: Iterable[str], listed: set[int]) -> None:
+    """Each trial of ``held`` the registry's listing (NCT numbers) no longer has: that trial's problem."""
+    for key in sorted(k for k in held if NCT_ID.fullmatch(k) and _number(k) not in listed):
         live._problem(report, key, "not found on ClinicalTrials.gov (no longer in its listing)")
 
 

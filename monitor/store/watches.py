@@ -15,7 +15,7 @@ from monitor.errors import NotFoundError, StoreError
 from monitor.model import Change
 from monitor.store.database import Concern, Database, reason
 from monitor.store.rows import CHUNK
-from monitor.store.schema import query_members, trial_state, watches
+from monitor.store.schema import query_members, trial_heads, trial_state, watches
 from monitor.store.service import ServiceState
 from monitor.store.versions import VersionStore
 
@@ -181,6 +181,13 @@ class WatchStore(Concern):
                 ]
             seen.update({r.trial_key: (r.seen_update, r.seen_status) for r in rows})
         return seen
+
+    def held_keys(self) -> list[str]:
+        """Every trial :meth:`last_seen` knows of (a head, or a date seen), keys only."""
+        heads = select(trial_heads.c.trial_key)
+        dated = select(trial_state.c.trial_key).where(trial_state.c.seen_update.is_not(None))
+        with self._reading() as conn:
+            return list(conn.execute(heads.union(dated)).scalars())
 
     def mark_seen(self, key: str, last_update: str | None, status: str | None) -> None:
         self._upsert_trial_state(key, seen_update=last_update, seen_status=status)
