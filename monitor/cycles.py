@@ -174,8 +174,9 @@ def expected_events(store: Store, settings: Settings, group: WatchGroup, outcome
     """The expected-event rules over the group's trials, on ``now``'s date (:mod:`monitor.expected_events`).
 
     The rules read a trial's latest version and the date, so they can only turn on a new version or a
-    new day.  Each cycle evaluates the trials it stored a version of and those stored but never
-    evaluated (one query over the heads finds them, usually none); the first cycle of each UTC day
+    new day.  Each cycle evaluates the trials it stored a version of, those stored but never
+    evaluated (one query over the heads finds them, usually none) and those given a new version
+    since their evaluation by `monitor load`, `fetch`, ... (their day is unknown); the first cycle of each UTC day
     also evaluates the group's trials whose next turning day (``expected_seen.due``, written at each
     evaluation) has come: a few hundred a day, not every watched record.  When the rules or their
     settings change, every trial's day is forgotten and the next pass evaluates them all once.
@@ -187,7 +188,7 @@ def expected_events(store: Store, settings: Settings, group: WatchGroup, outcome
         store.expected.forget_due()
         store.service.set_state(RULES_STATE, rules)
     whole_day = store.service.get_state(state) != today
-    fresh = store.expected.never_evaluated()
+    fresh = store.expected.unevaluated()
     due = store.expected.due_keys(now().date()) if whole_day else set()
     if not stored and not fresh and not due:
         if whole_day:

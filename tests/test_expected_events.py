@@ -311,3 +311,22 @@ def test_a_trial_stored_outside_a_cycle_is_evaluated_by_the_next_cycle_of_its_gr
     run_once(store, settings, clock)
     assert read == ["NCT06302556"], "stored but never evaluated: evaluated now, and only it"
     assert store.expected.expected_seen() == {"NCT06821503", "NCT06302556"}
+
+
+def test_a_new_version_stored_outside_a_cycle_is_evaluated_by_the_next_cycle_though_not_due(watching):
+    from monitor.pipeline import load
+
+    store, settings, read, clock = watching.store, watching.settings, watching.read, watching.clock
+    run_once(store, settings, clock)  # recruiting, primary completion 2027-12: due 2028-01-31
+    moved = study(OPENING / "2026-03-10.json")
+    status = moved["protocolSection"]["statusModule"]
+    status["primaryCompletionDateStruct"] = {"date": "2027-10", "type": "ESTIMATED"}  # passed, grace too
+    status["lastUpdatePostDateStruct"] = {"date": "2027-12-19", "type": "ACTUAL"}
+    newer = watching.folder / "moved.json"
+    newer.write_text(json.dumps(moved))
+    load(store, [newer], clock)  # as `monitor load` stores it: no rule evaluated
+    read.clear()
+    clock.now = datetime(2027, 12, 20, 9, 0, tzinfo=UTC)
+    (outcome,) = run_once(store, settings, clock)
+    assert read == ["NCT06821503"], "its new version is evaluated by the next cycle, not at its old turning day"
+    assert [(key, e.field) for key, e in outcome.expected] == [("NCT06821503", "completion-passed")]

@@ -60,12 +60,14 @@ class ExpectedStore(Concern):
         with self._reading() as conn:
             return {r.trial_key for r in _rows(conn, query, expected_seen.c.trial_key, keys)}
 
-    def never_evaluated(self) -> set[str]:
-        """The trials stored (a head) that the rules have never evaluated: one anti-join, usually empty."""
+    def unevaluated(self) -> set[str]:
+        """The trials stored (a head) whose latest record the rules have not evaluated: never evaluated,
+        or given a version since (by `monitor load`, `fetch`, ...: its turning day was forgotten), or
+        evaluated before schema 0009.  One anti-join, usually empty."""
         query = (
             select(trial_heads.c.trial_key)
             .outerjoin(expected_seen, expected_seen.c.trial_key == trial_heads.c.trial_key)
-            .where(expected_seen.c.trial_key.is_(None))
+            .where(expected_seen.c.trial_key.is_(None) | expected_seen.c.due.is_(None))
         )
         with self._reading() as conn:
             return set(conn.execute(query).scalars())

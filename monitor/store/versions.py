@@ -32,7 +32,7 @@ from monitor.store.rows import (
     insert_versions,
     version_row,
 )
-from monitor.store.schema import changes, deliveries, metadata, trial_heads, trials, versions
+from monitor.store.schema import changes, deliveries, expected_seen, metadata, trial_heads, trials, versions
 
 
 class VersionStore(Concern):
@@ -192,6 +192,8 @@ class VersionStore(Concern):
                     conn.execute(insert(trial_heads).values(trial_key=key, **head))
                 else:
                     conn.execute(trial_heads.update().where(trial_heads.c.trial_key == key).values(**head))
+                    # a new latest record: the expected-event rules' next turning day is not known any more
+                    conn.execute(expected_seen.update().where(expected_seen.c.trial_key == key).values(due=None))
                 retain(conn, key, number, self.keep_raw_versions)
                 self._insert_deliveries(conn, routes, f"v:{version_id}", key, new.loaded_at)
         except IntegrityError as exc:
