@@ -313,3 +313,40 @@ def test_a_trial_stored_outside_a_cycle_is_evaluated_by_the_next_cycle_of_its_gr
     run_once(store, settings, clock)
     assert read == ["NCT06302556"], "stored but never evaluated: evaluated now, and only it"
     assert store.expected.expected_seen() == {"NCT06821503", "NCT06302556"}
+
+
+def test_a_new_version_stored_outside_a_cycle_is_evaluated_by_the_next_daily_pass_whatever_its_old_day(
+    tmp_path, mailbox
+):
+    """`monitor load` (or `fetch`) stores a new version without the rules; the cycle that follows finds
+    the group's file unchanged, so only the daily pass can evaluate it: the old record's turning day
+    (a year away, or never) must not hide the new record's rules."""
+    from monitor.pipeline import load
+
+    folder = tmp_path / "snapshots"
+    folder.mkdir()
+    recruiting = study(OPENING / "2026-03-10.json")  # RECRUITING, primary completion 2027-12 (ESTIMATED)
+    completed = copy.deepcopy(recruiting)
+    status = completed["protocolSection"]["statusModule"]
+    status["overallStatus"] = "COMPLETED"
+    status["primaryCompletionDateStruct"] = {"date": "2027-11-15", "type": "ACTUAL"}
+    status["completionDateStruct"] = {"date": "2027-11-15", "type": "ACTUAL"}
+    completed["protocolSection"]["designModule"]["enrollmentInfo"]["type"] = "ACTUAL"
+    trial = folder / "trial.json"
+    trial.write_text(json.dumps(completed))
+    settings = load_settings(str(configure(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", mailbox, folder)))
+    store = Store.open(settings.database)
+    clock = Clock(datetime(2028, 2, 10, 7, 0, tzinfo=UTC))
+    run_once(store, settings, clock)
+    assert store.expected.expected_true() == {}, "COMPLETED: nothing true, no day soon on which a rule turns"
+
+    recruiting["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"] = {"date": "2028-02-10", "type": "ACTUAL"}
+    trial.write_text(json.dumps(recruiting))  # the sponsor reopens it: primary completion 2027-12 long passed
+    load(store, [trial], clock)  # as `monitor load` stores it: no rule evaluated
+    clock.now = datetime(2028, 2, 10, 9, 0, tzinfo=UTC)
+    run_once(store, settings, clock)  # the group's file is the stored version: nothing stored, nothing read
+    clock.now = datetime(2028, 2, 11, 7, 0, tzinfo=UTC)
+    (outcome,) = run_once(store, settings, clock)
+    assert [(key, c.field) for key, c in outcome.expected] == [("NCT06821503", "completion-passed")]
+    assert len(mailbox.messages) == 1
+    store.close()

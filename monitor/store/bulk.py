@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, insert
 
 from monitor.errors import StoreError, WriteConflict
 from monitor.store.retention import retain
-from monitor.store.rows import NewVersion, delivery_rows, head_row, insert_versions
+from monitor.store.rows import NewVersion, delivery_rows, forget_turning_days, head_row, insert_versions
 from monitor.store.schema import deliveries, trial_heads, trials
 from monitor.store.versions import VersionStore
 
@@ -104,6 +104,7 @@ def _write_batch(conn, batch: list[PendingVersion], keep_raw_versions: int = 0) 
                 if h["number"] != 1
             ],
         )
+        forget_turning_days(conn, [n.record.key for n in later])
     outbox = [
         row
         for version_id, p in zip(ids, batch, strict=True)

@@ -28,6 +28,7 @@ from monitor.store.rows import (
     _change_row,
     _head,
     delivery_rows,
+    forget_turning_days,
     head_row,
     insert_versions,
     version_row,
@@ -192,6 +193,7 @@ class VersionStore(Concern):
                     conn.execute(insert(trial_heads).values(trial_key=key, **head))
                 else:
                     conn.execute(trial_heads.update().where(trial_heads.c.trial_key == key).values(**head))
+                    forget_turning_days(conn, [key])
                 retain(conn, key, number, self.keep_raw_versions)
                 self._insert_deliveries(conn, routes, f"v:{version_id}", key, new.loaded_at)
         except IntegrityError as exc:
