@@ -106,3 +106,17 @@ def test_a_page_of_studies_is_let_go_as_its_studies_are_handed_on():
     assert page == []  # the page list no longer holds the studies: each goes once it is stored
     assert [s["protocolSection"]["identificationModule"]["nctId"] for s in handed] == keys[1:]
     client.close()
+
+
+def test_fetch_exit_code_counts_a_change_past_the_listed_results(monitor, server, tmp_path, monkeypatch):
+    monkeypatch.setattr(results_module, "LISTED", 1)
+
+    def fetch(*args):
+        return monitor("--ctgov-url", server.url, "--rate", "0", "--snapshots", tmp_path / "archive", "fetch", *args)
+
+    assert fetch("NCT06302556", "NCT06821503").code == 0
+    server.set_study(study(OPENING / "2026-03-10.json"))  # NCT06821503 changes, NCT06302556 does not
+    run = fetch("NCT06302556", "NCT06821503", "--exit-code")
+    assert "2 records: 1 changed, 1 unchanged" in run.out, run.out
+    assert "note: 1 more results not listed here" in run.out
+    assert run.code == 1, "a change, listed or not, is a change"
