@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from monitor.checking import Routes
+from monitor.errors import StoreError
 from monitor.expected import DEFAULT, RULES, Thresholds, day, evaluate
 from monitor.messages import markdown_text
 from monitor.model import Change, TrialRecord
@@ -85,6 +86,8 @@ def record_expected(
     baselined = flagged = 0
     for key, record in _latest_records(store, wanted):  # a trial not stored yet is skipped
         try:
+            if isinstance(record, StoreError):  # its stored record cannot be read: it stays due
+                raise record
             found = {f.rule: f.summary for f in evaluate(record, today, thresholds)}
             due = next_due(record, today, thresholds, set(found)) or NEVER
             if key not in seen:
@@ -149,9 +152,19 @@ def _turning_days(record: TrialRecord, t: Thresholds) -> set[date]:
 
 
 def _latest_records(store: Store, keys: list[str], chunk: int = 1_000):
-    """The latest stored record of each of ``keys``, a thousand at a time (memory stays flat)."""
+    """The latest stored record of each of ``keys``, a thousand at a time (memory stays flat).  A chunk
+    with a record that cannot be read is read again one trial at a time: the damaged one comes as its
+    :class:`StoreError` (that trial's problem), never taking the others with it."""
     for start in range(0, len(keys), chunk):
-        yield from sorted(store.expected.latest_records(keys[start : start + chunk]).items())
+        part = keys[start : start + chunk]
+        try:
+            yield from sorted(store.expected.latest_records(part).items())
+        except StoreError:
+            for key in part:
+                try:
+                    yield from store.expected.latest_records([key]).items()
+                except StoreError as exc:
+                    yield key, exc
 
 
 def render_flags(flags: list[Flag], today: date, fmt: str) -> str:

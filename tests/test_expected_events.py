@@ -350,3 +350,31 @@ def test_a_new_version_stored_outside_a_cycle_is_evaluated_by_the_next_daily_pas
     assert [(key, c.field) for key, c in outcome.expected] == [("NCT06821503", "completion-passed")]
     assert len(mailbox.messages) == 1
     store.close()
+
+
+def test_a_trial_whose_stored_record_is_damaged_never_stops_the_others_events(tmp_path):
+    """One stored version that cannot be unpacked is that trial's problem: the other trials of the
+    pass (read in the same chunk) still get their events, and the damaged one stays due."""
+    import sqlite3
+    from datetime import date
+
+    from monitor.expected_events import record_expected
+    from monitor.pipeline import load
+
+    from conftest import UNKNOWN
+
+    store = Store.open(str(tmp_path / "monitor.db"))
+    clock = Clock(datetime(2026, 3, 12, tzinfo=UTC))
+    load(store, [OPENING / "2026-03-10.json", UNKNOWN / "2026-02-02.json"], clock)
+    keys = ["NCT06821503", "NCT06302556"]
+    assert record_expected(store, keys, datetime(2025, 1, 1, tzinfo=UTC)) == []  # the baseline: nothing true
+    with sqlite3.connect(tmp_path / "monitor.db") as db:
+        db.execute("UPDATE versions SET record = X'00' WHERE trial_key = 'NCT06821503'")
+    events = record_expected(store, keys, clock.now)
+    assert {(key, c.field) for key, c in events} == {
+        ("NCT06302556", "completion-passed"),
+        ("NCT06302556", "verification-stale"),
+    }
+    assert [key for key, _, _ in store.watches.trial_errors()] == ["NCT06821503"]
+    assert "NCT06821503" in store.expected.due_keys(date(2026, 3, 13)), "still due: evaluated once it is mended"
+    store.close()
