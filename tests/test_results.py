@@ -120,3 +120,19 @@ def test_fetch_exit_code_counts_a_change_past_the_listed_results(monitor, server
     assert "2 records: 1 changed, 1 unchanged" in run.out, run.out
     assert "note: 1 more results not listed here" in run.out
     assert run.code == 1, "a change, listed or not, is a change"
+
+
+def test_run_once_in_json_counts_every_result_and_says_how_many_are_not_listed(tmp_path, cli, monkeypatch):
+    monkeypatch.setattr(results_module, "LISTED", 2)
+    text = (OPENING / "2026-02-10.json").read_text()
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(5):
+        (folder / f"NCT9000000{i}.json").write_text(text.replace("NCT06821503", f"NCT9000000{i}"))
+    config = tmp_path / "monitor.yaml"
+    config.write_text(f"database: {tmp_path / 'monitor.db'}\nwatches:\n  - name: files\n    snapshots: [{folder}]\n")
+    run = cli("--config", config, "run", "--once", "--format", "json")
+    assert run.code == 0, run.err
+    (group,) = json.loads(run.out)
+    assert len(group["results"]) == 2
+    assert (group["counts"], group["unlisted"]) == ({"new": 5}, 3), "a JSON reader can tell the list is capped"
