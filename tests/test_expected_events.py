@@ -9,8 +9,6 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
 from monitor.config import load_settings
 from monitor.daemon import run_once
 from monitor.store import Store
@@ -382,13 +380,10 @@ def test_a_trial_whose_stored_record_is_damaged_never_stops_the_others_events(tm
     store.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a version stored (monitor load, fetch) between the rules' read of a trial's record and the write of "
-    "its next turning day is overwritten by the old record's day: set_due should write only while the trial's "
-    "head is the version evaluated (compare trial_heads.number in the UPDATE)",
-)
 def test_a_version_stored_while_the_rules_evaluate_the_trial_keeps_it_due(tmp_path, monkeypatch):
+    """`monitor load` stores a new version between the rules' read of the trial and the write of its
+    next turning day: the day computed from the old record is not kept, the new one waits for the
+    next daily pass."""
     from datetime import date
 
     from monitor.expected_events import record_expected
