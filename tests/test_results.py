@@ -59,7 +59,8 @@ def test_a_report_of_capped_results_says_so_and_counts_them_all():
     text = render("results", "text", found)
     assert "note: 3 more results not listed here" in text
     assert text.endswith("5 records: 5 new")
-    assert json.loads(render("results", "json", found))["counts"] == {"new": 5}
+    data = json.loads(render("results", "json", found))
+    assert (data["counts"], data["unlisted"], len(data["results"])) == ({"new": 5}, 3, 2)
 
 
 def test_a_cycle_counts_every_trial_it_stored_and_lists_the_first(tmp_path, monkeypatch):
