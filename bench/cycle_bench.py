@@ -142,7 +142,7 @@ def bench(n: int, records: list[dict], postgres: str | None = None) -> None:
             enrollment["count"] = (enrollment.get("count") or 0) + 1 + i
             server.set_study(study)
         report = measure(f"1% changed ({len(changed)} trials)", live, n)
-        assert len(report.changed) == len(changed), (len(report.changed), len(changed))
+        assert report.changed == len(changed), (report.changed, len(changed))
         if not postgres:
             size = sum(p.stat().st_size for p in Path(tmp).glob("bench.db*"))
             print(f"  database: {size / 1e6:.1f} MB")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from monitor.checking import Routes
+from monitor.errors import StoreError
 from monitor.expected import DEFAULT, RULES, Thresholds, day, evaluate
 from monitor.messages import markdown_text
 from monitor.model import Change, TrialRecord
@@ -80,15 +81,17 @@ def record_expected(
     for (key, rule), summary in store.expected.expected_true(keys=wanted).items():  # of these trials only
         stored.setdefault(key, {})[rule] = summary
     seen = store.expected.expected_seen(wanted)
-    baselines: list[tuple[str, dict[str, str], date]] = []
-    days: list[tuple[str, date | None]] = []  # each evaluated trial's next turning day, written in batches
+    baselines: list[tuple[str, dict[str, str], date, int]] = []
+    days: list[tuple[str, date | None, int]] = []  # each evaluated trial's next turning day, written in batches
     baselined = flagged = 0
-    for key, record in _latest_records(store, wanted):  # a trial not stored yet is skipped
+    for key, record, version in _latest_records(store, wanted):  # a trial not stored yet is skipped
         try:
+            if isinstance(record, StoreError):  # its stored record cannot be read: it stays due
+                raise record
             found = {f.rule: f.summary for f in evaluate(record, today, thresholds)}
             due = next_due(record, today, thresholds, set(found)) or NEVER
             if key not in seen:
-                baselines.append((key, found, due))  # written in batches: no event
+                baselines.append((key, found, due, version))  # written in batches: no event
                 baselined, flagged = baselined + 1, flagged + bool(found)
                 if len(baselines) >= BASELINES:
                     store.expected.apply_baselines(baselines, now)
@@ -97,7 +100,7 @@ def record_expected(
             if set(found) != set(stored.get(key, {})):  # else nothing became true or stopped being true
                 for event in store.expected.apply_findings(key, found, record.overall_status, now, routes, RULES):
                     events.append((key, event))
-            days.append((key, due))  # only once its events are written: a failure leaves the trial due
+            days.append((key, due, version))  # only once its events are written: a failure leaves it due
             if len(days) >= BASELINES:
                 store.expected.set_due(days)
                 days.clear()
@@ -149,9 +152,25 @@ def _turning_days(record: TrialRecord, t: Thresholds) -> set[date]:
 
 
 def _latest_records(store: Store, keys: list[str], chunk: int = 1_000):
-    """The latest stored record of each of ``keys``, a thousand at a time (memory stays flat)."""
+    """``(key, latest stored record, its version number)`` of each of ``keys``, a thousand at a time
+    (memory stays flat).  The numbers are read first: a version stored meanwhile is never taken for
+    the one evaluated (:meth:`~monitor.store.expected.ExpectedStore.set_due` keeps the day only while
+    it is the latest).  A chunk with a record that cannot be read is read again one trial at a time:
+    the damaged one comes as its :class:`StoreError` (that trial's problem), never taking the others."""
     for start in range(0, len(keys), chunk):
-        yield from sorted(store.expected.latest_records(keys[start : start + chunk]).items())
+        part = keys[start : start + chunk]
+        numbers = {key: head.number for key, head in store.versions.latest_heads(part).items()}
+        try:
+            records = sorted(store.expected.latest_records(part).items())
+        except StoreError:
+            records = []
+            for key in part:
+                try:
+                    records += store.expected.latest_records([key]).items()
+                except StoreError as exc:
+                    records.append((key, exc))
+        for key, record in records:
+            yield key, record, numbers.get(key, 0)
 
 
 def render_flags(flags: list[Flag], today: date, fmt: str) -> str:

@@ -72,8 +72,9 @@ class CycleReport:
     asked: dict = field(default_factory=dict)  # (day, saved search) -> its change query's answer, this cycle
 
     @property
-    def changed(self) -> list[Result]:
-        return [r for r in self.results if r.status in ("new", "changed")]
+    def changed(self) -> int:
+        """How many trials were new or changed, listed or not (a capped list lists the first only)."""
+        return self.results.count_of("new", "changed")
 
 
 class Live:

@@ -29,6 +29,7 @@ import struct
 import tempfile
 import zlib
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, NamedTuple
@@ -160,11 +161,19 @@ class Survey:
             spot = self.spool.seek(0, 2)
             self.spool.write(SIZE.pack(len(blob)) + blob)
         except OSError as exc:
-            raise StoreError(
-                f"could not write the load's temporary file in {tempfile.gettempdir()} ({exc.strerror or exc}); "
-                "nothing was stored: set TMPDIR to a folder with room (about a third of the files' size)"
-            ) from exc
+            raise _unwritable(exc) from exc
         return spot
+
+    def flushed(self) -> Survey:
+        """The spool on disk, every byte (a short write leaves its rest in the file's buffer: a full
+        disk shows only here), so that a full disk is pass 1's error, before anything is stored."""
+        try:
+            if self.spool is not None:
+                self.spool.flush()
+        except OSError as exc:
+            self.close()
+            raise _unwritable(exc) from exc
+        return self
 
     def _spooled(self, fact: Fact) -> Snapshot:
         assert self.spool is not None
@@ -175,8 +184,16 @@ class Survey:
     def close(self) -> None:
         """Remove the spool (also when the survey is collected)."""
         if self.spool is not None:
-            self.spool.close()
+            with suppress(OSError):  # what it could not flush (a full disk) is dropped with it: the file is closed
+                self.spool.close()
             self.spool = None
+
+
+def _unwritable(exc: OSError) -> StoreError:
+    return StoreError(
+        f"could not write the load's temporary file in {tempfile.gettempdir()} ({exc.strerror or exc}); "
+        "nothing was stored: set TMPDIR to a folder with room (about a third of the files' size)"
+    )
 
 
 def failed(checker: Checker, key: str, origin: str, problems: list[str] | None) -> Result:
@@ -222,7 +239,7 @@ def survey(paths: Iterable[str | Path], problems: list[str] | None = None, limit
         for index, payload in enumerate(payloads):
             _note(found, payload, len(found.files) - 1, index)
     refuse(unreadable, problems)
-    return found
+    return found.flushed()
 
 
 def _note(found: Survey, payload, file: int, index: int) -> None:

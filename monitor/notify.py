@@ -104,7 +104,8 @@ class AppriseChannel:
         if route.tags and self.settings.notifications.apprise_config:
             config = apprise.AppriseConfig()
             config.add(self.settings.notifications.apprise_config)
-            bundle.add(config)
+            for server in config.services():  # each with its tags; one reaching Slack gets Slack's text too
+                (slack if message.format == "markdown" and _is_slack(server.url()) else bundle).add(server)
         sends = [(b, body) for b, body in ((bundle, message.body), (slack, slack_text(message.body))) if len(b)]
         body_format = {
             "text": apprise.NotifyFormat.TEXT,

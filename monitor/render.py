@@ -196,6 +196,7 @@ def results_json(results: list[Result], judge: Materiality | None = None) -> str
                 for r in results
             ],
             "counts": dict(_counts(results)),
+            "unlisted": results.unlisted if isinstance(results, Results) else 0,  # counted, not listed
         }
     )
 

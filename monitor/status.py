@@ -156,6 +156,8 @@ def outcome_dicts(outcomes: list[GroupOutcome]) -> list[dict]:
                 }
                 for r in o.results
             ],
+            "counts": dict(+o.results.statuses),  # every result's status, listed or not
+            "unlisted": o.results.unlisted,  # results past the first LISTED, counted above, not listed
             "membership": [{"trial": k, **e.to_dict()} for k, e in o.membership],
         }
         for o in outcomes

@@ -194,3 +194,20 @@ def test_registry_emphasis_code_and_strike_never_format_in_slack(slack):
     assert "`" not in text and "\\*" not in text and "\\_" not in text and "\\~" not in text
     assert text.startswith("*NCT00000001 1 status change*"), "the template's own bold stays"
     assert "<https://clinicaltrials.gov/study/NCT00000001|Registry record>" in text
+
+
+def test_registry_emphasis_never_formats_in_slack_reached_through_an_apprise_config_tag(tmp_path, slack):
+    """A route of tags (no URL of its own: Markdown) reaching Slack through the Apprise config file gets
+    the same look-alikes as a route naming the Slack URL."""
+    from monitor.notify import AppriseChannel
+    from monitor.settings import NotificationSettings, Route, Settings
+
+    apprise_config = tmp_path / "apprise.txt"
+    apprise_config.write_text("team=slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#lupus\n")
+    settings = Settings(notifications=NotificationSettings(apprise_config=str(apprise_config)))
+    message = event_message("NCT00000001", "*bold* _it_ ~gone~ `code`", [_hostile_change()], "markdown")
+    assert AppriseChannel(settings).send(Route(name="by-tag", tags=("team",)), message).ok
+    (post,) = slack.posts
+    text = post["attachments"][0]["text"]
+    assert "\u2217bold\u2217 \u02cdit\u02cd \u223cgone\u223c \u02cbcode\u02cb" in text, text
+    assert "`" not in text and "\\*" not in text and "\\_" not in text and "\\~" not in text

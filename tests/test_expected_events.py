@@ -330,3 +330,108 @@ def test_a_new_version_stored_outside_a_cycle_is_evaluated_by_the_next_cycle_tho
     (outcome,) = run_once(store, settings, clock)
     assert read == ["NCT06821503"], "its new version is evaluated by the next cycle, not at its old turning day"
     assert [(key, e.field) for key, e in outcome.expected] == [("NCT06821503", "completion-passed")]
+
+
+def test_a_new_version_stored_outside_a_cycle_is_evaluated_by_the_next_cycle_whatever_its_old_day(
+    tmp_path, mailbox
+):
+    """`monitor load` (or `fetch`) stores a new version without the rules; the cycle that follows finds
+    the group's file unchanged, stores nothing, and still evaluates it: the old record's turning day
+    (a year away, or never) must not hide the new record's rules."""
+    from monitor.pipeline import load
+
+    folder = tmp_path / "snapshots"
+    folder.mkdir()
+    recruiting = study(OPENING / "2026-03-10.json")  # RECRUITING, primary completion 2027-12 (ESTIMATED)
+    completed = copy.deepcopy(recruiting)
+    status = completed["protocolSection"]["statusModule"]
+    status["overallStatus"] = "COMPLETED"
+    status["primaryCompletionDateStruct"] = {"date": "2027-11-15", "type": "ACTUAL"}
+    status["completionDateStruct"] = {"date": "2027-11-15", "type": "ACTUAL"}
+    completed["protocolSection"]["designModule"]["enrollmentInfo"]["type"] = "ACTUAL"
+    trial = folder / "trial.json"
+    trial.write_text(json.dumps(completed))
+    settings = load_settings(str(configure(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", mailbox, folder)))
+    store = Store.open(settings.database)
+    clock = Clock(datetime(2028, 2, 10, 7, 0, tzinfo=UTC))
+    run_once(store, settings, clock)
+    assert store.expected.expected_true() == {}, "COMPLETED: nothing true, no day soon on which a rule turns"
+
+    recruiting["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"] = {"date": "2028-02-10", "type": "ACTUAL"}
+    trial.write_text(json.dumps(recruiting))  # the sponsor reopens it: primary completion 2027-12 long passed
+    load(store, [trial], clock)  # as `monitor load` stores it: no rule evaluated
+    clock.now = datetime(2028, 2, 10, 9, 0, tzinfo=UTC)
+    (outcome,) = run_once(store, settings, clock)  # the group's file is the stored version: nothing stored
+    assert [(key, c.field) for key, c in outcome.expected] == [("NCT06821503", "completion-passed")]
+    assert len(mailbox.messages) == 1
+    clock.now = datetime(2028, 2, 11, 7, 0, tzinfo=UTC)
+    (outcome,) = run_once(store, settings, clock)
+    assert outcome.expected == [] and len(mailbox.messages) == 1, "told once"
+    store.close()
+
+
+def test_a_trial_whose_stored_record_is_damaged_never_stops_the_others_events(tmp_path):
+    """One stored version that cannot be unpacked is that trial's problem: the other trials of the
+    pass (read in the same chunk) still get their events, and the damaged one stays due."""
+    import sqlite3
+    from datetime import date
+
+    from monitor.expected_events import record_expected
+    from monitor.pipeline import load
+
+    from conftest import UNKNOWN
+
+    store = Store.open(str(tmp_path / "monitor.db"))
+    clock = Clock(datetime(2026, 3, 12, tzinfo=UTC))
+    load(store, [OPENING / "2026-03-10.json", UNKNOWN / "2026-02-02.json"], clock)
+    keys = ["NCT06821503", "NCT06302556"]
+    assert record_expected(store, keys, datetime(2025, 1, 1, tzinfo=UTC)) == []  # the baseline: nothing true
+    with sqlite3.connect(tmp_path / "monitor.db") as db:
+        db.execute("UPDATE versions SET record = X'00' WHERE trial_key = 'NCT06821503'")
+    events = record_expected(store, keys, clock.now)
+    assert {(key, c.field) for key, c in events} == {
+        ("NCT06302556", "completion-passed"),
+        ("NCT06302556", "verification-stale"),
+    }
+    assert [key for key, _, _ in store.watches.trial_errors()] == ["NCT06821503"]
+    assert "NCT06821503" in store.expected.due_keys(date(2026, 3, 13)), "still due: evaluated once it is mended"
+    store.close()
+
+
+def test_a_version_stored_while_the_rules_evaluate_the_trial_keeps_it_due(tmp_path, monkeypatch):
+    """`monitor load` stores a new version between the rules' read of the trial and the write of its
+    next turning day: the day computed from the old record is not kept, the new one waits for the
+    next daily pass."""
+    from datetime import date
+
+    from monitor.expected_events import record_expected
+    from monitor.pipeline import load
+    from monitor.store.expected import ExpectedStore
+
+    recruiting = study(OPENING / "2026-03-10.json")  # RECRUITING, primary completion 2027-12 (ESTIMATED)
+    completed = copy.deepcopy(recruiting)
+    status = completed["protocolSection"]["statusModule"]
+    status["overallStatus"] = "COMPLETED"
+    status["primaryCompletionDateStruct"] = {"date": "2027-11-15", "type": "ACTUAL"}
+    status["completionDateStruct"] = {"date": "2027-11-15", "type": "ACTUAL"}
+    completed["protocolSection"]["designModule"]["enrollmentInfo"]["type"] = "ACTUAL"
+    old, new = tmp_path / "completed.json", tmp_path / "reopened.json"
+    old.write_text(json.dumps(completed))
+    recruiting["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"] = {"date": "2028-02-10", "type": "ACTUAL"}
+    new.write_text(json.dumps(recruiting))
+    store = Store.open(str(tmp_path / "monitor.db"))
+    clock = Clock(datetime(2028, 2, 10, 7, 0, tzinfo=UTC))
+    load(store, [old], clock)
+    record_expected(store, ["NCT06821503"], clock.now)  # the baseline: nothing true, no day soon
+    read = ExpectedStore.latest_records
+
+    def meanwhile(self, keys):  # `monitor load` of a new version right after the rules read the old one
+        records = read(self, keys)
+        monkeypatch.setattr(ExpectedStore, "latest_records", read)
+        load(store, [new], clock)
+        return records
+
+    monkeypatch.setattr(ExpectedStore, "latest_records", meanwhile)
+    record_expected(store, ["NCT06821503"], datetime(2028, 2, 10, 9, 0, tzinfo=UTC))
+    assert "NCT06821503" in store.expected.due_keys(date(2028, 2, 11)), "the new version waits for the daily pass"
+    store.close()

@@ -3,6 +3,7 @@ small facts, pass 2 re-reads each file and stores it."""
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 
@@ -71,3 +72,43 @@ def test_a_spool_that_cannot_be_written_stores_nothing_and_says_where(tmp_path, 
     monkeypatch.setattr(loading.tempfile, "TemporaryFile", lambda **_: (_ for _ in ()).throw(OSError(28, "full")))
     with pytest.raises(StoreError, match=r"could not write the load's temporary file in .* set TMPDIR"):
         survey([OPENING])
+
+
+class NearlyFullDisk(io.RawIOBase):
+    """A temporary file on a disk with ``room`` bytes left: a write past it is short (what fits),
+    the next one fails (ENOSPC), as a real file system does."""
+
+    def __init__(self, room: int) -> None:
+        self.room = room
+
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return 0
+
+    def write(self, data) -> int:
+        if not self.room:
+            raise OSError(28, "No space left on device")
+        written = min(len(data), self.room)
+        self.room -= written
+        return written
+
+
+def test_a_spool_whose_last_bytes_do_not_reach_the_disk_fails_in_pass_one_with_the_same_error(
+    tmp_path, db_path, monkeypatch, cli
+):
+    """The spool's last write is short (the disk filled up): its rest waits in the file's buffer and
+    the full disk shows only when it is flushed.  That is still pass 1's error (exit 2, TMPDIR named),
+    before the database is created."""
+    monkeypatch.setattr(loading.tempfile, "TemporaryFile", lambda **_: io.BufferedRandom(NearlyFullDisk(5_000)))
+    run = cli("--db", db_path, "load", OPENING / "2026-02-10.json")
+    assert run.code == 2, run.err
+    assert "could not write the load's temporary file in" in run.err and "set TMPDIR" in run.err
+    assert not db_path.exists(), "nothing was stored, nor the database created"

@@ -59,7 +59,8 @@ def test_a_report_of_capped_results_says_so_and_counts_them_all():
     text = render("results", "text", found)
     assert "note: 3 more results not listed here" in text
     assert text.endswith("5 records: 5 new")
-    assert json.loads(render("results", "json", found))["counts"] == {"new": 5}
+    data = json.loads(render("results", "json", found))
+    assert (data["counts"], data["unlisted"], len(data["results"])) == ({"new": 5}, 3, 2)
 
 
 def test_a_cycle_counts_every_trial_it_stored_and_lists_the_first(tmp_path, monkeypatch):
@@ -106,3 +107,33 @@ def test_a_page_of_studies_is_let_go_as_its_studies_are_handed_on():
     assert page == []  # the page list no longer holds the studies: each goes once it is stored
     assert [s["protocolSection"]["identificationModule"]["nctId"] for s in handed] == keys[1:]
     client.close()
+
+
+def test_fetch_exit_code_counts_a_change_past_the_listed_results(monitor, server, tmp_path, monkeypatch):
+    monkeypatch.setattr(results_module, "LISTED", 1)
+
+    def fetch(*args):
+        return monitor("--ctgov-url", server.url, "--rate", "0", "--snapshots", tmp_path / "archive", "fetch", *args)
+
+    assert fetch("NCT06302556", "NCT06821503").code == 0
+    server.set_study(study(OPENING / "2026-03-10.json"))  # NCT06821503 changes, NCT06302556 does not
+    run = fetch("NCT06302556", "NCT06821503", "--exit-code")
+    assert "2 records: 1 changed, 1 unchanged" in run.out, run.out
+    assert "note: 1 more results not listed here" in run.out
+    assert run.code == 1, "a change, listed or not, is a change"
+
+
+def test_run_once_in_json_counts_every_result_and_says_how_many_are_not_listed(tmp_path, cli, monkeypatch):
+    monkeypatch.setattr(results_module, "LISTED", 2)
+    text = (OPENING / "2026-02-10.json").read_text()
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(5):
+        (folder / f"NCT9000000{i}.json").write_text(text.replace("NCT06821503", f"NCT9000000{i}"))
+    config = tmp_path / "monitor.yaml"
+    config.write_text(f"database: {tmp_path / 'monitor.db'}\nwatches:\n  - name: files\n    snapshots: [{folder}]\n")
+    run = cli("--config", config, "run", "--once", "--format", "json")
+    assert run.code == 0, run.err
+    (group,) = json.loads(run.out)
+    assert len(group["results"]) == 2
+    assert (group["counts"], group["unlisted"]) == ({"new": 5}, 3), "a JSON reader can tell the list is capped"

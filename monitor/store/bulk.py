@@ -18,8 +18,8 @@ from sqlalchemy import bindparam, insert
 
 from monitor.errors import StoreError, WriteConflict
 from monitor.store.retention import retain
-from monitor.store.rows import NewVersion, delivery_rows, head_row, insert_versions
-from monitor.store.schema import deliveries, expected_seen, trial_heads, trials
+from monitor.store.rows import NewVersion, delivery_rows, forget_turning_days, head_row, insert_versions
+from monitor.store.schema import deliveries, trial_heads, trials
 from monitor.store.versions import VersionStore
 
 log = logging.getLogger(__name__)
@@ -79,12 +79,6 @@ def _write_batch(conn, batch: list[PendingVersion], keep_raw_versions: int = 0) 
             [{"k": n.record.key, "t": n.record.title} for n in later],
         )
     ids = insert_versions(conn, [(p.new, p.number) for p in batch])
-    if later:  # a new latest record: the expected-event rules' next turning day is not known any more
-        conn.execute(
-            expected_seen.update()
-            .where(expected_seen.c.trial_key.in_(sorted({n.record.key for n in later})))
-            .values(due=None)
-        )
     heads = [{"trial_key": p.new.record.key, **head_row(p.new, p.number)} for p in batch]
     if first:
         conn.execute(insert(trial_heads), [h for h in heads if h["number"] == 1])
@@ -110,6 +104,7 @@ def _write_batch(conn, batch: list[PendingVersion], keep_raw_versions: int = 0) 
                 if h["number"] != 1
             ],
         )
+        forget_turning_days(conn, [n.record.key for n in later])
     outbox = [
         row
         for version_id, p in zip(ids, batch, strict=True)

@@ -104,28 +104,28 @@ class ExpectedStore(Concern):
                         found[row.trial_key] = TrialRecord.from_dict(stored_record(row.record, row.raw))
         return found
 
-    def apply_baselines(self, baselines: list[tuple[str, dict[str, str], date]], now: datetime) -> None:
-        """The first evaluation of many trials (``(key, {rule: summary}, due)``, none evaluated before):
-        each one's baseline, the rules true now without an event, and the next day they can turn,
-        :data:`CHUNK` trials a transaction (a first load of the whole registry is not 570,000 transactions)."""
+    def apply_baselines(self, baselines: list[tuple[str, dict[str, str], date, int]], now: datetime) -> None:
+        """The first evaluation of many trials (``(key, {rule: summary}, due, version)``, none evaluated
+        before): each one's baseline, the rules true now without an event, and the next day they can turn
+        (kept only while ``version`` is still the trial's latest: see :meth:`set_due`), :data:`CHUNK`
+        trials a transaction (a first load of the whole registry is not 570,000 transactions)."""
         for start in range(0, len(baselines), CHUNK):
             part = baselines[start : start + CHUNK]
             try:
                 with self.engine.begin() as conn:
-                    conn.execute(
-                        insert(expected_seen), [{"trial_key": key, "since": now, "due": due} for key, _, due in part]
-                    )
+                    conn.execute(insert(expected_seen), [{"trial_key": key, "since": now} for key, *_ in part])
                     rows = [
                         {"trial_key": key, "rule": rule, "since": now, "summary": summary}
-                        for key, found, _ in part
+                        for key, found, _, _ in part
                         for rule, summary in sorted(found.items())
                     ]
                     if rows:
                         conn.execute(insert(expected_state), rows)
+                    _write_days(conn, [(key, due, version) for key, _, due, version in part])
             except IntegrityError:  # another process evaluated one of them meanwhile: one at a time
-                for key, found, _ in part:
+                for key, found, _, _ in part:
                     self.apply_findings(key, found, None, now)
-                self.set_due([(key, due) for key, _, due in part])
+                self.set_due([(key, due, version) for key, _, due, version in part])
             except SQLAlchemyError as exc:
                 raise StoreError(f"the database refused the expected-event baselines: {reason(exc)}") from exc
 
@@ -137,15 +137,15 @@ class ExpectedStore(Concern):
         with self._reading() as conn:
             return set(conn.execute(query).scalars())
 
-    def set_due(self, days: list[tuple[str, date | None]]) -> None:
-        """Store each trial's next turning day (``(key, day)``; None: not known), one transaction."""
+    def set_due(self, days: list[tuple[str, date | None, int]]) -> None:
+        """Store each trial's next turning day (``(key, day, version)``; day None: not known), one
+        transaction, where ``version`` is still the trial's latest: a version stored since the rules
+        read it (``monitor load`` meanwhile) leaves the day unknown, so the next daily pass reads it."""
         if not days:
             return
-        query = update(expected_seen).where(expected_seen.c.trial_key == bindparam("key")).values(due=bindparam("day"))
         try:
             with self.engine.begin() as conn:
-                for start in range(0, len(days), CHUNK):
-                    conn.execute(query, [{"key": key, "day": day} for key, day in days[start : start + CHUNK]])
+                _write_days(conn, days)
         except SQLAlchemyError as exc:
             raise StoreError(f"the database refused the expected-event days: {reason(exc)}") from exc
 
@@ -204,6 +204,19 @@ class ExpectedStore(Concern):
         except SQLAlchemyError as exc:
             raise StoreError(f"{key}: the database refused the expected-event state: {reason(exc)}") from exc
         return events
+
+
+def _write_days(conn, days: list[tuple[str, date | None, int]]) -> None:
+    """:meth:`ExpectedStore.set_due` in the open transaction ``conn``."""
+    head = select(trial_heads.c.number).where(trial_heads.c.trial_key == expected_seen.c.trial_key)
+    query = (
+        update(expected_seen)
+        .where(expected_seen.c.trial_key == bindparam("key"), head.scalar_subquery() == bindparam("version"))
+        .values(due=bindparam("day"))
+    )
+    for start in range(0, len(days), CHUNK):
+        rows = [{"key": key, "day": day, "version": version} for key, day, version in days[start : start + CHUNK]]
+        conn.execute(query, rows)
 
 
 def _rows(conn, query, column, keys: Iterable[str] | None):

@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from monitor.model import Change, TrialRecord
 from monitor.store.packing import pack_raw, pack_record
-from monitor.store.schema import changes, trial_heads, versions
+from monitor.store.schema import changes, expected_seen, trial_heads, versions
 
 CHUNK = 500  # keys per ``IN (...)``: within every SQLite build's limit on bound parameters
 _HEAD = (trial_heads.c.number, trial_heads.c.content_hash, trial_heads.c.last_update_posted, trial_heads.c.raw_hash)
@@ -124,6 +124,15 @@ def head_row(new: NewVersion, number: int) -> dict:
         "last_update_posted": new.record.last_update_posted,
         "raw_hash": new.raw_hash,
     }
+
+
+def forget_turning_days(conn, keys: list[str]) -> None:
+    """The next turning day of ``keys`` unknown (``expected_seen.due``), in the transaction that stores
+    their new versions: the day was computed from the old record, and `monitor load`, `fetch` and
+    `backfill` store without the rules, so the next daily pass must evaluate the new one."""
+    for start in range(0, len(keys), CHUNK):
+        part = keys[start : start + CHUNK]
+        conn.execute(update(expected_seen).where(expected_seen.c.trial_key.in_(part)).values(due=None))
 
 
 def _head(row) -> VersionHead:

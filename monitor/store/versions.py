@@ -28,11 +28,12 @@ from monitor.store.rows import (
     _change_row,
     _head,
     delivery_rows,
+    forget_turning_days,
     head_row,
     insert_versions,
     version_row,
 )
-from monitor.store.schema import changes, deliveries, expected_seen, metadata, trial_heads, trials, versions
+from monitor.store.schema import changes, deliveries, metadata, trial_heads, trials, versions
 
 
 class VersionStore(Concern):
@@ -192,8 +193,7 @@ class VersionStore(Concern):
                     conn.execute(insert(trial_heads).values(trial_key=key, **head))
                 else:
                     conn.execute(trial_heads.update().where(trial_heads.c.trial_key == key).values(**head))
-                    # a new latest record: the expected-event rules' next turning day is not known any more
-                    conn.execute(expected_seen.update().where(expected_seen.c.trial_key == key).values(due=None))
+                    forget_turning_days(conn, [key])
                 retain(conn, key, number, self.keep_raw_versions)
                 self._insert_deliveries(conn, routes, f"v:{version_id}", key, new.loaded_at)
         except IntegrityError as exc:
