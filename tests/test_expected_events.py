@@ -332,6 +332,20 @@ def test_a_new_version_stored_outside_a_cycle_is_evaluated_by_the_next_cycle_tho
     assert [(key, e.field) for key, e in outcome.expected] == [("NCT06821503", "completion-passed")]
 
 
+def completed_then_reopened() -> tuple[dict, dict]:
+    """NCT06821503 COMPLETED in 2027-11 (nothing true, no day soon on which a rule turns), and then
+    RECRUITING again (posted 2028-02-10) with its primary completion 2027-12 long passed."""
+    recruiting = study(OPENING / "2026-03-10.json")  # RECRUITING, primary completion 2027-12 (ESTIMATED)
+    completed = copy.deepcopy(recruiting)
+    status = completed["protocolSection"]["statusModule"]
+    status["overallStatus"] = "COMPLETED"
+    status["primaryCompletionDateStruct"] = {"date": "2027-11-15", "type": "ACTUAL"}
+    status["completionDateStruct"] = {"date": "2027-11-15", "type": "ACTUAL"}
+    completed["protocolSection"]["designModule"]["enrollmentInfo"]["type"] = "ACTUAL"
+    recruiting["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"] = {"date": "2028-02-10", "type": "ACTUAL"}
+    return completed, recruiting
+
+
 def test_a_new_version_stored_outside_a_cycle_is_evaluated_by_the_next_cycle_whatever_its_old_day(
     tmp_path, mailbox
 ):
@@ -342,13 +356,7 @@ def test_a_new_version_stored_outside_a_cycle_is_evaluated_by_the_next_cycle_wha
 
     folder = tmp_path / "snapshots"
     folder.mkdir()
-    recruiting = study(OPENING / "2026-03-10.json")  # RECRUITING, primary completion 2027-12 (ESTIMATED)
-    completed = copy.deepcopy(recruiting)
-    status = completed["protocolSection"]["statusModule"]
-    status["overallStatus"] = "COMPLETED"
-    status["primaryCompletionDateStruct"] = {"date": "2027-11-15", "type": "ACTUAL"}
-    status["completionDateStruct"] = {"date": "2027-11-15", "type": "ACTUAL"}
-    completed["protocolSection"]["designModule"]["enrollmentInfo"]["type"] = "ACTUAL"
+    completed, recruiting = completed_then_reopened()
     trial = folder / "trial.json"
     trial.write_text(json.dumps(completed))
     settings = load_settings(str(configure(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", mailbox, folder)))
@@ -357,7 +365,6 @@ def test_a_new_version_stored_outside_a_cycle_is_evaluated_by_the_next_cycle_wha
     run_once(store, settings, clock)
     assert store.expected.expected_true() == {}, "COMPLETED: nothing true, no day soon on which a rule turns"
 
-    recruiting["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"] = {"date": "2028-02-10", "type": "ACTUAL"}
     trial.write_text(json.dumps(recruiting))  # the sponsor reopens it: primary completion 2027-12 long passed
     load(store, [trial], clock)  # as `monitor load` stores it: no rule evaluated
     clock.now = datetime(2028, 2, 10, 9, 0, tzinfo=UTC)
@@ -408,16 +415,9 @@ def test_a_version_stored_while_the_rules_evaluate_the_trial_keeps_it_due(tmp_pa
     from monitor.pipeline import load
     from monitor.store.expected import ExpectedStore
 
-    recruiting = study(OPENING / "2026-03-10.json")  # RECRUITING, primary completion 2027-12 (ESTIMATED)
-    completed = copy.deepcopy(recruiting)
-    status = completed["protocolSection"]["statusModule"]
-    status["overallStatus"] = "COMPLETED"
-    status["primaryCompletionDateStruct"] = {"date": "2027-11-15", "type": "ACTUAL"}
-    status["completionDateStruct"] = {"date": "2027-11-15", "type": "ACTUAL"}
-    completed["protocolSection"]["designModule"]["enrollmentInfo"]["type"] = "ACTUAL"
+    completed, recruiting = completed_then_reopened()
     old, new = tmp_path / "completed.json", tmp_path / "reopened.json"
     old.write_text(json.dumps(completed))
-    recruiting["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"] = {"date": "2028-02-10", "type": "ACTUAL"}
     new.write_text(json.dumps(recruiting))
     store = Store.open(str(tmp_path / "monitor.db"))
     clock = Clock(datetime(2028, 2, 10, 7, 0, tzinfo=UTC))
