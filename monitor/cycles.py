@@ -209,17 +209,17 @@ def expected_events(store: Store, settings: Settings, group: WatchGroup, outcome
 
 def register_watches(store: Store, group: WatchGroup, now: Clock) -> list[str]:
     """Watch the group's trials, saved searches (and the whole registry, for ``all: true``) when the
-    configuration or the watches changed since the last time (the group's fingerprint and the number
-    of watches): an unchanged cycle reads no watch.  Returns the trials newly watched."""
+    configuration or the watches changed since the last time (the group's fingerprint and the
+    watches' tally): an unchanged cycle reads no watch.  Returns the trials newly watched."""
     mark = f"{fingerprint(store, group.trials, group.queries)}:{int(bool(group.all))}:"
     state = f"{REGISTERED}.{group.name}"
-    if store.service.get_state(state) == mark + str(store.watches.count()):
+    if store.service.get_state(state) == mark + store.watches.tally():
         return []
     if group.all:  # the whole registry: the same watch, and state, as `monitor watch add --all`
         store.watches.ensure_watches(REGISTRY[0], [REGISTRY[1]], now())
     added = store.watches.ensure_watches("trial", group.trials, now())
     store.watches.ensure_watches("query", group.queries, now())
-    store.service.set_state(state, mark + str(store.watches.count()))
+    store.service.set_state(state, mark + store.watches.tally())
     return added
 
 

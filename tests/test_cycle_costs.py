@@ -308,6 +308,20 @@ def test_a_watch_removed_by_hand_is_registered_again_by_its_group(tmp_path, serv
     store.close()
 
 
+def test_a_watch_removed_by_hand_while_another_is_added_is_registered_again_by_its_group(tmp_path, server):
+    from monitor.cycles import run_group
+
+    settings = group_settings(tmp_path, server, list(ALL))
+    store = Store.open(settings.database)
+    for _ in range(2):
+        assert run_group(store, settings, settings.group("lupus")).complete
+    store.watches.remove_watch("trial", ALL[0])
+    store.watches.add_watch("trial", "NCT99999999", utc_now())  # as many watches as before
+    assert run_group(store, settings, settings.group("lupus")).complete
+    assert store.watches.watched_trials() == sorted([*ALL, "NCT99999999"])
+    store.close()
+
+
 def test_a_registry_day_reads_what_was_seen_of_the_trials_the_change_query_answered_only(live, server):
     from monitor.live_plan import PER_DAY, WATERMARK
 

@@ -89,10 +89,13 @@ class WatchStore(Concern):
         with self._reading() as conn:
             return [Watch(r.kind, r.target, r.added_at, r.n or 0) for r in conn.execute(query)]
 
-    def count(self) -> int:
-        """How many watches there are (trials, saved searches, the whole registry)."""
+    def tally(self) -> str:
+        """The watches in a few bytes: how many, the highest id and the latest addition, so that any
+        removal or addition since (a removal and an addition too) tells (one query, no row read)."""
+        query = select(func.count(), func.max(watches.c.id), func.max(watches.c.added_at))
         with self._reading() as conn:
-            return conn.execute(select(func.count()).select_from(watches)).scalar_one()
+            count, highest, latest = conn.execute(query).one()
+        return f"{count}/{highest}/{latest}"
 
     def watched_trials(self) -> list[str]:
         """Every trial watched by id or through a saved search."""
