@@ -79,9 +79,10 @@ def default_workers() -> int:
 class Prepared:
     """What a worker made of one answer: its record, the hash of its comparison form, and
     (when the trial has a stored version to diff against) the projection itself; or the
-    exception normalizing it raised."""
+    exception normalizing it raised.  A worker pickles the record and the projection: a page of
+    results waits in the parent as bytes (about half the size of their objects) until each is used."""
 
-    record: TrialRecord | None = None
+    record: TrialRecord | bytes | None = None
     content_hash: str | None = None
     projected: bytes | None = None  # the projection, pickled: a page of them waits compactly in the parent
     packed: tuple[bytes, bytes] | None = None  # a new trial's (record, raw) packed for its versions row
@@ -96,7 +97,8 @@ class Prepared:
         if self.error is not None:
             raise self.error
         assert self.record is not None
-        return Snapshot(self.record, answer.raw, answer.origin)
+        record = pickle.loads(self.record) if isinstance(self.record, bytes) else self.record
+        return Snapshot(record, answer.raw, answer.origin)
 
 
 @dataclass(frozen=True)
@@ -176,11 +178,15 @@ def _prepare_one(origin: str, raw: str, study: dict, wanted: bool) -> Prepared:
         data = record.to_dict()
         if wanted:  # a trial with a stored version: its projection, for the diff
             projected = project(record, data)
-            return Prepared(record, hash_projection(projected), pickle.dumps(projected, pickle.HIGHEST_PROTOCOL))
+            return Prepared(_pickled(record), hash_projection(projected), _pickled(projected))
         # a new trial: its first version is stored unhashed (monitor.diff.UNHASHED), not projected
-        return Prepared(record, UNHASHED, packed=(pack_record(data, raw), pack_raw(raw)))
+        return Prepared(_pickled(record), UNHASHED, packed=(pack_record(data, raw), pack_raw(raw)))
     except Exception as exc:  # the trial's problem, raised again in the parent
         return Prepared(error=_portable(exc))
+
+
+def _pickled(value: Any) -> bytes:
+    return pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
 
 
 def _portable(exc: Exception) -> BaseException:
