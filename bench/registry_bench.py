@@ -74,7 +74,10 @@ def phase(
 
     from monitor.config import WatchGroup, parse_schedule
     from monitor.cycles import run_group
+    from monitor.heap import tune_heap
     from monitor.store import Store
+
+    tune_heap()  # as every command does at start
 
     settings = watching(url, archive, base_url, name or "whole", "1 day", keys or ["NCT00000000"])
     if keys is None:

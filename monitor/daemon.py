@@ -34,7 +34,7 @@ from monitor.clock import Clock, utc_now
 from monitor.config import Settings, load_settings
 from monitor.cycles import GroupOutcome, run_group
 from monitor.errors import MonitorError
-from monitor.heap import one_arena, return_freed_memory
+from monitor.heap import return_freed_memory, tune_heap
 from monitor.live_registry import registry_watched
 from monitor.notify import Notifier
 from monitor.scheduler import add_group_job, make_scheduler, next_runs
@@ -125,7 +125,7 @@ class Daemon:
         now: Clock = utc_now,
         reload: Callable[[str | None], Settings] = load_settings,
     ) -> None:
-        one_arena()  # before the scheduler's threads: each would keep its own arena's high-water mark
+        tune_heap()  # before the scheduler's threads: each would keep its own arena's high-water mark
         self.store, self.settings, self.config, self.now, self.reload_settings = store, settings, config, now, reload
         self.lock = DaemonLock(store, now)
         self.stopping = threading.Event()

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from monitor.daemon import Daemon
-from monitor.heap import malloc_trim, one_arena, return_freed_memory
+from monitor.heap import malloc_trim, return_freed_memory, tune_heap
 
 glibc = pytest.mark.skipif(
     not sys.platform.startswith("linux") or malloc_trim() is None, reason="malloc_trim is glibc's (Linux)"
@@ -48,8 +48,47 @@ def test_every_cycle_job_returns_freed_memory(monkeypatch, tmp_path):
 
 
 @glibc
-def test_one_malloc_arena_for_every_thread():
-    assert one_arena() is True  # mallopt(M_ARENA_MAX, 1) accepted; a second call is the same
+def test_one_malloc_arena_for_every_thread_and_large_blocks_mapped():
+    assert tune_heap() is True  # both mallopt calls accepted; a second call is the same
+
+
+HELD = """
+import os, sys
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+if sys.argv[1] == "tuned":
+    from monitor.heap import tune_heap
+    assert tune_heap()
+body = bytearray(16 << 20)  # a page body, freed: glibc's own threshold would rise to its size
+del body
+before = rss()
+bodies = [bytearray(2 << 20) for _ in range(64)]  # the next pages' bodies, 128 MB
+survivors = [bytearray(1000) for _ in range(100)]  # allocated after them, still alive
+del bodies
+print(rss() - before)
+"""
+
+
+@glibc
+@pytest.mark.parametrize("how, most", [("tuned", 8 << 20), ("untuned", None)])
+def test_page_bodies_freed_are_given_back_at_once_in_a_tuned_process(how, most):
+    import subprocess
+
+    held = int(subprocess.run([sys.executable, "-c", HELD, how], capture_output=True, text=True, check=True).stdout)
+    if most is None:
+        assert held > 100 << 20, "untuned, glibc keeps them (what the tuning is for)"
+    else:
+        assert held < most, f"{held / 2**20:.0f} MB kept"
+
+
+def test_every_command_tunes_the_heap_before_it_runs(monkeypatch):
+    from monitor.cli import main
+
+    tuned = []
+    monkeypatch.setattr("monitor.cli.app.tune_heap", lambda: tuned.append(True))
+    assert main(["--version"]) == 0
+    assert tuned == [True]
 
 
 def test_the_daemon_asks_for_one_arena_before_its_threads_start(monkeypatch, tmp_path):
@@ -57,7 +96,7 @@ def test_the_daemon_asks_for_one_arena_before_its_threads_start(monkeypatch, tmp
     from monitor.store import Store
 
     asked = []
-    monkeypatch.setattr("monitor.daemon.one_arena", lambda: asked.append(True))
+    monkeypatch.setattr("monitor.daemon.tune_heap", lambda: asked.append(True))
     store = Store.open(f"sqlite:///{tmp_path / 'monitor.db'}")
     Daemon(store, Settings(), None)
     assert asked == [True]

@@ -21,6 +21,7 @@ import click
 
 from monitor import __version__
 from monitor.errors import IncompleteError, MonitorError, Stopped  # noqa: F401 (IncompleteError: named here before)
+from monitor.heap import tune_heap
 from monitor.masking import guard
 from monitor.materiality import Materiality
 from monitor.model import Category
@@ -254,6 +255,7 @@ def _one_line(exc: Exception) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; every error becomes one ``error: ...`` line and an exit code."""
+    tune_heap()  # before any thread: one arena, and page bodies given back when freed
     try:
         code = cli.main(args=argv, prog_name="monitor", standalone_mode=False)
     except MonitorError as exc:
