@@ -87,7 +87,7 @@ def load_registry(
     )
     log.info("plan=load: %s", report.plan_reason)
     listed: set[int] = set()  # NCT numbers: the whole registry's in a few dozen MB
-    dates: list[str] = []
+    latest: str | None = None  # the latest last-update date read so far (not yet today's future)
     today = live.now().date()
     if from_start:
         begin_pass(store, suffix, today)
@@ -105,7 +105,7 @@ def load_registry(
     for page in passing:
         if live.should_stop():
             raise Stopped(STOPPED)
-        answers = []
+        answers, dates = [], [latest]  # this page's dates beside the latest so far: no list of them all
         for key, why in page.unread.items():  # whose it is cannot be read: a problem named by its place
             live._problem(report, key, why)
         for key, why in page.refused.items():  # of the wrong shape: that trial's problem, never stored
@@ -117,6 +117,7 @@ def load_registry(
             status = study["protocolSection"].get("statusModule") or {}
             dates.append((status.get("lastUpdatePostDateStruct") or {}).get("date"))
             answers.append((key, payload(study, f"{live.client.url}/studies")))
+        latest = latest_date(dates, not_after=today)
         try:
             live.store_answers(answers, [key for key, _ in answers], report, what="load")
         except Stopped:
@@ -134,7 +135,6 @@ def load_registry(
     # a pass of many cycles: a page read early may have changed since, so the change queries
     # that follow ask from the day the pass started at the latest
     started = store.service.get_state(STARTED + suffix) or today.isoformat()
-    latest = latest_date(dates, not_after=today)
     return True, min(latest, started) if latest else None
 
 
@@ -159,8 +159,7 @@ def reconcile(live: Live, report: CycleReport, seen: Mapping, suffix: str = "") 
             listed.add(_number(key))
             if moved(now, known.get(key)):
                 due.append(key)
-        newest = latest_date((d for d, _ in page.values()), not_after=today)
-        latest = newest if newest and (latest is None or newest > latest) else latest
+        latest = latest_date([latest, *(d for d, _ in page.values())], not_after=today)
     report.probed = len(listed)
     _gone(live, report, live.store.watches.held_keys() if lazy else seen, listed)
     live.store.service.set_state(RECONCILED + suffix, f"{live.now().isoformat()} {len(listed)}")
