@@ -51,13 +51,9 @@ class Results(list):
             for result in results:
                 self.append(result)
             return
-        listed = Counter(r.status for r in results)
         for result in results:
             self.append(result)
-        self.statuses.update(results.statuses - listed)  # its unlisted ones: counted and keyed already
-        self.keys |= results.keys
-        self.stored |= results.stored
-        self.unlisted += results.unlisted
+        self._count_unlisted(results)
 
     def __iadd__(self, results: Iterable[Result]) -> Results:  # type: ignore[override]
         self.extend(results)
@@ -69,15 +65,18 @@ class Results(list):
     def succeeded(self) -> Results:
         """These results but the ``failed`` ones (every one of which is listed)."""
         kept = Results(limit=self.limit)
-        listed = Counter(r.status for r in self)
         for result in self:
             if result.status != "failed":
                 kept.append(result)
-        kept.statuses.update(self.statuses - listed)
-        kept.keys |= self.keys
-        kept.stored |= self.stored
-        kept.unlisted += self.unlisted
+        kept._count_unlisted(self)
         return kept
+
+    def _count_unlisted(self, other: Results) -> None:
+        """Count and key ``other``'s unlisted results too (its listed ones were appended)."""
+        self.statuses.update(other.statuses - Counter(r.status for r in other))
+        self.keys |= other.keys
+        self.stored |= other.stored
+        self.unlisted += other.unlisted
 
     @property
     def total(self) -> int:
