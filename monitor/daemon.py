@@ -59,7 +59,7 @@ class DaemonRefused(MonitorError):
     """Another `monitor run` holds this database."""
 
 
-def _alive_here(owner: str) -> bool | None:
+def alive_here(owner: str) -> bool | None:
     """Whether the process named by ``owner`` (``host:pid``) is alive, if it is on this host."""
     host, _, pid = owner.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
@@ -79,7 +79,7 @@ class DaemonLock:
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
 
     def stale(self, holder: dict) -> bool:
-        alive = _alive_here(holder.get("owner", ""))
+        alive = alive_here(holder.get("owner", ""))
         if alive is not None:
             return not alive
         beat = datetime.fromisoformat(holder["beat"])

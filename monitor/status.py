@@ -13,8 +13,7 @@ from datetime import datetime, timedelta
 from monitor.clock import utc_now
 from monitor.config import Settings
 from monitor.cycles import GroupOutcome
-from monitor.daemon import LOCK, STALE_AFTER
-from monitor.daemon import _alive_here as alive_here
+from monitor.daemon import LOCK, STALE_AFTER, alive_here
 from monitor.expected import RULES
 from monitor.live_registry import progress, registry_watched
 from monitor.masking import mask_secrets
