@@ -43,17 +43,18 @@ def stoppable(what: str) -> Iterator[Callable[[], bool]]:
     """SIGTERM asks the command to stop between two trials: yields its ``should_stop``; once
     it was asked, the command ends with :class:`Terminated` (exit 143), whatever it raised."""
     stop: list[bool] = []
+    ended = f"stopped by SIGTERM between two trials; what was stored stays: {what}"
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
     try:
         yield lambda: bool(stop)
     except (MonitorError, Stopped):
         if not stop:
             raise
-        raise Terminated(f"stopped by SIGTERM between two trials; what was stored stays: {what}") from None
+        raise Terminated(ended) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
     if stop:
-        raise Terminated(f"stopped by SIGTERM between two trials; what was stored stays: {what}")
+        raise Terminated(ended)
 
 format_option = click.option(
     "--format",
