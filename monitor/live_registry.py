@@ -31,8 +31,8 @@ from monitor.normalize.identity import NCT_ID
 from monitor.seen import LastSeen
 from monitor.sources.base import moved
 from monitor.sources.ctgov_answers import payload
-from monitor.sources.ctgov_changes import FULL_PAGE, listing
-from monitor.sources.ctgov_load import PLACE, registry_pages
+from monitor.sources.ctgov_changes import listing
+from monitor.sources.ctgov_load import FULL_PAGE, PLACE, registry_pages
 
 if TYPE_CHECKING:  # the orchestrator imports this module
     from monitor.live import CycleReport, Live

@@ -41,7 +41,6 @@ from monitor.sources.queries import parse_query
 
 log = logging.getLogger(__name__)
 
-FULL_PAGE = 200  # full records a page in the first load: about 4 MB a page, well inside limits.max_body_bytes
 OVERLAP_DAYS = 1  # the watermark day itself is asked again: its updates can be published late
 
 

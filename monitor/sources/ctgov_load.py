@@ -25,10 +25,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, NonNegativeInt, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, NonNegativeInt, ValidationError
 
 from monitor.errors import ParseError, SourceError
 from monitor.normalize import jsontext
@@ -36,10 +36,12 @@ from monitor.normalize.schema import check_identity, check_study
 from monitor.normalize.violations import violation
 from monitor.sources.ctgov import CtgovClient, _Refused
 from monitor.sources.ctgov_answers import nct_of
+from monitor.sources.ctgov_changes import Token
 
 log = logging.getLogger(__name__)
 
 MARGIN = 0.05  # studies past totalCount a pass may read (the registry grows while it is read)
+FULL_PAGE = 200  # full records a page: about 4 MB a page, well inside limits.max_body_bytes
 
 PLACE = "registry page "  # + "N studies[I]": the key of a study whose id cannot be read
 
@@ -50,9 +52,6 @@ class NotJSON(Exception):
 
 class StaleToken(SourceError):
     """The registry refused a stored resume token (HTTP 400): it expired, or the listing changed."""
-
-
-Token = Annotated[str, StringConstraints(min_length=1)]  # the last page has none; an empty one is refused
 
 
 class StudiesPage(BaseModel):
@@ -77,7 +76,7 @@ class Page:
 def registry_pages(
     client: CtgovClient,
     token: str | None = None,
-    page_size: int = 200,
+    page_size: int = FULL_PAGE,
     restarted: Callable[[], None] = lambda: None,
     done: tuple[int, int] = (0, 0),
     total: int | None = None,
