@@ -190,18 +190,15 @@ def expected_events(store: Store, settings: Settings, group: WatchGroup, outcome
     whole_day = store.service.get_state(state) != today
     fresh = store.expected.unevaluated()
     due = store.expected.due_keys(now().date()) if whole_day else set()
-    if not stored and not fresh and not due:
-        if whole_day:
-            store.service.set_state(state, today)
-        return []
-    if group.all:  # the whole registry: every stored trial is the group's
+    events = []
+    if stored or fresh or due:  # else nothing to evaluate: no id list read
         keys = stored | fresh | due
-    else:
-        keys = set(group.trials) | outcome.results.keys
-        for query in group.queries:
-            keys |= set((store.watches.members(query) or {}).keys())
-        keys &= stored | fresh | due
-    events = record_expected(store, keys, now(), settings.expected, routes_for(store, settings, group.name))
+        if not group.all:  # the whole registry holds every stored trial; a group, its own
+            held = set(group.trials) | outcome.results.keys
+            for query in group.queries:
+                held |= set((store.watches.members(query) or {}).keys())
+            keys &= held
+        events = record_expected(store, keys, now(), settings.expected, routes_for(store, settings, group.name))
     if whole_day:
         store.service.set_state(state, today)
     return events
