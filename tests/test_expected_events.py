@@ -71,13 +71,8 @@ def test_a_trial_crossing_its_completion_date_is_told_once_and_resolved_once(tmp
     (outcome,) = run_once(store, settings, clock)
     assert outcome.expected == [] and len(mailbox.messages) == 1, "still true: nothing new"
 
-    completed = copy.deepcopy(recruiting)
-    status = completed["protocolSection"]["statusModule"]
-    status["overallStatus"] = "COMPLETED"
-    status["primaryCompletionDateStruct"] = {"date": "2028-01-15", "type": "ACTUAL"}
-    status["completionDateStruct"] = {"date": "2028-01-15", "type": "ACTUAL"}
-    completed["protocolSection"]["designModule"]["enrollmentInfo"]["type"] = "ACTUAL"
-    status["lastUpdatePostDateStruct"] = {"date": "2028-02-12", "type": "ACTUAL"}
+    completed = completed_on(recruiting, "2028-01-15")
+    completed["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"] = {"date": "2028-02-12", "type": "ACTUAL"}
     (folder / "completed.json").write_text(json.dumps(completed))
     clock.now = datetime(2028, 2, 12, 7, 0, tzinfo=UTC)
     (outcome,) = run_once(store, settings, clock)
@@ -332,16 +327,22 @@ def test_a_new_version_stored_outside_a_cycle_is_evaluated_by_the_next_cycle_tho
     assert [(key, e.field) for key, e in outcome.expected] == [("NCT06821503", "completion-passed")]
 
 
+def completed_on(recruiting: dict, day: str) -> dict:
+    """A copy of ``recruiting`` COMPLETED on ``day``: both completions and the enrollment ACTUAL."""
+    completed = copy.deepcopy(recruiting)
+    status = completed["protocolSection"]["statusModule"]
+    status["overallStatus"] = "COMPLETED"
+    status["primaryCompletionDateStruct"] = {"date": day, "type": "ACTUAL"}
+    status["completionDateStruct"] = {"date": day, "type": "ACTUAL"}
+    completed["protocolSection"]["designModule"]["enrollmentInfo"]["type"] = "ACTUAL"
+    return completed
+
+
 def completed_then_reopened() -> tuple[dict, dict]:
     """NCT06821503 COMPLETED in 2027-11 (nothing true, no day soon on which a rule turns), and then
     RECRUITING again (posted 2028-02-10) with its primary completion 2027-12 long passed."""
     recruiting = study(OPENING / "2026-03-10.json")  # RECRUITING, primary completion 2027-12 (ESTIMATED)
-    completed = copy.deepcopy(recruiting)
-    status = completed["protocolSection"]["statusModule"]
-    status["overallStatus"] = "COMPLETED"
-    status["primaryCompletionDateStruct"] = {"date": "2027-11-15", "type": "ACTUAL"}
-    status["completionDateStruct"] = {"date": "2027-11-15", "type": "ACTUAL"}
-    completed["protocolSection"]["designModule"]["enrollmentInfo"]["type"] = "ACTUAL"
+    completed = completed_on(recruiting, "2027-11-15")
     recruiting["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"] = {"date": "2028-02-10", "type": "ACTUAL"}
     return completed, recruiting
 
