@@ -6,7 +6,7 @@ and the CLI, which call those.  A :class:`Checker` binds the store, the clock, t
 routes and the archive once; then, per trial:
 
 * :meth:`Checker.check` is the whole operation inside the per-trial boundary:
-  normalize the answer (or take the record a worker prepared, :class:`monitor.workers.Prepared`),
+  normalize the answer (or take the record a worker prepared, :class:`monitor.prepare.Prepared`),
   check that it is the trial asked for, archive its raw text, diff it against the
   trial's head and write the version with its changes and deliveries in one
   transaction (:func:`ingest`; or hand it to the batched writer, :mod:`monitor.batch`).
@@ -41,9 +41,9 @@ from monitor.sources.files import Snapshot
 
 if TYPE_CHECKING:
     from monitor.archive import SnapshotArchive
+    from monitor.prepare import Prepared
     from monitor.sources.base import Answer
     from monitor.store import NewVersion, Store, VersionHead
-    from monitor.workers import Prepared
 
 log = logging.getLogger(__name__)
 

@@ -39,13 +39,14 @@ from monitor.clock import Clock, utc_now
 from monitor.errors import MonitorError, NotFoundError, SourceError, Stopped
 from monitor.live_plan import LAST_FULL, membership_event, pending_backfills, same_raw
 from monitor.model import Change, ChangeKind
+from monitor.prepare import Prepared
 from monitor.results import Results
 from monitor.seen import LastSeen, fingerprint
 from monitor.sources.base import Answer, Cycle, Source
 from monitor.sources.files import Snapshot
 from monitor.sources.registry import source_named
 from monitor.store import Store
-from monitor.workers import Prepared, Workers
+from monitor.workers import Workers
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,6 @@ from monitor.live_plan import LAST_FULL, advance_watermark, latest_date
 from monitor.normalize.identity import NCT_ID
 from monitor.seen import LastSeen
 from monitor.sources.base import moved
-from monitor.sources.ctgov_answers import payload
 from monitor.sources.ctgov_changes import listing
 from monitor.sources.ctgov_load import FULL_PAGE, PLACE, registry_pages
 
@@ -111,12 +110,10 @@ def load_registry(
         for key, why in page.refused.items():  # of the wrong shape: that trial's problem, never stored
             listed.add(_number(key))
             live._problem(report, key, why)
-        for study in page.studies:
-            key = study["protocolSection"]["identificationModule"]["nctId"]  # checked by registry_pages
+        for key, date, answer in page.studies:  # each one checked by registry_pages
             listed.add(_number(key))
-            status = study["protocolSection"].get("statusModule") or {}
-            dates.append((status.get("lastUpdatePostDateStruct") or {}).get("date"))
-            answers.append((key, payload(study, f"{live.client.url}/studies")))
+            dates.append(date)
+            answers.append((key, answer))
         latest = latest_date(dates, not_after=today)
         try:
             live.store_answers(answers, [key for key, _ in answers], report, what="load")
@@ -199,7 +196,8 @@ def first_load(live: Live, report: CycleReport, page_size: int = FULL_PAGE) -> C
     live.store.watches.add_watch(*REGISTRY, live.now())
     start = live.client.requests
     try:
-        _, mark = load_registry(live, report, "", page_size)
+        with live.workers.session():  # one pool for the whole load, not one a page
+            _, mark = load_registry(live, report, "", page_size)
         live.store.service.set_state(f"{live.source.name}.{LAST_FULL}", live.now().isoformat())
         advance_watermark(live.store, "", mark)
     finally:

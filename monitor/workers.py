@@ -5,9 +5,9 @@ spends most of its CPU normalizing each registry answer (JSON to
 :class:`TrialRecord`, with its schema checks), projecting it for comparison when the
 trial has a stored version (:func:`monitor.diff.project`, hashed by
 :func:`monitor.diff.hash_projection`; a new trial is stored unhashed) and packing it.
-Neither needs the store, so :class:`Workers` runs them in a pool of processes
-while the parent keeps everything that touches the store (heads, diff, the
-batched writes), in the registry's order.
+Neither needs the store, so :class:`Workers` runs them (:mod:`monitor.prepare`) in a
+pool of processes while the parent keeps everything that touches the store (heads,
+diff, the batched writes), in the registry's order.
 
 * Only a fetch of at least ``POOL_MIN`` answers uses the pool; smaller ones, and
   any answer that is not a plain registry payload, take the serial path.
@@ -24,17 +24,12 @@ batched writes), in the registry's order.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import multiprocessing
 import os
-import pickle
-import re
 import signal
 import threading
 import time
-import traceback
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -44,14 +39,10 @@ from itertools import islice
 from typing import Any
 
 from monitor.config import environment  # the environment is read in one place
-from monitor.diff import UNHASHED, hash_projection, project
 from monitor.errors import ConfigError
 from monitor.limits import Limits
-from monitor.model import TrialRecord
-from monitor.normalize import jsontext
-from monitor.sources.ctgov_answers import nct_of
-from monitor.sources.files import Payload, Snapshot
-from monitor.store.packing import pack_raw, pack_record
+from monitor.prepare import Decoded, Prepared, decode, prepare
+from monitor.sources.files import Payload
 
 log = logging.getLogger(__name__)
 
@@ -73,134 +64,6 @@ def default_workers() -> int:
     if len(given) > 3 or int(given) > MAX_WORKERS:
         raise ConfigError(f"MONITOR_WORKERS: {given} is too many: at most {MAX_WORKERS} worker processes (0: none)")
     return int(given)
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """What a worker made of one answer: its record, the hash of its comparison form, and
-    (when the trial has a stored version to diff against) the projection itself; or the
-    exception normalizing it raised.  A worker pickles the record and the projection: a page of
-    results waits in the parent as bytes (about half the size of their objects) until each is used."""
-
-    record: TrialRecord | bytes | None = None
-    content_hash: str | None = None
-    projected: bytes | None = None  # the projection, pickled: a page of them waits compactly in the parent
-    packed: tuple[bytes, bytes] | None = None  # a new trial's (record, raw) packed for its versions row
-    error: BaseException | None = None
-
-    def projection(self) -> tuple[dict, dict] | None:
-        """The projection the worker made (None: a new trial, not projected)."""
-        return pickle.loads(self.projected) if self.projected is not None else None
-
-    def snapshot(self, answer: Payload) -> Snapshot:
-        """The answer's snapshot, as :meth:`Payload.snapshot` gives it (or raises)."""
-        if self.error is not None:
-            raise self.error
-        assert self.record is not None
-        record = pickle.loads(self.record) if isinstance(self.record, bytes) else self.record
-        return Snapshot(record, answer.raw, answer.origin)
-
-
-@dataclass(frozen=True)
-class Decoded(Payload):
-    """A registry study a worker decoded from its page (:meth:`Workers.decode`), with what it
-    made of it; ``key`` is its NCT id (None when it has none)."""
-
-    key: str | None = None
-    prepared: Prepared | None = None
-
-    def snapshot(self) -> Snapshot:
-        assert self.prepared is not None
-        return self.prepared.snapshot(self)
-
-
-def prepare(jobs: list[tuple[str, str, bool]]) -> list[Prepared]:
-    """In a worker: each ``(origin, raw, projection wanted)`` normalized and projected."""
-    # raw is json.dumps of the study as received: it loads back to an equal study
-    return [_prepare_one(origin, raw, json.loads(raw), wanted) for origin, raw, wanted in jobs]
-
-
-def decode(piece: bytes, origin: str, wanted: frozenset[str], limits: Limits) -> list[tuple] | None:
-    """In a worker: the studies of one piece of a page (:mod:`monitor.sources.ctgov_pages`),
-    each as ``(NCT id, raw text, Prepared)``; None when the piece does not decode cleanly
-    within ``limits`` (the parent then reads the whole page the old way, with its exact error)."""
-    try:
-        text = "[" + piece.decode("utf-8") + "]"
-        studies = json.loads(text, parse_constant=_refuse)  # past the recursion limit: RecursionError
-        if not _clear(studies, limits):
-            return None  # too deep, or a number the limits refuse: the page is read the old way, with its error
-        escaped = _ESCAPED_PROBLEM.search(text) is not None
-        texts = []
-        for study in studies:
-            raw = json.dumps(study, ensure_ascii=False)  # the stored text, as an unpooled fetch makes it
-            if escaped or len(raw) > limits.max_text_chars:  # a NUL, a surrogate or a text too long, perhaps
-                jsontext.check_values(study, limits)
-            texts.append(raw)
-    except Exception:  # broken, hostile or cut in the wrong place: read the old way
-        return None
-    found = []
-    for study, raw in zip(studies, texts, strict=True):
-        key = nct_of(study)
-        found.append((key, raw, _prepare_one(origin, raw, study, key in wanted) if key else None))
-    return found
-
-
-def _refuse(name: str) -> None:
-    raise ValueError(name)
-
-
-def _clear(studies: list, limits: Limits) -> bool:
-    """Whether ``studies`` nest within ``limits.max_json_depth`` (less the page's level) and hold
-    only finite numbers of at most ``limits.max_number_digits`` digits: one walk over the
-    containers, checking numbers (:func:`~monitor.normalize.jsontext.check_values` looks at every
-    value, with its path, at several times the cost)."""
-    limit, bound = limits.max_json_depth - 1, 10**limits.max_number_digits
-    stack = [(studies, 1)]
-    while stack:
-        container, depth = stack.pop()
-        if depth > limit:
-            return False
-        for item in container.values() if type(container) is dict else container:
-            kind = type(item)
-            if kind is dict or kind is list:
-                stack.append((item, depth + 1))
-            elif (kind is int and abs(item) >= bound) or (kind is float and not math.isfinite(item)):
-                return False
-    return True
-
-
-_ESCAPED_PROBLEM = re.compile(r"\\u0000|\\u[dD][89a-fA-F]")  # a NUL or a surrogate: JSON text holds them only escaped
-
-
-def _prepare_one(origin: str, raw: str, study: dict, wanted: bool) -> Prepared:
-    try:
-        record = Payload(origin, raw, study).snapshot().record
-        data = record.to_dict()
-        if wanted:  # a trial with a stored version: its projection, for the diff
-            projected = project(record, data)
-            return Prepared(_pickled(record), hash_projection(projected), _pickled(projected))
-        # a new trial: its first version is stored unhashed (monitor.diff.UNHASHED), not projected
-        return Prepared(_pickled(record), UNHASHED, packed=(pack_record(data, raw), pack_raw(raw)))
-    except Exception as exc:  # the trial's problem, raised again in the parent
-        return Prepared(error=_portable(exc))
-
-
-def _pickled(value: Any) -> bytes:
-    return pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
-
-
-def _portable(exc: Exception) -> BaseException:
-    """``exc`` as it can travel back to the parent: itself when it pickles, otherwise an
-    exception of the same name and text.  The worker's traceback rides along as a note."""
-    note = "in a worker process:\n" + "".join(traceback.format_exception(exc)).rstrip()
-    try:
-        back = pickle.loads(pickle.dumps(exc))
-        if type(back) is not type(exc) or str(back) != str(exc):
-            raise TypeError("does not survive pickling")
-    except Exception:
-        back = type(type(exc).__name__, (Exception,), {"__module__": type(exc).__module__})(str(exc))
-    back.add_note(note)
-    return back
 
 
 def _quiet(parent: int | None = None) -> None:
@@ -262,25 +125,29 @@ class Workers:
         (whose end shuts the pool down) and for a fetch that uses the pool."""
         return self.depth > 0 and self.wanted(count)
 
-    def decode_page(self, body: bytes, origin: str, asked: Iterable[str], limits: Limits) -> PagePieces | None:
+    def decode_page(
+        self, body: bytes, origin: str, asked: Iterable[str], limits: Limits, registry: bool = False
+    ) -> PagePieces | None:
         """Send the pieces of a ``/studies`` page to the workers (decoded, normalized and
-        prepared there); None when the page is not one :func:`split_page` cuts."""
+        prepared there); None when the page is not one :func:`split_page` cuts.  ``registry``: a
+        page of the whole registry (:func:`decode` checks each study there; its ``nextPageToken``
+        is read here, in :attr:`PagePieces.token`); otherwise a page of trials asked for by id."""
         from monitor.sources.ctgov_pages import split_page  # start-up speed: a worker loads httpx only for pages
 
         split = split_page(body)
-        if split is None or split.token is not None:  # a page with more after it: read the old way
+        if split is None or (split.token is not None and not registry):  # more after it: read the old way
             return None
         wanted = frozenset(k for k in asked if k in self.diffed)
         futures: list[Future | None] = []
-        for _, piece in split.pieces(body, CHUNK):
+        for first, piece in split.pieces(body, CHUNK):
             future = None
             if not self.broken:
                 try:
-                    future = self._pool().submit(decode, piece, origin, wanted, limits)
+                    future = self._pool().submit(decode, piece, origin, wanted, limits, first if registry else None)
                 except Exception as exc:  # a broken pool
                     _broken(self.broken, exc)
             futures.append(future)
-        return PagePieces(futures, origin, self.broken)
+        return PagePieces(futures, origin, self.broken, split.token)
 
     def processes(self) -> list[int]:
         """The process ids of the pool's workers (none when no pool runs)."""
@@ -353,6 +220,7 @@ class PagePieces:
     futures: list[Future | None]
     origin: str
     broken: list[str]
+    token: str | None = None  # the page's nextPageToken (None: the last page)
 
     def studies(self) -> list[Decoded] | None:
         """The page's studies, in order; None when a piece did not decode cleanly or its
@@ -368,7 +236,10 @@ class PagePieces:
                 done = None
             if done is None:
                 return None
-            found += [Decoded(self.origin, raw, None, key, prepared) for key, raw, prepared in done]
+            found += [
+                Decoded(self.origin, raw, None, key, prepared, refused, updated)
+                for key, raw, prepared, refused, updated in done
+            ]
         return found
 
     def cancel(self) -> None:

@@ -10,8 +10,8 @@ import pytest
 from monitor.errors import ParseError
 from monitor.limits import DEFAULT_LIMITS, Limits
 from monitor.normalize import jsontext
+from monitor.prepare import decode
 from monitor.sources.ctgov_pages import split_page
-from monitor.workers import decode
 
 
 def study(nct: str, **more) -> dict:
@@ -66,7 +66,7 @@ def test_a_study_nesting_what_looks_like_a_study_start_is_cut_wrongly_and_its_pi
     both = decode(
         b"".join(p for _, p in [(0, body[split.starts[0] : split.ends[-1]])]), "o", frozenset(), DEFAULT_LIMITS
     )
-    assert [key for key, _, _ in both] == ["NCT00000008", "NCT00000000"]
+    assert [found[0] for found in both] == ["NCT00000008", "NCT00000000"]
 
 
 @pytest.mark.parametrize(
@@ -85,7 +85,7 @@ def test_a_piece_with_a_value_the_limits_refuse_is_left_to_the_old_way(value):
 def test_a_piece_within_the_limits_is_decoded_numbers_and_escapes_included():
     body = page([study("NCT00000001", note="x")]).replace(b'"x"', b'[1e5, 12345678901234567890, "\\u00e9"]')
     found = decode(split_page(body).pieces(body, 25)[0][1], "o", frozenset(), DEFAULT_LIMITS)
-    assert [key for key, _, _ in found] == ["NCT00000001"]
+    assert [study[0] for study in found] == ["NCT00000001"]
     assert json.loads(found[0][1])["protocolSection"]["note"] == [1e5, 12345678901234567890, "\u00e9"]
 
 
@@ -93,14 +93,14 @@ def test_a_piece_decoded_by_a_worker_keeps_the_text_an_unpooled_fetch_stores():
     body = page(STUDIES, indent=2)
     split = split_page(body)
     found = decode(split.pieces(body, 5)[0][1], "o", frozenset(), DEFAULT_LIMITS)
-    assert [raw for _, raw, _ in found] == [json.dumps(s, ensure_ascii=False) for s in STUDIES]
+    assert [study[1] for study in found] == [json.dumps(s, ensure_ascii=False) for s in STUDIES]
 
 
 def test_a_study_longer_than_a_text_may_be_is_looked_at_value_by_value():
     limits = Limits(max_text_chars=1_000)
     many = page([study("NCT00000001", notes=["x" * 900] * 3)])  # long, each text within the limit
     one = page([study("NCT00000001", note="x" * 1_500)])  # one text past it
-    assert [key for key, _, _ in decode(split_page(many).pieces(many, 25)[0][1], "o", frozenset(), limits)] == [
+    assert [study[0] for study in decode(split_page(many).pieces(many, 25)[0][1], "o", frozenset(), limits)] == [
         "NCT00000001"
     ]
     assert decode(split_page(one).pieces(one, 25)[0][1], "o", frozenset(), limits) is None

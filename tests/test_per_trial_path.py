@@ -21,12 +21,12 @@ import monitor.sources.files
 from monitor.checking import Checker
 from monitor.live import Live
 from monitor.pipeline import load
+from monitor.prepare import Prepared
 from monitor.sources.base import Changed
 from monitor.sources.ctgov import CtgovClient, Politeness
 from monitor.sources.files import Payload
 from monitor.sources.registry import SOURCES
 from monitor.store import Store
-from monitor.workers import Prepared
 
 from conftest import OPENING, ROOT, UNKNOWN, serve_history, study
 

@@ -17,10 +17,11 @@ from sqlalchemy import text
 
 from monitor.errors import ConfigError, ParseError, Stopped
 from monitor.live import Live
+from monitor.prepare import _prepare_one, prepare
 from monitor.sources.ctgov import CtgovClient, Politeness
 from monitor.sources.ctgov_source import payload
 from monitor.store import Store
-from monitor.workers import Workers, _prepare_one, prepare
+from monitor.workers import Workers
 
 from conftest import FIXTURES, study
 

@@ -54,6 +54,12 @@ def nct_of(study: Any) -> str | None:
     return nct if isinstance(nct, str) and NCT_ID.fullmatch(nct) else None
 
 
+def updated_of(study: dict[str, Any]) -> str | None:
+    """A checked study's last-update date (None: it has none)."""
+    status = study["protocolSection"].get("statusModule") or {}
+    return (status.get("lastUpdatePostDateStruct") or {}).get("date")
+
+
 def names(ids: list[str]) -> str:
     return ", ".join(ids) if len(ids) <= 3 else f"{ids[0]} and {len(ids) - 1} other trials"
 

@@ -15,6 +15,11 @@ a watch group with ``all: true``), bounded and forgiving of one bad page or one 
   the page size, down to one study a page; once past the stretch that failed, the full page size
   again.  One study that is still not JSON on its own ends the pass there, naming the request
   (the next run resumes at that page).
+* **Decoded by the worker pool** (:mod:`monitor.workers`), when the load runs in one: every
+  page after the first is cut into pieces that the workers decode, check and normalize; its
+  ``nextPageToken`` is read here.  A page the workers do not read cleanly (not cut, a piece that
+  does not decode within the limits, a study whose id cannot be read) is read here instead, with
+  exactly the errors above.
 * **A stale resume token** (HTTP 400 for a stored ``pageToken``) restarts the pass from its first
   page, once, after ``restarted()``, with one log line; what was stored already is recognised by its
   raw payload and not stored twice.
@@ -35,8 +40,9 @@ from monitor.normalize import jsontext
 from monitor.normalize.schema import check_identity, check_study
 from monitor.normalize.violations import violation
 from monitor.sources.ctgov import CtgovClient, _Refused
-from monitor.sources.ctgov_answers import nct_of
+from monitor.sources.ctgov_answers import nct_of, payload, updated_of
 from monitor.sources.ctgov_changes import Token
+from monitor.sources.files import Payload
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +72,7 @@ class StudiesPage(BaseModel):
 class Page:
     """One page of full studies, and the token that asks for the page after it (None: the last)."""
 
-    studies: list[dict[str, Any]]
+    studies: list[tuple[str, str | None, Payload]]  # each study's (NCT id, last-update date, payload)
     next_token: str | None
     refused: dict[str, str] = field(default_factory=dict)  # a study of the wrong shape: its id -> why
     unread: dict[str, str] = field(default_factory=dict)  # "registry page N studies[I]" -> why (no id to read)
@@ -155,11 +161,20 @@ class _Pass:
                 size = self.full
 
     def _ask(self, params: dict[str, str], refuse_400: bool, request: str) -> StudiesPage:
-        """One page, checked against its declared shape (a 400 for a resume token: :class:`StaleToken`)."""
+        """One page, checked against its declared shape (a 400 for a resume token: :class:`StaleToken`).
+        A page after the first is decoded by the worker pool when the load runs in one."""
+        pool = self.client.pages
+        pooled = "countTotal" not in params and pool is not None and pool.decoding(int(params["pageSize"]))
         try:
-            data = self.client._get(self.url, params, None, refuse_400, self._read)
+            data = self.client._get(self.url, params, None, refuse_400, _response if pooled else self._read)
         except _Refused as exc:
             raise StaleToken(f"{self.url} refused the stored page token {params['pageToken'][:60]!r} ({exc})") from None
+        if pooled:
+            pieces = pool.decode_page(data.body, self.url, (), self.client.limits, registry=True)
+            studies = pieces.studies() if pieces is not None else None
+            if studies is not None:  # each one checked by a worker; the token read from the page's end
+                return StudiesPage.model_construct(studies=studies, nextPageToken=pieces.token)
+            data = self._read(data)  # not a page the workers read cleanly: read here, with its exact error
         try:
             return StudiesPage.model_validate(data, strict=True)
         except ValidationError as exc:
@@ -168,6 +183,12 @@ class _Pass:
     def _checked(self, studies: list[Any], token: str | None, request: str, total: int | None) -> Page:
         good, refused, unread = [], {}, {}
         for index, study in enumerate(studies):
+            if isinstance(study, Payload):  # decoded and checked by a worker (monitor.prepare.Decoded)
+                if study.refused is not None:
+                    refused[study.key] = study.refused
+                else:
+                    good.append((study.key, study.updated, study))
+                continue
             try:
                 check_study(study, f"{self.url}: studies[{index}].")
             except ParseError as exc:
@@ -176,13 +197,18 @@ class _Pass:
                 else:  # whose it is cannot be told: the place in the pass names it, with the path to its id
                     unread[f"{PLACE}{self.pages_read} studies[{index}]"] = _unread(study, index, request)
                 continue
-            good.append(study)
+            good.append((nct_of(study), updated_of(study), payload(study, self.url)))
         return Page(good, token, refused, unread, total)
 
     def _read(self, response, attempt: int = 0) -> Any:
         """A page's body decoded; one that is not JSON at all raises :class:`NotJSON` (no retry at the
         same size: the page is asked again with half as many studies)."""
         return _decoded(response, self.client.limits)
+
+
+def _response(response, attempt: int = 0) -> Any:
+    """A page's response as it came, for the worker pool to decode."""
+    return response
 
 
 def _unread(study: Any, index: int, request: str) -> str:

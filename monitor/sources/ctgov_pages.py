@@ -95,7 +95,7 @@ class PooledBatches:
 
     def _by_ids_pooled(self, ids: list[str], batch: int, on_bad_id) -> Iterator[Any]:
         """As :meth:`_by_ids`, each page decoded in the worker pool (:mod:`monitor.workers`), as
-        :class:`~monitor.workers.Decoded` studies; the next batch is asked for while the workers
+        :class:`~monitor.prepare.Decoded` studies; the next batch is asked for while the workers
         read the one before (two pages at most in hand)."""
         pending: deque[tuple[list[str], Sent]] = deque()
         try:

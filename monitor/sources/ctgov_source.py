@@ -127,7 +127,7 @@ class CtgovSource(Source):
 
     def records(self, keys: Iterable[str], on_problem: OnProblem | None = None) -> Iterator[tuple[str, Answer]]:
         for study in self.client.studies(keys, on_bad_id=on_problem):
-            if isinstance(study, Payload):  # decoded and prepared by a worker (monitor.workers.Decoded)
+            if isinstance(study, Payload):  # decoded and prepared by a worker (monitor.prepare.Decoded)
                 yield study.key, study
                 continue
             key = study["protocolSection"]["identificationModule"]["nctId"]  # checked by the client
