@@ -91,6 +91,25 @@ def test_ensure_watches_adds_only_the_missing_ones_in_one_batch(store_url):
     store.close()
 
 
+def test_ensure_watches_reads_and_writes_the_targets_it_is_given_a_chunk_at_a_time(store_url):
+    """A configuration of 570,000 ids never holds every watch, nor every row to insert, at once."""
+    from monitor.store.rows import CHUNK
+
+    store = Store.open(store_url)
+    now = utc_now()
+    store.watches.ensure_watches("trial", list(ALL), now)
+    many = [f"NCT9{n:07d}" for n in range(2 * CHUNK + 250)]
+    seen = Statements(store)
+    added = store.watches.ensure_watches("trial", [*many[:CHUNK], ALL[1], *many[CHUNK:]], now)
+    seen.close()
+    assert added == many, "the new ones, in order: the one already watched left out"
+    reads = [s for s in seen.reading("watches") if s.upper().startswith("SELECT")]
+    assert len(reads) == 3 and all(" IN (" in s for s in reads), reads
+    assert len(seen.inserts_into("watches")) == 3
+    assert len(store.watches.watched_trials()) == len(many) + len(ALL)
+    store.close()
+
+
 def test_an_unchanged_group_cycle_issues_no_insert_for_its_watches(tmp_path, server):
     from monitor.config import load_settings
     from monitor.cycles import run_group
@@ -328,6 +347,20 @@ def test_a_registry_day_reads_what_was_seen_of_the_trials_the_change_query_answe
     assert report.plan == "changes", report.plan_reason
     reads = seen.reading("trial_heads") + [s for s in seen.reading("trial_state") if "seen_update" in s]
     assert all(" IN (" in s for s in reads), [s for s in reads if " IN (" not in s]
+
+
+def test_the_first_cycle_of_a_new_watched_set_reads_the_keys_held_not_what_was_seen_of_each(live, server):
+    """Which watched trials wait for their first fetch is told from the keys alone: at 570,000
+    trials, reading every head and every seen state doubled the cycle's peak memory."""
+    many = [f"NCT9{n:07d}" for n in range(2_000)]
+    live.fetch(list(ALL))
+    seen = Statements(live.store)
+    live.cycle(trials=list(ALL) + many, scope="big")
+    seen.close()
+    reads = seen.reading("trial_heads") + seen.reading("trial_state")
+    whole = [s for s in reads if " IN (" not in s and "trial_key = " not in s]  # not one trial's, nor a chunk's
+    assert [s for s in whole if s.startswith("SELECT trial_heads.trial_key FROM trial_heads UNION")], "keys, one pass"
+    assert [s for s in whole if "trial_heads.number" in s or "seen_status" in s] == [], "no head, no seen state"
 
 
 def test_the_first_evaluation_of_many_trials_is_written_in_batches(store_url):

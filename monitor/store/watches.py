@@ -50,18 +50,23 @@ class WatchStore(Concern):
         return True
 
     def ensure_watches(self, kind: str, targets: Iterable[str], now: datetime) -> list[str]:
-        """Watch every one of ``targets`` not watched yet: one query for those
-        already watched, one batched insert of the rest (none when the
-        configuration did not change); returns the newly added ones."""
+        """Watch every one of ``targets`` not watched yet, in one transaction: ``CHUNK`` targets at a
+        time, one query for those of them already watched and one batched insert of the rest
+        (memory flat in the number of targets); returns the newly added ones."""
         wanted = list(dict.fromkeys(targets))
         if not wanted:
             return []
+        missing: list[str] = []
         try:
             with self.engine.begin() as conn:
-                have = set(conn.execute(select(watches.c.target).where(watches.c.kind == kind)).scalars())
-                missing = [t for t in wanted if t not in have]
-                if missing:
-                    conn.execute(insert(watches), [{"kind": kind, "target": t, "added_at": now} for t in missing])
+                for i in range(0, len(wanted), CHUNK):
+                    part = wanted[i : i + CHUNK]
+                    held = select(watches.c.target).where(watches.c.kind == kind, watches.c.target.in_(part))
+                    have = set(conn.execute(held).scalars())
+                    new = [t for t in part if t not in have]
+                    if new:
+                        conn.execute(insert(watches), [{"kind": kind, "target": t, "added_at": now} for t in new])
+                    missing += new
         except IntegrityError:  # another process added some at the same moment: one at a time, then
             return [t for t in wanted if self.add_watch(kind, t, now)]
         except SQLAlchemyError as exc:
