@@ -59,8 +59,9 @@ class Prepared:
 
 @dataclass(frozen=True)
 class Decoded(Payload):
-    """A registry study a worker decoded from its page (:meth:`Workers.decode`), with what it
-    made of it; ``key`` is its NCT id (None when it has none)."""
+    """A registry study a worker decoded from its page (:func:`decode`, sent there by
+    :meth:`monitor.workers.Workers.decode_page`), with what it made of it; ``key`` is its NCT id
+    (None when it has none)."""
 
     key: str | None = None
     prepared: Prepared | None = None
