@@ -170,7 +170,7 @@ def _number(key: str) -> int:
 
 def _gone(live: Live, report: CycleReport, held: Iterable[str], listed: set[int]) -> None:
     """Each trial of ``held`` the registry's listing (NCT numbers) no longer has: that trial's problem."""
-    for key in sorted(k for k in held if NCT_ID.fullmatch(k) and _number(k) not in listed):
+    for key in sorted({k for k in held if NCT_ID.fullmatch(k) and _number(k) not in listed}):  # held: maybe twice
         live._problem(report, key, "not found on ClinicalTrials.gov (no longer in its listing)")
 
 

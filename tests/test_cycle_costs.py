@@ -359,8 +359,23 @@ def test_the_first_cycle_of_a_new_watched_set_reads_the_keys_held_not_what_was_s
     seen.close()
     reads = seen.reading("trial_heads") + seen.reading("trial_state")
     whole = [s for s in reads if " IN (" not in s and "trial_key = " not in s]  # not one trial's, nor a chunk's
-    assert [s for s in whole if s.startswith("SELECT trial_heads.trial_key FROM trial_heads UNION")], "keys, one pass"
+    keys = "SELECT trial_heads.trial_key FROM trial_heads WHERE trial_heads.trial_key > "
+    assert [s for s in whole if s.startswith(keys)], "the keys, a page at a time"
     assert [s for s in whole if "trial_heads.number" in s or "seen_status" in s] == [], "no head, no seen state"
+
+
+def test_the_keys_held_are_read_a_page_at_a_time_and_every_one_comes(live, monkeypatch):
+    import monitor.store.watches
+
+    monkeypatch.setattr(monitor.store.watches, "HELD_PAGE", 2)
+    live.fetch(list(ALL))  # a head and a date seen for each
+    live.store.watches.mark_seen("NCT99999999", "2026-01-01", "RECRUITING")  # a date seen, no head
+    seen = Statements(live.store)
+    held = list(live.store.watches.held_keys())
+    seen.close()
+    assert sorted(set(held)) == sorted([*ALL, "NCT99999999"])
+    reads = [s for s in seen if s.upper().startswith("SELECT")]
+    assert len(reads) == 5 and all(" LIMIT " in s for s in reads), reads  # heads: 2 + 1; dated: 2 + 2 + 0
 
 
 def test_the_first_evaluation_of_many_trials_is_written_in_batches(store_url):

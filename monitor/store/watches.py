@@ -4,7 +4,7 @@ The key-value service state and the daemon's lock are :mod:`monitor.store.servic
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,6 +18,8 @@ from monitor.store.rows import CHUNK
 from monitor.store.schema import query_members, trial_heads, trial_state, watches
 from monitor.store.service import ServiceState
 from monitor.store.versions import VersionStore
+
+HELD_PAGE = 20_000  # keys a query in held_keys()
 
 
 @dataclass(frozen=True)
@@ -190,12 +192,21 @@ class WatchStore(Concern):
             seen.update({r.trial_key: (r.seen_update, r.seen_status) for r in rows})
         return seen
 
-    def held_keys(self) -> list[str]:
-        """Every trial :meth:`last_seen` knows of (a head, or a date seen), keys only."""
-        heads = select(trial_heads.c.trial_key)
-        dated = select(trial_state.c.trial_key).where(trial_state.c.seen_update.is_not(None))
-        with self._reading() as conn:
-            return list(conn.execute(heads.union(dated)).scalars())
+    def held_keys(self) -> Iterator[str]:
+        """Every trial :meth:`last_seen` knows of (a head, or a date seen), keys only, read
+        ``HELD_PAGE`` at a time in key order, heads first: a trial with both is named twice, and the
+        whole registry's 570,000 keys are never in one list."""
+        dated = trial_state.c.seen_update.is_not(None)
+        for column, where in ((trial_heads.c.trial_key, None), (trial_state.c.trial_key, dated)):
+            after = ""
+            while True:
+                query = select(column).where(column > after).order_by(column).limit(HELD_PAGE)
+                with self._reading() as conn:
+                    keys = list(conn.execute(query if where is None else query.where(where)).scalars())
+                yield from keys
+                if len(keys) < HELD_PAGE:
+                    break
+                after = keys[-1]
 
     def mark_seen(self, key: str, last_update: str | None, status: str | None) -> None:
         self._upsert_trial_state(key, seen_update=last_update, seen_status=status)
