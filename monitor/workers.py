@@ -139,7 +139,8 @@ class Workers:
             return None
         wanted = frozenset(k for k in asked if k in self.diffed)
         futures: list[Future | None] = []
-        for first, piece in split.pieces(body, CHUNK):
+        pieces = split.pieces(body, CHUNK)
+        for first, piece in pieces:
             future = None
             if not self.broken:
                 try:
@@ -147,7 +148,8 @@ class Workers:
                 except Exception as exc:  # a broken pool
                     _broken(self.broken, exc)
             futures.append(future)
-        return PagePieces(futures, origin, self.broken, split.token)
+        sizes = [min(CHUNK, len(split.starts) - first) for first, _ in pieces]
+        return PagePieces(futures, origin, self.broken, split.token, sizes)
 
     def processes(self) -> list[int]:
         """The process ids of the pool's workers (none when no pool runs)."""
@@ -221,12 +223,16 @@ class PagePieces:
     origin: str
     broken: list[str]
     token: str | None = None  # the page's nextPageToken (None: the last page)
+    sizes: list[int] | None = None  # the studies the cutting found in each piece
 
     def studies(self) -> list[Decoded] | None:
-        """The page's studies, in order; None when a piece did not decode cleanly or its
-        worker failed (the page is then read the old way)."""
+        """The page's studies, in order; None when a piece did not decode cleanly, its worker
+        failed, or it holds another number of studies than the cutting found (a study cut at a
+        ``"protocolSection"`` key that does not start it, or not cut at one that does not come
+        first: the JSON paths of the studies after it would be wrong); the page is then read the
+        old way."""
         found: list[Decoded] = []
-        for future in self.futures:
+        for at, future in enumerate(self.futures):
             if future is None:
                 return None
             try:
@@ -234,7 +240,7 @@ class PagePieces:
             except Exception as exc:  # the worker died (killed, out of memory)
                 _broken(self.broken, exc)
                 done = None
-            if done is None:
+            if done is None or (self.sizes is not None and len(done) != self.sizes[at]):
                 return None
             found += [
                 Decoded(self.origin, raw, None, key, prepared, refused, updated)
