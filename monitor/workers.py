@@ -15,7 +15,8 @@ diff, the batched writes), in the registry's order.
   stays flat whatever the size of the fetch.
 * A worker's failure on one trial comes back as that trial's exception, raised
   where the serial path would have raised it (the per-trial boundary); a chunk
-  whose worker died is prepared again in the parent, so nothing is lost.
+  whose worker died is prepared again in the parent, so nothing is lost; the
+  next fetch of the session starts a new pool.
 * The pool lives as long as the outermost :meth:`Workers.session` (a cycle, or
   one fetch) and is shut down when it ends, stopped part-way or not.
 * ``MONITOR_WORKERS`` sets the number of workers (``0``: no pool); the default
@@ -113,6 +114,8 @@ class Workers:
         return self.workers > 0 and count >= self.minimum
 
     def _pool(self) -> ProcessPoolExecutor:
+        if self.pool is not None and self.pool._broken:  # a worker died (its failure was said): a new pool
+            self.close()  # for what follows, not one refusal and its warning a fetch for the rest of the session
         if self.pool is None:
             context = multiprocessing.get_context("spawn")  # no fork: the daemon has threads
             self.pool = ProcessPoolExecutor(

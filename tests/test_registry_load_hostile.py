@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
+import os
+from pathlib import Path
 
 import pytest
 from test_registry_load_pooled import Counted, load
@@ -14,6 +17,7 @@ from test_registry_load_pooled import Counted, load
 from monitor.clock import SetClock
 from monitor.live import CycleReport, Live
 from monitor.live_registry import load_registry
+from monitor.prepare import decode
 from monitor.sources.ctgov import CtgovClient, Politeness
 from monitor.store import Store
 from monitor.workers import CHUNK, Workers
@@ -160,4 +164,31 @@ def test_a_load_again_knows_the_stored_trials_by_their_raw_payload_as_the_serial
     serial = _twice(server, tmp_path / "serial", Workers(0))
     pooled = _twice(server, tmp_path / "pooled", Counted(2))
     assert [note for _, _, note in serial] == ["same raw payload as version 1"] * 3
+    assert pooled == serial
+
+
+def dies_once(*args):
+    """:func:`monitor.prepare.decode`, in a worker that ends abruptly the first time (as ``kill -9`` ends one)."""
+    flag = Path(os.environ["MONITOR_TEST_DIES_ONCE"])
+    if not flag.exists():
+        flag.touch()
+        os._exit(1)
+    return decode(*args)
+
+
+def test_a_worker_killed_mid_load_loses_nothing_and_the_pages_after_it_get_a_new_pool(
+    server, tmp_path, monkeypatch, caplog
+):
+    """Page 2's worker dies: that page is read by the monitor itself, the failure is said once,
+    and page 3 is decoded by a new pool (not refused by the broken one, with a warning, every page)."""
+    monkeypatch.setenv("MONITOR_TEST_DIES_ONCE", str(tmp_path / "died"))
+    monkeypatch.setattr("monitor.workers.decode", dies_once)
+    serial = load(server, tmp_path / "serial", Workers(0), 1)
+    pool = Counted(2)
+    with caplog.at_level(logging.WARNING, logger="monitor.workers"):
+        pooled = load(server, tmp_path / "pooled", pool, 1)
+    assert (tmp_path / "died").exists(), "page 2's worker died"
+    assert [r.getMessage()[:25] for r in caplog.records] == ["the worker pool failed (B"]
+    assert pool.pages_read == 1, "page 3 decoded by the new pool"
+    assert len(serial["versions"]) == 3
     assert pooled == serial
