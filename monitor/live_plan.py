@@ -34,6 +34,7 @@ byte-identical to its latest stored version.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from datetime import date
 
 from monitor.checking import Result
 from monitor.model import Category, Change, ChangeKind, Severity
+from monitor.prepare import Decoded
 from monitor.sources.ctgov import PAGE_LIMIT
 from monitor.sources.ctgov_changes import ask_from, change_pages, changed_since, still_within
 from monitor.sources.files import raw_hash
@@ -238,8 +240,11 @@ def same_raw(head, key: str, answer) -> tuple[Result, tuple[str | None, str | No
     ``head``: the trial's latest head (:class:`monitor.store.VersionHead`), read with the fetch's
     other heads: its raw hash answers without a query of its own."""
     study, raw = getattr(answer, "study", None), getattr(answer, "raw", None)
-    if study is None or raw is None or head.raw_hash is None or raw_hash(raw) != head.raw_hash:
+    whole = study is not None or isinstance(answer, Decoded)  # a worker's study: its text is decoded here
+    if not whole or raw is None or head.raw_hash is None or raw_hash(raw) != head.raw_hash:
         return None
+    if study is None:  # decoded by a worker, which kept only its text: read again, as it is the stored one
+        study = json.loads(raw)
     status = study["protocolSection"].get("statusModule") or {}
     title = study["protocolSection"]["identificationModule"].get("briefTitle") or ""
     seen = ((status.get("lastUpdatePostDateStruct") or {}).get("date"), status.get("overallStatus"))

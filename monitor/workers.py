@@ -15,7 +15,8 @@ diff, the batched writes), in the registry's order.
   stays flat whatever the size of the fetch.
 * A worker's failure on one trial comes back as that trial's exception, raised
   where the serial path would have raised it (the per-trial boundary); a chunk
-  whose worker died is prepared again in the parent, so nothing is lost.
+  whose worker died is prepared again in the parent, so nothing is lost; the
+  next fetch of the session starts a new pool.
 * The pool lives as long as the outermost :meth:`Workers.session` (a cycle, or
   one fetch) and is shut down when it ends, stopped part-way or not.
 * ``MONITOR_WORKERS`` sets the number of workers (``0``: no pool); the default
@@ -113,6 +114,8 @@ class Workers:
         return self.workers > 0 and count >= self.minimum
 
     def _pool(self) -> ProcessPoolExecutor:
+        if self.pool is not None and self.pool._broken:  # a worker died (its failure was said): a new pool
+            self.close()  # for what follows, not one refusal and its warning a fetch for the rest of the session
         if self.pool is None:
             context = multiprocessing.get_context("spawn")  # no fork: the daemon has threads
             self.pool = ProcessPoolExecutor(
@@ -139,7 +142,8 @@ class Workers:
             return None
         wanted = frozenset(k for k in asked if k in self.diffed)
         futures: list[Future | None] = []
-        for first, piece in split.pieces(body, CHUNK):
+        pieces = split.pieces(body, CHUNK)
+        for first, piece in pieces:
             future = None
             if not self.broken:
                 try:
@@ -147,7 +151,8 @@ class Workers:
                 except Exception as exc:  # a broken pool
                     _broken(self.broken, exc)
             futures.append(future)
-        return PagePieces(futures, origin, self.broken, split.token)
+        sizes = [min(CHUNK, len(split.starts) - first) for first, _ in pieces]
+        return PagePieces(futures, origin, self.broken, split.token, sizes)
 
     def processes(self) -> list[int]:
         """The process ids of the pool's workers (none when no pool runs)."""
@@ -221,12 +226,16 @@ class PagePieces:
     origin: str
     broken: list[str]
     token: str | None = None  # the page's nextPageToken (None: the last page)
+    sizes: list[int] | None = None  # the studies the cutting found in each piece
 
     def studies(self) -> list[Decoded] | None:
-        """The page's studies, in order; None when a piece did not decode cleanly or its
-        worker failed (the page is then read the old way)."""
+        """The page's studies, in order; None when a piece did not decode cleanly, its worker
+        failed, or it holds another number of studies than the cutting found (a study cut at a
+        ``"protocolSection"`` key that does not start it, or not cut at one that does not come
+        first: the JSON paths of the studies after it would be wrong); the page is then read the
+        old way."""
         found: list[Decoded] = []
-        for future in self.futures:
+        for at, future in enumerate(self.futures):
             if future is None:
                 return None
             try:
@@ -234,7 +243,7 @@ class PagePieces:
             except Exception as exc:  # the worker died (killed, out of memory)
                 _broken(self.broken, exc)
                 done = None
-            if done is None:
+            if done is None or (self.sizes is not None and len(done) != self.sizes[at]):
                 return None
             found += [
                 Decoded(self.origin, raw, None, key, prepared, refused, updated)

@@ -35,8 +35,13 @@ from monitor.sources.files import Payload
 from monitor.sources.http import Hostile
 
 PAGE_LIMIT = 1000  # the API's largest pageSize
-_HEAD = re.compile(rb'\s*\{\s*"studies"\s*:\s*\[\s*')
-_TAIL = re.compile(rb'\]\s*(?:,\s*"nextPageToken"\s*:\s*"([^"\\\x00-\x1f]+)"\s*)?\}\s*\Z')
+# JSON whitespace only (a bytes pattern's \s also takes \f and \v, which JSON does not); a token
+# of printable ASCII without escapes (any other is read the old way, as the serial load reads it)
+_HEAD = re.compile(rb'[ \t\r\n]*\{[ \t\r\n]*"studies"[ \t\r\n]*:[ \t\r\n]*\[[ \t\r\n]*')
+_TAIL = re.compile(
+    rb'\][ \t\r\n]*(?:,[ \t\r\n]*"nextPageToken"[ \t\r\n]*:[ \t\r\n]*"([\x20\x21\x23-\x5b\x5d-\x7e]+)"[ \t\r\n]*)?'
+    rb"\}[ \t\r\n]*\Z"
+)
 _TAIL_WINDOW = 4096  # the page's end: the list's close and a token (ClinicalTrials.gov's are ~40 characters)
 _START = b'"protocolSection"'
 _SPACE = b" \t\r\n"
