@@ -27,20 +27,23 @@ LISTED = 5_000  # results kept in full; about 0.5 kB each, and more with their c
 class Results(list):
     """The first ``limit`` results in full (a list), the others counted by status and by key."""
 
-    def __init__(self, results: Iterable[Result] = (), limit: int | None = None) -> None:
+    def __init__(self, results: Iterable[Result] = (), limit: int | None = None, keyed: bool = True) -> None:
+        """``keyed=False``: no trial's key kept (None), for a report nothing asks which trials it
+        holds (the whole registry's one-shot load: 570,000 keys in two sets were about 100 MB)."""
         super().__init__()
         self.limit = LISTED if limit is None else limit
         self.statuses: Counter[str] = Counter()  # every result's status, listed or not
-        self.keys: set[str] = set()  # every result's trial
-        self.stored: set[str] = set()  # the trials of the results that wrote a version
+        self.keys: set[str] | None = set() if keyed else None  # every result's trial
+        self.stored: set[str] | None = set() if keyed else None  # the trials of the results that wrote a version
         self.unlisted = 0
         self.extend(results)
 
     def append(self, result: Result) -> None:
         self.statuses[result.status] += 1
-        self.keys.add(result.key)
-        if result.status in STORED:
-            self.stored.add(result.key)
+        if self.keys is not None:
+            self.keys.add(result.key)
+            if result.status in STORED:
+                self.stored.add(result.key)
         if len(self) < self.limit or result.status == "failed":  # every failure is listed, with its problem
             super().append(result)
         else:
@@ -64,7 +67,7 @@ class Results(list):
 
     def succeeded(self) -> Results:
         """These results but the ``failed`` ones (every one of which is listed)."""
-        kept = Results(limit=self.limit)
+        kept = Results(limit=self.limit, keyed=self.keys is not None)
         for result in self:
             if result.status != "failed":
                 kept.append(result)
@@ -74,8 +77,11 @@ class Results(list):
     def _count_unlisted(self, other: Results) -> None:
         """Count and key ``other``'s unlisted results too (its listed ones were appended)."""
         self.statuses.update(other.statuses - Counter(r.status for r in other))
-        self.keys |= other.keys
-        self.stored |= other.stored
+        if self.keys is not None:
+            if other.keys is None:
+                raise ValueError("results that keep no keys cannot be added to results that do")
+            self.keys |= other.keys
+            self.stored |= other.stored
         self.unlisted += other.unlisted
 
     @property

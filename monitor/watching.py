@@ -26,6 +26,7 @@ from monitor.errors import IncompleteError, MonitorError, NotFoundError, SourceE
 from monitor.live import CycleReport, Live
 from monitor.live_registry import first_load
 from monitor.pipeline import Comparison, compare_to_store
+from monitor.results import Results
 from monitor.sources.ctgov import parse_query
 from monitor.sources.registry import by_source, check_key, source_of
 from monitor.store import Store
@@ -228,7 +229,7 @@ def watch_registry(
         live = registry()
         live.should_stop = live.client.should_stop = should_stop
         try:
-            return first_load(live, CycleReport(), page_size)
+            return first_load(live, CycleReport(results=Results(keyed=False)), page_size)  # nothing asks which
         except Stopped as exc:
             raise IncompleteError(
                 f"the load stopped part-way ({exc}); what was stored stays: run `monitor watch add --all` "

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import pickle
 
+import pytest
+
 from monitor import live as live_module
 from monitor import results as results_module
 from monitor.checking import Result
-from monitor.config import Settings, WatchGroup, parse_schedule
+from monitor.config import CtgovSettings, Settings, WatchGroup, parse_schedule
 from monitor.cycles import run_group
 from monitor.live import Live
 from monitor.render import render
@@ -37,6 +39,28 @@ def test_results_pickle_whole():
     found = Results([result(f"NCT0000000{i}") for i in range(5)], limit=2)
     back = pickle.loads(pickle.dumps(found))
     assert (list(back), back.total, back.count_of("new"), back.keys, back.limit) == (found, 5, 5, found.keys, 2)
+
+
+def test_results_that_keep_no_keys_count_and_list_as_others_do():
+    found = Results([result(f"NCT0000000{i}", "new" if i % 2 else "unchanged") for i in range(7)], limit=3, keyed=False)
+    assert (found.total, found.unlisted, found.count_of("new"), found.keys, found.stored) == (7, 4, 3, None, None)
+    back = pickle.loads(pickle.dumps(found.succeeded()))
+    assert (back.total, back.keys) == (7, None)
+    keyed = Results([result("NCT00000009")])
+    with pytest.raises(ValueError, match="keep no keys"):
+        keyed.extend(found)
+
+
+def test_the_whole_registrys_one_shot_load_keeps_no_key_of_the_trials_it_reports(server, tmp_path):
+    """Nothing asks which trials `watch add --all` stored: at 570,000 their keys were about 100 MB."""
+    from monitor.watching import watch_registry
+
+    settings = Settings(database=f"sqlite:///{tmp_path / 'monitor.db'}", ctgov=CtgovSettings(base_url=server.url, rate=0))
+    store = Store.open(settings.database)
+    report = watch_registry(store, settings, page_size=1)
+    assert (report.results.total, report.results.count_of("new"), report.results.keys) == (3, 3, None)
+    assert len(store.versions.latest_heads()) == 3
+    store.close()
 
 
 def test_every_failure_is_listed_past_the_limit():
