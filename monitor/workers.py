@@ -34,6 +34,8 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
@@ -52,6 +54,7 @@ CHUNK = 25  # answers a task: few round trips, small enough to keep both cores b
 IN_FLIGHT = 4  # chunks submitted ahead per worker: bounded memory, no idle worker
 MAX_WORKERS = 32  # MONITOR_WORKERS at most: each worker holds IN_FLIGHT chunks and a whole interpreter
 PARENT_CHECK_SECONDS = 1.0  # how often a worker looks whether its parent is still there
+STUCK_SECONDS = 5.0  # a worker dead this long and its pool still not broken: stuck on its half-sent answer
 
 
 def default_workers() -> int:
@@ -107,6 +110,10 @@ class Workers:
     def close(self) -> None:
         pool, self.pool = self.pool, None
         if pool is not None:
+            if _worker_dead(pool):  # its manager may wait for ever for a dead worker's half-sent answer
+                time.sleep(0.2)  # a worker's plain death is seen within milliseconds: the pool is broken
+                if _worker_dead(pool):
+                    _unstick(pool)
             pool.shutdown(wait=True, cancel_futures=True)
 
     def wanted(self, count: int) -> bool:
@@ -152,7 +159,7 @@ class Workers:
                     _broken(self.broken, exc)
             futures.append(future)
         sizes = [min(CHUNK, len(split.starts) - first) for first, _ in pieces]
-        return PagePieces(futures, origin, self.broken, split.token, sizes)
+        return PagePieces(futures, origin, self.broken, split.token, sizes, self.pool)
 
     def processes(self) -> list[int]:
         """The process ids of the pool's workers (none when no pool runs)."""
@@ -189,7 +196,7 @@ class Workers:
                 pass
             while window:
                 chunk, sent, future = window.popleft()
-                done = iter(_results(future, len(chunk), broken))
+                done = iter(_results(future, len(chunk), broken, pool))
                 submit()
                 for (key, answer), s in zip(chunk, sent, strict=True):
                     yield key, answer, next(done) if s else getattr(answer, "prepared", None)
@@ -207,15 +214,54 @@ def _broken(broken: list[str], exc: BaseException) -> None:
     broken.append(type(exc).__name__)
 
 
-def _results(future: Future | None, size: int, broken: list[str]) -> list[Prepared | None]:
+def _results(future: Future | None, size: int, broken: list[str], pool) -> list[Prepared | None]:
     """A chunk's results; Nones (the parent prepares) when its worker failed as a whole."""
     if future is None:
         return [None] * size
     try:
-        return future.result()
+        return answer(future, pool)
     except Exception as exc:  # the worker died (killed, out of memory) or its answer did not travel
         _broken(broken, exc)
         return [None] * size
+
+
+def answer(future: Future, pool: ProcessPoolExecutor | None) -> Any:
+    """``future.result()``, but never a wait for ever.  A worker killed in the middle of sending
+    its answer leaves ``pool`` reading the rest of it for ever, never broken (a limit of Python's
+    process pool): once one of its workers has been dead for ``STUCK_SECONDS`` with the pool still
+    not broken, the pool is unstuck (:func:`_unstick`) and the answer raises
+    :class:`BrokenProcessPool`, as any dead worker's does (its trials are then prepared here)."""
+    dead_since: float | None = None
+    while True:
+        try:
+            return future.result(timeout=1.0)
+        except FutureTimeout:
+            pass
+        if pool is None or not _worker_dead(pool):
+            continue
+        if dead_since is None:
+            dead_since = time.monotonic()
+        elif time.monotonic() - dead_since >= STUCK_SECONDS:
+            _unstick(pool)
+            try:
+                return future.result(timeout=STUCK_SECONDS)
+            except FutureTimeout:
+                raise BrokenProcessPool("a worker died and its pool did not say so; it was stopped") from None
+
+
+def _worker_dead(pool: ProcessPoolExecutor) -> bool:
+    """Whether a worker of ``pool`` is dead while the pool does not know it (is not broken)."""
+    return not pool._broken and any(not p.is_alive() for p in list((pool._processes or {}).values()))
+
+
+def _unstick(pool: ProcessPoolExecutor) -> None:
+    """End a pool stuck reading a dead worker's half-sent answer: its other workers killed and the
+    monitor's own copy of the answers' pipe closed, its reader gets to the end of the pipe, and the
+    pool breaks as for any dead worker (its pending answers raise :class:`BrokenProcessPool`)."""
+    log.warning("a worker process died in the middle of its answer; the worker pool is stopped")
+    for process in list((pool._processes or {}).values()):
+        process.kill()
+    pool._result_queue._writer.close()
 
 
 @dataclass
@@ -227,6 +273,7 @@ class PagePieces:
     broken: list[str]
     token: str | None = None  # the page's nextPageToken (None: the last page)
     sizes: list[int] | None = None  # the studies the cutting found in each piece
+    pool: ProcessPoolExecutor | None = None  # the pool the pieces were sent to
 
     def studies(self) -> list[Decoded] | None:
         """The page's studies, in order; None when a piece did not decode cleanly, its worker
@@ -239,7 +286,7 @@ class PagePieces:
             if future is None:
                 return None
             try:
-                done = future.result()
+                done = answer(future, self.pool)
             except Exception as exc:  # the worker died (killed, out of memory)
                 _broken(self.broken, exc)
                 done = None

@@ -253,3 +253,61 @@ def test_a_worker_count_past_the_bound_is_refused_not_a_process_per_chunk(monkey
 def test_a_worker_count_within_the_bound_is_taken(monkeypatch, given, workers):
     monkeypatch.setenv("MONITOR_WORKERS", given)
     assert Workers().workers == workers
+
+
+def test_a_worker_that_dies_halfway_through_its_answer_breaks_the_pool_instead_of_hanging_it():
+    """Python's process pool waits for the rest of such an answer for ever and never says it is broken;
+    the monitor stops that pool, and its waits and its shutdown end."""
+    import threading
+    from concurrent.futures.process import BrokenProcessPool
+
+    from dying_worker import half_answer
+
+    from monitor.workers import answer
+
+    workers = Workers(2, minimum=1)
+    outcome: list = []
+
+    def wait() -> None:
+        with workers.session():
+            pool = workers._pool()
+            try:
+                outcome.append(answer(pool.submit(half_answer), pool))
+            except BrokenProcessPool as exc:
+                outcome.append(exc)
+        outcome.append(workers.pool)
+
+    waiting = threading.Thread(target=wait, daemon=True)
+    waiting.start()
+    waiting.join(timeout=120)  # a guard: without the monitor's care this waits for ever
+    assert not waiting.is_alive(), "still waiting for the dead worker's answer"
+    assert isinstance(outcome[0], BrokenProcessPool) and outcome[1] is None, outcome
+
+
+def test_a_session_whose_pool_is_stuck_on_a_dead_workers_answer_still_ends():
+    """Stopping (SIGTERM) between two pages shuts the pool down: a stuck one is stopped, not waited for."""
+    import threading
+    import time
+
+    from dying_worker import half_answer
+
+    from monitor.workers import _worker_dead
+
+    workers = Workers(2, minimum=1)
+    ended: list[bool] = []
+
+    def stop_while_stuck() -> None:
+        with workers.session():
+            pool = workers._pool()
+            pool.submit(half_answer)
+            deadline = time.monotonic() + 60
+            while not _worker_dead(pool) and time.monotonic() < deadline:  # the worker has died; nobody waits
+                time.sleep(0.05)
+            ended.append(_worker_dead(pool))
+        ended.append(True)
+
+    stopping = threading.Thread(target=stop_while_stuck, daemon=True)
+    stopping.start()
+    stopping.join(timeout=120)  # a guard: without the monitor's care the shutdown waits for ever
+    assert not stopping.is_alive(), "the session's end still waits for the stuck pool"
+    assert ended == [True, True], "the worker died and the pool did not say so; the session ended anyway"
