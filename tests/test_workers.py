@@ -153,16 +153,6 @@ def test_a_hostile_study_on_a_pooled_page_is_refused_as_an_unpooled_fetch_refuse
         server.stop()
 
 
-def test_full_records_are_asked_for_250_at_a_time_so_the_pages_in_hand_stay_small(registry, tmp_path):
-    """Two pages are in hand while the workers read one: 1,000 full records are 20-30 MB a page."""
-    live = run(registry, f"sqlite:///{tmp_path / 'm.db'}", Workers(2, minimum=200))
-    live.fetch([key(i) for i in range(N)])
-    full = [q for p, q in registry.requests if p == "/api/v2/studies" and "fields" not in q]
-    assert [len(q["filter.ids"][0].split(",")) for q in full] == [250, 50]
-    assert live.store.versions.counts()["versions"] == N - 1, "all but the broken one"
-    live.store.close()
-
-
 def test_a_small_fetch_does_not_start_the_pool(registry, tmp_path):
     live = run(registry, f"sqlite:///{tmp_path / 'm.db'}", Workers(2, minimum=200))
     started: list[int] = []

@@ -49,7 +49,7 @@ from monitor.normalize import jsontext
 from monitor.normalize.identity import NCT_ID
 from monitor.normalize.schema import check_identity
 from monitor.sources.ctgov_answers import SearchHit, check_study, chunks, dig, message, names, nct_of, short
-from monitor.sources.ctgov_pages import FULL_BATCH, PAGE_LIMIT, PooledBatches, same
+from monitor.sources.ctgov_pages import PAGE_LIMIT, PooledBatches, same
 from monitor.sources.ctgov_pages import Broken as _Broken
 from monitor.sources.ctgov_pages import Refused as _Refused
 from monitor.sources.files import Payload
@@ -142,7 +142,7 @@ class CtgovClient(PooledBatches):
         return found
 
     def studies(
-        self, nct_ids: Iterable[str], batch: int = FULL_BATCH, on_bad_id: Callable[[str, str], None] | None = None
+        self, nct_ids: Iterable[str], batch: int = PAGE_LIMIT, on_bad_id: Callable[[str, str], None] | None = None
     ) -> Iterator[dict[str, Any]]:
         """Full records, ``batch`` ids a request, each the record of a trial asked for."""
         yield from self._by_ids(list(nct_ids), batch, {}, on_bad_id)

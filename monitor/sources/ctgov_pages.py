@@ -35,9 +35,6 @@ from monitor.sources.files import Payload
 from monitor.sources.http import Hostile
 
 PAGE_LIMIT = 1000  # the API's largest pageSize
-# full records asked for by id, a request: two pages are in hand while the workers read one, and a page
-# of 1,000 is 20-30 MB (a first load of 10,000 peaked at 267 MB in the monitor with 1,000, 166 with 250)
-FULL_BATCH = 250
 # JSON whitespace only (a bytes pattern's \s also takes \f and \v, which JSON does not); a token
 # of printable ASCII without escapes (any other is read the old way, as the serial load reads it)
 _HEAD = re.compile(rb'[ \t\r\n]*\{[ \t\r\n]*"studies"[ \t\r\n]*:[ \t\r\n]*\[[ \t\r\n]*')
