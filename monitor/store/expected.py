@@ -24,6 +24,7 @@ from monitor.errors import StoreError
 from monitor.model import Category, Change, ChangeKind, Severity, TrialRecord
 from monitor.store.database import Concern, Database, reason
 from monitor.store.packing import naming, stored_record
+from monitor.store.rows import keyed_rows
 from monitor.store.schema import expected_seen, expected_state, trial_heads, versions
 from monitor.store.versions import VersionStore
 
@@ -52,13 +53,13 @@ class ExpectedStore(Concern):
         if key is not None:
             query = query.where(expected_state.c.trial_key == key)
         with self._reading() as conn:
-            return {(r.trial_key, r.rule): r.summary for r in _rows(conn, query, expected_state.c.trial_key, keys)}
+            return {(r.trial_key, r.rule): r.summary for r in keyed_rows(conn, query, expected_state.c.trial_key, keys)}
 
     def expected_seen(self, keys: Iterable[str] | None = None) -> set[str]:
         """The trials the rules have evaluated at least once (their baseline is stored), of ``keys`` or all."""
         query = select(expected_seen.c.trial_key)
         with self._reading() as conn:
-            return {r.trial_key for r in _rows(conn, query, expected_seen.c.trial_key, keys)}
+            return {r.trial_key for r in keyed_rows(conn, query, expected_seen.c.trial_key, keys)}
 
     def unevaluated(self) -> set[str]:
         """The trials stored (a head) whose latest record the rules have not evaluated: never evaluated,
@@ -218,12 +219,3 @@ def _write_days(conn, days: list[tuple[str, date | None, int]]) -> None:
         rows = [{"key": key, "day": day, "version": version} for key, day, version in days[start : start + CHUNK]]
         conn.execute(query, rows)
 
-
-def _rows(conn, query, column, keys: Iterable[str] | None):
-    """The rows of ``query``, of ``keys`` only (:data:`CHUNK` a query) when given."""
-    if keys is None:
-        yield from conn.execute(query)
-        return
-    wanted = sorted(set(keys))
-    for start in range(0, len(wanted), CHUNK):
-        yield from conn.execute(query.where(column.in_(wanted[start : start + CHUNK])))

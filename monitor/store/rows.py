@@ -5,6 +5,7 @@ multi-row inserts the single and batched writers share (:mod:`monitor.store.vers
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -124,6 +125,17 @@ def head_row(new: NewVersion, number: int) -> dict:
         "last_update_posted": new.record.last_update_posted,
         "raw_hash": new.raw_hash,
     }
+
+
+def keyed_rows(conn, query, column, keys: Iterable[str] | None):
+    """The rows of ``query``: all of them, or those whose ``column`` is one of ``keys`` (:data:`CHUNK`
+    keys a query, each ``IN (...)`` within every SQLite build's limit)."""
+    if keys is None:
+        yield from conn.execute(query)
+        return
+    wanted = sorted(set(keys))
+    for start in range(0, len(wanted), CHUNK):
+        yield from conn.execute(query.where(column.in_(wanted[start : start + CHUNK])))
 
 
 def forget_turning_days(conn, keys: list[str]) -> None:

@@ -20,7 +20,6 @@ from monitor.store.packing import naming, stored_record, unpack_raw
 from monitor.store.retention import drop_old_raw_payloads, retain
 from monitor.store.rows import (
     _HEAD,
-    CHUNK,
     NewVersion,
     StoredVersion,
     VersionHead,
@@ -31,6 +30,7 @@ from monitor.store.rows import (
     forget_turning_days,
     head_row,
     insert_versions,
+    keyed_rows,
     version_row,
 )
 from monitor.store.schema import changes, deliveries, metadata, trial_heads, trials, versions
@@ -63,20 +63,8 @@ class VersionStore(Concern):
         """Every trial's latest version head (or those of ``keys``), from the small
         heads table: no version row is read."""
         with self._reading() as conn:
-            if keys is None:
-                rows = list(conn.execute(select(trial_heads.c.trial_key, *_HEAD)))
-            else:
-                wanted = sorted(set(keys))
-                rows = [
-                    row
-                    for i in range(0, len(wanted), CHUNK)
-                    for row in conn.execute(
-                        select(trial_heads.c.trial_key, *_HEAD).where(
-                            trial_heads.c.trial_key.in_(wanted[i : i + CHUNK])
-                        )
-                    )
-                ]
-        return {r.trial_key: _head(r) for r in rows}
+            rows = keyed_rows(conn, select(trial_heads.c.trial_key, *_HEAD), trial_heads.c.trial_key, keys)
+            return {r.trial_key: _head(r) for r in rows}
 
     def raw_hashes(self) -> dict[str, tuple[str, int, str]]:
         """Raw-payload hash -> (trial key, version number, title), for every version."""

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from monitor.errors import NotFoundError, StoreError
 from monitor.model import Change
 from monitor.store.database import Concern, Database, reason
-from monitor.store.rows import CHUNK
+from monitor.store.rows import CHUNK, keyed_rows
 from monitor.store.schema import query_members, trial_heads, trial_state, watches
 from monitor.store.service import ServiceState
 from monitor.store.versions import VersionStore
@@ -181,14 +181,7 @@ class WatchStore(Concern):
             trial_state.c.seen_update.is_not(None)
         )
         with self._reading() as conn:
-            if wanted is None:
-                rows = list(conn.execute(query))
-            else:
-                rows = [
-                    row
-                    for i in range(0, len(wanted), CHUNK)
-                    for row in conn.execute(query.where(trial_state.c.trial_key.in_(wanted[i : i + CHUNK])))
-                ]
+            rows = keyed_rows(conn, query, trial_state.c.trial_key, wanted)
             seen.update({r.trial_key: (r.seen_update, r.seen_status) for r in rows})
         return seen
 
